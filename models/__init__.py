@@ -1,0 +1,6 @@
+"""Network definitions, checkpoint files and the shipped weights. Imports nothing of the project."""
+from pathlib import Path
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_MODEL_PATH = WEIGHTS_DIR / "hitcnn.pt"
+"""The shipped offline drum-hit model."""

@@ -1,0 +1,119 @@
+"""The drum-hit CNN: a log-mel window around one onset in, one probability per drum out."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+@dataclass
+class HitCNNConfig:
+    n_mels: int = 64  # mel bands of the input
+    frames_before: int = 3  # context frames before the onset frame
+    frames_after: int = 16  # look-ahead frames after it: 80 ms at 5 ms hop
+    n_classes: int = 11  # drums, in the order of the checkpoint's labels
+    channels: tuple = (16, 32, 64)  # conv widths, one pooled stage each
+    convs_per_stage: int = 1  # 3x3 convolutions in each stage
+    hidden: int = 128  # fully connected width
+    dropout: float = 0.3
+
+    @property
+    def n_frames(self) -> int:
+        return self.frames_before + 1 + self.frames_after
+
+
+class HitCNN(nn.Module):
+    """Conv stages over (mel, time), then a small MLP. Inputs are normalised per mel band inside the model."""
+
+    def __init__(self, config: HitCNNConfig):
+        super().__init__()
+        self.config = config
+        layers = []
+        c_in = 1
+        for c_out in config.channels:
+            for _ in range(config.convs_per_stage):
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+                c_in = c_out
+            layers.append(nn.MaxPool2d((2, 2), ceil_mode=True))
+        self.features = nn.Sequential(*layers)
+        with torch.no_grad():
+            n_flat = self.features(torch.zeros(1, 1, config.n_mels, config.n_frames)).numel()
+        self.head = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(config.dropout),
+            nn.Linear(n_flat, config.hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, config.n_classes),
+        )
+        self.register_buffer("band_mean", torch.zeros(config.n_mels))
+        self.register_buffer("band_std", torch.ones(config.n_mels))
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """windows: (batch, n_mels, n_frames) log-mel. Returns logits (batch, n_classes)."""
+        x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
+        return self.head(self.features(x[:, None]))
+
+
+@dataclass
+class Checkpoint:
+    """Everything needed to run a trained model, in one file (nanoGPT style)."""
+
+    model: HitCNN
+    labels: list
+    feature_params: dict
+    onset_params: dict = field(default_factory=dict)
+    mel_basis: object = None  # (n_mels, n_fft//2+1) array, so inference needs no librosa
+    thresholds: list = field(default_factory=list)  # per-class decision thresholds
+    onset_offset_frames: float = 0.0  # true onset = onset frame end - this many frames
+    extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    model = ckpt.model
+    state = {k.removeprefix("_orig_mod."): v.detach().cpu() for k, v in model.state_dict().items()}
+    torch.save(
+        {
+            "state_dict": state,
+            "model_config": asdict(model.config),
+            "labels": list(ckpt.labels),
+            "feature_params": dict(ckpt.feature_params),
+            "onset_params": dict(ckpt.onset_params),
+            "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
+            "thresholds": [float(t) for t in ckpt.thresholds],
+            "onset_offset_frames": float(ckpt.onset_offset_frames),
+            "extra": ckpt.extra,
+        },
+        path,
+    )
+
+
+class CheckpointError(ValueError):
+    """A file that is not a drumscribe checkpoint."""
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file '{path}' does not exist")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+        config = HitCNNConfig(**{**raw["model_config"], "channels": tuple(raw["model_config"]["channels"])})
+        model = HitCNN(config)
+        model.load_state_dict(raw["state_dict"])
+    except Exception as exc:  # torch raises many types for a bad file
+        raise CheckpointError(f"model file '{path}' is not a drumscribe checkpoint ({type(exc).__name__}: {exc})") from None
+    model.eval()
+    basis = raw.get("mel_basis")
+    return Checkpoint(
+        model=model,
+        labels=list(raw["labels"]),
+        feature_params=dict(raw["feature_params"]),
+        onset_params=dict(raw.get("onset_params", {})),
+        mel_basis=None if basis is None else basis.double().numpy(),
+        thresholds=list(raw.get("thresholds") or [0.5] * config.n_classes),
+        onset_offset_frames=float(raw.get("onset_offset_frames", 0.0)),
+        extra=dict(raw.get("extra", {})),
+    )

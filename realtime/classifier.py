@@ -1,0 +1,145 @@
+"""The hit classifier stage: runs the drum-hit CNN on a log-mel window around each onset."""
+from __future__ import annotations
+
+import numpy as np
+
+from .types import DrumHit, FrameBlock
+
+# Mel-band regions whose energy gives each drum's loudness, in Hz.
+_LOUDNESS_BANDS_HZ = {
+    "kick": (30.0, 200.0),
+    "hh_closed": (5000.0, 17000.0),
+    "hh_pedal": (5000.0, 17000.0),
+    "hh_open": (5000.0, 17000.0),
+    "crash": (4000.0, 17000.0),
+    "ride": (4000.0, 17000.0),
+}
+_DEFAULT_LOUDNESS_BAND_HZ = (150.0, 5000.0)
+
+
+class HitClassifier:
+    """Streaming stage: FrameBlock (with onsets) in, the DrumHits decided during that block out.
+
+    Each onset waits until `frames_after` frames past it exist, then the CNN sees frames
+    [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold
+    becomes a hit. A drum found again within `refractory_frames` of its last hit is a double trigger and dropped.
+    """
+
+    def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_frames: int = 6,
+                 velocity_floor_db: float = -60.0, velocity_ceiling_db: float = -6.0):
+        import torch
+
+        self.torch = torch
+        self.model = checkpoint.model.eval()
+        cfg = self.model.config
+        self.labels = list(checkpoint.labels)
+        self.thresholds = np.asarray(checkpoint.thresholds, dtype=np.float64)
+        self.frames_before = cfg.frames_before
+        self.frames_after = cfg.frames_after
+        self.n_mels = cfg.n_mels
+        fp = checkpoint.feature_params
+        self.hop_samples = fp["hop_samples"]
+        self.sample_rate_hz = fp["sample_rate_hz"]
+        self.log_gain = fp["log_gain"]
+        self.onset_offset_frames = checkpoint.onset_offset_frames
+        if batch_frames < 1:
+            raise ValueError(f"batch_frames {batch_frames} must be >= 1")
+        self.batch_frames = batch_frames
+        self.refractory_frames = refractory_frames
+        self.velocity_floor_db = velocity_floor_db
+        self.velocity_ceiling_db = velocity_ceiling_db
+        # an onset waits for its look-ahead frames, then (files) for the rest of its batch
+        self.latency_samples = (self.frames_after + batch_frames) * self.hop_samples
+        mel_hz = _mel_centers_hz(fp)
+        self.band_masks = []
+        for label in self.labels:
+            lo, hi = _LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ)
+            self.band_masks.append((mel_hz >= lo) & (mel_hz <= hi))
+        self.history_frames = self.frames_before + self.frames_after + batch_frames + 8
+        # streaming state
+        self.history = np.zeros((0, self.n_mels))
+        self.history_start = 0
+        self.pending = []
+        self.last_hit_frame = {}
+        self.reset()
+
+    def reset(self) -> None:
+        self.history = np.zeros((0, self.n_mels))
+        self.history_start = 0  # absolute frame index of history[0]
+        self.pending = []  # onset frames waiting for their look-ahead
+        self.last_hit_frame = {}  # drum -> onset frame of its last hit
+
+    def _batch(self, onset: int) -> int:
+        """Onsets are classified together, in batches fixed by frame index alone (so never by block size)."""
+        return (onset + self.frames_after + self.batch_frames) // self.batch_frames
+
+    def process(self, frames: FrameBlock | None) -> list:
+        if frames is None:
+            return []
+        history = np.concatenate((self.history, frames.mel))
+        start = self.history_start if len(self.history) else frames.start_frame
+        self.pending.extend(frames.onsets)
+        frames_done = start + len(history)
+        hits = []
+        if self.pending:
+            complete = frames_done // self.batch_frames  # batches whose last frame has arrived
+            ready = [k for k in self.pending if self._batch(k) <= complete]
+            if ready:
+                self.pending = [k for k in self.pending if self._batch(k) > complete]
+                for batch in sorted({self._batch(k) for k in ready}):
+                    hits += self._classify([k for k in ready if self._batch(k) == batch], history, start)
+        keep = self.history_frames
+        if len(history) > keep:
+            start += len(history) - keep
+            history = history[-keep:]
+        self.history, self.history_start = history, start
+        return hits
+
+    def _window(self, onset: int, history: np.ndarray, start: int) -> np.ndarray:
+        lo = onset - self.frames_before - start
+        hi = onset + self.frames_after + 1 - start
+        if lo >= 0:
+            return history[lo:hi]
+        return np.concatenate((np.zeros((-lo, self.n_mels)), history[:hi]))  # before the stream began
+
+    def _classify(self, onsets: list, history: np.ndarray, start: int) -> list:
+        windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
+        with self.torch.inference_mode():
+            logits = self.model(self.torch.from_numpy(windows.transpose(0, 2, 1).astype(np.float32)))
+        probs = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
+        hits = []
+        for onset, window, p in zip(onsets, windows, probs):
+            onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
+            after = window[self.frames_before : self.frames_before + 5]
+            power = (10.0**after - 1.0) / self.log_gain
+            for c in np.flatnonzero(p >= self.thresholds):
+                drum = self.labels[c]
+                last = self.last_hit_frame.get(drum)
+                if last is not None and onset - last < self.refractory_frames:
+                    continue
+                self.last_hit_frame[drum] = onset
+                hits.append(DrumHit(onset_s, drum, self._velocity(power, c), float(p[c])))
+        return hits
+
+    def _velocity(self, power: np.ndarray, class_index: int) -> int:
+        level = power[:, self.band_masks[class_index]].sum(axis=1).max()
+        db = 10.0 * np.log10(level + 1e-12)
+        span = self.velocity_ceiling_db - self.velocity_floor_db
+        return int(np.clip(round(1 + 126 * (db - self.velocity_floor_db) / span), 1, 127))
+
+
+def _mel_centers_hz(fp: dict) -> np.ndarray:
+    """Centre frequencies of the mel bands (Slaney mel scale, as librosa's filterbank)."""
+    def hz_to_mel(f):
+        f = np.asarray(f, dtype=np.float64)
+        lin = f / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(f >= 1000.0, log, lin)
+
+    def mel_to_hz(m):
+        lin = m * (200.0 / 3)
+        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+        return np.where(m >= 15.0, log, lin)
+
+    mels = np.linspace(hz_to_mel(fp["fmin_hz"]), hz_to_mel(fp["fmax_hz"]), fp["n_mels"] + 2)
+    return mel_to_hz(mels[1:-1])

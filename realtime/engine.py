@@ -1,0 +1,120 @@
+"""The engine: source -> stages -> sinks, one block at a time, for live input and files alike."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
+from .classifier import HitClassifier
+from .features import FeatureParams, LogMelSpectrogram
+from .onsets import OnsetDetector, OnsetParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunStats:
+    blocks: int = 0
+    samples: int = 0
+    hits: int = 0
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Scheduling:
+    """How eagerly the stages compute: never what they compute (the hits are the same), only when.
+
+    Live input computes every frame and classifies every onset the moment it can; files group frames and
+    onsets into batches, which is many times faster and only delays when hits are released.
+    """
+
+    frames_per_call: int  # spectrogram frames computed together
+    batch_frames: int  # onsets whose look-ahead ends within this many frames are classified together
+
+
+LIVE = Scheduling(frames_per_call=1, batch_frames=1)
+OFFLINE = Scheduling(frames_per_call=16, batch_frames=400)
+
+
+def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
+    """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> hit classifier."""
+    fp = FeatureParams(**checkpoint.feature_params)
+    op = OnsetParams(**checkpoint.onset_params)
+    return [
+        LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=scheduling.frames_per_call),
+        OnsetDetector(op, n_mels=fp.n_mels),
+        HitClassifier(checkpoint, batch_frames=scheduling.batch_frames),
+    ]
+
+
+def tail_samples(stages: list) -> int:
+    """Silence to feed after a stream ends so that every onset in it gets its look-ahead."""
+    return sum(int(getattr(s, "latency_samples", 0)) for s in stages) + 4096
+
+
+class Engine:
+    """Runs blocks through a chain of stages and hands each hit to every sink, stamped with `emitted_s`."""
+
+    def __init__(self, stages: list, sinks: list = (), *, sample_rate_hz: int = SAMPLE_RATE_HZ):
+        self.stages = list(stages)
+        self.sinks = list(sinks)
+        self.sample_rate_hz = sample_rate_hz
+        self.position_samples = 0
+
+    def reset(self) -> None:
+        for stage in self.stages:
+            stage.reset()
+        self.position_samples = 0
+
+    def process(self, block: np.ndarray) -> list:
+        """One block through every stage; the hits it released, stamped with the stream position after it."""
+        out = block
+        for stage in self.stages:
+            out = stage.process(out)
+        self.position_samples += len(block)
+        if not out:
+            return []
+        emitted_s = self.position_samples / self.sample_rate_hz
+        hits = [replace(hit, emitted_s=emitted_s) for hit in out]
+        for sink in self.sinks:
+            sink.write(hits)
+        return hits
+
+    def run(self, source, *, progress=None, flush: bool = True) -> RunStats:
+        """Stream a whole source, then (flush) silence so the last onsets are decided. Ctrl-C stops cleanly."""
+        stats = RunStats()
+        block_size = getattr(source, "block_size_samples", DEFAULT_BLOCK_SIZE_SAMPLES)
+        try:
+            for block in source:
+                stats.hits += len(self.process(block))
+                stats.blocks += 1
+                stats.samples += len(block)
+                if progress is not None:
+                    progress(len(block))
+            if flush:
+                silence = np.zeros(block_size)
+                for _ in range(-(-tail_samples(self.stages) // block_size)):
+                    stats.hits += len(self.process(silence))
+        except KeyboardInterrupt:
+            stats.interrupted = True
+            log.info("interrupted after %.1f s of audio", stats.samples / self.sample_rate_hz)
+        return stats
+
+
+def transcribe_array(audio: np.ndarray, checkpoint, *, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES,
+                     scheduling: Scheduling = OFFLINE, sinks: list = ()) -> list:
+    """All hits in a signal at the engine rate, streamed through the engine in blocks."""
+    from .sources import ArraySource
+
+    collected = []
+
+    class _Collect:
+        def write(self, hits):
+            collected.extend(hits)
+
+    engine = Engine(build_stages(checkpoint, scheduling), [_Collect(), *sinks])
+    engine.run(ArraySource(audio, block_size_samples=block_size_samples))
+    return collected

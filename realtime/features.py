@@ -1,0 +1,118 @@
+"""The streaming log-mel spectrogram: the one feature code path of training and inference."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from . import SAMPLE_RATE_HZ
+from .types import FrameBlock
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """How audio becomes frames. Stored in every checkpoint so a model always sees what it was trained on."""
+
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    n_fft: int = 1024  # window length in samples (21.3 ms)
+    hop_samples: int = 240  # 5 ms between frames
+    n_mels: int = 64
+    fmin_hz: float = 30.0
+    fmax_hz: float = 17000.0
+    log_gain: float = 1e6  # features are log10(1 + log_gain * mel_power); -60 dBFS maps to about 0.3
+
+    def __post_init__(self):
+        if self.hop_samples <= 0 or self.n_fft < self.hop_samples:
+            raise ValueError(f"hop_samples {self.hop_samples} must be in 1..n_fft ({self.n_fft})")
+
+    @property
+    def frame_rate_hz(self) -> float:
+        return self.sample_rate_hz / self.hop_samples
+
+    def frame_end_sample(self, frame: int) -> int:
+        """The stream position (in samples) at which `frame` is complete: its last sample plus one."""
+        return (frame + 1) * self.hop_samples
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def mel_basis(params: FeatureParams) -> np.ndarray:
+    """The (n_mels, n_fft // 2 + 1) mel filterbank (librosa's, Slaney-normalised)."""
+    import librosa  # slow import; inference takes the basis from the checkpoint instead
+
+    return librosa.filters.mel(
+        sr=params.sample_rate_hz,
+        n_fft=params.n_fft,
+        n_mels=params.n_mels,
+        fmin=params.fmin_hz,
+        fmax=params.fmax_hz,
+    ).astype(np.float64)
+
+
+class LogMelSpectrogram:
+    """Streaming stage: audio blocks of any size in, complete log-mel frames out.
+
+    Frame k covers samples [(k + 1) * hop - n_fft, (k + 1) * hop) of the stream, with zeros before its start,
+    so frame k is ready as soon as sample (k + 1) * hop - 1 has arrived: the stage is causal and adds no
+    latency beyond the window itself.
+    """
+
+    def __init__(self, params: FeatureParams = FeatureParams(), basis: np.ndarray | None = None, *,
+                 frames_per_call: int = 1):
+        if frames_per_call < 1:
+            raise ValueError(f"frames_per_call {frames_per_call} must be >= 1")
+        self.params = params
+        self.frames_per_call = frames_per_call
+        self.basis_t = np.ascontiguousarray((mel_basis(params) if basis is None else np.asarray(basis, np.float64)).T)
+        expected = (params.n_fft // 2 + 1, params.n_mels)
+        if self.basis_t.shape != expected:
+            raise ValueError(f"mel basis has shape {self.basis_t.shape[::-1]}, expected {expected[::-1]}")
+        window = np.hanning(params.n_fft + 1)[:-1]  # periodic Hann
+        self.window = window / window.sum() * 2.0  # a full-scale sine has magnitude 1
+        # frames are computed in groups of frames_per_call (throughput over latency for files)
+        self.latency_samples = params.n_fft // 2 + (frames_per_call - 1) * params.hop_samples
+        # streaming state
+        self.buffer = np.zeros(0)
+        self.frames_done = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.buffer = np.zeros(self.params.n_fft - self.params.hop_samples)
+        self.frames_done = 0
+
+    def process(self, block: np.ndarray) -> FrameBlock | None:
+        """Returns the frames completed by this block, or None when no group of frames completed."""
+        n_fft, hop = self.params.n_fft, self.params.hop_samples
+        buffer = np.concatenate((self.buffer, block))
+        n_frames = (len(buffer) - n_fft) // hop + 1 if len(buffer) >= n_fft else 0
+        n_frames -= n_frames % self.frames_per_call
+        start = self.frames_done
+        if n_frames == 0:
+            self.buffer = buffer
+            return None
+        frames = np.lib.stride_tricks.sliding_window_view(buffer, n_fft)[: n_frames * hop : hop]
+        mel = self.frames_to_mel(frames)
+        self.buffer = buffer[n_frames * hop :]
+        self.frames_done += n_frames
+        return FrameBlock(start, mel)
+
+    def frames_to_mel(self, frames: np.ndarray) -> np.ndarray:
+        spectrum = np.fft.rfft(frames * self.window, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2
+        # in groups of frames_per_call, so a result never depends on how many frames came at once
+        # (BLAS picks its kernel by matrix shape)
+        step = self.frames_per_call
+        if len(power) == step:
+            mel = power @ self.basis_t
+        else:
+            mel = np.empty((len(power), self.params.n_mels))
+            for i in range(0, len(power), step):
+                mel[i : i + step] = power[i : i + step] @ self.basis_t
+        return np.log10(1.0 + self.params.log_gain * mel)
+
+
+def log_mel(audio: np.ndarray, params: FeatureParams = FeatureParams(), basis: np.ndarray | None = None) -> np.ndarray:
+    """All frames of a whole signal at once: exactly what streaming it would give, frames ending within it."""
+    out = LogMelSpectrogram(params, basis).process(np.asarray(audio, np.float64))
+    return np.zeros((0, params.n_mels)) if out is None else out.mel

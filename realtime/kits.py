@@ -1,0 +1,207 @@
+"""Drum sample kits: Hydrogen drumkit.xml kits, General-MIDI sf2 soundfonts, and folders of one-shots.
+
+A kit maps each drum of the vocabulary to one or more instruments (e.g. two crashes), each a list of velocity
+layers holding mono audio at the engine rate.
+"""
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import SAMPLE_RATE_HZ
+from .drums import DRUMS
+
+HYDROGEN_KIT_DIRS = (Path("/usr/share/hydrogen/data/drumkits"), Path.home() / ".hydrogen/data/drums")
+SF2_DIRS = (Path("/usr/share/sounds/sf2"),)
+
+# General MIDI percussion notes and the drum each one sounds as.
+GM_NOTE_DRUM = {
+    35: "kick", 36: "kick", 37: "side_stick", 38: "snare", 40: "snare",
+    42: "hh_closed", 44: "hh_pedal", 46: "hh_open",
+    41: "tom_low", 43: "tom_low", 45: "tom_mid", 47: "tom_mid", 48: "tom_high", 50: "tom_high",
+    49: "crash", 52: "crash", 55: "crash", 57: "crash", 51: "ride", 53: "ride", 59: "ride",
+}
+
+# Instrument names -> drum, tried in order; the first pattern that matches wins. None means "not a drum we use".
+_NAME_RULES = [
+    (r"roll|flam|clap|cowbell|tamb|shaker|maraca|conga|bongo|cajon|clave|block|snap|zap|fx|djembe|glass"
+     r"|sangban|dunun|kenkeni|perc|noise|click|vox|voice|scratch|sweep|triangle|agogo|whistle|guiro|cabasa", None),
+    (r"stick|rim ?click|sidestick|side stick|cross", "side_stick"),
+    (r"kick|bass ?drum|bassdrum|\bbd\b|\bkd\b", "kick"),
+    (r"snare|\bsd\b|\bsn\b", "snare"),
+    (r"(hat|hh).*(pedal|pd\b|foot)|(pedal|foot).*(hat|hh)", "hh_pedal"),
+    (r"(hat|hh).*(open|op\b|semi|swish|half|loose|free|ring)|(open|semi).*(hat|hh)|\bohh\b|\bsohh\b", "hh_open"),
+    (r"hat|\bhh\b|\bchh\b|hihat", "hh_closed"),
+    (r"floor|\btom.*(low|\blo\b)|low.*\btom", "tom_low"),
+    (r"\btom.*(mid|\b2\b)|mid.*\btom", "tom_mid"),
+    (r"\btom", "tom_high"),
+    (r"ride|bell|cup", "ride"),
+    (r"crash|china|splash|cymbal|\bcym", "crash"),
+]
+
+
+def drum_for_name(name: str):
+    """The drum an instrument name stands for, or None."""
+    lowered = name.lower()
+    for pattern, drum in _NAME_RULES:
+        if re.search(pattern, lowered):
+            return drum
+    return None
+
+
+class KitError(ValueError):
+    """A kit that cannot be loaded; the message is one line for the user."""
+
+
+@dataclass
+class Layer:
+    min_velocity: float  # 0..1
+    max_velocity: float
+    audio: np.ndarray  # mono float32 at the engine rate
+    gain: float = 1.0
+
+
+@dataclass
+class Instrument:
+    name: str
+    drum: str
+    layers: list
+    gain: float = 1.0
+    choke_group: int = -1
+
+    def layer_for(self, velocity: float, rng=None) -> Layer:
+        """The velocity layer for a velocity in 0..1 (a random one of those that cover it, round robin style)."""
+        covering = [l for l in self.layers if l.min_velocity <= velocity <= l.max_velocity]
+        if not covering:
+            covering = [min(self.layers, key=lambda l: min(abs(l.min_velocity - velocity), abs(l.max_velocity - velocity)))]
+        if rng is not None and len(covering) > 1:
+            return covering[rng.integers(len(covering))]
+        return covering[0]
+
+
+@dataclass
+class Kit:
+    name: str
+    path: Path
+    kind: str  # "hydrogen", "sf2" or "folder"
+    licence: str = ""
+    instruments: dict = field(default_factory=dict)  # drum -> [Instrument]
+
+    @property
+    def drums(self) -> list:
+        return [d for d in DRUMS if self.instruments.get(d)]
+
+
+def _read_sample(path: Path, sample_rate_hz: int) -> np.ndarray:
+    import soundfile as sf
+    import soxr
+
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:
+        raise KitError(f"kit sample '{path}' cannot be read ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    mono = audio.mean(axis=1)
+    if rate != sample_rate_hz and len(mono) > 16:
+        mono = soxr.resample(mono, rate, sample_rate_hz).astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _text(element, tag, default=""):
+    for child in element:
+        if child.tag.split("}")[-1] == tag:
+            return (child.text or default).strip()
+    return default
+
+
+def _children(element, tag):
+    return [child for child in element if child.tag.split("}")[-1] == tag]
+
+
+def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ, name_rules=drum_for_name) -> Kit:
+    """A Hydrogen kit (its drumkit.xml, old single-file or new layered format), drums named by instrument name."""
+    directory = Path(directory)
+    xml_path = directory / "drumkit.xml"
+    if not xml_path.is_file():
+        raise KitError(f"kit folder '{directory}' has no drumkit.xml")
+    try:
+        root = ET.parse(xml_path).getroot()
+    except ET.ParseError as exc:
+        raise KitError(f"kit file '{xml_path}' is not valid XML ({exc})") from None
+    kit = Kit(name=_text(root, "name", directory.name), path=directory, kind="hydrogen",
+              licence=_text(root, "license", "unknown"))
+    instrument_lists = _children(root, "instrumentList")
+    for inst in (_children(instrument_lists[0], "instrument") if instrument_lists else []):
+        name = _text(inst, "name")
+        drum = name_rules(name)
+        if drum is None or _text(inst, "isMuted") == "true":
+            continue
+        layers = []
+        components = _children(inst, "instrumentComponent") or [inst]
+        for comp in components:
+            for layer in _children(comp, "layer"):
+                file = _text(layer, "filename")
+                if file and (directory / file).is_file():
+                    layers.append(Layer(float(_text(layer, "min", "0")), float(_text(layer, "max", "1")),
+                                        _read_sample(directory / file, sample_rate_hz), float(_text(layer, "gain", "1"))))
+        file = _text(inst, "filename")
+        if not layers and file and (directory / file).is_file():
+            layers.append(Layer(0.0, 1.0, _read_sample(directory / file, sample_rate_hz)))
+        if not layers:
+            continue
+        gain = float(_text(inst, "gain", "1")) * float(_text(inst, "volume", "1"))
+        kit.instruments.setdefault(drum, []).append(
+            Instrument(name, drum, layers, gain=gain, choke_group=int(float(_text(inst, "muteGroup", "-1")))))
+    if not kit.instruments:
+        raise KitError(f"kit '{directory}' has no instrument that is a known drum")
+    return kit
+
+
+def render_sf2_kit(sf2_path: str | Path, *, bank: int = 128, preset: int = 0, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                   velocities=(20, 40, 60, 80, 100, 127), seconds: float = 2.0, name: str | None = None) -> Kit:
+    """A GM drum kit of a soundfont, each GM drum note rendered by fluidsynth at several velocities."""
+    import fluidsynth
+
+    sf2_path = Path(sf2_path)
+    if not sf2_path.is_file():
+        raise KitError(f"soundfont '{sf2_path}' does not exist")
+    synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.5,
+                             **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+    try:
+        sfid = synth.sfload(str(sf2_path))
+        if sfid < 0:
+            raise KitError(f"'{sf2_path}' is not a readable sf2 soundfont")
+        synth.program_select(9, sfid, bank, preset)
+        kit = Kit(name=name or f"{sf2_path.stem} {bank}:{preset}", path=sf2_path, kind="sf2")
+        n = int(seconds * sample_rate_hz)
+        edges = [0] + [v for v in velocities]
+        for note, drum in GM_NOTE_DRUM.items():
+            layers = []
+            for i, vel in enumerate(velocities):
+                synth.noteon(9, note, vel)
+                stereo = np.asarray(synth.get_samples(n), dtype=np.float32).reshape(-1, 2)
+                synth.noteoff(9, note)
+                synth.get_samples(int(0.2 * sample_rate_hz))  # let it die away
+                synth.all_notes_off(9) if hasattr(synth, "all_notes_off") else None
+                mono = stereo.mean(axis=1) / 32768.0
+                if np.abs(mono).max() < 1e-4:
+                    continue
+                layers.append(Layer(edges[i] / 127.0, vel / 127.0, _trim(mono)))
+            if layers:
+                kit.instruments.setdefault(drum, []).append(Instrument(f"GM {note}", drum, layers))
+    finally:
+        synth.delete()
+    if not kit.instruments:
+        raise KitError(f"soundfont '{sf2_path}' bank {bank} preset {preset} has no drum sounds")
+    return kit
+
+
+def _trim(audio: np.ndarray, floor: float = 1e-4) -> np.ndarray:
+    """Drop leading silence and the silent tail of a rendered one-shot."""
+    loud = np.flatnonzero(np.abs(audio) > floor)
+    if not len(loud):
+        return audio[:0]
+    return np.ascontiguousarray(audio[loud[0] : loud[-1] + 1])

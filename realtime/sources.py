@@ -1,0 +1,83 @@
+"""Sources: where audio blocks come from. A file source reads like a live input: mono, engine rate, fixed blocks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
+
+MIN_INPUT_RATE_HZ = 8000
+MAX_INPUT_RATE_HZ = 192000
+
+
+class AudioInputError(ValueError):
+    """An audio input that cannot be used; the message is one line for the user."""
+
+
+def decode_audio(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Decode a whole file to mono float64 at `sample_rate_hz` (soundfile reads mp3 sample-exactly)."""
+    import soundfile as sf
+    import soxr
+
+    path = Path(path)
+    if not path.exists():
+        raise AudioInputError(f"audio file '{path}' does not exist")
+    if path.is_dir():
+        raise AudioInputError(f"audio file '{path}' is a directory, expected an mp3/wav/flac/ogg file")
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError for junk
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AudioInputError(f"'{path}' is not a readable audio file ({reason}); expected mp3, wav, flac or ogg") from None
+    if not MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ:
+        raise AudioInputError(
+            f"'{path}' has sample rate {rate} Hz, expected {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz"
+        )
+    mono = audio.mean(axis=1, dtype=np.float64) if audio.shape[1] > 1 else audio[:, 0].astype(np.float64)
+    if rate != sample_rate_hz and len(mono):
+        mono = soxr.resample(mono, rate, sample_rate_hz, quality="HQ")
+    return mono
+
+
+class ArraySource:
+    """Blocks of a signal already in memory, at the engine rate, `block_size_samples` at a time."""
+
+    def __init__(self, audio: np.ndarray, *, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES,
+                 sample_rate_hz: int = SAMPLE_RATE_HZ):
+        if block_size_samples < 1:
+            raise AudioInputError(f"block size {block_size_samples} is not a positive number of samples")
+        self.audio = np.ascontiguousarray(audio, dtype=np.float64)
+        self.block_size_samples = block_size_samples
+        self.sample_rate_hz = sample_rate_hz
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate_hz
+
+    def __len__(self) -> int:
+        return -(-len(self.audio) // self.block_size_samples)
+
+    def __iter__(self):
+        audio, size = self.audio, self.block_size_samples
+        for start in range(0, len(audio), size):
+            yield audio[start : start + size]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+
+class FileSource(ArraySource):
+    """An audio file read like a live input: decoded, mixed to mono, resampled, in fixed blocks."""
+
+    def __init__(self, path: str | Path, *, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES,
+                 sample_rate_hz: int = SAMPLE_RATE_HZ):
+        self.path = Path(path)
+        super().__init__(decode_audio(path, sample_rate_hz), block_size_samples=block_size_samples,
+                         sample_rate_hz=sample_rate_hz)
