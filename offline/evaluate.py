@@ -157,3 +157,32 @@ def find_tracks(audio_dir: str | Path, annotation_dir: str | Path,
         if found is not None:
             pairs.append((audio, found))
     return pairs
+
+
+def transcribe_source(source, checkpoint) -> list:
+    """Every DrumHit of a source, through the same engine and stages as `drumscribe transcribe`."""
+    from realtime.engine import OFFLINE, Engine, build_stages
+
+    hits = []
+
+    class _Collect:
+        def write(self, batch):
+            hits.extend(batch)
+
+    Engine(build_stages(checkpoint, OFFLINE), [_Collect()], sample_rate_hz=source.sample_rate_hz).run(source)
+    return hits
+
+
+def format_track_table(per_track: dict, classes=CLASSES) -> str:
+    """One row per track: F of each class (or '-' where the track has no such hit and none was found), F3, F5."""
+    names = [*classes, "F3", "F5"]
+    width = max([len("track"), *(len(t) for t in per_track)])
+    width = min(width, 40)
+    lines = [f"{'track':<{width}}" + "".join(f"{n:>7}" for n in names)]
+    for track, rows in per_track.items():
+        cells = []
+        for n in names:
+            r = rows[n]
+            cells.append(f"{'-':>7}" if r["n_ref"] == 0 and r["n_est"] == 0 else f"{r['f']:>7.3f}")
+        lines.append(f"{track:<{width}.{width}}" + "".join(cells))
+    return "\n".join(lines)

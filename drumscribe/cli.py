@@ -1,0 +1,394 @@
+"""The `drumscribe` command: a thin face over realtime/, models/ and offline/. It parses, calls and prints.
+
+Heavy modules (numpy, torch, matplotlib) are imported inside the commands, so `drumscribe --help` is instant.
+A user never sees a traceback for a bad file, map, model or path: one line on stderr and a non-zero exit.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # bad input: nothing was written
+EXIT_USAGE = 2  # bad command line (argparse's code)
+EXIT_SILENT = 3  # the audio is silent: empty but valid outputs were written
+EXIT_INTERRUPTED = 130  # Ctrl-C: outputs hold everything found so far
+
+SILENCE_PEAK_DBFS = -80.0
+"""Audio whose peak lies below this is silent: no drum is transcribed from it."""
+
+PROGRESS_MIN_DURATION_S = 30.0
+"""Files longer than this get a progress bar even when stderr is not a terminal."""
+
+MAX_BLOCK_SIZE_SAMPLES = 1 << 16
+
+
+class UserError(Exception):
+    """A problem the user can fix; its message is printed as one line."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's message as one line (some libraries put a traceback-like story in theirs)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("drumscribe")
+    except Exception:  # not installed: running from a checkout
+        from . import __version__
+
+        return __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from models import DEFAULT_MODEL_PATH
+    from realtime import DEFAULT_BLOCK_SIZE_SAMPLES
+    from realtime.drums import DEFAULT_DRUM_MAP
+
+    parser = _Parser(prog="drumscribe", description="Drum audio in, General-MIDI drum notes out.",
+                     epilog="exit codes: 0 done, 1 bad input (nothing written), 2 bad command line, "
+                            "3 silent input (empty outputs written), 130 interrupted (outputs hold the hits so far)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = commands.add_parser("transcribe", help="transcribe an audio file to a drum .mid",
+                            description="Transcribe the drums of an audio file (mp3, wav, flac, ogg; any rate "
+                                        "8-192 kHz; any number of channels) to a type-1 MIDI file on channel 10.")
+    t.add_argument("audio", help="the audio file")
+    t.add_argument("-o", "--output", required=True, metavar="MID", help="the .mid to write")
+    t.add_argument("--events", metavar="CSV",
+                   help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
+    t.add_argument("--plot", metavar="PNG", help="also draw the hits over the waveform (png, svg or pdf)")
+    t.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
+                   help=f"drum map preset or JSON file (default {DEFAULT_DRUM_MAP}; see 'drumscribe drum-maps')")
+    t.add_argument("--model", default=str(DEFAULT_MODEL_PATH), metavar="PATH",
+                   help="model checkpoint (default: the shipped model)")
+    t.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
+                   help=f"samples per engine block, as a live input would deliver them (default {DEFAULT_BLOCK_SIZE_SAMPLES})")
+    t.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS", help="MIDI note length (default 50)")
+    t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    t.set_defaults(run=cmd_transcribe)
+
+    e = commands.add_parser("evaluate", help="score the model on annotated audio (MDB Drums format)",
+                            description="Transcribe every audio file in --audio that has a <stem>.txt annotation "
+                                        "(lines 'time<TAB>CLASS', CLASS in KD SD HH TT CY OT) in --annotations and "
+                                        "print precision/recall/F per class, F3 (KD SD HH) and F5 (all five).")
+    e.add_argument("--audio", required=True, metavar="DIR", help="folder of audio files")
+    e.add_argument("--annotations", required=True, metavar="DIR", help="folder of <stem>.txt annotations")
+    e.add_argument("--model", default=str(DEFAULT_MODEL_PATH), metavar="PATH", help="model checkpoint")
+    e.add_argument("--json", metavar="PATH", help="also write every score as JSON")
+    e.add_argument("--window-ms", type=float, default=50.0, metavar="MS", help="onset tolerance (default 50)")
+    e.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
+                   help=f"samples per engine block (default {DEFAULT_BLOCK_SIZE_SAMPLES})")
+    e.set_defaults(run=cmd_evaluate)
+
+    commands.add_parser("train", help="train the hit classifier (options: 'drumscribe train --help')",
+                        add_help=False)
+    m = commands.add_parser("drum-maps", help="list the drum maps")
+    m.set_defaults(run=cmd_drum_maps)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "train":
+        return cmd_train(argv[1:])
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except UserError as exc:
+        print(f"drumscribe {args.command}: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"drumscribe {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# shared steps
+
+
+def _check_block_size(block_size: int) -> None:
+    if not 1 <= block_size <= MAX_BLOCK_SIZE_SAMPLES:
+        raise UserError(f"--block-size {block_size} is not in 1-{MAX_BLOCK_SIZE_SAMPLES} samples")
+
+
+def _load_drum_map(name: str):
+    from realtime.drums import DrumMapError, load_drum_map
+
+    try:
+        return load_drum_map(name)
+    except DrumMapError as exc:
+        raise UserError(f"--drum-map: {one_line(exc)}") from None
+
+
+def _load_model(path: str):
+    import torch
+
+    from models import DEFAULT_MODEL_PATH
+    from models.cnn import CheckpointError, load_checkpoint
+
+    torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
+    if not Path(path).exists() and Path(path).resolve() == DEFAULT_MODEL_PATH.resolve():
+        raise UserError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
+    if Path(path).is_dir():
+        raise UserError(f"--model '{path}' is a directory, expected a .pt checkpoint file")
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as exc:
+        raise UserError(f"--model: {one_line(exc)}") from None
+
+
+def _check_outputs(paths: dict, input_path: str | None = None) -> None:
+    """Every output can be written, none is the input, no two are the same file: checked before any work."""
+    from realtime.sinks import OutputPathError, check_writable
+
+    seen = {}
+    for option, path in paths.items():
+        if path is None:
+            continue
+        resolved = Path(path).resolve()
+        if input_path is not None and Path(input_path).exists() and resolved == Path(input_path).resolve():
+            raise UserError(f"{option} '{path}' is the input file; choose another output path")
+        if resolved in seen:
+            raise UserError(f"{option} '{path}' is the same file as {seen[resolved]}")
+        seen[resolved] = option
+        try:
+            check_writable(path)
+        except OutputPathError as exc:
+            raise UserError(f"{option}: {exc}") from None
+
+
+def _open_source(path: str, block_size: int):
+    from realtime.sources import AudioInputError, FileSource
+
+    try:
+        return FileSource(path, block_size_samples=block_size)
+    except AudioInputError as exc:
+        raise UserError(one_line(exc)) from None
+
+
+class _Progress:
+    """A tqdm bar in seconds of audio, updated a few times a second, not once per block."""
+
+    def __init__(self, duration_s: float, sample_rate_hz: int, label: str):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=round(duration_s, 1), unit="s", desc=label, file=sys.stderr, leave=False,
+                        mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
+                                                    "[{elapsed}<{remaining}]")
+        self.sample_rate_hz = sample_rate_hz
+        self.pending = 0
+        self.step = sample_rate_hz // 4
+
+    def __call__(self, n_samples: int) -> None:
+        self.pending += n_samples
+        if self.pending >= self.step:
+            self.bar.update(self.pending / self.sample_rate_hz)
+            self.pending = 0
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _want_progress(duration_s: float, disabled: bool) -> bool:
+    if disabled:
+        return False
+    return sys.stderr.isatty() or duration_s > PROGRESS_MIN_DURATION_S
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# transcribe
+
+
+def cmd_transcribe(args) -> int:
+    _check_block_size(args.block_size)
+    if not args.note_length_ms > 0:
+        raise UserError(f"--note-length-ms {args.note_length_ms} must be > 0")
+    drum_map = _load_drum_map(args.drum_map)
+    outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot}
+    _check_outputs(outputs, args.audio)
+
+    def open_sinks(audio, sample_rate_hz):
+        from realtime.sinks import CsvEventsSink, MidiFileSink, PlotSink, SummarySink
+
+        sinks = [MidiFileSink(args.output, drum_map, note_length_s=args.note_length_ms / 1000.0)]
+        if args.events:
+            sinks.append(CsvEventsSink(args.events, drum_map))
+        if args.plot:
+            sinks.append(PlotSink(args.plot, audio, sample_rate_hz, drum_map=drum_map, title=Path(args.audio).name))
+        sinks.append(SummarySink(sys.stdout, drum_map=drum_map))
+        return sinks
+
+    sinks = None
+    try:
+        checkpoint = _load_model(args.model)
+        source = _open_source(args.audio, args.block_size)
+        if not len(source.audio):
+            raise UserError(f"'{args.audio}' holds no audio samples (0 s); expected a file with sound in it")
+        sinks = open_sinks(source.audio, source.sample_rate_hz)
+        return _transcribe(args, checkpoint, source, sinks)
+    except KeyboardInterrupt:
+        if sinks is None:  # stopped before any audio went through: still leave valid, empty outputs
+            import numpy as np
+
+            from realtime import SAMPLE_RATE_HZ
+
+            sinks = open_sinks(np.zeros(0), SAMPLE_RATE_HZ)
+            _close_all(sinks)
+        print(f"drumscribe transcribe: interrupted before any audio was transcribed; "
+              f"wrote an empty '{args.output}'", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _close_all(sinks) -> None:
+    """Close every sink, the .mid first; an error in one does not keep the others from closing."""
+    error = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except Exception as exc:  # a full disk, say: report it after the others are closed
+            error = error or exc
+    if error is not None:
+        raise UserError(f"could not write the outputs: {one_line(error)}")
+
+
+def _transcribe(args, checkpoint, source, sinks) -> int:
+    import numpy as np
+
+    from realtime.engine import OFFLINE, Engine, build_stages
+
+    midi_sink, summary = sinks[0], sinks[-1]
+    duration_s = source.duration_s
+    peak = float(np.abs(source.audio).max())
+    if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
+        _close_all(sinks)
+        level = f"{20 * np.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
+        print(f"drumscribe transcribe: '{args.audio}' is silent ({level}, below {SILENCE_PEAK_DBFS:.0f} dBFS); "
+              f"wrote an empty '{args.output}'", file=sys.stderr)
+        return EXIT_SILENT
+
+    progress = _Progress(duration_s, source.sample_rate_hz, Path(args.audio).name) \
+        if _want_progress(duration_s, args.no_progress) else None
+    engine = Engine(build_stages(checkpoint, OFFLINE), sinks, sample_rate_hz=source.sample_rate_hz)
+    try:
+        stats = engine.run(source, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
+        _close_all(sinks)
+
+    n_hits = summary.total
+    print(f"wrote '{args.output}': {n_hits} notes, tempo {midi_sink.tempo_bpm:g} BPM"
+          + (f"; events '{args.events}'" if args.events else "") + (f"; plot '{args.plot}'" if args.plot else ""))
+    if stats.interrupted:
+        done_s = stats.samples / source.sample_rate_hz
+        print(f"drumscribe transcribe: interrupted at {done_s:.1f} s of {duration_s:.1f} s; "
+              f"'{args.output}' holds the {n_hits} notes found so far", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# evaluate
+
+
+def cmd_evaluate(args) -> int:
+    from offline import evaluate as ev
+
+    _check_block_size(args.block_size)
+    if not 0 < args.window_ms <= 1000:
+        raise UserError(f"--window-ms {args.window_ms} is not in 0-1000 ms")
+    for option, folder in (("--audio", args.audio), ("--annotations", args.annotations)):
+        if not Path(folder).is_dir():
+            raise UserError(f"{option} '{folder}' is not a folder")
+    pairs = ev.find_tracks(args.audio, args.annotations)
+    if not pairs:
+        raise UserError(f"no audio file in '{args.audio}' has a <stem>.txt annotation in '{args.annotations}'")
+    if args.json:
+        _check_outputs({"--json": args.json})
+    checkpoint = _load_model(args.model)
+    window_s = args.window_ms / 1000.0
+
+    per_track = {}
+    for audio_path, annotation_path in pairs:
+        try:
+            reference = ev.load_annotations(annotation_path)
+        except ev.AnnotationError as exc:
+            raise UserError(one_line(exc)) from None
+        source = _open_source(str(audio_path), args.block_size)
+        hits = ev.transcribe_source(source, checkpoint)
+        per_track[audio_path.stem] = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
+        row = per_track[audio_path.stem]
+        print(f"{audio_path.stem:<40.40} F3 {row['F3']['f']:.3f}  F5 {row['F5']['f']:.3f}", flush=True)
+    overall = ev.pool(list(per_track.values()))
+
+    print()
+    print(ev.format_track_table(per_track))
+    print()
+    print(ev.format_table(overall, title=f"overall, {len(per_track)} tracks, window {args.window_ms:g} ms "
+                                         f"(pooled: sums of hits over tracks)"))
+    if args.json:
+        import json
+
+        from realtime.sinks import atomic_output
+
+        record = {"model": str(args.model), "window_s": window_s, "audio": str(args.audio),
+                  "annotations": str(args.annotations), "tracks": per_track, "overall": overall}
+        with atomic_output(args.json) as tmp:
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        print(f"wrote '{args.json}'")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# train, drum-maps
+
+
+def cmd_train(argv: list) -> int:
+    try:
+        from offline import train
+    except ImportError as exc:
+        print(f"drumscribe train: the trainer cannot be loaded ({one_line(exc)})", file=sys.stderr)
+        return EXIT_ERROR
+    result = train.main(argv)
+    return result if isinstance(result, int) else EXIT_OK
+
+
+def cmd_drum_maps(args) -> int:
+    from realtime.drums import DRUM_MAPS_DIR, DRUMS, DrumMapError, available_drum_maps, load_drum_map
+
+    for name in available_drum_maps():
+        try:
+            drum_map = load_drum_map(name)
+        except DrumMapError as exc:
+            print(f"drumscribe drum-maps: {one_line(exc)}", file=sys.stderr)
+            continue
+        print(f"{name}  ({drum_map.name})")
+        print("    " + ", ".join(f"{d} {drum_map.note(d)}" for d in DRUMS))
+    print(f"\nmaps live in {DRUM_MAPS_DIR}; --drum-map also takes a JSON file of the same shape")
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

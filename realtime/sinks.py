@@ -1,0 +1,343 @@
+"""Sinks: where drum hits go. Each has `write(hits)` and `close()` (safe twice) and is a context manager.
+
+File sinks write atomically on close (a temporary file beside the target, then `os.replace`), so an
+interrupted run leaves either the complete new file or none, never half of one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .drums import DRUMS, SCORE_CLASS
+
+GM_DRUM_CHANNEL = 9
+"""MIDI channel 10, counted from 0 as on the wire."""
+
+TICKS_PER_BEAT = 960
+
+
+class OutputPathError(ValueError):
+    """An output path that cannot be written; the message is one line for the user."""
+
+
+def check_writable(path: str | Path) -> Path:
+    """Make sure a file can be created at `path` (without leaving anything there); raise OutputPathError if not."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"output '{path}' is a directory, expected a file path")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise OutputPathError(f"output '{path}': folder '{parent}' does not exist")
+    if not parent.is_dir():
+        raise OutputPathError(f"output '{path}': '{parent}' is not a folder")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputPathError(f"output '{path}' exists and is not writable")
+    try:
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+    except OSError as exc:
+        raise OutputPathError(f"output '{path}': cannot write in folder '{parent}' ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path):
+    """Yields a temporary path beside `path`; on success it replaces `path`, on an exception it is removed."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
+                               suffix=f".tmp{path.suffix}")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class _Sink:
+    """Context manager plumbing: `with Sink(...) as s:` closes it, also on an exception."""
+
+    closed = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _check_open(self):
+        if self.closed:
+            raise ValueError(f"{type(self).__name__} is closed")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# MIDI file
+
+
+def hits_to_midi(hits, drum_map, *, note_length_s: float = 0.05, tempo_bpm: float | None = None,
+                 ticks_per_beat: int = TICKS_PER_BEAT, track_name: str = "drums"):
+    """A type-1 MidiFile: a tempo track, and one drum track on channel 10 with one note per hit.
+
+    Notes sit at their exact times (rounded to the tick) whatever the tempo, which is estimated from the hits
+    when not given. A note lasts `note_length_s`, cut short before the next hit on the same note so every
+    note-off comes before the next note-on of its key. Two hits on one note in the same tick become one
+    note, at the louder velocity.
+    """
+    import mido
+
+    from .tempo import estimate_tempo_bpm
+
+    hits = sorted(hits, key=lambda h: (h.onset_s, h.drum))
+    if tempo_bpm is None:
+        tempo_bpm = estimate_tempo_bpm([h.onset_s for h in hits], [h.velocity for h in hits])
+    tempo_us = mido.bpm2tempo(tempo_bpm)
+    ticks_per_s = ticks_per_beat * 1e6 / tempo_us
+
+    def tick(seconds: float) -> int:
+        return max(0, int(round(seconds * ticks_per_s)))
+
+    by_note = {}
+    for hit in hits:
+        note = drum_map.note(hit.drum)
+        starts = by_note.setdefault(note, {})
+        t = tick(hit.onset_s)
+        starts[t] = max(starts.get(t, 0), hit.velocity)
+    length = max(1, tick(note_length_s))
+    events = []  # (tick, order, message): note-offs (order 0) before note-ons (order 1) in a tick
+    for note, starts in by_note.items():
+        ticks = sorted(starts)
+        for i, t in enumerate(ticks):
+            end = t + length
+            if i + 1 < len(ticks):
+                end = min(end, ticks[i + 1])
+            end = max(end, t + 1)
+            events.append((t, 1, note, mido.Message("note_on", channel=GM_DRUM_CHANNEL, note=note, velocity=starts[t])))
+            events.append((end, 0, note, mido.Message("note_off", channel=GM_DRUM_CHANNEL, note=note, velocity=0)))
+    events.sort(key=lambda e: (e[0], e[1], e[2]))
+
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    meta = mido.MidiTrack()
+    meta.append(mido.MetaMessage("track_name", name="drumscribe", time=0))
+    meta.append(mido.MetaMessage("set_tempo", tempo=tempo_us, time=0))
+    meta.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    meta.append(mido.MetaMessage("end_of_track", time=0))
+    drums = mido.MidiTrack()
+    drums.append(mido.MetaMessage("track_name", name=track_name, time=0))
+    now = 0
+    for t, _, _, message in events:
+        drums.append(message.copy(time=t - now))
+        now = t
+    drums.append(mido.MetaMessage("end_of_track", time=0))
+    midi.tracks.extend([meta, drums])
+    return midi
+
+
+class MidiFileSink(_Sink):
+    """Collects hits and writes them as a type-1 .mid on close (atomically), with a tempo estimated from them.
+
+    Every note gets its note-off; `tempo_bpm` holds the tempo written once closed.
+    """
+
+    def __init__(self, path: str | Path, drum_map, *, note_length_s: float = 0.05, tempo_bpm: float | None = None):
+        if not note_length_s > 0:
+            raise ValueError(f"note_length_s {note_length_s} must be > 0")
+        self.path = Path(path)
+        self.drum_map = drum_map
+        self.note_length_s = note_length_s
+        self.tempo_bpm = tempo_bpm
+        self.hits = []
+
+    def write(self, hits) -> None:
+        self._check_open()
+        for hit in hits:
+            self.drum_map.note(hit.drum)  # a drum the map lacks fails here, not at close
+        self.hits.extend(hits)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.tempo_bpm is None:
+            from .tempo import estimate_tempo_bpm
+
+            self.tempo_bpm = estimate_tempo_bpm([h.onset_s for h in self.hits], [h.velocity for h in self.hits])
+        midi = hits_to_midi(self.hits, self.drum_map, note_length_s=self.note_length_s, tempo_bpm=self.tempo_bpm)
+        with atomic_output(self.path) as tmp:
+            midi.save(str(tmp))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Events CSV
+
+
+CSV_COLUMNS = ("onset_s", "emitted_s", "drum", "midi_note", "velocity", "confidence")
+
+
+class CsvEventsSink(_Sink):
+    """One CSV row per hit, in the order the engine released them, streamed to a temporary file that becomes
+    `path` on close. Columns: onset_s, emitted_s, drum, midi_note, velocity, confidence.
+    """
+
+    def __init__(self, path: str | Path, drum_map):
+        self.path = Path(path)
+        self.drum_map = drum_map
+        self.rows = 0
+        self._atomic = atomic_output(self.path)
+        self._tmp = self._atomic.__enter__()
+        self._file = open(self._tmp, "w", newline="")
+        self._file.write(",".join(CSV_COLUMNS) + "\n")
+
+    def write(self, hits) -> None:
+        self._check_open()
+        lines = []
+        for hit in hits:
+            lines.append(f"{hit.onset_s:.6f},{hit.emitted_s:.6f},{hit.drum},{self.drum_map.note(hit.drum)},"
+                         f"{hit.velocity},{hit.confidence:.4f}\n")
+        self._file.write("".join(lines))
+        self.rows += len(lines)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._file.close()
+        self._atomic.__exit__(None, None, None)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Summary
+
+
+class SummarySink(_Sink):
+    """Counts hits per drum and prints a small table to `stream` on close."""
+
+    def __init__(self, stream, *, drum_map=None):
+        self.stream = stream
+        self.drum_map = drum_map
+        self.counts = {}
+        self.velocity_sums = {}
+
+    def write(self, hits) -> None:
+        self._check_open()
+        for hit in hits:
+            self.counts[hit.drum] = self.counts.get(hit.drum, 0) + 1
+            self.velocity_sums[hit.drum] = self.velocity_sums.get(hit.drum, 0) + hit.velocity
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def format(self) -> str:
+        if not self.total:
+            return "no drum hits found"
+        lines = [f"{self.total} drum hits:"]
+        lines.append(f"  {'drum':<11}{'note':>5}{'hits':>7}{'mean vel':>10}")
+        for drum in DRUMS:
+            n = self.counts.get(drum, 0)
+            if not n:
+                continue
+            note = str(self.drum_map.note(drum)) if self.drum_map is not None else "-"
+            lines.append(f"  {drum:<11}{note:>5}{n:>7d}{self.velocity_sums[drum] / n:>10.0f}")
+        return "\n".join(lines)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        print(self.format(), file=self.stream, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plot
+
+
+_CLASS_COLOURS = {"KD": "#1f77b4", "SD": "#d62728", "HH": "#2ca02c", "TT": "#9467bd", "CY": "#ff7f0e"}
+
+
+def plot_hits(path: str | Path, hits, audio: np.ndarray, sample_rate_hz: int, *, drum_map=None,
+              title: str = "") -> None:
+    """A PNG (or any format matplotlib knows from the suffix): the waveform, and over it a piano roll of the
+    hits, one row per drum, each hit a bar whose opacity follows its velocity. Written atomically.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no global backend state
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+
+    audio = np.asarray(audio, dtype=np.float64)
+    duration_s = max(len(audio) / sample_rate_hz, max((h.onset_s for h in hits), default=0.0) + 0.5, 1.0)
+    rows = list(DRUMS)
+    n_rows = len(rows)
+
+    width_in = float(np.clip(4 + duration_s / 3, 10, 40))
+    fig = Figure(figsize=(width_in, 5.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+
+    # waveform envelope (min/max per pixel column), scaled to span the rows, drawn faintly behind the roll
+    if len(audio):
+        columns = int(min(len(audio), width_in * 100 * 2))
+        edges = np.linspace(0, len(audio), columns + 1).astype(int)
+        chunks = np.minimum.reduceat(audio, edges[:-1]), np.maximum.reduceat(audio, edges[:-1])
+        peak = max(np.abs(audio).max(), 1e-9)
+        t = edges[:-1] / sample_rate_hz
+        mid, half = (n_rows - 1) / 2, n_rows / 2
+        ax.fill_between(t, mid + half * chunks[0] / peak, mid + half * chunks[1] / peak,
+                        color="0.82", linewidth=0, zorder=0, step="post")
+
+    bar_s = max(0.03, duration_s / 1500)
+    for row, drum in enumerate(rows):
+        drum_hits = [h for h in hits if h.drum == drum]
+        if not drum_hits:
+            continue
+        colour = _CLASS_COLOURS[SCORE_CLASS[drum]]
+        colours = [to_rgba(colour, 0.25 + 0.75 * h.velocity / 127) for h in drum_hits]
+        ax.broken_barh([(h.onset_s, bar_s) for h in drum_hits], (row - 0.38, 0.76), facecolors=colours,
+                       linewidth=0, zorder=2)
+
+    labels = [f"{d} ({drum_map.note(d)})" if drum_map is not None else d for d in rows]
+    ax.set_yticks(range(n_rows), labels)
+    ax.set_ylim(-0.7, n_rows - 0.3)
+    ax.set_xlim(0, duration_s)
+    ax.set_xlabel("time (s)")
+    ax.grid(axis="x", color="0.9", zorder=1)
+    ax.set_title(title or f"{len(hits)} drum hits")
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_output(path) as tmp:
+        fig.savefig(str(tmp), format=(path.suffix.lstrip(".") or "png"))
+
+
+class PlotSink(_Sink):
+    """Collects hits and draws them over the waveform (see plot_hits) on close."""
+
+    def __init__(self, path: str | Path, audio: np.ndarray, sample_rate_hz: int, *, drum_map=None, title: str = ""):
+        self.path = Path(path)
+        self.audio = audio
+        self.sample_rate_hz = sample_rate_hz
+        self.drum_map = drum_map
+        self.title = title
+        self.hits = []
+
+    def write(self, hits) -> None:
+        self._check_open()
+        self.hits.extend(hits)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        plot_hits(self.path, self.hits, self.audio, self.sample_rate_hz, drum_map=self.drum_map, title=self.title)
