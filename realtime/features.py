@@ -19,7 +19,7 @@ class FeatureParams:
     n_mels: int = 64
     fmin_hz: float = 30.0
     fmax_hz: float = 17000.0
-    log_gain: float = 1e6  # features are log10(1 + log_gain * mel_power); -60 dBFS maps to about 0.3
+    log_gain: float = 1e9  # features are log10(1 + log_gain * mel_power): the floor lies near -90 dB
 
     def __post_init__(self):
         if self.hop_samples <= 0 or self.n_fft < self.hop_samples:

@@ -14,10 +14,10 @@ class OnsetParams:
 
     lag_frames: int = 2  # flux compares a frame with the one this many frames earlier
     max_bins: int = 3  # ... max-filtered over this many mel bands (vibrato/pitch-glide suppression)
-    threshold: float = 0.04  # mean positive log-mel increase a peak must exceed
-    relative_threshold: float = 1.5  # ... and this multiple of the recent mean flux
+    threshold: float = 0.07  # mean positive log-mel increase a peak must exceed
+    relative_threshold: float = 1.0  # ... and this multiple of the recent mean flux
     average_frames: int = 20  # frames in that recent mean (100 ms)
-    min_gap_frames: int = 4  # at least this many frames between onsets (20 ms)
+    min_gap_frames: int = 3  # at least this many frames between onsets (15 ms)
 
     def __post_init__(self):
         if self.lag_frames < 1 or self.max_bins < 1 or self.max_bins % 2 == 0:

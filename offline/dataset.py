@@ -1,0 +1,156 @@
+"""Training windows: rendered clips run through the same spectrogram and onset detector as inference, each onset
+labelled with the drums that truly start there.
+
+The model thus learns on exactly the windows it will see: anchored where the detector fires, including its
+false alarms (labelled with no drum) and its early or late triggers.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime.drums import DRUMS
+from realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
+from realtime.onsets import OnsetDetector, OnsetParams
+
+log = logging.getLogger(__name__)
+
+STORE_BEFORE = 6  # frames stored before each onset frame; training crops what its model needs
+STORE_AFTER = 24  # frames stored after it
+
+
+@dataclass(frozen=True)
+class LabelParams:
+    """Which true hits an onset at frame k owns: those with frame_end(k) - hit_time in [min_delay_s, max_delay_s]."""
+
+    min_delay_s: float = -0.010
+    max_delay_s: float = 0.035
+
+
+def detect(audio: np.ndarray, fp: FeatureParams, op: OnsetParams, basis) -> tuple[np.ndarray, list]:
+    """Log-mel frames and onset frames of a clip, streamed exactly as inference does (offline scheduling)."""
+    spec = LogMelSpectrogram(fp, basis, frames_per_call=16)
+    tail = np.zeros(fp.n_fft + 32 * fp.hop_samples)
+    block = spec.process(np.concatenate((audio.astype(np.float64), tail)))
+    if block is None:
+        return np.zeros((0, fp.n_mels)), []
+    detector = OnsetDetector(op, n_mels=fp.n_mels)
+    out = detector.process(block)
+    return block.mel, list(out.onsets)
+
+
+def label_onsets(onsets: list, hits: list, fp: FeatureParams, lp: LabelParams):
+    """(labels (n_onsets, n_drums) uint8, velocities (n_onsets, n_drums) uint8, delays_s of matched hits, n_missed)."""
+    index = {d: i for i, d in enumerate(DRUMS)}
+    ends = (np.asarray(onsets, dtype=np.float64) + 1) * fp.hop_samples / fp.sample_rate_hz
+    labels = np.zeros((len(onsets), len(DRUMS)), np.uint8)
+    velocities = np.zeros((len(onsets), len(DRUMS)), np.uint8)
+    delays, missed = [], 0
+    centre = 0.5 * (lp.min_delay_s + lp.max_delay_s)
+    for hit in hits:
+        if hit.drum not in index:
+            continue
+        d = ends - hit.time_s
+        ok = np.flatnonzero((d >= lp.min_delay_s) & (d <= lp.max_delay_s))
+        if not len(ok):
+            missed += 1
+            continue
+        j = ok[np.argmin(np.abs(d[ok] - centre))]
+        labels[j, index[hit.drum]] = 1
+        velocities[j, index[hit.drum]] = max(velocities[j, index[hit.drum]], hit.velocity)
+        delays.append(d[j])
+    return labels, velocities, np.asarray(delays), missed
+
+
+def windows(mel: np.ndarray, onsets: list, before: int = STORE_BEFORE, after: int = STORE_AFTER) -> np.ndarray:
+    """(n_onsets, before + 1 + after, n_mels) windows, zero-padded at the clip's edges."""
+    padded = np.concatenate((np.zeros((before, mel.shape[1])), mel, np.zeros((after, mel.shape[1]))))
+    return np.stack([padded[k : k + before + 1 + after] for k in onsets]) if onsets else np.zeros((0, before + 1 + after, mel.shape[1]))
+
+
+def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: OnsetParams, lp: LabelParams,
+                  basis) -> dict:
+    from .render import load_kit, render_performance
+
+    rng = np.random.default_rng(seed)
+    kit = load_kit(spec)
+    xs, ys, vs, delays = [], [], [], []
+    missed = total = seconds = 0
+    for _ in range(n_clips):
+        audio, hits = render_performance(kit, rng)
+        mel, onsets = detect(audio, fp, op, basis)
+        y, v, d, m = label_onsets(onsets, hits, fp, lp)
+        xs.append(windows(mel, onsets).astype(np.float16))
+        ys.append(y)
+        vs.append(v)
+        delays.append(d)
+        missed += m
+        total += len(hits)
+        seconds += len(audio) / fp.sample_rate_hz
+    return {"x": np.concatenate(xs), "y": np.concatenate(ys), "v": np.concatenate(vs), "delays": np.concatenate(delays),
+            "missed": missed, "hits": total, "seconds": seconds, "kit": spec}
+
+
+def _job(args):
+    spec, n_clips, seed, fp, op, lp, basis = args
+    t = time.time()
+    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis)
+    log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
+                len(out["y"]), out["missed"], out["hits"], time.time() - t)
+    return out
+
+
+def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: int = 2,
+          fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams()):
+    """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    basis = mel_basis(fp)
+    jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis) for i, spec in enumerate(kits)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_job, jobs))
+    kit_ids = np.concatenate([np.full(len(p["y"]), i, np.int16) for i, p in enumerate(parts)])
+    np.savez(
+        out_path,
+        x=np.concatenate([p["x"] for p in parts]),
+        y=np.concatenate([p["y"] for p in parts]),
+        v=np.concatenate([p["v"] for p in parts]),
+        kit=kit_ids,
+        kits=np.array([p["kit"] for p in parts]),
+        delays=np.concatenate([p["delays"] for p in parts]),
+        seconds=np.array([p["seconds"] for p in parts]),
+        missed=np.array([p["missed"] for p in parts]),
+        hits=np.array([p["hits"] for p in parts]),
+        labels=np.array(DRUMS),
+        store_before=STORE_BEFORE,
+        store_after=STORE_AFTER,
+    )
+    return parts
+
+
+def main(argv=None):
+    from .render import HELD_OUT_KITS, TRAIN_KITS, available
+
+    parser = argparse.ArgumentParser(description="Render a labelled window dataset from drum sample kits.")
+    parser.add_argument("--out", type=Path, default=Path("data/train.npz"))
+    parser.add_argument("--clips-per-kit", type=int, default=40)
+    parser.add_argument("--held-out", action="store_true", help="render the held-out validation kits instead")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    kits = [k for k in (HELD_OUT_KITS if args.held_out else TRAIN_KITS) if available(k)]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers)
+    n = sum(len(p["y"]) for p in parts)
+    hours = sum(p["seconds"] for p in parts) / 3600
+    print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

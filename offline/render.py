@@ -1,0 +1,291 @@
+"""Labelled drum audio from real sample kits: grooves as a drummer plays them, mixed and put through a room.
+
+`generate_pattern` writes a performance (hits with human timing and dynamics), `render_hits` plays it on a kit,
+`augment` puts the result through a random pedalboard chain (room, EQ, bus compression, saturation, coding).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realtime import SAMPLE_RATE_HZ
+from realtime.kits import HYDROGEN_KIT_DIRS, Kit, load_hydrogen_kit, render_sf2_kit
+
+# Kits of Debian's hydrogen-drumkits and GM soundfonts. Licences: /usr/share/doc/<package>/copyright.
+TRAIN_KITS = (
+    "hydrogen:The Black Pearl 1.0",  # GPL-2
+    "hydrogen:ForzeeStereo",  # GPL-2
+    "hydrogen:BJA_Pacific",  # CC-BY-SA-3.0-us
+    "hydrogen:Millo_MultiLayered2",  # GPL-2
+    "hydrogen:Millo_MultiLayered3",  # GPL-2
+    "hydrogen:Millo-Drums_v.1",  # GPL-2
+    "hydrogen:Audiophob",  # CC0
+    "hydrogen:rumpf_kit_z01_h2",  # CC-BY-3.0
+    "hydrogen:VariBreaks",  # GPL-2+
+    "hydrogen:ElectricEmpireKit",  # GPL-2+
+    "hydrogen:HardElectro1",  # GPL-2+
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0",  # MIT (fluid-soundfont-gm) Standard
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:8",  # Room
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:16",  # Power
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:24",  # Electronic
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:25",  # TR-808
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:32",  # Jazz
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:40",  # Brush
+    "sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:0",  # MIT (musescore-general-soundfont-lossless)
+    "sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:8",
+    "sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:16",
+    "sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:32",
+    "sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:40",
+)
+"""Kits rendered for training."""
+
+HELD_OUT_KITS = (
+    "hydrogen:ColomboAcousticDrumkit",  # GPL-2+
+    "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0",  # GPL-2 (timgm6mb-soundfont)
+)
+"""Kits never rendered for training: validation and the held-out tests use them."""
+
+
+def load_kit(spec: str) -> Kit:
+    """A kit from 'hydrogen:<name or folder>' or 'sf2:<path>:<bank>:<preset>'."""
+    kind, _, rest = spec.partition(":")
+    if kind == "hydrogen":
+        path = Path(rest)
+        if not path.is_absolute():
+            path = next((d / rest for d in HYDROGEN_KIT_DIRS if (d / rest).is_dir()), path)
+        return load_hydrogen_kit(path)
+    if kind == "sf2":
+        path, bank, preset = rest.rsplit(":", 2)
+        return render_sf2_kit(path, bank=int(bank), preset=int(preset), name=f"{Path(path).stem} {bank}:{preset}")
+    raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'")
+
+
+def available(spec: str) -> bool:
+    kind, _, rest = spec.partition(":")
+    if kind == "hydrogen":
+        return any((d / rest / "drumkit.xml").is_file() for d in HYDROGEN_KIT_DIRS) or Path(rest, "drumkit.xml").is_file()
+    return Path(rest.rsplit(":", 2)[0]).is_file()
+
+
+@dataclass(frozen=True)
+class Hit:
+    time_s: float
+    drum: str
+    velocity: int  # 1..127
+    labelled: bool = True  # False for flam grace notes, which annotators do not mark
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Performances
+
+
+def _velocity(rng, base, spread=12):
+    return int(np.clip(rng.normal(base, spread), 1, 127))
+
+
+def generate_pattern(rng: np.random.Generator, *, bars: int = 8, tempo_bpm: float | None = None,
+                     style: str | None = None, drums_available=None) -> tuple[list, float]:
+    """A drummer's performance: (hits, duration_s). Styles: groove (rock/pop/funk/disco/shuffle/half-time with
+    fills and crashes), jazz (ride, feathered kick, comping snare), sparse (isolated hits) and random (any drums
+    anywhere: it breaks the co-occurrence habits of grooves)."""
+    avail = set(drums_available) if drums_available is not None else None
+    style = style or rng.choice(["groove", "groove", "groove", "groove", "jazz", "random", "sparse"], p=None)
+    tempo = float(tempo_bpm or rng.uniform(60, 200) if style != "sparse" else rng.uniform(50, 120))
+    beat = 60.0 / tempo
+    swing = rng.random() < 0.2
+    sub = 3 if swing else 4  # grid steps per beat
+    step = beat / sub
+    steps_per_bar = 4 * sub
+    timing_sd = rng.uniform(0.002, 0.015)  # human timing
+    hits = []
+
+    def add(step_index, drum, vel, offset=0.0, labelled=True):
+        if avail is not None and drum not in avail:
+            return
+        t = step_index * step + offset + rng.normal(0, timing_sd)
+        hits.append(Hit(max(0.0, t), drum, int(np.clip(vel, 1, 127)), labelled))
+
+    if style == "random":
+        drums = list(avail) if avail is not None else ["kick", "snare", "hh_closed", "hh_open", "hh_pedal", "tom_low",
+                                                        "tom_mid", "tom_high", "crash", "ride", "side_stick"]
+        n_steps = bars * steps_per_bar
+        density = rng.uniform(0.15, 0.6)
+        for s in range(n_steps):
+            if rng.random() < density:
+                for _ in range(rng.choice([1, 1, 1, 2, 2, 3])):
+                    add(s, drums[rng.integers(len(drums))], rng.integers(15, 128))
+        return _finish(hits, bars * 4 * beat, rng)
+
+    if style == "sparse":
+        t = 0.3
+        drums = ["kick", "snare", "hh_closed", "hh_open", "hh_pedal", "tom_low", "tom_mid", "tom_high", "crash", "ride",
+                 "side_stick"]
+        while t < bars * 2.0:
+            drum = drums[rng.integers(len(drums))]
+            if avail is None or drum in avail:
+                hits.append(Hit(t, drum, int(rng.integers(10, 128))))
+            t += rng.uniform(0.15, 1.2)
+        return _finish(hits, t + 1.0, rng)
+
+    # grooves and jazz: choose the parts for the whole performance, vary them per bar
+    if style == "jazz":
+        keeper, keeper_every = "ride", 1
+    else:
+        keeper = rng.choice(["hh_closed", "hh_closed", "hh_closed", "hh_open_mix", "ride", "crash", "hh_pedal"],
+                            p=[0.3, 0.15, 0.15, 0.12, 0.15, 0.05, 0.08])
+        keeper_every = int(rng.choice([1, 2, 4] if sub == 4 else [1, 3]))  # 16ths, 8ths, quarters
+        if tempo > 150 and keeper_every == 1:
+            keeper_every = 2
+    kick_templates = [
+        [0, 8], [0, 10], [0, 6, 8], [0, 3, 8, 10], [0, 8, 11], [0, 4, 8, 12], [0, 7, 10], [0, 2, 8, 9], [0, 6, 10],
+    ]
+    kick_base = kick_templates[rng.integers(len(kick_templates))]
+    half_time = rng.random() < 0.15
+    backbeats = [8] if half_time else [4, 12]
+    ghost_rate = rng.uniform(0, 0.25)
+    accent = rng.uniform(85, 120)
+    hat_pedal_quarters = style == "jazz" or rng.random() < 0.15
+    for bar in range(bars):
+        b0 = bar * steps_per_bar
+        fill = bar % 4 == 3 and rng.random() < 0.5 or (bar == bars - 1 and rng.random() < 0.5)
+        fill_start = steps_per_bar - int(rng.choice([sub, 2 * sub, 4 * sub])) if fill else steps_per_bar
+        crash_here = (bar % 4 == 0 and rng.random() < 0.6) or (bar > 0 and rng.random() < 0.1)
+        if crash_here:
+            add(b0, "crash", rng.uniform(90, 127))
+            add(b0, "kick", rng.uniform(90, 120))
+        for s in range(min(fill_start, steps_per_bar)):
+            grid = s * 4 // sub if sub == 4 else s * 4 // 3  # position in 16ths (approx for shuffle)
+            on_keeper = s % keeper_every == 0 and not (crash_here and s == 0 and keeper != "ride")
+            if style == "jazz":
+                # spang-a-lang ride, hat on 2 and 4, feathered kick, snare comping
+                if s % sub == 0 or (sub == 3 and s % 3 == 2 and (s // 3) % 2 == 1):
+                    add(b0 + s, "ride", rng.uniform(55, 95) + (10 if s % sub == 0 else 0))
+                if s % sub == 0 and (s // sub) % 2 == 1:
+                    add(b0 + s, "hh_pedal", rng.uniform(40, 80))
+                if s % sub == 0 and rng.random() < 0.5:
+                    add(b0 + s, "kick", rng.uniform(20, 50))
+                if rng.random() < 0.12:
+                    add(b0 + s, "snare", rng.uniform(25, 80))
+                continue
+            if on_keeper:
+                if keeper == "hh_open_mix":
+                    drum = "hh_open" if (s % sub == sub // 2 and rng.random() < 0.7) else "hh_closed"
+                else:
+                    drum = keeper
+                strong = s % sub == 0
+                add(b0 + s, drum, rng.uniform(70, 110) if strong else rng.uniform(40, 90))
+            if hat_pedal_quarters and keeper != "hh_closed" and s % sub == 0:
+                add(b0 + s, "hh_pedal", rng.uniform(40, 90))
+            if grid in kick_base and (s * 4) % sub == 0 or rng.random() < 0.04:
+                add(b0 + s, "kick", rng.uniform(70, 125))
+            if grid in backbeats and (s * 4) % sub == 0:
+                add(b0 + s, "snare" if rng.random() > 0.05 else "side_stick", rng.normal(accent, 8))
+            elif rng.random() < ghost_rate:
+                add(b0 + s, "snare", rng.uniform(12, 45))  # ghost note
+        if fill:
+            toms = [d for d in ("tom_high", "tom_mid", "tom_low") if avail is None or d in avail] or ["snare"]
+            n = steps_per_bar - fill_start
+            for i in range(n):
+                if rng.random() < 0.85:
+                    drum = toms[min(len(toms) - 1, i * len(toms) // max(1, n))] if rng.random() < 0.75 else "snare"
+                    vel = rng.uniform(70, 120)
+                    if rng.random() < 0.1:  # flam: a soft grace note just before
+                        add(b0 + fill_start + i, drum, vel * 0.4, offset=-rng.uniform(0.015, 0.035), labelled=False)
+                    add(b0 + fill_start + i, drum, vel)
+                if i % sub == 0 and rng.random() < 0.4:
+                    add(b0 + fill_start + i, "kick", rng.uniform(70, 115))
+    return _finish(hits, bars * 4 * beat + 1.5, rng)
+
+
+def _finish(hits, duration_s, rng):
+    hits = sorted(hits, key=lambda h: h.time_s)
+    return hits, float(duration_s)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rendering
+
+
+def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Generator | None = None,
+                drum_gain_db: dict | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Play hits on a kit: velocity layers, round robin, hi-hat choke, per-drum level. Mono float32."""
+    rng = rng or np.random.default_rng(0)
+    out = np.zeros(int(duration_s * sample_rate_hz) + sample_rate_hz, dtype=np.float32)
+    # one instrument per drum for the whole performance, like one kit on a stage (two crashes sometimes)
+    chosen = {d: insts[rng.integers(len(insts))] for d, insts in kit.instruments.items()}
+    hat_stops = [h.time_s for h in hits if h.drum in ("hh_closed", "hh_pedal")]
+    for hit in hits:
+        insts = kit.instruments.get(hit.drum)
+        if not insts:
+            continue
+        inst = chosen[hit.drum] if rng.random() < 0.85 else insts[rng.integers(len(insts))]
+        v = hit.velocity / 127.0
+        layer = inst.layer_for(v, rng)
+        gain = layer.gain * inst.gain * v ** rng.uniform(0.8, 1.6)
+        if drum_gain_db:
+            gain *= 10 ** (drum_gain_db.get(hit.drum, 0.0) / 20)
+        audio = layer.audio
+        if hit.drum == "hh_open":  # choked by the next closed or pedal hat
+            later = [t for t in hat_stops if t > hit.time_s + 0.03]
+            if later:
+                n = int((later[0] - hit.time_s) * sample_rate_hz)
+                if n < len(audio):
+                    fade = min(480, len(audio) - n)
+                    audio = audio[: n + fade].copy()
+                    audio[n:] *= np.linspace(1, 0, fade, dtype=np.float32)
+        start = int(round(hit.time_s * sample_rate_hz))
+        end = min(len(out), start + len(audio))
+        if start < end:
+            out[start:end] += gain * audio[: end - start]
+    return out[: int(duration_s * sample_rate_hz)]
+
+
+def augment(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
+            strength: float = 1.0) -> np.ndarray:
+    """A random studio: room reverb, EQ, bus compression, saturation, mp3 coding, noise and level."""
+    import pedalboard as pb
+
+    chain = []
+    r = rng.random
+    if r() < 0.6 * strength:
+        chain.append(pb.Reverb(room_size=rng.uniform(0.05, 0.7), damping=rng.uniform(0.2, 0.9),
+                               wet_level=rng.uniform(0.03, 0.35), dry_level=1.0, width=1.0))
+    if r() < 0.5 * strength:
+        chain.append(pb.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(20, 150))))
+    if r() < 0.4 * strength:
+        chain.append(pb.LowpassFilter(cutoff_frequency_hz=float(rng.uniform(4000, 16000))))
+    for _ in range(rng.integers(0, 3)):
+        chain.append(pb.PeakFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(60), np.log(10000)))),
+                                   gain_db=float(rng.uniform(-9, 9)), q=float(rng.uniform(0.5, 3))))
+    if r() < 0.5 * strength:
+        chain.append(pb.Compressor(threshold_db=float(rng.uniform(-30, -8)), ratio=float(rng.uniform(2, 8)),
+                                   attack_ms=float(rng.uniform(1, 30)), release_ms=float(rng.uniform(40, 300))))
+    if r() < 0.15 * strength:
+        chain.append(pb.Distortion(drive_db=float(rng.uniform(3, 15))))
+    if r() < 0.1 * strength:
+        chain.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 2)), depth=float(rng.uniform(0.1, 0.4)), mix=0.3))
+    peak = np.abs(audio).max() + 1e-9
+    x = (audio / peak * 0.5).astype(np.float32)
+    if chain:
+        x = pb.Pedalboard(chain)(x, sample_rate_hz)
+    if r() < 0.3 * strength:
+        x = pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz)
+    if r() < 0.5 * strength:
+        x = x + rng.normal(0, 10 ** (rng.uniform(-80, -45) / 20), len(x)).astype(np.float32)
+    level_db = rng.uniform(-30, -1)
+    x = x / (np.abs(x).max() + 1e-9) * 10 ** (level_db / 20)
+    return x.astype(np.float32)
+
+
+def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
+                       augment_strength: float = 1.0, tempo_bpm: float | None = None):
+    """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room."""
+    hits, duration = generate_pattern(rng, bars=bars or int(rng.integers(4, 12)), style=style, tempo_bpm=tempo_bpm,
+                                      drums_available=kit.drums)
+    gains = {d: float(rng.uniform(-6, 6)) for d in kit.drums}
+    audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains)
+    if augment_strength > 0:
+        audio = augment(audio, rng, strength=augment_strength)
+    return audio, [h for h in hits if h.labelled and h.time_s < duration]

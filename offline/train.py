@@ -1,0 +1,240 @@
+"""Train the drum-hit CNN on rendered windows (offline/dataset.py), on CUDA when present, else the CPU.
+
+Reads top to bottom: the config, small helpers, then one loop. Usage:
+    python -m offline.dataset --out data/train.npz --clips-per-kit 100
+    python -m offline.dataset --out data/val.npz --held-out --clips-per-kit 50 --seed 7
+    drumscribe train --data data/train.npz --val data/val.npz -o models/weights/hitcnn.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    data: str = "data/train.npz"  # windows rendered from the training kits
+    val: str = "data/val.npz"  # windows rendered from the held-out kits
+    threshold_kit: str = "TimGM6mb"  # held-out kit whose windows tune the per-class thresholds
+    out: str = "models/weights/hitcnn.pt"
+    frames_before: int = 3  # model context before the onset frame
+    frames_after: int = 16  # model look-ahead (80 ms at 5 ms hop); the live model uses less
+    channels: tuple = (16, 32, 64)
+    hidden: int = 128
+    epochs: int = 8
+    batch_size: int = 256
+    lr: float = 2e-3  # peak learning rate, cosine decay after a short warm-up
+    weight_decay: float = 1e-4
+    jitter_frames: int = 1  # random shift of the window, as the onset detector's own jitter
+    level_jitter: float = 0.4  # random offset of log-mel features (about +-4 dB)
+    seed: int = 0
+    device: str = "auto"  # auto, cpu or cuda
+    threads: int = 2  # CPU threads for torch
+
+
+def get_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_windows(path: str, before: int, after: int):
+    """Windows cropped to the model's context: x (n, mels, frames) float16, y (n, classes), velocities, meta."""
+    data = np.load(path)
+    sb, sa = int(data["store_before"]), int(data["store_after"])
+    if before > sb or after > sa:
+        raise ValueError(f"model context {before}+{after} exceeds the stored {sb}+{sa} frames of {path}")
+    # keep one spare frame each side for jitter where the store allows
+    lo, hi = sb - before, sb + after + 1
+    x = data["x"][:, max(0, lo - 1) : min(sb + sa + 1, hi + 1)].transpose(0, 2, 1)
+    offset = 1 if lo >= 1 else 0
+    return np.ascontiguousarray(x), data["y"].astype(np.float32), data, offset
+
+
+def get_batch(x, y, idx, cfg, offset, rng, device, train: bool):
+    import torch
+
+    n_frames = cfg.frames_before + 1 + cfg.frames_after
+    if train and cfg.jitter_frames and offset:
+        shift = rng.integers(-1, 2, size=len(idx)) * (rng.random(len(idx)) < 0.3)
+    else:
+        shift = np.zeros(len(idx), int)
+    starts = offset + shift
+    starts = np.clip(starts, 0, x.shape[2] - n_frames)
+    xb = np.stack([x[i, :, s : s + n_frames] for i, s in zip(idx, starts)]).astype(np.float32)
+    if train and cfg.level_jitter:
+        xb += rng.uniform(-cfg.level_jitter, cfg.level_jitter, size=(len(idx), 1, 1)).astype(np.float32)
+        np.maximum(xb, 0.0, out=xb)
+    return torch.from_numpy(xb).to(device), torch.from_numpy(y[idx]).to(device)
+
+
+def predict(model, x, cfg, offset, device, batch_size=2048):
+    import torch
+
+    model.eval()
+    out = []
+    n_frames = cfg.frames_before + 1 + cfg.frames_after
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(x[i : i + batch_size, :, offset : offset + n_frames].astype(np.float32)).to(device)
+            out.append(torch.sigmoid(model(xb)).cpu().numpy())
+    model.train()
+    return np.concatenate(out) if out else np.zeros((0, model.config.n_classes))
+
+
+def f_scores(probs, y, thresholds):
+    pred = probs >= thresholds
+    tp = (pred & (y > 0)).sum(0)
+    fp = (pred & (y == 0)).sum(0)
+    fn = (~pred & (y > 0)).sum(0)
+    return tp, fp, fn, 2 * tp / np.maximum(2 * tp + fp + fn, 1)
+
+
+def tune_thresholds(probs, y):
+    """Per-class threshold maximising F on the given windows (0.5 where a class never occurs)."""
+    grid = np.linspace(0.1, 0.9, 33)
+    best = np.full(y.shape[1], 0.5)
+    for c in range(y.shape[1]):
+        if y[:, c].sum() < 5:
+            continue
+        fs = [f_scores(probs[:, c : c + 1], y[:, c : c + 1], np.array([t]))[3][0] for t in grid]
+        best[c] = grid[int(np.argmax(fs))]
+    return best
+
+
+def get_lr(step, total, cfg):
+    warmup = max(1, total // 50)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def train(cfg: TrainConfig) -> dict:
+    import torch
+
+    from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
+    from realtime.features import FeatureParams, mel_basis
+    from realtime.onsets import OnsetParams
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    device = get_device(cfg.device)
+    t0 = time.time()
+    x, y, meta, offset = load_windows(cfg.data, cfg.frames_before, cfg.frames_after)
+    labels = [str(s) for s in meta["labels"]]
+    hours = float(meta["seconds"].sum()) / 3600
+    log.warning("train: %d windows (%.1f%% with a drum) from %.2f h of audio, %d kits; device %s",
+                len(y), 100 * (y.sum(1) > 0).mean(), hours, len(meta["kits"]), device)
+    has_val = Path(cfg.val).is_file()
+    if has_val:
+        vx, vy, vmeta, voffset = load_windows(cfg.val, cfg.frames_before, cfg.frames_after)
+        vkits = [str(k) for k in vmeta["kits"]]
+        vkit = vmeta["kit"]
+
+    model_cfg = HitCNNConfig(n_mels=x.shape[1], frames_before=cfg.frames_before, frames_after=cfg.frames_after,
+                             n_classes=len(labels), channels=tuple(cfg.channels), hidden=cfg.hidden)
+    model = HitCNN(model_cfg)
+    sample = x[rng.choice(len(x), min(len(x), 20000), replace=False)].astype(np.float32)
+    model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
+    model.band_std.copy_(torch.from_numpy(sample.std(axis=(0, 2)) + 1e-3))
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = torch.nn.BCEWithLogitsLoss()
+    steps_per_epoch = len(x) // cfg.batch_size
+    total = steps_per_epoch * cfg.epochs
+    step = 0
+    history = []
+    for epoch in range(cfg.epochs):
+        order = rng.permutation(len(x))
+        running = 0.0
+        for b in range(steps_per_epoch):
+            for group in optimizer.param_groups:
+                group["lr"] = get_lr(step, total, cfg)
+            xb, yb = get_batch(x, y, order[b * cfg.batch_size : (b + 1) * cfg.batch_size], cfg, offset, rng, device, True)
+            loss = loss_fn(model(xb), yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+            step += 1
+        record = {"epoch": epoch + 1, "loss": running / max(1, steps_per_epoch), "seconds": time.time() - t0}
+        if has_val:
+            probs = predict(model, vx, cfg, voffset, device)
+            record["val_f"] = dict(zip(labels, np.round(f_scores(probs, vy, 0.5)[3], 3).tolist()))
+            record["val_loss"] = float(loss_fn(torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6)),
+                                               torch.from_numpy(vy)).item())
+        history.append(record)
+        log.warning("epoch %d: loss %.4f val_loss %s  %.0f s  %s", epoch + 1, record["loss"], record.get("val_loss"),
+                    record["seconds"], record.get("val_f"))
+
+    thresholds = np.full(len(labels), 0.5)
+    if has_val:
+        probs = predict(model, vx, cfg, voffset, device)
+        tune = np.array([cfg.threshold_kit in vkits[k] for k in vkit])
+        if tune.any():
+            thresholds = tune_thresholds(probs[tune], vy[tune])
+        for k, name in enumerate(vkits):
+            sel = vkit == k
+            tp, fp, fn, f = f_scores(probs[sel], vy[sel], thresholds)
+            log.warning("held-out %s: F per class %s", name, dict(zip(labels, np.round(f, 3).tolist())))
+    delays = meta["delays"]
+    fp_ = FeatureParams()
+    offset_frames = float(np.median(delays)) * fp_.sample_rate_hz / fp_.hop_samples
+    extra = {
+        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+        "data": {"windows": int(len(y)), "hours": round(hours, 3), "kits": [str(k) for k in meta["kits"]]},
+        "device": str(device) + ("" if device.type != "cuda" else f" ({torch.cuda.get_device_name()})"),
+        "train_seconds": round(time.time() - t0, 1),
+        "history": history,
+    }
+    model.cpu().eval()
+    save_checkpoint(cfg.out, Checkpoint(model=model, labels=labels, feature_params=fp_.as_dict(),
+                                        onset_params=OnsetParams().as_dict(), mel_basis=mel_basis(fp_),
+                                        thresholds=thresholds.tolist(), onset_offset_frames=offset_frames, extra=extra))
+    log.warning("wrote %s (%.0f s)", cfg.out, time.time() - t0)
+    return extra
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="drumscribe train", description="Train the drum-hit CNN on rendered windows.")
+    for f in fields(TrainConfig):
+        default = f.default
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "out":
+            parser.add_argument("-o", flag, default=default, help="checkpoint to write (default %(default)s)")
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
+    parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (command-line flags win)")
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    if args.config:
+        given = {k for k in values if f"--{k.replace('_', '-')}" in (argv or [])}
+        for k, v in json.loads(args.config.read_text()).items():
+            if k not in values:
+                parser.error(f"config key '{k}' is not one of: {', '.join(values)}")
+            if k not in given:
+                values[k] = v
+    cfg = TrainConfig(**values)
+    if not Path(cfg.data).is_file():
+        parser.error(f"training data '{cfg.data}' does not exist; render it with: python -m offline.dataset --out {cfg.data}")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
