@@ -116,6 +116,7 @@ def checkpoint_path(tmp_path_factory) -> Path:
     """A HitCNN with fixed random weights, saved as a real checkpoint (thresholds low enough to give hits)."""
     import torch
 
+    torch.set_num_threads(1)  # as the command line does: faster here, and the results do not depend on it
     from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
     from realtime.drums import DRUMS
     from realtime.features import FeatureParams, mel_basis

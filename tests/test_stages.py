@@ -1,0 +1,194 @@
+"""The three tests every stage passes (STYLE.md): the same output whatever the block size, the same output after
+reset(), and streaming equal to processing the whole input in one process() call.
+
+Parametrised over every stage (spectrogram, onset detector, hit classifier) and the whole engine, with both
+schedulings (LIVE computes every frame at once, OFFLINE in groups): real audio, a random-weight checkpoint.
+For audio stages, block size 1 runs on a short excerpt to keep the time down; for frame stages a "block" is that
+many spectrogram frames.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pytest
+
+from realtime.engine import LIVE, OFFLINE, Engine, build_stages, tail_samples
+from realtime.types import FrameBlock
+
+BLOCK_SIZES = (1, 64, 65, 128, 4096)
+EXCERPT_SAMPLES = 24000  # 0.5 s: the audio that block size 1 runs on
+
+
+@dataclass
+class StageCase:
+    """How to build a stage, what its whole input is, how to cut that into blocks and what its output means."""
+
+    name: str
+    make: Callable  # () -> a fresh stage
+    stream: Callable  # (short: bool) -> the whole input
+    split: Callable  # (whole input, block size) -> list of blocks
+    result: Callable  # (list of process() outputs) -> something comparable with ==
+    audio: bool  # input is audio (block = samples) rather than frames
+
+
+def _split_audio(audio: np.ndarray, size: int) -> list:
+    return [audio[i : i + size] for i in range(0, len(audio), size)]
+
+
+def _split_frames(block: FrameBlock, size: int) -> list:
+    """Chunks of `size` frames; each onset travels with the chunk holding the frame after it, as the detector
+    (which decides an onset one frame late) would deliver it."""
+    n = len(block.mel)
+    onsets = sorted(block.onsets)
+    out = []
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        last = stop == n
+        mine = tuple(k for k in onsets if start <= k + 1 < stop or (last and k + 1 >= stop))
+        out.append(FrameBlock(block.start_frame + start, block.mel[start:stop], mine))
+    return out
+
+
+def _mel_result(outputs) -> tuple:
+    frames = [o for o in outputs if o is not None]
+    if not frames:
+        return (0, b"")
+    mel = np.concatenate([f.mel for f in frames])
+    assert [f.start_frame for f in frames] == list(np.cumsum([0] + [len(f.mel) for f in frames[:-1]]))
+    return (len(mel), mel.tobytes())  # bit-exact
+
+
+def _onset_result(outputs) -> tuple:
+    return tuple(k for o in outputs if o is not None for k in o.onsets)
+
+
+def _hit_result(outputs) -> list:
+    return [h for hits in outputs for h in hits]  # DrumHit equality ignores emitted_s
+
+
+def _cases(checkpoint, groove_audio) -> dict:
+    from realtime.classifier import HitClassifier
+    from realtime.features import FeatureParams, LogMelSpectrogram
+    from realtime.onsets import OnsetDetector, OnsetParams
+
+    fp = FeatureParams(**checkpoint.feature_params)
+    op = OnsetParams(**checkpoint.onset_params)
+
+    def audio(short):
+        return groove_audio[:EXCERPT_SAMPLES] if short else groove_audio
+
+    def engine_audio(scheduling):
+        tail = tail_samples(build_stages(checkpoint, scheduling))
+
+        def stream(short):
+            return np.concatenate((audio(short), np.zeros(tail)))  # the silence run() flushes with
+        return stream
+
+    whole_mel = LogMelSpectrogram(fp, checkpoint.mel_basis).process(groove_audio)
+    frames = FrameBlock(0, whole_mel.mel)
+    with_onsets = OnsetDetector(op, n_mels=fp.n_mels).process(frames)
+    assert len(with_onsets.onsets) > 10, "the groove should give the classifier onsets to work on"
+
+    class _EngineStage:
+        def __init__(self, scheduling):
+            self.engine = Engine(build_stages(checkpoint, scheduling))
+
+        def process(self, block):
+            return self.engine.process(block)
+
+        def reset(self):
+            self.engine.reset()
+
+    cases = [
+        StageCase("LogMelSpectrogram-live", lambda: LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=1),
+                  audio, _split_audio, _mel_result, True),
+        StageCase("LogMelSpectrogram-offline",
+                  lambda: LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=OFFLINE.frames_per_call),
+                  audio, _split_audio, _mel_result, True),
+        StageCase("OnsetDetector", lambda: OnsetDetector(op, n_mels=fp.n_mels), lambda short: frames,
+                  _split_frames, _onset_result, False),
+        StageCase("HitClassifier-live", lambda: HitClassifier(checkpoint, batch_frames=LIVE.batch_frames),
+                  lambda short: with_onsets, _split_frames, _hit_result, False),
+        StageCase("HitClassifier-offline", lambda: HitClassifier(checkpoint, batch_frames=OFFLINE.batch_frames),
+                  lambda short: with_onsets, _split_frames, _hit_result, False),
+        StageCase("Engine-live", lambda: _EngineStage(LIVE), engine_audio(LIVE), _split_audio, _hit_result, True),
+        StageCase("Engine-offline", lambda: _EngineStage(OFFLINE), engine_audio(OFFLINE), _split_audio,
+                  _hit_result, True),
+    ]
+    return {c.name: c for c in cases}
+
+
+CASE_NAMES = ("LogMelSpectrogram-live", "LogMelSpectrogram-offline", "OnsetDetector", "HitClassifier-live",
+              "HitClassifier-offline", "Engine-live", "Engine-offline")
+
+
+@pytest.fixture(scope="module")
+def cases(checkpoint, groove):
+    return _cases(checkpoint, groove[0])
+
+
+def _run(stage, blocks) -> list:
+    return [stage.process(b) for b in blocks]
+
+
+@pytest.fixture(scope="module")
+def whole_results(cases):
+    """Each stage's output for its whole input in one process() call, full length and excerpt."""
+    return {(name, short): case.result(_run(case.make(), [case.stream(short)]))
+            for name, case in cases.items() for short in (False, True)}
+
+
+@pytest.mark.parametrize("block_size", BLOCK_SIZES)
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_same_output_whatever_the_block_size(cases, whole_results, name, block_size):
+    case = cases[name]
+    short = case.audio and block_size == 1
+    got = case.result(_run(case.make(), case.split(case.stream(short), block_size)))
+    assert got == whole_results[(name, short)]
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_same_output_after_reset(cases, name):
+    case = cases[name]
+    stage = case.make()
+    blocks = case.split(case.stream(False), 128)
+    first = case.result(_run(stage, blocks))
+    stage.reset()
+    again = case.result(_run(stage, blocks))
+    assert again == first
+    # a reset in the middle of a stream forgets the first half entirely
+    stage.reset()
+    _run(stage, blocks[: len(blocks) // 2])
+    stage.reset()
+    assert case.result(_run(stage, blocks)) == first
+
+
+@pytest.mark.parametrize("name", CASE_NAMES)
+def test_streaming_equals_whole(cases, whole_results, name):
+    case = cases[name]
+    streamed = case.result(_run(case.make(), case.split(case.stream(False), 128)))
+    assert streamed == whole_results[(name, False)]
+    if case.result is _hit_result:
+        assert streamed, "random weights still give hits on the groove, so the comparison is not vacuous"
+
+
+def test_engine_run_matches_process(checkpoint, groove):
+    """Engine.run (source -> stages -> sinks, flushed) gives every sink the hits process() gives."""
+    from realtime.sources import ArraySource
+
+    audio = groove[0]
+    collected = []
+
+    class Collect:
+        def write(self, hits):
+            collected.extend(hits)
+
+    engine = Engine(build_stages(checkpoint, OFFLINE), [Collect()])
+    stats = engine.run(ArraySource(audio, block_size_samples=128))
+    assert not stats.interrupted and stats.samples == len(audio) and stats.hits == len(collected) > 0
+    whole = Engine(build_stages(checkpoint, OFFLINE)).process(
+        np.concatenate((audio, np.zeros(tail_samples(engine.stages)))))
+    assert collected == whole
+    assert all(h.emitted_s >= h.onset_s for h in collected)
