@@ -1,0 +1,212 @@
+"""Accuracy of a drumscribe model: MDB Drums dev tracks (drum-only and mixes) and held-out synthetic kits.
+
+    python bench/accuracy.py [--model models/weights/hitcnn.pt] [--data ../shared/data/mdb-dev] [--out bench/out]
+
+Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
+annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
+toms), the same on grooves rendered from the held-out kits, and writes a confusion matrix PNG and a JSON report.
+The MDB tracks are only ever scored here; they are never trained on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from offline.evaluate import format_table, hits_to_classes, load_annotations, match_count, pool, score  # noqa: E402
+from realtime.drums import DRUMS, SCORE_CLASS  # noqa: E402
+from realtime.kits import GM_NOTE_DRUM  # noqa: E402
+
+TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
+# MDB Drums++ MIDI notes beyond General MIDI's drum notes that we score as a drum of ours
+EXTRA_NOTES = {54: None, 39: None, 56: None, 69: None, 70: None}
+
+
+def transcribe(path: Path, checkpoint):
+    from realtime.engine import transcribe_array
+    from realtime.sources import decode_audio
+
+    return transcribe_array(decode_audio(path), checkpoint)
+
+
+def midi_reference(path: Path) -> dict:
+    """drum -> onset times from an MDB Drums++ MIDI file (GM notes)."""
+    import mido
+
+    ref = {}
+    t = 0.0
+    for msg in mido.MidiFile(str(path)):
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            drum = GM_NOTE_DRUM.get(msg.note)
+            if drum:
+                ref.setdefault(drum, []).append(t)
+    return {k: np.array(sorted(v)) for k, v in ref.items()}
+
+
+def per_drum(ref: dict, hits: list, window_s: float = 0.05) -> dict:
+    est = {}
+    for h in hits:
+        est.setdefault(h.drum, []).append(h.onset_s)
+    rows = {}
+    for d in DRUMS:
+        r, e = ref.get(d, np.zeros(0)), np.array(sorted(est.get(d, [])))
+        tp = match_count(r, e, window_s) if len(r) and len(e) else 0
+        rows[d] = {"tp": tp, "n_ref": len(r), "n_est": len(e)}
+    return rows
+
+
+def finish(rows: dict) -> dict:
+    for r in rows.values():
+        p = r["tp"] / r["n_est"] if r["n_est"] else 0.0
+        rc = r["tp"] / r["n_ref"] if r["n_ref"] else 0.0
+        r.update(precision=p, recall=rc, f=2 * p * rc / (p + rc) if p + rc else 0.0)
+    return rows
+
+
+def confusion(ref: dict, hits: list, cm: np.ndarray, window_s: float = 0.05) -> None:
+    """Row: reference drum; column: each transcribed drum within the window of it (last column: none)."""
+    index = {d: i for i, d in enumerate(DRUMS)}
+    times = np.array([h.onset_s for h in hits])
+    for drum, ts in ref.items():
+        for t in ts:
+            near = [hits[j].drum for j in np.flatnonzero(np.abs(times - t) <= window_s)] if len(times) else []
+            if not near:
+                cm[index[drum], -1] += 1
+            for d in set(near):
+                cm[index[drum], index[d]] += 1
+
+
+def plot_confusion(cm: np.ndarray, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(9, 7))
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(DRUMS) + 1), [*DRUMS, "(none)"], rotation=60, ha="right")
+    ax.set_yticks(range(len(DRUMS)), DRUMS)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, int(cm[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if norm[i, j] > 0.5 else "black")
+    ax.set_xlabel("transcribed within 50 ms")
+    ax.set_ylabel("annotated")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def held_out_kits(checkpoint, seed: int = 11, clips: int = 6) -> tuple[dict, dict]:
+    from offline.render import HELD_OUT_KITS, available, generate_pattern, load_kit, render_hits
+    from realtime.engine import transcribe_array
+
+    class_rows, drum_rows = {}, {}
+    rng = np.random.default_rng(seed)
+    for spec in HELD_OUT_KITS:
+        if not available(spec):
+            continue
+        kit = load_kit(spec)
+        scores, drums = [], []
+        for _ in range(clips):
+            hits, duration = generate_pattern(rng, bars=8, style="groove", drums_available=kit.drums)
+            audio = render_hits(hits, kit, duration_s=duration, rng=rng)
+            audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
+            found = transcribe_array(audio.astype(np.float64), checkpoint)
+            ref_class, ref_drum = {}, {}
+            for h in hits:
+                if h.labelled:
+                    ref_class.setdefault(SCORE_CLASS[h.drum], []).append(h.time_s)
+                    ref_drum.setdefault(h.drum, []).append(h.time_s)
+            scores.append(score({k: np.array(sorted(v)) for k, v in ref_class.items()}, hits_to_classes(found)))
+            drums.append(per_drum({k: np.array(sorted(v)) for k, v in ref_drum.items()}, found))
+        class_rows[spec] = pool(scores)
+        drum_rows[spec] = finish({d: {k: sum(r[d][k] for r in drums) for k in ("tp", "n_ref", "n_est")} for d in DRUMS})
+    return class_rows, drum_rows
+
+
+def drum_table(rows: dict, title: str) -> str:
+    lines = [title, f"{'drum':<11}{'P':>7}{'R':>7}{'F':>7}{'refs':>6}{'found':>6}"]
+    for d, r in rows.items():
+        if r["n_ref"] or r["n_est"]:
+            lines.append(f"{d:<11}{r['precision']:>7.3f}{r['recall']:>7.3f}{r['f']:>7.3f}{r['n_ref']:>6}{r['n_est']:>6}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "models/weights/hitcnn.pt"))
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/mdb-dev")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench/out")
+    parser.add_argument("--skip-synthetic", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from models.cnn import load_checkpoint
+
+    torch.set_num_threads(1)
+    checkpoint = load_checkpoint(args.model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    report = {"model": args.model}
+    t0 = time.time()
+    if args.data.is_dir():
+        for kind in ("drum_only", "mix"):
+            scores, drums = [], []
+            cm = np.zeros((len(DRUMS), len(DRUMS) + 1), int)
+            per_track = {}
+            for track in TRACKS:
+                audio = args.data / kind / f"{track}.flac"
+                if not audio.is_file():
+                    continue
+                hits = transcribe(audio, checkpoint)
+                s = score(load_annotations(args.data / "class_pp" / f"{track}.txt"), hits_to_classes(hits))
+                scores.append(s)
+                per_track[track] = {"F3": s["F3"]["f"], "F5": s["F5"]["f"]}
+                midi = args.data / "midi_pp" / f"{track}.mid"
+                if midi.is_file():
+                    ref = midi_reference(midi)
+                    drums.append(per_drum(ref, hits))
+                    confusion(ref, hits, cm)
+            if not scores:
+                continue
+            pooled = pool(scores)
+            print(format_table(pooled, title=f"MDB Drums dev, {kind} ({len(scores)} tracks), class_pp, 50 ms"))
+            print("per track F3/F5: " + ", ".join(f"{t} {v['F3']:.3f}/{v['F5']:.3f}" for t, v in per_track.items()))
+            report[kind] = {"pooled": pooled, "tracks": per_track}
+            if drums:
+                rows = finish({d: {k: sum(r[d][k] for r in drums) for k in ("tp", "n_ref", "n_est")} for d in DRUMS})
+                print(drum_table(rows, f"per drum vs MDB Drums++ MIDI ({kind})"))
+                report[kind]["per_drum"] = rows
+                plot_confusion(cm, args.out / f"confusion_{kind}.png", f"MDB Drums dev {kind}: confusion (counts)")
+                report[kind]["confusion"] = cm.tolist()
+            print()
+    else:
+        print(f"no MDB dev data at {args.data}: skipping real recordings")
+    if not args.skip_synthetic:
+        class_rows, drum_rows = held_out_kits(checkpoint)
+        for spec, pooled in class_rows.items():
+            print(format_table(pooled, title=f"held-out kit {spec} (6 rendered grooves)"))
+            print(drum_table(drum_rows[spec], f"per drum, {spec}"))
+            print()
+        report["held_out"] = {"classes": class_rows, "drums": drum_rows}
+    (args.out / "accuracy.json").write_text(json.dumps(report, indent=1, default=float))
+    print(f"report: {args.out / 'accuracy.json'}  ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
