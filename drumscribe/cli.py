@@ -77,12 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--plot", metavar="PNG", help="also draw the hits over the waveform (png, svg or pdf)")
     t.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
                    help=f"drum map preset or JSON file (default {DEFAULT_DRUM_MAP}; see 'drumscribe drum-maps')")
-    t.add_argument("--model", default=str(DEFAULT_MODEL_PATH), metavar="PATH",
-                   help="model checkpoint (default: the shipped model)")
+    t.add_argument("--model", default=None, metavar="PATH",
+                   help="model checkpoint (default: the shipped model; with --live the shipped live model)")
     t.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
                    help=f"samples per engine block, as a live input would deliver them (default {DEFAULT_BLOCK_SIZE_SAMPLES})")
     t.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS", help="MIDI note length (default 50)")
     t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    t.add_argument("--live", action="store_true",
+                   help="run the file through exactly the live configuration (live model and look-ahead, LIVE "
+                        "scheduling, --block-size): the hits 'drumscribe live' gives on the same audio")
     t.set_defaults(run=cmd_transcribe)
 
     e = commands.add_parser("evaluate", help="score the model on annotated audio (MDB Drums format)",
@@ -102,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     m = commands.add_parser("drum-maps", help="list the drum maps")
     m.set_defaults(run=cmd_drum_maps)
+    from .live_cli import add_live_commands  # devices, live
+
+    add_live_commands(commands)
     return parser
 
 
@@ -223,6 +229,10 @@ def _want_progress(duration_s: float, disabled: bool) -> bool:
 
 def cmd_transcribe(args) -> int:
     _check_block_size(args.block_size)
+    if args.model is None:
+        from .live_cli import default_model_path
+
+        args.model = default_model_path(live=getattr(args, "live", False))
     if not args.note_length_ms > 0:
         raise UserError(f"--note-length-ms {args.note_length_ms} must be > 0")
     drum_map = _load_drum_map(args.drum_map)
@@ -276,7 +286,7 @@ def _close_all(sinks) -> None:
 def _transcribe(args, checkpoint, source, sinks) -> int:
     import numpy as np
 
-    from realtime.engine import OFFLINE, Engine, build_stages
+    from realtime.engine import LIVE, OFFLINE, Engine, build_stages
 
     midi_sink, summary = sinks[0], sinks[-1]
     duration_s = source.duration_s
@@ -290,7 +300,7 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
 
     progress = _Progress(duration_s, source.sample_rate_hz, Path(args.audio).name) \
         if _want_progress(duration_s, args.no_progress) else None
-    engine = Engine(build_stages(checkpoint, OFFLINE), sinks, sample_rate_hz=source.sample_rate_hz)
+    engine = Engine(build_stages(checkpoint, LIVE if getattr(args, "live", False) else OFFLINE), sinks, sample_rate_hz=source.sample_rate_hz)
     try:
         stats = engine.run(source, progress=progress)
     finally:

@@ -1,0 +1,248 @@
+"""`drumscribe devices` and `drumscribe live`: a thin face over realtime/live.py and realtime/midi_out.py.
+
+    drumscribe devices
+    drumscribe live [--input DEVICE] [--input-channel N] [--sample-rate HZ] [--block-size 128]
+                    [--port-name drumscribe] [--midi-api auto|alsa|jack|coremidi|windows] [--to-port NAME]
+                    [--record take.mid] [--events take.csv] [--drum-map NAME]
+
+A live run ends with Ctrl-C (or SIGTERM, or --stop-after): exit 0, the take written. An input that vanishes
+mid-stream ends it with one line and exit 1, the take still written. Heavy modules load inside the commands.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from .cli import EXIT_ERROR, EXIT_OK, UserError, _check_block_size, _check_outputs, _load_drum_map, _load_model, one_line
+
+STATUS_INTERVAL_S = 0.25
+"""How often the status line is redrawn on a terminal."""
+
+STATUS_LOG_INTERVAL_S = 10.0
+"""How often a status line is printed when stderr is not a terminal (a log)."""
+
+
+def add_live_commands(commands) -> None:
+    """Register `devices` and `live` on the drumscribe command's subparsers."""
+    from models import LIVE_MODEL_PATH
+    from realtime import DEFAULT_BLOCK_SIZE_SAMPLES
+    from realtime.drums import DEFAULT_DRUM_MAP
+    from realtime.midi_out import DEFAULT_PORT_NAME, MIDI_APIS
+
+    d = commands.add_parser("devices", help="list audio inputs, MIDI APIs and MIDI ports",
+                            description="The audio inputs `drumscribe live --input` can use, and the MIDI APIs and "
+                                        "ports `--midi-api` / `--to-port` can use, on this machine.")
+    d.set_defaults(run=cmd_devices)
+
+    live = commands.add_parser(
+        "live", help="transcribe an audio input live to a MIDI port",
+        description="Listen to an audio input and send each drum hit as a General-MIDI drum note (channel 10) "
+                    "on a virtual MIDI port the moment it is decided; a DAW records the port. A status line "
+                    "shows input level, hits per drum, latency and dropped blocks. Ctrl-C stops.")
+    live.add_argument("--input", metavar="DEVICE",
+                      help="audio input: index or name substring from 'drumscribe devices' (default: the system's)")
+    live.add_argument("--input-channel", type=int, default=1, metavar="N",
+                      help="the input channel the drums are on, from 1 (default 1)")
+    live.add_argument("--sample-rate", type=int, metavar="HZ",
+                      help="input sample rate (default: the device's); other than 48000 is resampled")
+    live.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
+                      help=f"samples per audio block (default {DEFAULT_BLOCK_SIZE_SAMPLES}: 2.7 ms at 48 kHz)")
+    live.add_argument("--port-name", default=DEFAULT_PORT_NAME, metavar="NAME",
+                      help=f"name of the virtual MIDI port a DAW sees (default '{DEFAULT_PORT_NAME}')")
+    live.add_argument("--midi-api", default="auto", choices=MIDI_APIS,
+                      help="MIDI system: auto (ALSA sequencer on Linux, else JACK; CoreMIDI on macOS), "
+                           "alsa, jack, coremidi or windows")
+    live.add_argument("--to-port", metavar="NAME",
+                      help="send to an existing MIDI port whose name contains NAME instead of opening a virtual "
+                           "one (needed on Windows, e.g. a loopMIDI port)")
+    live.add_argument("--record", metavar="MID", help="also write the performance to this .mid (kept on Ctrl-C)")
+    live.add_argument("--events", metavar="CSV",
+                      help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
+    live.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
+                      help=f"drum map preset or JSON file (default {DEFAULT_DRUM_MAP})")
+    live.add_argument("--model", metavar="PATH",
+                      help=f"model checkpoint (default: the shipped live model, {LIVE_MODEL_PATH.name})")
+    live.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS",
+                      help="time from note-on to note-off (default 50)")
+    live.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop by itself after this long")
+    live.set_defaults(run=cmd_live)
+
+
+def default_model_path(*, live: bool) -> str:
+    """The model a command uses when --model is not given: the live model for live runs and `transcribe --live`."""
+    from models import DEFAULT_MODEL_PATH
+
+    if not live:
+        return str(DEFAULT_MODEL_PATH)
+    from realtime.live import live_model_path
+
+    return str(live_model_path())
+
+
+def _setup_threads() -> None:
+    """One compute thread (the live path is faster and steadier so), and never start a JACK server by accident."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+
+
+def _setup_logging() -> None:
+    import logging
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.WARNING, format="drumscribe: %(message)s", stream=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# devices
+
+
+def cmd_devices(args) -> int:
+    _setup_threads()
+    from realtime.live import LiveInputError, list_audio_inputs
+    from realtime.midi_out import MidiOutputError, list_midi, resolve_api
+
+    print("audio inputs:")
+    try:
+        inputs = list_audio_inputs()
+    except LiveInputError as exc:
+        inputs = []
+        print(f"  (cannot be listed: {exc})")
+    if not inputs:
+        print("  none (no sound card or audio server found)")
+    for row in inputs:
+        mark = "*" if row["default"] else " "
+        print(f"  {mark}{row['index']:>3}  {row['name']}  ({row['hostapi']}, {row['channels']} ch, "
+              f"{row['default_rate_hz']:g} Hz)")
+    print("\nMIDI APIs (--midi-api):")
+    for row in list_midi():
+        if row["available"]:
+            kind = "virtual ports" if row["virtual_ports"] else "existing ports only (--to-port)"
+            ports = ", ".join(f"'{p}'" for p in row["ports"]) or "none"
+            print(f"  {row['api']:<9} available, {kind}; ports: {ports}")
+        else:
+            print(f"  {row['api']:<9} unavailable: {row['reason']}")
+    try:
+        print(f"\n--midi-api auto uses: {resolve_api('auto')}")
+    except MidiOutputError as exc:
+        print(f"\n--midi-api auto: {exc}")
+    print("* marks the default audio input")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# live
+
+
+def cmd_live(args) -> int:
+    _setup_threads()
+    _setup_logging()
+    _check_block_size(args.block_size)
+    if not args.note_length_ms > 0:
+        raise UserError(f"--note-length-ms {args.note_length_ms} must be > 0")
+    if args.stop_after is not None and not args.stop_after > 0:
+        raise UserError(f"--stop-after {args.stop_after} must be > 0 seconds")
+    if args.input_channel < 1:
+        raise UserError(f"--input-channel {args.input_channel} must be 1 or more")
+    drum_map = _load_drum_map(args.drum_map)
+    _check_outputs({"--record": args.record, "--events": args.events})
+    checkpoint = _load_model(args.model or default_model_path(live=True))
+
+    from realtime.live import AudioInput, LiveInputError, LiveSession, latency_bound_s, lookahead_s
+    from realtime.midi_out import MidiOutputError, MidiPortSink
+    from realtime.sinks import CsvEventsSink, MidiFileSink
+
+    try:
+        audio_input = AudioInput(args.input, channel=args.input_channel, sample_rate_hz=args.sample_rate,
+                                 block_size_samples=args.block_size)
+    except LiveInputError as exc:
+        raise UserError(one_line(exc)) from None
+    try:
+        midi = MidiPortSink(drum_map, api=args.midi_api, port_name=args.port_name, to_port=args.to_port,
+                            note_length_s=args.note_length_ms / 1000.0)
+    except MidiOutputError as exc:
+        raise UserError(one_line(exc)) from None
+    sinks = [midi]
+    if args.record:
+        sinks.append(MidiFileSink(args.record, drum_map, note_length_s=args.note_length_ms / 1000.0))
+    if args.events:
+        sinks.append(CsvEventsSink(args.events, drum_map))
+    session = LiveSession(checkpoint, audio_input, sinks, midi_sinks=[midi], block_size_samples=args.block_size)
+
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    failure = None
+    started = time.monotonic()
+    try:
+        try:
+            session.start()
+        except LiveInputError as exc:
+            failure = one_line(exc)
+        else:
+            resampled = "" if audio_input.sample_rate_hz == 48000 else f", resampled to 48000 Hz"
+            print(f"drumscribe live: {audio_input.description}{resampled} -> MIDI {midi.port_description}; "
+                  f"look-ahead {lookahead_s(checkpoint) * 1e3:.0f} ms, latency bound "
+                  f"{latency_bound_s(checkpoint, args.block_size) * 1e3:.0f} ms; Ctrl-C stops", file=sys.stderr,
+                  flush=True)
+            failure = _status_loop(session, args.stop_after, started)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        try:
+            session.close()
+        except Exception as exc:  # the take could not be written: that is the failure to report
+            failure = failure or f"could not write the outputs: {one_line(exc)}"
+    _print_end(session, args, time.monotonic() - started)
+    if failure is not None:
+        print(f"drumscribe live: {failure}" + (f"; the take is in '{args.record}'" if args.record else ""),
+              file=sys.stderr, flush=True)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _status_loop(session, stop_after_s, started) -> str | None:
+    """Redraw the status line until Ctrl-C, --stop-after or a failure; returns the failure's line, if any."""
+    from realtime.live import format_status
+
+    tty = sys.stderr.isatty()
+    last_log = time.monotonic()
+    while True:
+        time.sleep(STATUS_INTERVAL_S)
+        reason = session.check()
+        if reason is not None:
+            if tty:
+                sys.stderr.write("\n")
+            return reason
+        now = time.monotonic()
+        if tty:
+            line = format_status(session.stats)
+            sys.stderr.write("\r" + line[:200] + "\x1b[K")
+            sys.stderr.flush()
+        elif now - last_log >= STATUS_LOG_INTERVAL_S:
+            print(format_status(session.stats), file=sys.stderr, flush=True)
+            last_log = now
+        if stop_after_s is not None and now - started >= stop_after_s:
+            if tty:
+                sys.stderr.write("\n")
+            return None
+
+
+def _print_end(session, args, elapsed_s) -> None:
+    stats = session.stats
+    p50, p99, worst = stats.compute_percentiles_ms()
+    median, _ = stats.latency_ms()
+    latency = "" if median != median else f", latency median {median:.1f} ms"
+    print(f"drumscribe live: {elapsed_s:.0f} s, {stats.hits} hits, {stats.blocks_done} blocks "
+          f"(compute p50 {p50:.2f} / p99 {p99:.2f} / max {worst:.2f} ms){latency}, "
+          f"dropped {stats.dropped_blocks} (ring) + {stats.input_overflows} (input overflow)", file=sys.stderr,
+          flush=True)
+    if args.record:
+        print(f"wrote '{args.record}'", file=sys.stderr, flush=True)
+    if args.events:
+        print(f"wrote '{args.events}'", file=sys.stderr, flush=True)

@@ -1,0 +1,554 @@
+"""Live transcription: an audio input's blocks through the engine on a worker thread, hits out as they are decided.
+
+    audio callback (PortAudio's thread)          worker thread (this module)               main thread
+    copy the block into a preallocated ring  ->  ring -> [resampler] -> Engine.process  ->  status line,
+    and wake the worker; nothing else            -> sinks (MIDI port first), note-offs      Ctrl-C, exit code
+
+The live configuration is the engine with `LIVE` scheduling (every frame computed as it completes, every onset
+classified the moment its look-ahead is there), the live model (`models.LIVE_MODEL_PATH`, a short look-ahead)
+and 128-sample blocks. `drumscribe transcribe --live FILE` runs a file through exactly this configuration
+(`build_live_stages`), so a file gives the hits a live run gives on the same audio.
+
+Look-ahead: a hit is decided `frames_after` spectrogram frames (the live model's `HitCNNConfig.frames_after`,
+at least the one frame the onset detector waits for) after its onset frame ends; see `lookahead_s`.
+
+Input rates: the engine runs at `realtime.SAMPLE_RATE_HZ` (48 kHz). An input at another rate (44.1 kHz is common)
+is resampled on the worker thread by a streaming resampler (`soxr.ResampleStream`, quality 'HQ', which delays
+the signal by well under a millisecond at these rates); the audio callback never resamples.
+
+The callback takes no lock that compute holds: the ring buffer is single-producer single-consumer with
+monotonically increasing indices, and the wake-up is a `threading.Event` whose internal lock the worker holds only
+for the instant of `clear()`/`wait()`, never while computing. Python's GIL remains: the worker releases it inside
+numpy and torch, and `sys.setswitchinterval` is lowered so a waiting callback gets it within half a millisecond.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
+
+log = logging.getLogger(__name__)
+
+RING_SECONDS = 2.0
+"""Audio the ring buffer holds before the callback has to drop blocks (the worker is that far behind)."""
+
+STALL_TIMEOUT_S = 2.0
+"""An input that delivers no block for this long is taken as gone (unplugged, server stopped)."""
+
+GIL_SWITCH_INTERVAL_S = 0.0005
+"""How long the audio callback may wait for the GIL while the worker runs Python code (Python's default: 5 ms)."""
+
+MIN_INPUT_RATE_HZ = 8000
+MAX_INPUT_RATE_HZ = 192000
+
+
+class LiveInputError(RuntimeError):
+    """An audio input that cannot be opened or used; the message is one line for the user."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The live configuration
+
+
+def live_model_path() -> Path:
+    """The shipped live model, or the offline model (with a warning) while no live model has been shipped."""
+    from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+
+    if LIVE_MODEL_PATH.exists():
+        return LIVE_MODEL_PATH
+    log.warning("the live model %s does not exist yet; using the offline model %s (its look-ahead is long, so "
+                "notes come late)", LIVE_MODEL_PATH, DEFAULT_MODEL_PATH)
+    return DEFAULT_MODEL_PATH
+
+
+def build_live_stages(checkpoint) -> list:
+    """The stages of a live run: the checkpoint's chain with LIVE scheduling."""
+    from .engine import LIVE, build_stages
+
+    return build_stages(checkpoint, LIVE)
+
+
+def lookahead_frames(checkpoint) -> int:
+    """Frames after the onset frame that must exist before a hit is decided: the model's look-ahead, and at least
+    the one frame the onset detector waits for."""
+    return max(int(checkpoint.model.config.frames_after), 1)
+
+
+def lookahead_s(checkpoint) -> float:
+    fp = checkpoint.feature_params
+    return lookahead_frames(checkpoint) * fp["hop_samples"] / fp["sample_rate_hz"]
+
+
+def latency_bound_s(checkpoint, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES) -> float:
+    """An honest upper bound on (hit released) - (true onset), compute time aside: the onset is seen at the latest
+    when the attack has crossed one whole analysis window (n_fft), then waits for the look-ahead frames, then for
+    the end of the block that completes them."""
+    fp = checkpoint.feature_params
+    samples = fp["n_fft"] + lookahead_frames(checkpoint) * fp["hop_samples"] + block_size_samples
+    return samples / fp["sample_rate_hz"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Ring buffer
+
+
+class RingBuffer:
+    """Single-producer single-consumer audio ring, preallocated. The producer (audio callback) only writes and
+    advances `write_index`; the consumer (worker) only reads and advances `read_index`. No locks."""
+
+    def __init__(self, capacity_samples: int):
+        if capacity_samples < 1:
+            raise ValueError(f"ring capacity {capacity_samples} must be >= 1")
+        self.capacity = int(capacity_samples)
+        self.buffer = np.zeros(self.capacity, dtype=np.float32)
+        self.write_index = 0  # samples ever written
+        self.read_index = 0  # samples ever read
+
+    def available(self) -> int:
+        return self.write_index - self.read_index
+
+    def write(self, samples: np.ndarray) -> bool:
+        """Copy samples in; False (and nothing written) when they do not fit."""
+        n = len(samples)
+        w = self.write_index
+        if w + n - self.read_index > self.capacity:
+            return False
+        start = w % self.capacity
+        first = min(n, self.capacity - start)
+        self.buffer[start : start + first] = samples[:first]
+        if first < n:
+            self.buffer[: n - first] = samples[first:]
+        self.write_index = w + n  # published last: the reader never sees a half-written block
+        return True
+
+    def read_into(self, out: np.ndarray) -> bool:
+        """Fill `out` from the ring; False (and nothing read) when fewer samples are there."""
+        n = len(out)
+        r = self.read_index
+        if self.write_index - r < n:
+            return False
+        start = r % self.capacity
+        first = min(n, self.capacity - start)
+        out[:first] = self.buffer[start : start + first]
+        if first < n:
+            out[first:] = self.buffer[: n - first]
+        self.read_index = r + n
+        return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Statistics
+
+
+@dataclass
+class LiveStats:
+    """What the status line shows; written by the worker and the callback, read by the main thread."""
+
+    blocks_in: int = 0  # blocks the callback received
+    dropped_blocks: int = 0  # blocks the callback could not store: the worker was RING_SECONDS behind
+    input_overflows: int = 0  # blocks the audio system flagged as overflowed (lost before they reached us)
+    blocks_done: int = 0  # engine blocks the worker processed
+    hits: int = 0
+    hits_per_drum: dict = field(default_factory=dict)
+    peak_level: float = 0.0  # peak |sample| since the status line last read it
+    compute_s: np.ndarray = field(default_factory=lambda: np.zeros(1 << 14))  # per-block compute, a ring
+    latency_s: np.ndarray = field(default_factory=lambda: np.zeros(1 << 10))  # per-hit latency, a ring
+
+    def compute_percentiles_ms(self) -> tuple[float, float, float]:
+        """(p50, p99, max) of the last blocks' compute time, in ms."""
+        n = min(self.blocks_done, len(self.compute_s))
+        if not n:
+            return (0.0, 0.0, 0.0)
+        values = self.compute_s[:n] * 1e3
+        return float(np.percentile(values, 50)), float(np.percentile(values, 99)), float(values.max())
+
+    def latency_ms(self) -> tuple[float, float]:
+        """(median, max) of the last hits' latency (true onset estimate to note sent), in ms."""
+        n = min(self.hits, len(self.latency_s))
+        if not n:
+            return (float("nan"), float("nan"))
+        values = self.latency_s[:n] * 1e3
+        return float(np.median(values)), float(values.max())
+
+    def take_peak_dbfs(self) -> float:
+        peak, self.peak_level = self.peak_level, 0.0
+        return 20 * np.log10(peak) if peak > 1e-10 else -200.0
+
+
+_SHORT_DRUM_NAMES = {"kick": "kick", "snare": "snare", "side_stick": "stick", "hh_closed": "hh", "hh_pedal": "hhp",
+                     "hh_open": "hho", "tom_low": "tom3", "tom_mid": "tom2", "tom_high": "tom1", "crash": "crash",
+                     "ride": "ride"}
+
+
+def format_status(stats: LiveStats) -> str:
+    """One status line: input level, hits per drum, latency, compute time, dropped blocks."""
+    from .drums import DRUMS
+
+    level = stats.take_peak_dbfs()
+    meter = "-inf" if level <= -120 else f"{level:5.1f}"
+    counts = " ".join(f"{_SHORT_DRUM_NAMES.get(d, d)} {stats.hits_per_drum[d]}" for d in DRUMS
+                      if stats.hits_per_drum.get(d)) or "no hits yet"
+    median, worst = stats.latency_ms()
+    latency = "-" if np.isnan(median) else f"{median:.1f} ms (max {worst:.1f})"
+    _, p99, _ = stats.compute_percentiles_ms()
+    dropped = stats.dropped_blocks + stats.input_overflows
+    return (f"in {meter} dBFS | {counts} | latency {latency} | compute p99 {p99:.2f} ms | "
+            f"dropped {dropped}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The worker
+
+
+class LiveWorker:
+    """Runs engine blocks from a ring buffer on its own thread and hands hits to the engine's sinks at once.
+
+    `input_rate_hz` other than the engine's rate is resampled here (soxr.ResampleStream). `midi_sinks` get
+    `send_due_note_offs()` after every block. `stop()` processes what the ring still holds, then (flush) enough
+    silence for every onset heard to be decided, so a recorded take holds the last hits too.
+    """
+
+    def __init__(self, engine, ring: RingBuffer, *, input_rate_hz: int = SAMPLE_RATE_HZ,
+                 block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES, midi_sinks: list = (),
+                 stats: LiveStats | None = None, wake: threading.Event | None = None):
+        if block_size_samples < 1:
+            raise ValueError(f"block_size_samples {block_size_samples} must be >= 1")
+        self.engine = engine
+        self.ring = ring
+        self.input_rate_hz = int(input_rate_hz)
+        self.block_size_samples = int(block_size_samples)
+        self.midi_sinks = list(midi_sinks)
+        self.stats = stats or LiveStats()
+        self.wake = wake or threading.Event()
+        self.error = None  # an exception the worker died of
+        self._stop = False
+        self._thread = None
+        # input-rate blocks are read from the ring in the size the engine wants, scaled to the input rate
+        ratio = self.input_rate_hz / engine.sample_rate_hz
+        self.read_size = self.block_size_samples if ratio == 1 else max(1, int(round(self.block_size_samples * ratio)))
+        self._raw = np.zeros(self.read_size, dtype=np.float32)
+        self._block = np.zeros(self.block_size_samples, dtype=np.float64)
+        self._resampler = None
+        if self.input_rate_hz != engine.sample_rate_hz:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(self.input_rate_hz, engine.sample_rate_hz, 1, dtype="float32",
+                                                  quality="HQ")
+            self._staging = np.zeros(4 * self.block_size_samples + 4 * self.read_size, dtype=np.float64)
+            self._staged = 0
+
+    # -- thread control
+
+    def start(self) -> None:
+        if self._thread is not None:
+            raise RuntimeError("LiveWorker already started")
+        self._thread = threading.Thread(target=self._run, name="drumscribe-live-worker", daemon=True)
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, *, flush: bool = True, timeout_s: float = 10.0) -> None:
+        """Stop the thread after it has processed what the ring holds; then flush silence (on this thread)."""
+        self._stop = True
+        self.wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        if flush and self.error is None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Silence through the engine until every onset heard so far is decided (not real time: at the end)."""
+        from .engine import tail_samples
+
+        silence = np.zeros(self.block_size_samples)
+        for _ in range(-(-tail_samples(self.engine.stages) // self.block_size_samples)):
+            self._process(silence)
+        for sink in self.midi_sinks:
+            sink.send_due_note_offs()
+
+    # -- the loop
+
+    def _run(self) -> None:
+        try:
+            import torch
+
+            torch.set_num_threads(1)
+        except ImportError:  # pragma: no cover - torch is a dependency
+            pass
+        try:
+            ring, raw, wake = self.ring, self._raw, self.wake
+            while True:
+                if ring.read_into(raw):
+                    self._consume(raw)
+                    continue
+                if self._stop:
+                    break
+                wake.clear()
+                if ring.available() >= len(raw) or self._stop:
+                    continue
+                wake.wait(0.05)
+                if self.midi_sinks:
+                    for sink in self.midi_sinks:
+                        sink.send_due_note_offs()
+        except Exception as exc:  # reported by the session as one line; the take is still written
+            self.error = exc
+            log.exception("live worker failed")
+
+    def _consume(self, raw: np.ndarray) -> None:
+        peak = float(np.abs(raw).max()) if len(raw) else 0.0
+        if peak > self.stats.peak_level:
+            self.stats.peak_level = peak
+        if self._resampler is None:
+            self._block[:] = raw
+            self._process(self._block)
+            return
+        out = self._resampler.resample_chunk(raw)
+        n = len(out)
+        self._staging[self._staged : self._staged + n] = out
+        self._staged += n
+        size = self.block_size_samples
+        start = 0
+        while self._staged - start >= size:
+            self._block[:] = self._staging[start : start + size]
+            self._process(self._block)
+            start += size
+        remaining = self._staged - start
+        self._staging[:remaining] = self._staging[start : self._staged]
+        self._staged = remaining
+
+    def _process(self, block: np.ndarray) -> None:
+        stats = self.stats
+        t0 = time.perf_counter()
+        hits = self.engine.process(block)  # the sinks (MIDI port first) get the hits inside
+        for sink in self.midi_sinks:
+            sink.send_due_note_offs()
+        elapsed = time.perf_counter() - t0
+        stats.compute_s[stats.blocks_done % len(stats.compute_s)] = elapsed
+        stats.blocks_done += 1
+        if hits:
+            # latency as the player hears it: engine delay (onset to block end) + audio still queued + compute
+            backlog_s = self.ring.available() / self.input_rate_hz
+            for hit in hits:
+                stats.latency_s[stats.hits % len(stats.latency_s)] = hit.emitted_s - hit.onset_s + backlog_s + elapsed
+                stats.hits += 1
+                stats.hits_per_drum[hit.drum] = stats.hits_per_drum.get(hit.drum, 0) + 1
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Audio input (PortAudio through sounddevice)
+
+
+def _sounddevice():
+    """sounddevice, imported with PortAudio's C-level complaints (no JACK server, no ALSA card) silenced."""
+    from .midi_out import quiet_c_stderr
+
+    try:
+        with quiet_c_stderr():
+            import sounddevice
+    except OSError as exc:  # libportaudio missing
+        raise LiveInputError(f"PortAudio cannot be loaded ({exc}); install libportaudio2") from None
+    return sounddevice
+
+
+def list_audio_inputs() -> list[dict]:
+    """Every audio device with input channels: index, name, host API, channels, default rate, is it the default."""
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        default_in = sd.default.device[0]
+    except sd.PortAudioError as exc:
+        raise LiveInputError(f"the audio system cannot be queried ({exc})") from None
+    rows = []
+    for d in devices:
+        if d["max_input_channels"] < 1:
+            continue
+        rows.append({"index": d["index"], "name": d["name"], "hostapi": hostapis[d["hostapi"]]["name"],
+                     "channels": d["max_input_channels"], "default_rate_hz": d["default_samplerate"],
+                     "default": d["index"] == default_in})
+    return rows
+
+
+class AudioInput:
+    """An audio input device delivering mono blocks (one chosen channel) into a RingBuffer, from its callback.
+
+    `device`: an index or a name substring (None: the system default input); `channel`: 1-based; `sample_rate_hz`:
+    None takes the device's default rate. Opening checks all of it and raises LiveInputError with one line.
+    """
+
+    def __init__(self, device=None, *, channel: int = 1, sample_rate_hz: int | None = None,
+                 block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES):
+        sd = self._sd = _sounddevice()
+        self.block_size_samples = int(block_size_samples)
+        if isinstance(device, str) and device.strip().isdigit():
+            device = int(device)
+        try:
+            info = sd.query_devices(device, "input")
+        except (ValueError, sd.PortAudioError) as exc:
+            available = ", ".join(f"{r['index']} '{r['name']}'" for r in list_audio_inputs()) or "none"
+            if device is None:
+                raise LiveInputError(f"no audio input device found (inputs on this machine: {available})") from None
+            raise LiveInputError(f"audio input '{device}' not found ({_one_line(exc)}); inputs: {available}") from None
+        self.device_index = info["index"]
+        self.name = info["name"]
+        self.max_channels = int(info["max_input_channels"])
+        if self.max_channels < 1:
+            raise LiveInputError(f"device '{self.name}' has no input channels")
+        if not 1 <= channel <= self.max_channels:
+            raise LiveInputError(f"--input-channel {channel} is not one of device '{self.name}''s input channels "
+                                 f"1-{self.max_channels}")
+        self.channel = channel
+        rate = info["default_samplerate"] if sample_rate_hz is None else sample_rate_hz
+        if not MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ or rate != int(rate):
+            raise LiveInputError(f"sample rate {rate} Hz is not an integer in {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
+        self.sample_rate_hz = int(rate)
+        try:
+            sd.check_input_settings(device=self.device_index, channels=channel, dtype="float32",
+                                    samplerate=self.sample_rate_hz)
+        except (ValueError, sd.PortAudioError) as exc:
+            raise LiveInputError(f"audio input '{self.name}' cannot record {channel} channel(s) at "
+                                 f"{self.sample_rate_hz} Hz ({_one_line(exc)}); device default: "
+                                 f"{info['default_samplerate']:g} Hz") from None
+        self.stream = None
+        self.finished = False  # PortAudio ended the stream (device gone, server stopped)
+        self.ring = None
+        self.stats = None
+        self.wake = None
+
+    @property
+    def description(self) -> str:
+        return f"'{self.name}' channel {self.channel} at {self.sample_rate_hz} Hz"
+
+    def start(self, ring: RingBuffer, stats: LiveStats, wake: threading.Event) -> None:
+        sd = self._sd
+        self.ring, self.stats, self.wake = ring, stats, wake
+        column = self.channel - 1
+
+        def callback(indata, frames, time_info, status):
+            # copy, count, wake: no allocation of arrays, no locks that compute holds, no prints
+            if status.input_overflow:
+                stats.input_overflows += 1
+            stats.blocks_in += 1
+            if not ring.write(indata[:, column]):
+                stats.dropped_blocks += 1
+            wake.set()
+
+        def finished():
+            self.finished = True
+            wake.set()
+
+        try:
+            self.stream = sd.InputStream(device=self.device_index, channels=self.channel, dtype="float32",
+                                         samplerate=self.sample_rate_hz, blocksize=self.block_size_samples,
+                                         latency="low", callback=callback, finished_callback=finished)
+            self.stream.start()
+        except sd.PortAudioError as exc:
+            self.close()
+            raise LiveInputError(f"audio input {self.description} cannot be started ({_one_line(exc)})") from None
+
+    def close(self) -> None:
+        """Stop and close the stream; safe twice, and safe when the device is already gone."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        from .midi_out import quiet_c_stderr
+
+        with quiet_c_stderr():
+            try:
+                stream.abort(ignore_errors=True)
+            finally:
+                stream.close(ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A live session: input -> worker -> sinks
+
+
+class LiveSession:
+    """Owns a live run's threads: starts the worker, then the input; `check()` says why the run cannot go on;
+    `close()` stops the input, drains and flushes the worker and closes every sink (the .mid is written). Safe
+    twice. `sinks` go to the engine in order (put the MIDI port first); `midi_sinks` also get their note-offs."""
+
+    def __init__(self, checkpoint, audio_input, sinks: list, *, midi_sinks: list = (),
+                 block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES, stall_timeout_s: float = STALL_TIMEOUT_S):
+        from .engine import Engine
+
+        self.audio_input = audio_input
+        self.sinks = list(sinks)
+        self.stall_timeout_s = stall_timeout_s
+        self.engine = Engine(build_live_stages(checkpoint), self.sinks)
+        self.stats = LiveStats()
+        self.wake = threading.Event()
+        self.ring = RingBuffer(int(RING_SECONDS * audio_input.sample_rate_hz))
+        self.worker = LiveWorker(self.engine, self.ring, input_rate_hz=audio_input.sample_rate_hz,
+                                 block_size_samples=block_size_samples, midi_sinks=midi_sinks, stats=self.stats,
+                                 wake=self.wake)
+        self.closed = False
+        self._last_blocks_in = 0
+        self._last_progress = time.monotonic()
+        self._switch_interval = sys.getswitchinterval()
+
+    def start(self) -> None:
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        self.worker.start()
+        self.audio_input.start(self.ring, self.stats, self.wake)
+        self._last_progress = time.monotonic()
+
+    def check(self) -> str | None:
+        """None while all is well, else one line on why the run stopped (input gone, worker failed)."""
+        if self.worker.error is not None:
+            return f"the transcription worker failed: {_one_line(self.worker.error)}"
+        if self.audio_input.finished:
+            return f"audio input {self.audio_input.description} stopped (device removed or audio server gone)"
+        now = time.monotonic()
+        if self.stats.blocks_in != self._last_blocks_in:
+            self._last_blocks_in = self.stats.blocks_in
+            self._last_progress = now
+        elif now - self._last_progress > self.stall_timeout_s:
+            return (f"audio input {self.audio_input.description} delivered no audio for "
+                    f"{self.stall_timeout_s:g} s (device removed or audio server gone)")
+        return None
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        error = None
+        try:
+            self.audio_input.close()
+        except Exception as exc:  # a vanished device may fail to close; the take matters more
+            error = exc
+        self.worker.stop(flush=True)
+        sys.setswitchinterval(self._switch_interval)
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:
+                error = error or exc
+        if error is not None:
+            raise error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
