@@ -205,3 +205,129 @@ def _trim(audio: np.ndarray, floor: float = 1e-4) -> np.ndarray:
     if not len(loud):
         return audio[:0]
     return np.ascontiguousarray(audio[loud[0] : loud[-1] + 1])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Folders of one-shots, and the drum presets of a soundfont (added for the audition sampler)
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
+
+# Words in a one-shot's file name that say how hard it was struck, as a MIDI velocity.
+VELOCITY_WORDS = {"ghost": 20, "pp": 20, "soft": 45, "quiet": 45, "light": 45, "mp": 64, "med": 80, "medium": 80,
+                  "mf": 80, "hard": 105, "loud": 105, "accent": 127, "ff": 127}
+DEFAULT_ONE_SHOT_VELOCITY = 100  # a file with no velocity word in its name
+
+
+def _name_tokens(name: str) -> list:
+    return [t for t in re.split(r"[-_.\s]+", name.lower()) if t]
+
+
+def drum_for_file_name(stem: str):
+    """The drum a one-shot's file name stands for ('hh_closed_2' -> hh_closed, 'Snare Soft' -> snare), or None."""
+    spaced = " ".join(_name_tokens(stem))
+    for drum in DRUMS:  # the vocabulary's own names first: 'tom_mid_soft' is tom_mid whatever the rules say
+        if spaced == drum.replace("_", " ") or spaced.startswith(drum.replace("_", " ") + " "):
+            return drum
+    return drum_for_name(spaced)
+
+
+def velocity_for_file_name(stem: str) -> int:
+    """The MIDI velocity a one-shot's file name gives ('snare_soft' 45, 'kick_v90' 90), else 100."""
+    for token in _name_tokens(stem):
+        if token in VELOCITY_WORDS:
+            return VELOCITY_WORDS[token]
+        match = re.fullmatch(r"(?:v|vel|velocity)(\d{1,3})", token)
+        if match and 1 <= int(match.group(1)) <= 127:
+            return int(match.group(1))
+    return DEFAULT_ONE_SHOT_VELOCITY
+
+
+def one_shot_files(directory: str | Path) -> list:
+    """(path, drum) of every audio file in a folder (and its subfolders one deep) named for a drum.
+
+    A file is named by its stem ('kick.wav', 'snare_soft.flac', 'hh_closed_2.wav'), or by its subfolder when the
+    stem names no drum ('snare/03.wav').
+    """
+    directory = Path(directory)
+    found = []
+    for path in sorted(directory.glob("*")) + sorted(directory.glob("*/*")):
+        if path.suffix.lower() not in AUDIO_SUFFIXES or not path.is_file():
+            continue
+        drum = drum_for_file_name(path.stem)
+        if drum is None and path.parent != directory:
+            drum = drum_for_file_name(path.parent.name)
+        if drum is not None:
+            found.append((path, drum))
+    return found
+
+
+def load_folder_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> Kit:
+    """A kit from a folder of one-shots named by drum: one instrument per drum, velocity layers from the velocity
+    words in the names (soft, medium, hard, v90, ...), and several files at one velocity played round robin."""
+    directory = Path(directory)
+    if not directory.exists():
+        raise KitError(f"kit folder '{directory}' does not exist")
+    if not directory.is_dir():
+        raise KitError(f"kit '{directory}' is not a folder, a drumkit.xml or an .sf2 soundfont")
+    files = one_shot_files(directory)
+    if not files:
+        audio = [p.name for p in sorted(directory.rglob("*")) if p.suffix.lower() in AUDIO_SUFFIXES][:5]
+        found = f"; found {', '.join(audio)}" if audio else f"; it holds no audio files ({', '.join(AUDIO_SUFFIXES)})"
+        raise KitError(f"kit folder '{directory}' has no audio file named for a drum "
+                       f"(e.g. kick.wav, snare_soft.wav, hh_closed_2.wav){found}")
+    licence_files = sorted(p for p in directory.iterdir() if re.match(r"(licen[cs]e|copying)", p.name.lower()))
+    licence = "unknown"
+    if licence_files and licence_files[0].is_file():
+        lines = [l.strip() for l in licence_files[0].read_text(errors="replace").splitlines() if l.strip()]
+        licence = lines[0] if lines else licence
+    kit = Kit(name=directory.name, path=directory, kind="folder", licence=licence)
+    by_drum = {}
+    for path, drum in files:
+        by_drum.setdefault(drum, []).append((velocity_for_file_name(path.stem), path))
+    for drum, entries in by_drum.items():
+        levels = sorted({v for v, _ in entries})
+        edges = [0] + [(a + b) / 2 for a, b in zip(levels, levels[1:])] + [127]
+        layers = []
+        for velocity, path in sorted(entries):
+            i = levels.index(velocity)
+            layers.append(Layer(edges[i] / 127.0, edges[i + 1] / 127.0, _read_sample(path, sample_rate_hz)))
+        kit.instruments[drum] = [Instrument(f"{directory.name}/{drum}", drum, layers)]
+    return kit
+
+
+def sf2_drum_presets(sf2_path: str | Path, *, bank: int = 128) -> list:
+    """(preset number, name) of the drum kits (bank 128) in a soundfont, read from its preset headers only."""
+    import struct
+
+    sf2_path = Path(sf2_path)
+    try:
+        with open(sf2_path, "rb") as f:
+            riff, _, form = struct.unpack("<4sI4s", f.read(12))
+            if riff != b"RIFF" or form != b"sfbk":
+                raise KitError(f"'{sf2_path}' is not an sf2 soundfont (no RIFF sfbk header)")
+            while True:
+                header = f.read(8)
+                if len(header) < 8:
+                    raise KitError(f"soundfont '{sf2_path}' has no preset headers (pdta/phdr)")
+                chunk, size = struct.unpack("<4sI", header)
+                if chunk == b"LIST" and f.read(4) == b"pdta":
+                    end = f.tell() + size - 4
+                    while f.tell() < end:
+                        sub, sub_size = struct.unpack("<4sI", f.read(8))
+                        if sub == b"phdr":
+                            data = f.read(sub_size)
+                            presets = []
+                            for i in range(0, len(data) - 38, 38):  # the last record is the end marker
+                                name, preset, preset_bank = struct.unpack("<20sHH", data[i : i + 24])
+                                if preset_bank == bank:
+                                    presets.append((preset, name.split(b"\0")[0].decode("latin-1").strip()))
+                            return sorted(presets)
+                        f.seek(sub_size + (sub_size & 1), 1)
+                elif chunk == b"LIST":
+                    f.seek(size - 4 + (size & 1), 1)
+                else:
+                    f.seek(size + (size & 1), 1)
+    except OSError as exc:
+        raise KitError(f"soundfont '{sf2_path}' cannot be read ({exc.strerror or exc})") from None
+    except struct.error:
+        raise KitError(f"soundfont '{sf2_path}' is truncated or not an sf2 file") from None
