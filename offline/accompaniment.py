@@ -1,0 +1,127 @@
+"""A band to play along with the drums: a bass line and chords, played by General MIDI programs of a soundfont.
+
+Used for the example song, and reusable wherever drums need non-drum sound around them (a transcriber
+must ignore bass notes and chord stabs, which have onsets too).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from realtime import SAMPLE_RATE_HZ
+
+DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid-soundfont-gm (MIT)
+
+# General MIDI programs, counted from 0
+BASS_PROGRAMS = (32, 33, 34, 38)  # acoustic, finger, pick, synth bass 1
+CHORD_PROGRAMS = (0, 4, 16, 25, 27, 48, 89)  # piano, e-piano, organ, steel / clean guitar, strings, warm pad
+
+# Chord progressions as (scale degree in semitones above the key, minor?) per bar
+PROGRESSIONS = (
+    ((0, False), (7, False), (9, True), (5, False)),  # I V vi IV
+    ((0, False), (5, False), (7, False), (5, False)),  # I IV V IV
+    ((9, True), (5, False), (0, False), (7, False)),  # vi IV I V
+    ((0, True), (8, False), (3, False), (10, False)),  # i VI III VII
+    ((0, True), (5, True), (10, False), (3, False)),  # i iv VII III
+)
+
+
+class AccompanimentError(RuntimeError):
+    """The accompaniment cannot be rendered (no soundfont, no fluidsynth)."""
+
+
+def _schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int):
+    """Note events (time_s, channel, note, velocity, duration_s) of bass (channel 0) and chords (channel 1)."""
+    beat = 60.0 / tempo_bpm
+    key = int(rng.integers(0, 12))
+    progression = PROGRESSIONS[int(rng.integers(len(PROGRESSIONS)))]
+    bass_pattern = int(rng.integers(3))  # 0: eighths on the root, 1: root-fifth-octave, 2: syncopated
+    chord_pattern = int(rng.integers(3))  # 0: whole bar, 1: half notes, 2: off-beat stabs
+    events = []
+    for bar in range(bars):
+        degree, minor = progression[bar % len(progression)]
+        root = 36 + (key + degree) % 12  # C2..B2
+        third = 3 if minor else 4
+        start = bar * 4 * beat
+        # bass
+        if bass_pattern == 0:
+            steps = [(i * 0.5, root, 0.45) for i in range(8)]
+        elif bass_pattern == 1:
+            steps = [(0, root, 0.9), (1, root + 7, 0.9), (2, root + 12, 0.9), (3, root + 7, 0.9)]
+        else:
+            steps = [(0, root, 0.7), (0.75, root, 0.2), (1.5, root + 12, 0.4), (2, root, 0.7), (3, root + 7, 0.4),
+                     (3.5, root + 10 if minor else root + 9, 0.4)]
+        for at, note, length in steps:
+            events.append((start + at * beat + rng.normal(0, 0.004), 0, note, int(rng.integers(80, 110)),
+                           length * beat))
+        # chords: a triad around middle C, plus the octave of the root on top sometimes
+        chord_root = 60 + (key + degree) % 12
+        if chord_root > 66:
+            chord_root -= 12
+        voicing = [chord_root, chord_root + third, chord_root + 7] + ([chord_root + 12] if rng.random() < 0.5 else [])
+        if chord_pattern == 0:
+            hits = [(0, 3.9)]
+        elif chord_pattern == 1:
+            hits = [(0, 1.9), (2, 1.9)]
+        else:
+            hits = [(0.5, 0.3), (1.5, 0.3), (2.5, 0.3), (3.5, 0.3)]
+        for at, length in hits:
+            velocity = int(rng.integers(55, 85))
+            for i, note in enumerate(voicing):  # a little strum
+                events.append((start + at * beat + 0.008 * i, 1, note, velocity, length * beat))
+    return sorted(events)
+
+
+def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: int,
+                         sample_rate_hz: int = SAMPLE_RATE_HZ, soundfont: str | Path = DEFAULT_SOUNDFONT,
+                         bass_program: int | None = None, chord_program: int | None = None) -> np.ndarray:
+    """Bass and chords in 4/4 for `bars` bars at `tempo_bpm`: mono float32, `bars * 4` beats long, peak -6 dBFS.
+
+    The key, progression, patterns and (unless given) the General MIDI programs are drawn from `rng`.
+    """
+    try:
+        import fluidsynth
+    except ImportError as exc:
+        raise AccompanimentError(f"pyfluidsynth is not usable ({exc})") from None
+    soundfont = Path(soundfont)
+    if not soundfont.is_file():
+        raise AccompanimentError(f"soundfont '{soundfont}' does not exist (Debian package fluid-soundfont-gm)")
+    if bass_program is None:
+        bass_program = int(rng.choice(BASS_PROGRAMS))
+    if chord_program is None:
+        chord_program = int(rng.choice(CHORD_PROGRAMS))
+    events = _schedule(rng, tempo_bpm=tempo_bpm, bars=bars)
+
+    n_total = int(round(bars * 4 * 60.0 / tempo_bpm * sample_rate_hz))
+    synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.4)
+    try:
+        sfid = synth.sfload(str(soundfont))
+        if sfid < 0:
+            raise AccompanimentError(f"'{soundfont}' is not a readable sf2 soundfont")
+        synth.program_select(0, sfid, 0, bass_program)
+        synth.program_select(1, sfid, 0, chord_program)
+        # note-ons and note-offs in time order, rendering the samples between them
+        actions = [(t, 1, ch, note, vel) for t, ch, note, vel, _ in events]
+        actions += [(t + length, 0, ch, note, 0) for t, ch, note, _, length in events]
+        actions.sort()
+        pieces, done = [], 0
+        for t, is_on, channel, note, velocity in actions:
+            at = min(n_total, max(0, int(round(t * sample_rate_hz))))
+            if at > done:
+                pieces.append(np.asarray(synth.get_samples(at - done), dtype=np.float32))
+                done = at
+            if is_on:
+                synth.noteon(channel, note, velocity)
+            else:
+                synth.noteoff(channel, note)
+        if n_total > done:
+            pieces.append(np.asarray(synth.get_samples(n_total - done), dtype=np.float32))
+    finally:
+        synth.delete()
+    stereo = np.concatenate(pieces).reshape(-1, 2) if pieces else np.zeros((0, 2), np.float32)
+    mono = stereo.mean(axis=1)[:n_total]
+    if len(mono) < n_total:
+        mono = np.pad(mono, (0, n_total - len(mono)))
+    peak = float(np.abs(mono).max())
+    return (mono / peak * 10 ** (-6 / 20)).astype(np.float32) if peak > 0 else mono.astype(np.float32)
