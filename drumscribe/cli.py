@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the file through exactly the live configuration (live model and look-ahead, LIVE "
                         "scheduling, --block-size): the hits 'drumscribe live' gives on the same audio")
     t.set_defaults(run=cmd_transcribe)
+    from . import audition_cli  # kits, presets, audition; transcribe --audition
+
+    audition_cli.add_transcribe_options(t)
 
     e = commands.add_parser("evaluate", help="score the model on annotated audio (MDB Drums format)",
                             description="Transcribe every audio file in --audio that has a <stem>.txt annotation "
@@ -105,9 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                         add_help=False)
     m = commands.add_parser("drum-maps", help="list the drum maps")
     m.set_defaults(run=cmd_drum_maps)
+    audition_cli.add_commands(commands)
     from .live_cli import add_live_commands  # devices, live
 
     add_live_commands(commands)
+    from .samples_cli import register  # classify, sort
+
+    register(commands)
     return parser
 
 
@@ -236,8 +243,12 @@ def cmd_transcribe(args) -> int:
     if not args.note_length_ms > 0:
         raise UserError(f"--note-length-ms {args.note_length_ms} must be > 0")
     drum_map = _load_drum_map(args.drum_map)
-    outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot}
+    from . import audition_cli
+
+    outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot,
+               **audition_cli.transcribe_outputs(args)}
     _check_outputs(outputs, args.audio)
+    audition_sinks = audition_cli.prepare_transcribe(args, drum_map)
 
     def open_sinks(audio, sample_rate_hz):
         from realtime.sinks import CsvEventsSink, MidiFileSink, PlotSink, SummarySink
@@ -247,6 +258,7 @@ def cmd_transcribe(args) -> int:
             sinks.append(CsvEventsSink(args.events, drum_map))
         if args.plot:
             sinks.append(PlotSink(args.plot, audio, sample_rate_hz, drum_map=drum_map, title=Path(args.audio).name))
+        sinks.extend(audition_sinks(audio, sample_rate_hz))
         sinks.append(SummarySink(sys.stdout, drum_map=drum_map))
         return sinks
 
@@ -259,16 +271,37 @@ def cmd_transcribe(args) -> int:
         sinks = open_sinks(source.audio, source.sample_rate_hz)
         return _transcribe(args, checkpoint, source, sinks)
     except KeyboardInterrupt:
-        if sinks is None:  # stopped before any audio went through: still leave valid, empty outputs
-            import numpy as np
+        if sinks is not None:  # interrupted while the outputs were being written: they are whole or untouched
+            print(f"drumscribe transcribe: interrupted while writing the outputs", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        # stopped before any audio went through: still leave valid, empty outputs
+        import numpy as np
 
-            from realtime import SAMPLE_RATE_HZ
+        from realtime import SAMPLE_RATE_HZ
 
-            sinks = open_sinks(np.zeros(0), SAMPLE_RATE_HZ)
-            _close_all(sinks)
+        with _sigint_ignored():
+            _close_all(open_sinks(np.zeros(0), SAMPLE_RATE_HZ))
         print(f"drumscribe transcribe: interrupted before any audio was transcribed; "
               f"wrote an empty '{args.output}'", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+class _sigint_ignored:
+    """Ctrl-C is ignored inside (the engine has already stopped on the first one): the outputs get written."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _close_all(sinks) -> None:
@@ -292,7 +325,8 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
     duration_s = source.duration_s
     peak = float(np.abs(source.audio).max())
     if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
-        _close_all(sinks)
+        with _sigint_ignored():
+            _close_all(sinks)
         level = f"{20 * np.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
         print(f"drumscribe transcribe: '{args.audio}' is silent ({level}, below {SILENCE_PEAK_DBFS:.0f} dBFS); "
               f"wrote an empty '{args.output}'", file=sys.stderr)
@@ -306,11 +340,13 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
     finally:
         if progress is not None:
             progress.close()
-        _close_all(sinks)
+        with _sigint_ignored():
+            _close_all(sinks)
 
     n_hits = summary.total
     print(f"wrote '{args.output}': {n_hits} notes, tempo {midi_sink.tempo_bpm:g} BPM"
-          + (f"; events '{args.events}'" if args.events else "") + (f"; plot '{args.plot}'" if args.plot else ""))
+          + (f"; events '{args.events}'" if args.events else "") + (f"; plot '{args.plot}'" if args.plot else "")
+          + (f"; audition '{args.audition}'" if getattr(args, "audition", None) else ""))
     if stats.interrupted:
         done_s = stats.samples / source.sample_rate_hz
         print(f"drumscribe transcribe: interrupted at {done_s:.1f} s of {duration_s:.1f} s; "
@@ -376,6 +412,10 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_train(argv: list) -> int:
+    if any(a == "--folders" or a.startswith("--folders=") for a in argv):  # one-shot classifier from class folders
+        from offline import folder_train
+
+        return folder_train.main(argv)
     try:
         from offline import train
     except ImportError as exc:

@@ -1,0 +1,168 @@
+"""`drumscribe classify` and `drumscribe sort`: a thin face over offline/sorting.py. It parses, calls and prints.
+
+Registered by drumscribe/cli.py; heavy modules are imported inside the commands, so `--help` stays instant.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UserError, one_line
+
+
+def register(commands) -> None:
+    """Add the classify and sort sub-commands to drumscribe's sub-parsers (without importing torch)."""
+    c = commands.add_parser("classify", help="name the drum of one-shot sample files",
+                            description="Classify one-shot drum samples: the most likely class of each file and "
+                                        "the probability of every class.")
+    c.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, aiff, flac, ogg, mp3)")
+    c.add_argument("--json", action="store_true", help="print a JSON list instead of text")
+    c.add_argument("--model", metavar="PATH",
+                   help="one-shot checkpoint, e.g. from 'drumscribe train --folders' (default: the shipped model)")
+    c.set_defaults(run=cmd_classify)
+
+    s = commands.add_parser(
+        "sort", help="sort a folder of one-shots into one folder per drum",
+        usage="drumscribe sort IN_DIR OUT_DIR [--move] [--dry-run] [--min-confidence P] [--model PATH]\n"
+              "       drumscribe sort --undo OUT_DIR/manifest.csv",
+        description="Copy (or --move) every audio file below IN_DIR into OUT_DIR/<class>/, keeping its name (a "
+                    "suffix on a clash: nothing is overwritten). Files that cannot be decoded go to "
+                    "OUT_DIR/_unreadable/, files below the confidence bar to OUT_DIR/_unsure/. OUT_DIR/manifest.csv "
+                    "records every file (source, destination, class, confidence, reason); running again skips "
+                    "files already sorted and finishes an interrupted run; --undo puts moved files back.")
+    s.add_argument("dirs", nargs="*", metavar="IN_DIR OUT_DIR", help="the folder to sort and the folder to sort into")
+    s.add_argument("--move", action="store_true", help="move the files instead of copying them")
+    s.add_argument("--dry-run", action="store_true", help="print where each file would go; change nothing")
+    s.add_argument("--min-confidence", type=float, default=0.6, metavar="P",
+                   help="files whose top class has a lower probability go to _unsure/ (default %(default)s)")
+    s.add_argument("--model", metavar="PATH",
+                   help="one-shot checkpoint (default: the shipped model)")
+    s.add_argument("--undo", metavar="MANIFEST", help="move the files a sort --move moved back where they were")
+    s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    s.set_defaults(run=cmd_sort)
+
+
+def _load_classifier(path: str | None):
+    import torch
+
+    from models.oneshot import DEFAULT_ONESHOT_MODEL_PATH, CheckpointError
+    from offline.sorting import SampleClassifier
+
+    path = path or DEFAULT_ONESHOT_MODEL_PATH
+    torch.set_num_threads(1)  # one small image at a time: more threads only spin
+    try:
+        return SampleClassifier.from_file(path)
+    except CheckpointError as exc:
+        raise UserError(f"--model: {one_line(exc)}") from None
+
+
+def cmd_classify(args) -> int:
+    classifier = _load_classifier(args.model)
+    results, failed = [], 0
+    for path in args.files:
+        result = classifier.classify_file(path)
+        if result.error and not result.error.startswith(("silent", "no samples")):
+            print(f"drumscribe classify: {one_line(result.error)}", file=sys.stderr)
+            failed += 1
+            continue
+        results.append(result)
+        if not args.json:
+            if result.label is None:
+                print(f"{path}: no class ({result.error})")
+            else:
+                others = [f"{k} {v:.2f}" for k, v in list(result.probabilities.items())[1:4] if v >= 0.01]
+                print(f"{path}: {result.label} {result.confidence:.2f}" + (f"  ({', '.join(others)})" if others else ""))
+    if args.json:
+        print(json.dumps([r.as_dict() for r in results], indent=2))
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+class _Bar:
+    def __init__(self, label: str, disabled: bool):
+        self.bar, self.label, self.disabled = None, label, disabled
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.disabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.label, unit="file", file=sys.stderr, leave=False, mininterval=0.2)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_sort(args) -> int:
+    from offline import sorting
+
+    if args.undo:
+        if args.dirs:
+            raise UserError("--undo takes only the manifest: drumscribe sort --undo OUT_DIR/manifest.csv")
+        return _undo(args)
+    if len(args.dirs) != 2:
+        raise UserError(f"expected IN_DIR and OUT_DIR, got {len(args.dirs)} path(s); "
+                        f"or --undo OUT_DIR/manifest.csv to put moved files back")
+    in_dir, out_dir = (Path(p) for p in args.dirs)
+    if not in_dir.is_dir():  # before the model loads: a typo is reported at once
+        raise UserError(f"IN_DIR '{in_dir}' " + ("is not a folder" if in_dir.exists() else "does not exist"))
+    classifier = _load_classifier(args.model)
+    bar = _Bar("sorting", args.no_progress)
+    try:
+        summary = sorting.sort_folder(in_dir, out_dir, classifier, move=args.move, dry_run=args.dry_run,
+                                      min_confidence=args.min_confidence, progress=bar)
+    except sorting.SortError as exc:
+        raise UserError(one_line(exc)) from None
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"drumscribe sort: interrupted; every file is either sorted or where it was. Run the same command "
+              f"again to sort the rest ('{Path(out_dir) / sorting.MANIFEST_NAME}' lists what is done)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+
+    if summary.dry_run:
+        for row in summary.planned:
+            what = f"{row['class']} {float(row['confidence']):.2f}" if row["confidence"] else row["reason"]
+            print(f"{row['source']} -> {row['destination']}  ({what})")
+    by_folder = ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items()))
+    verb = "would " + ("move" if args.move else "copy") if summary.dry_run else ("moved" if args.move else "copied")
+    print(f"{verb} {summary.sorted} files into '{out_dir}'" + (f": {by_folder}" if by_folder else ""))
+    if summary.already_sorted:
+        print(f"{summary.already_sorted} files were sorted by an earlier run and left alone")
+    if summary.other_files:
+        print(f"{summary.other_files} files that are not audio were left alone")
+    for source, reason in summary.left_in_place:
+        print(f"drumscribe sort: '{source}' was not sorted: {reason}", file=sys.stderr)
+    if not summary.dry_run and (summary.sorted or summary.already_sorted):
+        print(f"manifest: '{summary.manifest}'" + (f" (undo: drumscribe sort --undo '{summary.manifest}')"
+                                                    if args.move else ""))
+    if not summary.sorted and not summary.already_sorted and not summary.left_in_place:
+        raise UserError(f"IN_DIR '{in_dir}' holds no audio files (expected {', '.join(sorting.AUDIO_EXTENSIONS[:6])}...)")
+    return EXIT_ERROR if summary.left_in_place else EXIT_OK
+
+
+def _undo(args) -> int:
+    from offline import sorting
+
+    bar = _Bar("undoing", args.no_progress)
+    try:
+        summary = sorting.undo(args.undo, progress=bar)
+    except sorting.SortError as exc:
+        raise UserError(one_line(exc)) from None
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"drumscribe sort: undo interrupted; run it again to put back the rest", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    print(f"put {summary.restored} moved files back" + (f" ({summary.already_back} were back already)"
+                                                         if summary.already_back else ""))
+    if summary.copies_left:
+        print(f"{summary.copies_left} copies stay in place (their originals were never touched)")
+    for problem in summary.problems:
+        print(f"drumscribe sort: {problem}", file=sys.stderr)
+    return EXIT_ERROR if summary.problems else EXIT_OK

@@ -1,0 +1,136 @@
+"""The one-shot CNN: the log-mel image of one drum sample in, one probability per class out (softmax).
+
+A checkpoint is one file (nanoGPT style): `state_dict`, `model_config`, `labels`, `feature_params` (how a file
+becomes the model's input, including the mel filterbank so inference needs no librosa) and a training record.
+Imports nothing of the project.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+DEFAULT_ONESHOT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "oneshot.pt"
+"""The shipped one-shot drum sample classifier (package data)."""
+
+CHECKPOINT_KIND = "drumscribe-oneshot"
+
+
+@dataclass
+class OneShotConfig:
+    n_mels: int = 64  # mel bands of the input
+    n_frames: int = 100  # frames from the sample's onset: 1 s at 10 ms hop
+    n_classes: int = 10  # in the order of the checkpoint's labels
+    channels: tuple = (8, 16, 32, 64)  # conv widths, one 2x2-pooled stage each
+    pooled_bands: int = 4  # mel positions kept after the convolutions (time is averaged out)
+    hidden: int = 128  # fully connected width
+    dropout: float = 0.3
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        if self.n_classes < 2:
+            raise ValueError(f"n_classes {self.n_classes} must be >= 2")
+
+
+class OneShotCNN(nn.Module):
+    """Conv stages over (mel, time); time is pooled to its mean and max, mel to a few bands; then a small MLP.
+
+    Inputs are normalised per mel band inside the model (buffers set from the training data).
+    """
+
+    def __init__(self, config: OneShotConfig):
+        super().__init__()
+        self.config = config
+        layers = []
+        c_in = 1
+        for c_out in config.channels:
+            layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                       nn.MaxPool2d(2, ceil_mode=True)]
+            c_in = c_out
+        self.features = nn.Sequential(*layers)
+        self.band_pool = nn.AdaptiveAvgPool2d((config.pooled_bands, None))
+        n_flat = 2 * c_in * config.pooled_bands
+        self.head = nn.Sequential(
+            nn.Dropout(config.dropout),
+            nn.Linear(n_flat, config.hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(config.dropout),
+            nn.Linear(config.hidden, config.n_classes),
+        )
+        self.register_buffer("band_mean", torch.zeros(config.n_mels))
+        self.register_buffer("band_std", torch.ones(config.n_mels))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images: (batch, n_mels, n_frames) log-mel. Returns logits (batch, n_classes)."""
+        x = (images - self.band_mean[:, None]) / self.band_std[:, None]
+        x = self.band_pool(self.features(x[:, None]))  # (batch, channels, pooled_bands, time)
+        x = torch.cat((x.mean(dim=3), x.amax(dim=3)), dim=1).flatten(1)
+        return self.head(x)
+
+
+@dataclass
+class OneShotCheckpoint:
+    """Everything needed to classify a sample file, in one file."""
+
+    model: OneShotCNN
+    labels: list
+    feature_params: dict  # the front end's parameters (FeatureParams fields plus the one-shot window)
+    mel_basis: object = None  # (n_mels, n_fft//2+1) array
+    extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
+
+
+class CheckpointError(ValueError):
+    """A file that is not a one-shot checkpoint; the message is one line for the user."""
+
+
+def save_checkpoint(path: str | Path, ckpt: OneShotCheckpoint) -> None:
+    """Write the checkpoint: weights on the CPU, no optimizer state, no torch.compile prefixes."""
+    if len(ckpt.labels) != ckpt.model.config.n_classes:
+        raise ValueError(f"{len(ckpt.labels)} labels for a model of {ckpt.model.config.n_classes} classes")
+    state = {k.removeprefix("_orig_mod."): v.detach().cpu().clone() for k, v in ckpt.model.state_dict().items()}
+    torch.save(
+        {
+            "kind": CHECKPOINT_KIND,
+            "state_dict": state,
+            "model_config": asdict(ckpt.model.config),
+            "labels": [str(label) for label in ckpt.labels],
+            "feature_params": dict(ckpt.feature_params),
+            "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
+            "extra": ckpt.extra,
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: str | Path) -> OneShotCheckpoint:
+    """Rebuild the model from a checkpoint file; CheckpointError (one line) for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"model file '{path}' does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"model file '{path}' is a directory, expected a .pt checkpoint file")
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise CheckpointError(f"model file '{path}' is not a torch checkpoint ({reason})") from None
+    if not isinstance(raw, dict) or raw.get("kind") != CHECKPOINT_KIND:
+        kind = raw.get("kind", "no kind") if isinstance(raw, dict) else type(raw).__name__
+        raise CheckpointError(f"model file '{path}' is not a one-shot classifier checkpoint "
+                              f"(found {kind!r}, expected {CHECKPOINT_KIND!r})")
+    try:
+        model = OneShotCNN(OneShotConfig(**raw["model_config"]))
+        model.load_state_dict(raw["state_dict"])
+        labels = [str(label) for label in raw["labels"]]
+        if len(labels) != model.config.n_classes:
+            raise ValueError(f"{len(labels)} labels for {model.config.n_classes} outputs")
+        basis = raw.get("mel_basis")
+    except Exception as exc:
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise CheckpointError(f"model file '{path}' is a damaged one-shot checkpoint ({reason})") from None
+    model.eval()
+    return OneShotCheckpoint(model=model, labels=labels, feature_params=dict(raw["feature_params"]),
+                             mel_basis=None if basis is None else basis.double().numpy(),
+                             extra=dict(raw.get("extra") or {}))

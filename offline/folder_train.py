@@ -1,0 +1,472 @@
+"""Train a one-shot classifier from any folder-per-class sample set: `drumscribe train --folders DATA_DIR`.
+
+DATA_DIR holds one folder per class (any depth of audio files below each; folders named '_...' or '.…' are skipped,
+so a `sort` output folder can be trained on as it is). The files are split 64/16/20 (train/validation/test),
+stratified per class with a fixed seed; each training file also goes in as `augment_copies` pedalboard-augmented
+copies (offline/oneshots.py). The epoch with the best validation accuracy is kept and scored on the test split.
+
+Writes the checkpoint (-o, usable by `classify` and `sort --model`), and beside it <stem>.report.json,
+<stem>.curves.png (training curves) and <stem>.confusion.png (test confusion matrix).
+
+Reads top to bottom: the config, small helpers, then one loop.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SPLIT = (0.64, 0.16, 0.20)
+"""Train, validation and test fractions of every class."""
+
+MIN_FILES_PER_CLASS = 5
+
+
+@dataclass
+class FolderTrainConfig:
+    folders: str = ""  # DATA_DIR: one sub-folder of audio files per class
+    out: str = "oneshot.pt"  # checkpoint to write; report and plots go beside it
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3  # peak learning rate, cosine decay after a short warm-up
+    weight_decay: float = 1e-3
+    label_smoothing: float = 0.05
+    augment_copies: int = 4  # pedalboard-augmented copies of each training file (0: the files only)
+    time_shift_frames: int = 2  # random shift of the image in time, as an onset found a little early or late
+    freq_mask_bands: int = 8  # width of a random band of mels masked in half the training images (0: none)
+    channels: tuple = (8, 16, 32, 64)  # conv widths of the model
+    hidden: int = 128  # fully connected width
+    dropout: float = 0.3
+    seed: int = 0  # fixes the split, the augmentation and the initial weights
+    device: str = "auto"  # auto (cuda when present), cpu or cuda
+    threads: int = 1  # CPU threads for torch
+    workers: int = 1  # processes that read and augment the files
+    cache: str = ""  # .npz that keeps the decoded and augmented images between runs with the same files and settings
+
+
+class FolderTrainError(ValueError):
+    """A problem with the data folder or the options; the message is one line for the user."""
+
+
+def find_class_files(data_dir: Path) -> tuple[list, list]:
+    """(labels, [(path, class index)]): class folders in name order, audio files below each in path order."""
+    from offline.oneshots import AUDIO_EXTENSIONS
+
+    if not data_dir.exists():
+        raise FolderTrainError(f"--folders '{data_dir}' does not exist")
+    if not data_dir.is_dir():
+        raise FolderTrainError(f"--folders '{data_dir}' is not a folder")
+    class_dirs = sorted(p for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(("_", ".")))
+    labels, files = [], []
+    for folder in class_dirs:
+        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+                       and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+        if not found:
+            continue
+        if len(found) < MIN_FILES_PER_CLASS:
+            raise FolderTrainError(f"class folder '{folder}' has {len(found)} audio files; a 64/16/20 split needs "
+                                   f"at least {MIN_FILES_PER_CLASS}")
+        files += [(p, len(labels)) for p in found]
+        labels.append(folder.name)
+    if len(labels) < 2:
+        raise FolderTrainError(f"--folders '{data_dir}' has {len(labels)} class folders with audio files; expected "
+                               f"at least 2 (DATA_DIR/<class>/*.wav)")
+    return labels, files
+
+
+def stratified_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Indices of the train, validation and test files: SPLIT of every class, shuffled with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    parts = ([], [], [])
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_test = max(1, round(SPLIT[2] * len(idx)))
+        n_val = max(1, round(SPLIT[1] * len(idx)))
+        parts[2].extend(idx[:n_test])
+        parts[1].extend(idx[n_test : n_test + n_val])
+        parts[0].extend(idx[n_test + n_val :])
+    return tuple(np.sort(np.array(p, dtype=int)) for p in parts)
+
+
+def _images_of_file(job):
+    """Images of one file: the file itself, then `copies` augmented versions (seeded per file and copy)."""
+    from offline.oneshots import SampleReadError, augment_oneshot, oneshot_image, read_sample
+
+    path, copies, seed, params, basis = job
+    try:
+        audio = read_sample(path, sample_rate_hz=params.sample_rate_hz)
+    except SampleReadError as exc:
+        return None, str(exc)
+    images = [oneshot_image(audio, params, basis)]
+    for k in range(copies):
+        rng = np.random.default_rng([seed, k, int(hashlib.md5(str(path).encode()).hexdigest()[:8], 16)])
+        images.append(oneshot_image(augment_oneshot(audio, rng, sample_rate_hz=params.sample_rate_hz), params, basis))
+    return np.stack(images).astype(np.float16), None
+
+
+def _init_worker():
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)  # BLAS threads spin against the other workers'
+    except ImportError:
+        pass
+
+
+def build_images(paths, copies_per_file, cfg: FolderTrainConfig, params, basis, desc: str):
+    """For each file, its images (1 + copies, mels, frames) float16, or None and the reason it was skipped."""
+    from tqdm import tqdm
+
+    jobs = [(p, c, cfg.seed, params, basis) for p, c in zip(paths, copies_per_file)]
+    bar = dict(desc=desc, total=len(jobs), file=sys.stderr, leave=False, mininterval=0.5, unit="file")
+    if cfg.workers > 1:
+        from multiprocessing import get_context
+
+        with get_context("spawn").Pool(cfg.workers, initializer=_init_worker) as pool:
+            return list(tqdm(pool.imap(_images_of_file, jobs, chunksize=4), **bar))
+    return [_images_of_file(job) for job in tqdm(jobs, **bar)]
+
+
+def _cache_key(files, cfg: FolderTrainConfig, params) -> str:
+    h = hashlib.sha1()
+    for path, c in files:
+        st = path.stat()
+        h.update(f"{path}|{c}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    h.update(json.dumps([params.as_dict(), cfg.augment_copies, cfg.seed]).encode())
+    return h.hexdigest()
+
+
+def get_device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FolderTrainError("--device cuda: no CUDA device is available here; use --device auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise FolderTrainError(f"--device '{name}' is not one of: auto, cpu, cuda")
+    return torch.device(name)
+
+
+def get_lr(step: int, total: int, cfg: FolderTrainConfig) -> float:
+    warmup = max(1, total // 30)
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def get_batch(x, y, idx, cfg: FolderTrainConfig, rng, device, *, train: bool):
+    import torch
+
+    xb = x[idx].astype(np.float32)
+    if train and cfg.time_shift_frames:
+        for i, shift in enumerate(rng.integers(-cfg.time_shift_frames, cfg.time_shift_frames + 1, len(idx))):
+            if shift > 0:  # found late: the onset lies before the image starts
+                xb[i, :, :-shift] = xb[i, :, shift:]
+                xb[i, :, -shift:] = 0.0
+            elif shift < 0:  # found early: silence before it
+                xb[i, :, -shift:] = xb[i, :, :shift].copy()
+                xb[i, :, :-shift] = 0.0
+    if train and cfg.freq_mask_bands:
+        for i in np.flatnonzero(rng.random(len(idx)) < 0.5):
+            width = int(rng.integers(1, cfg.freq_mask_bands + 1))
+            lo = int(rng.integers(0, xb.shape[1] - width + 1))
+            xb[i, lo : lo + width] = 0.0
+    return torch.from_numpy(xb).to(device), torch.from_numpy(y[idx]).to(device)
+
+
+def predict(model, x, device, batch_size: int = 512) -> np.ndarray:
+    """Class probabilities (n, classes) of images x (n, mels, frames)."""
+    import torch
+
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            xb = torch.from_numpy(x[i : i + batch_size].astype(np.float32)).to(device)
+            out.append(torch.softmax(model(xb), dim=1).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, model.config.n_classes))
+
+
+def scores(probs: np.ndarray, y: np.ndarray, labels: list) -> dict:
+    """Accuracy, per-class precision/recall/F1 and the confusion matrix (rows: true class, columns: predicted)."""
+    n = len(labels)
+    pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, int)
+    confusion = np.zeros((n, n), dtype=int)
+    np.add.at(confusion, (y, pred), 1)
+    per_class = {}
+    for c, label in enumerate(labels):
+        tp = confusion[c, c]
+        precision = tp / max(1, confusion[:, c].sum())
+        recall = tp / max(1, confusion[c].sum())
+        per_class[label] = {"precision": round(float(precision), 4), "recall": round(float(recall), 4),
+                            "f1": round(float(2 * precision * recall / max(1e-9, precision + recall)), 4),
+                            "support": int(confusion[c].sum())}
+    return {"accuracy": round(float((pred == y).mean()) if len(y) else 0.0, 4), "per_class": per_class,
+            "confusion": confusion.tolist()}
+
+
+def plot_curves(path: Path, history: list) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [h["epoch"] for h in history]
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
+    ax_loss.legend()
+    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented)")
+    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
+    ax_acc.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion(path: Path, confusion, labels: list, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(confusion)
+    rates = counts / np.maximum(1, counts.sum(axis=1, keepdims=True))
+    size = 2.5 + 0.55 * len(labels)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            if counts[i, j]:
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="true", title=title)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def output_paths(out: str | Path) -> dict:
+    out = Path(out)
+    stem = out.with_suffix("") if out.suffix else out
+    return {"checkpoint": out, "report": Path(f"{stem}.report.json"), "curves": Path(f"{stem}.curves.png"),
+            "confusion": Path(f"{stem}.confusion.png")}
+
+
+def _check_out(out: Path) -> None:
+    from realtime.sinks import OutputPathError, check_writable
+
+    for path in output_paths(out).values():
+        try:
+            check_writable(path)
+        except OutputPathError as exc:
+            raise FolderTrainError(f"-o: {exc}") from None
+
+
+def train(cfg: FolderTrainConfig) -> dict:
+    import torch
+
+    from models.oneshot import OneShotCheckpoint, OneShotCNN, OneShotConfig, save_checkpoint
+    from offline.oneshots import OneShotParams
+    from realtime.features import mel_basis
+    from realtime.sinks import atomic_output
+
+    t0 = time.time()
+    data_dir, paths_out = Path(cfg.folders), output_paths(cfg.out)
+    labels, files = find_class_files(data_dir)
+    _check_out(paths_out["checkpoint"])
+    device = get_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    rng = np.random.default_rng(cfg.seed)
+    params = OneShotParams()
+    basis = mel_basis(params.features)
+
+    # the data: split by file, then images (training files with their augmented copies)
+    y_files = np.array([c for _, c in files])
+    split = stratified_split(y_files, cfg.seed)
+    role = np.zeros(len(files), int)  # 0 train, 1 validation, 2 test
+    role[split[1]], role[split[2]] = 1, 2
+    key = _cache_key(files, cfg, params) if cfg.cache else ""
+    if cfg.cache and Path(cfg.cache).is_file() and str(np.load(cfg.cache)["key"]) == key:
+        cached = np.load(cfg.cache, allow_pickle=False)
+        x, y, owner, skipped = cached["x"], cached["y"], cached["owner"], list(cached["skipped"])
+        log.warning("train --folders: %d images from the cache '%s'", len(x), cfg.cache)
+    else:
+        copies = [cfg.augment_copies if r == 0 else 0 for r in role]
+        results = build_images([p for p, _ in files], copies, cfg, params, basis, "reading and augmenting")
+        skipped = [reason for images, reason in results if images is None]
+        kept = [i for i, (images, _) in enumerate(results) if images is not None]
+        if not kept:
+            raise FolderTrainError(f"no audio file in '{data_dir}' could be read ({skipped[0]})")
+        x = np.concatenate([results[i][0] for i in kept])
+        owner = np.concatenate([np.full(len(results[i][0]), i) for i in kept])  # the file each image comes from
+        y = y_files[owner]
+        if cfg.cache:
+            np.savez(cfg.cache, x=x, y=y, owner=owner, skipped=np.array(skipped, dtype=str), key=key)
+    for reason in skipped[:5]:
+        log.warning("skipped: %s", reason)
+    if len(skipped) > 5:
+        log.warning("skipped %d more unreadable files", len(skipped) - 5)
+    is_clean = np.r_[True, owner[1:] != owner[:-1]]  # the first image of each file is the file as it is
+    train_idx = np.flatnonzero(role[owner] == 0)
+    val_idx = np.flatnonzero((role[owner] == 1) & is_clean)
+    test_idx = np.flatnonzero((role[owner] == 2) & is_clean)
+    if not len(val_idx) or not len(test_idx):
+        raise FolderTrainError(f"too few readable files in '{data_dir}' for a validation and a test split "
+                               f"({len(skipped)} of {len(files)} could not be read)")
+    counts = np.bincount(y_files, minlength=len(labels))
+    log.warning("train --folders: %d classes, %d files (%d train, %d validation, %d test), %d training images; "
+                "device %s", len(labels), len(files), len(split[0]), len(split[1]), len(split[2]), len(train_idx),
+                device)
+
+    # the model
+    model_cfg = OneShotConfig(n_mels=params.n_mels, n_frames=params.n_frames, n_classes=len(labels),
+                              channels=tuple(cfg.channels), hidden=cfg.hidden, dropout=cfg.dropout)
+    model = OneShotCNN(model_cfg)
+    sample = x[train_idx[rng.permutation(len(train_idx))[:5000]]].astype(np.float32)
+    model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
+    model.band_std.copy_(torch.from_numpy(sample.std(axis=(0, 2)) + 1e-2))
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    train_counts = np.bincount(y[train_idx], minlength=len(labels))
+    class_weight = torch.tensor(train_counts.sum() / (len(labels) * np.maximum(1, train_counts)), dtype=torch.float32)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=class_weight.to(device), label_smoothing=cfg.label_smoothing)
+    eval_loss = torch.nn.CrossEntropyLoss(weight=class_weight)
+
+    # one loop
+    steps_per_epoch = max(1, math.ceil(len(train_idx) / cfg.batch_size))
+    total, step = steps_per_epoch * cfg.epochs, 0
+    history, best, best_state = [], None, None
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = train_idx[rng.permutation(len(train_idx))]
+        running, correct = 0.0, 0
+        for b in range(steps_per_epoch):
+            batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if len(batch) < 2:  # batch norm needs two
+                continue
+            for group in optimizer.param_groups:
+                group["lr"] = get_lr(step, total, cfg)
+            xb, yb = get_batch(x, y, batch, cfg, rng, device, train=True)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item() * len(batch)
+            correct += int((logits.argmax(1) == yb).sum())
+            step += 1
+        val_probs = predict(model, x[val_idx], device)
+        val_loss = float(eval_loss(torch.log(torch.from_numpy(val_probs).clamp_min(1e-7)),
+                                   torch.from_numpy(y[val_idx])).item())
+        record = {"epoch": epoch + 1, "train_loss": round(running / len(train_idx), 4),
+                  "train_accuracy": round(correct / len(train_idx), 4), "val_loss": round(val_loss, 4),
+                  "val_accuracy": scores(val_probs, y[val_idx], labels)["accuracy"],
+                  "seconds": round(time.time() - t0, 1)}
+        history.append(record)
+        log.warning("epoch %d/%d: loss %.4f, validation loss %.4f accuracy %.3f  (%.0f s)", epoch + 1, cfg.epochs,
+                    record["train_loss"], val_loss, record["val_accuracy"], record["seconds"])
+        if best is None or (record["val_accuracy"], -val_loss) > (best["val_accuracy"], -best["val_loss"]):
+            best = record
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+    # score the best epoch on the test files, write everything
+    model.load_state_dict(best_state)
+    model.cpu().eval()
+    test = scores(predict(model, x[test_idx], torch.device("cpu")), y[test_idx], labels)
+    report = {
+        "data": str(data_dir), "labels": labels, "files_per_class": dict(zip(labels, counts.tolist())),
+        "split": {"fractions": list(SPLIT), "seed": cfg.seed, "train_files": len(split[0]),
+                  "validation_files": len(split[1]), "test_files": len(split[2])},
+        "skipped_files": skipped, "training_images": int(len(train_idx)), "device": str(device),
+        "best_epoch": best["epoch"], "validation_accuracy": best["val_accuracy"],
+        "test_accuracy": test["accuracy"], "test": test, "history": history,
+        "train_seconds": round(time.time() - t0, 1),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+    }
+    extra = {k: report[k] for k in ("data", "files_per_class", "split", "device", "best_epoch", "validation_accuracy",
+                                    "test_accuracy", "train_seconds", "config")}
+    with atomic_output(paths_out["checkpoint"]) as tmp:
+        save_checkpoint(tmp, OneShotCheckpoint(model=model, labels=labels, feature_params=params.as_dict(),
+                                               mel_basis=basis, extra=extra))
+    with atomic_output(paths_out["report"]) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+    plot_curves(paths_out["curves"], history)
+    plot_confusion(paths_out["confusion"], test["confusion"], labels,
+                   f"test files: accuracy {test['accuracy']:.3f} ({len(test_idx)} files)")
+    return report
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="drumscribe train --folders",
+        description="Train a one-shot sample classifier from DATA_DIR/<class>/ folders of audio files: a stratified "
+                    "64/16/20 split with a fixed seed, pedalboard augmentation, on CUDA when present. Writes the "
+                    "checkpoint and, beside it, <stem>.report.json, <stem>.curves.png and <stem>.confusion.png.")
+    for f in fields(FolderTrainConfig):
+        default = f.default
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "folders":
+            parser.add_argument(flag, required=True, metavar="DATA_DIR", help="one sub-folder of audio files per class")
+        elif f.name == "out":
+            parser.add_argument("-o", flag, default=default, metavar="PT", help="checkpoint to write (default %(default)s)")
+        elif f.name == "device":
+            parser.add_argument(flag, default=default, choices=("auto", "cpu", "cuda"), help="(default %(default)s)")
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
+    return parser
+
+
+def main(argv=None) -> int:
+    """`drumscribe train --folders ...`: returns the exit code; a bad folder or option is one line on stderr."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cfg = FolderTrainConfig(**{f.name: getattr(args, f.name) for f in fields(FolderTrainConfig)})
+    for name in ("epochs", "batch_size", "threads", "workers"):
+        if getattr(cfg, name) < 1:
+            print(f"drumscribe train: --{name.replace('_', '-')} {getattr(cfg, name)} must be >= 1", file=sys.stderr)
+            return 1
+    if cfg.augment_copies < 0:
+        print(f"drumscribe train: --augment-copies {cfg.augment_copies} must be >= 0", file=sys.stderr)
+        return 1
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        report = train(cfg)
+    except FolderTrainError as exc:
+        print(f"drumscribe train: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("drumscribe train: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    paths = output_paths(cfg.out)
+    print(f"test accuracy {report['test_accuracy']:.3f} on {report['split']['test_files']} files "
+          f"(best epoch {report['best_epoch']}, validation {report['validation_accuracy']:.3f}, "
+          f"{report['train_seconds']:.0f} s on {report['device']})")
+    print(f"wrote '{paths['checkpoint']}', '{paths['report']}', '{paths['curves']}', '{paths['confusion']}'")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,446 @@
+"""One-shot drum samples: the classes, reading a sample file, the model's front end, augmentation, and
+folder-per-class sets rendered from the Debian kits or synthesised.
+
+The front end (`oneshot_image`) is the one code path from audio to model input for training, `classify` and
+`sort`: peak-normalise, find the onset, take the log-mel frames of the next second (realtime.features.log_mel).
+
+Render the set the shipped model trains on, then train it:
+    python -m offline.oneshots --out data/oneshots
+    drumscribe train --folders data/oneshots --epochs 30 -o models/weights/oneshot.pt
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from realtime import SAMPLE_RATE_HZ
+from realtime.features import FeatureParams, log_mel
+from realtime.kits import HYDROGEN_KIT_DIRS, drum_for_name, load_hydrogen_kit
+
+log = logging.getLogger(__name__)
+
+CLASSES = ("kick", "snare", "rim", "clap", "hihat_closed", "hihat_open", "tom", "crash", "ride", "percussion")
+"""The shipped model's classes: folder names under `sort`'s OUT_DIR. rim is rim click / side stick; percussion is
+every other hand or auxiliary percussion (cowbell, tambourine, shaker, congas, bongos, claves, djembe...)."""
+
+AUDIO_EXTENSIONS = (".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".w64",
+                    ".caf", ".au", ".snd")
+"""Files `sort` and `train --folders` treat as audio (by name); those that cannot be decoded count as unreadable."""
+
+MAX_READ_S = 10.0
+"""Only this much of a file is decoded: a one-shot's onset lies near its start."""
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kits -> classes
+
+# the drum vocabulary of realtime.drums -> one-shot class
+_DRUM_CLASS = {
+    "kick": "kick", "snare": "snare", "side_stick": "rim", "hh_closed": "hihat_closed", "hh_pedal": "hihat_closed",
+    "hh_open": "hihat_open", "tom_low": "tom", "tom_mid": "tom", "tom_high": "tom", "crash": "crash", "ride": "ride",
+}
+_SKIP = re.compile(r"roll|flam|zap|\bfx\b|noise|(?<!rim )click|vox|voice|scratch|sweep|reverse|empty|sample:|^\W*\d*\W*$")
+_CLAP = re.compile(r"clap")
+_RIM = re.compile(r"rim ?click|side ?stick|cross ?stick|\bstick\b")
+_PERCUSSION = re.compile(r"cowbell|tamb|shaker|maraca|conga|bongo|cajon|clave|block|snap|djembe|sangban|dunun"
+                         r"|kenkeni|glass|agogo|triangle|whistle|guiro|cabasa|timbale|cuica|castanet|vibraslap|perc")
+
+
+def class_for_name(name: str):
+    """The one-shot class a kit instrument name stands for, or None (rolls, effects, ambiguous crash/rides)."""
+    lowered = name.lower().strip()
+    if _SKIP.search(lowered):
+        return None
+    if re.search(r"crash.*ride|ride.*crash", lowered) and not re.search(r"bell|cup", lowered):
+        return None  # a crash/ride: either label would be a guess
+    if _CLAP.search(lowered):
+        return "clap"
+    if _PERCUSSION.search(lowered):
+        return "percussion"
+    if _RIM.search(lowered):
+        return "rim"  # before drum_for_name, which skips anything called a click
+    return _DRUM_CLASS.get(drum_for_name(name))
+
+
+def class_for_gm_note(note: int, preset: int = 0):
+    """The one-shot class of a General MIDI percussion note (GS drum sets), or None for notes that are not drums."""
+    if preset >= 48 or not 35 <= note <= 87:  # orchestra/SFX sets put timpani and effects on the drum notes
+        return None
+    if preset in (40, 41, 42) and note == 39:  # brush sets: a brush slap, not a clap
+        return None
+    if preset in (24, 25) and note == 52:  # electronic sets: a reverse cymbal
+        return None
+    for notes, name in (((35, 36), "kick"), ((37,), "rim"), ((38, 40), "snare"), ((39,), "clap"),
+                        ((42, 44), "hihat_closed"), ((46,), "hihat_open"), ((41, 43, 45, 47, 48, 50), "tom"),
+                        ((49, 52, 55, 57), "crash"), ((51, 53, 59), "ride")):
+        if note in notes:
+            return name
+    return "percussion"
+
+
+ONESHOT_TRAIN_KITS = (
+    "hydrogen:The Black Pearl 1.0",
+    "hydrogen:ForzeeStereo",
+    "hydrogen:BJA_Pacific",
+    "hydrogen:Millo_MultiLayered2",
+    "hydrogen:Millo_MultiLayered3",
+    "hydrogen:Audiophob",
+    "hydrogen:rumpf_kit_z01_h2",
+    "hydrogen:VariBreaks",
+    "hydrogen:ElectricEmpireKit",
+    "hydrogen:HardElectro1",
+    "hydrogen:Gimme A Hand 1.0",  # claps, snaps, shakers, cajon, bongos, blocks
+    "hydrogen:circAfrique v4",  # djembe, dunun
+    *(f"sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:{p}" for p in (0, 8, 16, 24, 25, 32, 40)),
+    *(f"sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:{p}" for p in (0, 8, 16, 24, 25, 32, 40)),
+)
+"""Kits the shipped one-shot model is trained on (licences: /usr/share/doc/<package>/copyright)."""
+
+ONESHOT_HELD_OUT_KITS = (
+    "hydrogen:ColomboAcousticDrumkit",
+    *(f"sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:{p}" for p in (0, 8, 16, 24, 25, 32, 40)),
+)
+"""Kits never used for training: bench/oneshot_accuracy.py scores the shipped model on them."""
+
+SF2_VELOCITIES = (40, 80, 127)
+
+
+@dataclass(frozen=True)
+class OneShot:
+    label: str  # one of CLASSES
+    audio: np.ndarray  # mono float32 at SAMPLE_RATE_HZ
+    kit: str
+    name: str  # instrument name and layer
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60] or "x"
+
+
+def kit_oneshots(spec: str) -> list:
+    """Every velocity layer of every instrument of a kit that is one of CLASSES.
+
+    spec: 'hydrogen:<name or folder>' or 'sf2:<path>:<bank>:<preset>' (each percussion note rendered by fluidsynth
+    at SF2_VELOCITIES; renders identical after peak normalisation are kept once).
+    """
+    kind, _, rest = spec.partition(":")
+    if kind == "hydrogen":
+        path = Path(rest)
+        if not path.is_absolute():
+            path = next((d / rest for d in HYDROGEN_KIT_DIRS if (d / rest).is_dir()), path)
+        kit = load_hydrogen_kit(path, name_rules=class_for_name)
+        out = []
+        for label, instruments in kit.instruments.items():
+            for inst in instruments:
+                for i, layer in enumerate(inst.layers):
+                    if np.abs(layer.audio).max(initial=0) > 1e-4:
+                        out.append(OneShot(label, layer.audio, kit.name, f"{inst.name} {i + 1}"))
+        return out
+    if kind == "sf2":
+        path, bank, preset = rest.rsplit(":", 2)
+        return _sf2_oneshots(Path(path), int(bank), int(preset))
+    raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'")
+
+
+def _sf2_oneshots(path: Path, bank: int, preset: int, seconds: float = 2.0) -> list:
+    import fluidsynth
+
+    if not path.is_file():
+        raise ValueError(f"soundfont '{path}' does not exist")
+    synth = fluidsynth.Synth(samplerate=float(SAMPLE_RATE_HZ), gain=0.5,
+                             **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+    out = []
+    try:
+        sfid = synth.sfload(str(path))
+        if sfid < 0:
+            raise ValueError(f"'{path}' is not a readable sf2 soundfont")
+        synth.program_select(9, sfid, bank, preset)
+        kit_name = f"{path.stem} {bank}:{preset}"
+        for note in range(35, 88):
+            label = class_for_gm_note(note, preset)
+            if label is None:
+                continue
+            kept = []
+            for velocity in SF2_VELOCITIES:
+                synth.noteon(9, note, velocity)
+                audio = np.asarray(synth.get_samples(int(seconds * SAMPLE_RATE_HZ)), np.float32).reshape(-1, 2)
+                synth.noteoff(9, note)
+                synth.get_samples(int(0.3 * SAMPLE_RATE_HZ))  # let it die away
+                mono = audio.mean(axis=1) / 32768.0
+                loud = np.flatnonzero(np.abs(mono) > 1e-4)
+                if not len(loud):
+                    continue
+                mono = mono[loud[0] :]
+                normed = mono[:4800] / np.abs(mono).max()
+                if any(len(k) == len(normed) and np.abs(k - normed).max() < 0.02 for k in kept):
+                    continue  # the same sample, only louder
+                kept.append(normed)
+                out.append(OneShot(label, np.ascontiguousarray(mono), kit_name, f"note {note} vel {velocity}"))
+    finally:
+        synth.delete()
+    return out
+
+
+def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.0) -> dict:
+    """Write each one-shot of the kits as OUT/<class>/<kit>__<instrument>.flac; returns files per class."""
+    import soundfile as sf
+
+    out_dir = Path(out_dir)
+    counts = {}
+    for spec in specs:
+        shots = kit_oneshots(spec)
+        for shot in shots:
+            folder = out_dir / shot.label
+            folder.mkdir(parents=True, exist_ok=True)
+            audio = shot.audio[: int(max_seconds * SAMPLE_RATE_HZ)].astype(np.float32)
+            fade = min(len(audio), 480)
+            audio[len(audio) - fade :] *= np.linspace(1, 0, fade, dtype=np.float32)
+            peak = np.abs(audio).max()
+            audio = audio / peak * 0.9 if peak > 0 else audio
+            sf.write(str(folder / f"{_slug(shot.kit)}__{_slug(shot.name)}.flac"), audio, SAMPLE_RATE_HZ,
+                     subtype="PCM_24")
+            counts[shot.label] = counts.get(shot.label, 0) + 1
+        log.warning("%s: %d one-shots", spec, len(shots))
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading a sample file
+
+
+class SampleReadError(ValueError):
+    """An audio file that cannot be decoded; the message is one line for the user."""
+
+
+def read_sample(path: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ, max_seconds: float = MAX_READ_S) -> np.ndarray:
+    """The first `max_seconds` of a file, mono float64 at `sample_rate_hz`."""
+    import soundfile as sf
+    import soxr
+
+    from realtime.sources import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ
+
+    path = Path(path)
+    if not path.exists():
+        raise SampleReadError(f"audio file '{path}' does not exist")
+    if path.is_dir():
+        raise SampleReadError(f"audio file '{path}' is a directory, expected an audio file")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            rate = f.samplerate
+            if not MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ:
+                raise SampleReadError(f"'{path}' has sample rate {rate} Hz, expected "
+                                      f"{MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
+            audio = f.read(int(max_seconds * rate), dtype="float32", always_2d=True)
+    except SampleReadError:
+        raise
+    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError for junk
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise SampleReadError(f"'{path}' is not a readable audio file ({reason[:160]})") from None
+    mono = audio.mean(axis=1, dtype=np.float64)
+    if not np.isfinite(mono).all():
+        raise SampleReadError(f"'{path}' holds samples that are not finite numbers (NaN or infinity)")
+    if rate != sample_rate_hz and len(mono) > 1:
+        mono = soxr.resample(mono, rate, sample_rate_hz)
+    return mono
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The front end
+
+
+@dataclass(frozen=True)
+class OneShotParams:
+    """How a sample becomes the model's input image; stored in every checkpoint's feature_params."""
+
+    sample_rate_hz: int = SAMPLE_RATE_HZ
+    n_fft: int = 2048  # 43 ms: resolves a kick's or tom's pitch
+    hop_samples: int = 480  # 10 ms
+    n_mels: int = 64
+    fmin_hz: float = 30.0
+    fmax_hz: float = 18000.0
+    log_gain: float = 1e9
+    n_frames: int = 100  # frames after the onset: 1 s
+    pre_onset_ms: float = 5.0  # audio kept before the onset
+    onset_threshold_db: float = -30.0  # the onset is the first sample this close to the peak
+    silence_peak_db: float = -100.0  # a file whose peak lies below this is silent: no class
+
+    @property
+    def features(self) -> FeatureParams:
+        return FeatureParams(**{f.name: getattr(self, f.name) for f in fields(FeatureParams)})
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "OneShotParams":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"feature parameter '{unknown[0]}' is not one of: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+def is_silent(audio: np.ndarray, params: OneShotParams = OneShotParams()) -> bool:
+    return not len(audio) or float(np.abs(audio).max()) < 10 ** (params.silence_peak_db / 20)
+
+
+def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), basis=None) -> np.ndarray:
+    """(n_mels, n_frames) float32 log-mel image of a sample: peak-normalised, from just before its onset.
+
+    audio: mono at params.sample_rate_hz. A silent sample gives an image of zeros.
+    """
+    hop = params.hop_samples
+    n = params.n_frames * hop
+    if is_silent(audio, params):
+        return np.zeros((params.n_mels, params.n_frames), np.float32)
+    x = np.asarray(audio, np.float64)
+    x = x / np.abs(x).max()
+    onset = int(np.argmax(np.abs(x) >= 10 ** (params.onset_threshold_db / 20)))
+    start = max(0, onset - int(params.pre_onset_ms * params.sample_rate_hz / 1000))
+    segment = np.zeros(n)
+    piece = x[start : start + n]
+    segment[: len(piece)] = piece
+    return np.ascontiguousarray(log_mel(segment, params.features, basis)[: params.n_frames].T, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Augmentation
+
+
+def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                    max_seconds: float = 1.6) -> np.ndarray:
+    """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus, reverb,
+    compression, saturation, coding, noise floor, leading silence and a cut-off tail. Mono float32."""
+    import pedalboard as pb
+    import soxr
+
+    r = rng.random
+    x = np.asarray(audio, np.float32)
+    loud = np.flatnonzero(np.abs(x) > np.abs(x).max(initial=0) * 0.03)
+    x = x[max(0, loud[0] - 240) if len(loud) else 0 :][: int(max_seconds * sample_rate_hz)]
+    if r() < 0.6 and len(x) > 16:  # pitch and speed together, as a sampler's tune knob
+        ratio = 2 ** (rng.uniform(-4, 4) / 12)
+        x = soxr.resample(x, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32)
+    gain_db = rng.uniform(-30, 0)
+    x = x / (np.abs(x).max(initial=0) + 1e-9) * 10 ** (gain_db / 20)
+    chain = []
+    if r() < 0.3:
+        chain.append(pb.HighpassFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(20), np.log(400))))))
+    if r() < 0.3:
+        chain.append(pb.LowpassFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(3000), np.log(18000))))))
+    for _ in range(rng.integers(0, 3)):
+        chain.append(pb.PeakFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(50), np.log(12000)))),
+                                   gain_db=float(rng.uniform(-10, 10)), q=float(rng.uniform(0.5, 4))))
+    if r() < 0.2:
+        shelf = pb.LowShelfFilter if r() < 0.5 else pb.HighShelfFilter
+        chain.append(shelf(cutoff_frequency_hz=float(rng.uniform(100, 8000)), gain_db=float(rng.uniform(-9, 9))))
+    if r() < 0.25:
+        chain.append(pb.Compressor(threshold_db=gain_db - float(rng.uniform(0, 20)), ratio=float(rng.uniform(2, 10)),
+                                   attack_ms=float(rng.uniform(0.5, 30)), release_ms=float(rng.uniform(30, 300))))
+    if r() < 0.1:
+        chain.append(pb.Distortion(drive_db=float(rng.uniform(3, 20))))
+    if r() < 0.15:
+        chain.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 3)), depth=float(rng.uniform(0.1, 0.5)),
+                               mix=float(rng.uniform(0.2, 0.5))))
+    if r() < 0.3:
+        chain.append(pb.Reverb(room_size=float(rng.uniform(0.05, 0.8)), damping=float(rng.uniform(0.2, 0.9)),
+                               wet_level=float(rng.uniform(0.03, 0.3)), dry_level=1.0, width=1.0))
+    if r() < 0.05:
+        chain.append(pb.Bitcrush(bit_depth=float(rng.uniform(6, 12))))
+    if chain:
+        x = np.asarray(pb.Pedalboard(chain)(x, sample_rate_hz), np.float32).reshape(-1)
+    if r() < 0.05:
+        x = np.asarray(pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz),
+                       np.float32).reshape(-1)
+    if r() < 0.2:  # a library sample cut short with a fade
+        keep = int(rng.uniform(0.15, 1.0) * sample_rate_hz)
+        if keep < len(x):
+            fade = min(keep, int(rng.uniform(0.005, 0.1) * sample_rate_hz))
+            x = x[:keep].copy()
+            x[keep - fade :] *= np.linspace(1, 0, fade, dtype=np.float32)
+    peak = np.abs(x).max(initial=0)
+    if r() < 0.4 and peak > 0:  # a noise floor below the hit
+        x = x + rng.normal(0, peak * 10 ** (rng.uniform(-80, -40) / 20), len(x)).astype(np.float32)
+    if r() < 0.3:  # silence before the hit
+        x = np.concatenate((np.zeros(int(rng.uniform(0, 0.1) * sample_rate_hz), np.float32), x))
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A synthetic three-class set (kick, snare, hihat): the smoke test of `train --folders`
+
+
+def synth_hit(label: str, rng: np.random.Generator, sample_rate_hz: int = 44100) -> np.ndarray:
+    """A synthesised kick (pitch-swept sine), snare (tone plus band of noise) or hihat (high noise burst)."""
+    from scipy.signal import butter, sosfilt
+
+    n = int(rng.uniform(0.4, 1.2) * sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    noise = rng.normal(0, 1, n)
+    if label == "kick":
+        f0, f1 = rng.uniform(90, 200), rng.uniform(40, 70)
+        freq = f1 + (f0 - f1) * np.exp(-t / rng.uniform(0.01, 0.06))
+        x = np.sin(2 * np.pi * np.cumsum(freq) / sample_rate_hz) * np.exp(-t / rng.uniform(0.08, 0.4))
+        x += 0.3 * rng.random() * noise * np.exp(-t / 0.004)  # beater click
+    elif label == "snare":
+        tone = np.sin(2 * np.pi * rng.uniform(150, 280) * t) * np.exp(-t / rng.uniform(0.03, 0.12))
+        lo, hi = rng.uniform(800, 2500), rng.uniform(6000, 12000)
+        band = sosfilt(butter(2, [lo, hi], "bandpass", fs=sample_rate_hz, output="sos"), noise)
+        x = rng.uniform(0.3, 1.0) * tone + band / (np.abs(band).max() + 1e-9) * np.exp(-t / rng.uniform(0.05, 0.25))
+    elif label == "hihat":
+        cut = rng.uniform(5000, 9000)
+        hiss = sosfilt(butter(4, cut, "highpass", fs=sample_rate_hz, output="sos"), noise)
+        x = hiss * np.exp(-t / rng.uniform(0.02, 0.4))
+    else:
+        raise ValueError(f"synthetic class '{label}' is not one of: kick, snare, hihat")
+    return (x / np.abs(x).max() * 10 ** (rng.uniform(-20, -1) / 20)).astype(np.float32)
+
+
+SYNTH_CLASSES = ("kick", "snare", "hihat")
+
+
+def write_synthetic_set(out_dir: str | Path, *, files_per_class: int = 60, seed: int = 0) -> dict:
+    """A folder-per-class set of synthesised hits in assorted formats (wav/flac, 44.1/48 kHz, mono/stereo)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    out_dir = Path(out_dir)
+    counts = {}
+    for label in SYNTH_CLASSES:
+        for i in range(files_per_class):
+            rate = int(rng.choice([44100, 48000]))
+            audio = synth_hit(label, rng, rate)
+            audio = np.concatenate((np.zeros(int(rng.uniform(0, 0.03) * rate), np.float32), audio))
+            if rng.random() < 0.3:
+                audio = np.stack((audio, audio * rng.uniform(0.5, 1.0)), axis=1)
+            folder = out_dir / label / ("deep" if i % 4 == 0 else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            ext, subtype = (".flac", "PCM_16") if i % 3 == 0 else (".wav", str(rng.choice(["PCM_16", "PCM_24", "FLOAT"])))
+            sf.write(str(folder / f"{label}_{i:03d}{ext}"), audio, rate, subtype=subtype)
+        counts[label] = files_per_class
+    return counts
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m offline.oneshots",
+                                     description="Render one-shots of the Debian kits as a folder-per-class set.")
+    parser.add_argument("--out", required=True, type=Path, help="folder to write OUT/<class>/*.flac into")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--held-out", action="store_true", help="render the held-out kits instead")
+    which.add_argument("--synthetic", type=int, metavar="N", help="write N synthetic hits per class (kick snare hihat)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    if args.synthetic:
+        counts = write_synthetic_set(args.out, files_per_class=args.synthetic)
+    else:
+        counts = export_folders(ONESHOT_HELD_OUT_KITS if args.held_out else ONESHOT_TRAIN_KITS, args.out)
+    print(f"wrote {sum(counts.values())} files to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
