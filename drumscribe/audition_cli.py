@@ -1,0 +1,270 @@
+"""`drumscribe kits`, `drumscribe presets`, `drumscribe audition` and the `--audition` options of `transcribe`:
+a thin face over realtime/audition.py, realtime/sampler.py and realtime/effects.py.
+
+    drumscribe kits
+    drumscribe presets
+    drumscribe audition song.mid [-o out.wav | --play] [--kit NAME|PATH] [--effects PRESET|FILE]
+                                 [--mix-with song.mp3 [--mix 0.5]] [--gain DRUM=DB ...] [--drum-map NAME]
+    drumscribe transcribe song.mp3 -o song.mid --audition song-drums.wav [--kit ...] [--effects ...] [--mix 0.5]
+
+Heavy modules load inside the commands; every bad kit, preset or file is one line on stderr and exit 1.
+"""
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+from .cli import EXIT_ERROR, EXIT_OK, UserError, _check_block_size, _check_outputs, _load_drum_map, one_line
+
+DEFAULT_MIX = 0.5
+
+
+def add_commands(commands) -> None:
+    """Register `kits`, `presets` and `audition` on the drumscribe command's subparsers."""
+    from realtime.audition import RENDER_BLOCK_SIZE_SAMPLES
+    from realtime.drums import DEFAULT_DRUM_MAP
+    from realtime.effects import DEFAULT_PRESET
+
+    k = commands.add_parser("kits", help="list the drum kits audition can play",
+                            description="The drum kits found on this machine: Hydrogen kits, the drum kits of sf2 "
+                                        "soundfonts, and kits in $DRUMSCRIBE_KITS or ~/.local/share/drumscribe/kits "
+                                        "(Hydrogen kits, .sf2 files or folders of one-shots named by drum).")
+    k.set_defaults(run=cmd_kits)
+
+    p = commands.add_parser("presets", help="list the effect presets, with what each does",
+                            description="The effect presets of presets/effects/ (pedalboard plugin chains).")
+    p.set_defaults(run=cmd_presets)
+
+    a = commands.add_parser(
+        "audition", help="play a drum .mid through a drum kit and an effects preset",
+        description="Render the drum notes of a MIDI file (channel 10, or every channel when none is on 10) "
+                    "through a drum kit and an effects preset, to a file or the speakers; with --mix-with, "
+                    "lay the original audio under it from the same time zero to compare by ear.")
+    a.add_argument("midi", help="the .mid file (e.g. what 'drumscribe transcribe' wrote)")
+    out = a.add_mutually_exclusive_group(required=True)
+    out.add_argument("-o", "--output", metavar="AUDIO", help="write the rendering: .wav, .flac, .mp3 or .ogg")
+    out.add_argument("--play", action="store_true", help="play it on the default audio output")
+    _add_kit_options(a, default_effects=DEFAULT_PRESET)
+    a.add_argument("--mix-with", metavar="AUDIO", help="the original audio (any rate) to lay under the rendering")
+    a.add_argument("--mix", type=float, metavar="0-1",
+                   help=f"balance with --mix-with: 0 the rendering alone, 1 the original alone (default {DEFAULT_MIX})")
+    a.add_argument("--gain", action="append", default=[], metavar="DRUM=DB",
+                   help="level of one drum in dB, e.g. --gain kick=+3 --gain hh_closed=-4")
+    a.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
+                   help=f"the drum map the notes were written with (default {DEFAULT_DRUM_MAP}); GM notes it "
+                        f"does not use (35, 40, ...) are understood too")
+    a.add_argument("--block-size", type=int, default=RENDER_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
+                   help=f"samples per rendering block (default {RENDER_BLOCK_SIZE_SAMPLES}; the sound is the same "
+                        f"at any size)")
+    a.set_defaults(run=cmd_audition)
+
+
+def _add_kit_options(parser, *, default_effects: str | None) -> None:
+    parser.add_argument("--kit", metavar="NAME|PATH",
+                        help="drum kit: a name from 'drumscribe kits', a Hydrogen kit folder, an .sf2 file "
+                             "(file.sf2:Jazz for one of its kits) or a folder of one-shots named by drum "
+                             "(default: The Black Pearl 1.0 when installed)")
+    parser.add_argument("--effects", default=default_effects, metavar="PRESET|FILE",
+                        help="effects preset from 'drumscribe presets' or a preset .json"
+                             + (f" (default {default_effects})" if default_effects else " (default dry)"))
+
+
+def add_transcribe_options(t) -> None:
+    """`transcribe --audition OUT [--kit] [--effects] [--mix]`: hear the transcription as it was written."""
+    t.add_argument("--audition", metavar="AUDIO",
+                   help="also render the transcription through a drum kit to this .wav/.flac/.mp3/.ogg")
+    _add_kit_options(t, default_effects=None)
+    t.add_argument("--mix", type=float, default=0.0, metavar="0-1",
+                   help="with --audition: lay the input under the rendering, 0 not at all (default) to 1 "
+                        "the input alone")
+
+
+def transcribe_outputs(args) -> dict:
+    return {"--audition": getattr(args, "audition", None)}
+
+
+def prepare_transcribe(args, drum_map):
+    """Check and load what `transcribe --audition` needs before any transcribing; returns
+    `sinks(audio, sample_rate_hz) -> [AuditionSink]` (an empty list without --audition)."""
+    if not getattr(args, "audition", None):
+        for option in ("kit", "effects"):
+            if getattr(args, option, None):
+                raise UserError(f"--{option} needs --audition AUDIO (the file to render the transcription to)")
+        if getattr(args, "mix", 0.0):
+            raise UserError("--mix needs --audition AUDIO (the file to render the transcription to)")
+        return lambda audio, sample_rate_hz: []
+    from realtime.audition import AuditionSink, check_output_format, load_kit, resolve_kit
+    from realtime.effects import DEFAULT_PRESET, load_preset
+
+    with _user_errors("--audition"):
+        check_output_format(args.audition)
+    _check_mix(args.mix)
+    with _user_errors("--effects"):
+        preset = load_preset(args.effects or DEFAULT_PRESET)
+    with _user_errors("--kit"):
+        kit = load_kit(resolve_kit(args.kit))
+
+    def sinks(audio, sample_rate_hz):
+        original = audio if args.mix > 0 and len(audio) else None
+        return [AuditionSink(args.audition, kit, preset, drum_map, original=original, mix=args.mix,
+                             sample_rate_hz=sample_rate_hz)]
+
+    return sinks
+
+
+@contextlib.contextmanager
+def _user_errors(option: str = ""):
+    """The one-line errors of the audition modules as UserError, prefixed with the option they came from."""
+    from realtime.audition import AuditionError
+    from realtime.drums import DrumMapError
+    from realtime.effects import EffectsError
+    from realtime.kits import KitError
+    from realtime.sampler import SamplerError
+    from realtime.sinks import OutputPathError
+
+    try:
+        yield
+    except (AuditionError, DrumMapError, EffectsError, KitError, SamplerError, OutputPathError) as exc:
+        message = one_line(exc)
+        raise UserError(f"{option}: {message}" if option and not message.startswith(option) else message) from None
+
+
+def _check_mix(mix) -> None:
+    if mix is not None and not 0.0 <= mix <= 1.0:
+        raise UserError(f"--mix {mix:g} is not in 0-1 (0: the rendering alone, 1: the original alone)")
+
+
+def _parse_gains(values: list) -> dict:
+    from realtime.drums import DRUMS
+
+    gains = {}
+    for value in values:
+        drum, sep, db = value.partition("=")
+        try:
+            gain = float(db)
+        except ValueError:
+            gain = None
+        if not sep or gain is None:
+            raise UserError(f"--gain '{value}' is not DRUM=DB, e.g. kick=+3")
+        if drum not in DRUMS:
+            raise UserError(f"--gain '{value}': drum '{drum}' is not one of: {', '.join(DRUMS)}")
+        gains[drum] = gain
+    return gains
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# kits, presets
+
+
+def cmd_kits(args) -> int:
+    from realtime.audition import USER_KIT_DIRS_ENV, default_kit, find_kits, user_kit_dirs
+    from realtime.kits import HYDROGEN_KIT_DIRS, SF2_DIRS
+
+    kits = find_kits()
+    groups = (("hydrogen", "Hydrogen kits", HYDROGEN_KIT_DIRS), ("sf2", "sf2 soundfont kits", SF2_DIRS),
+              ("folder", "one-shot folders", user_kit_dirs()))
+    for kind, title, dirs in groups:
+        mine = [k for k in kits if k.kind == kind]
+        print(f"{title} ({', '.join(str(d) for d in dirs if d.is_dir()) or 'no such folder here'}):")
+        if not mine:
+            print("  (none)")
+        width = max((len(k.name) for k in mine), default=0) + 2
+        for info in mine:
+            what = f"{info.drums} drums" if info.drums else f"GM kit {info.preset}"
+            print(f"  {info.name:<{width}}{what:<12}{info.licence}")
+    try:
+        default = default_kit(kits).name
+    except Exception:
+        default = "none"
+    print(f"\ndefault kit: {default}. --kit also takes a path: a Hydrogen kit folder, an .sf2 (file.sf2:Jazz), or a "
+          f"folder of one-shots named by drum (kick.wav, snare_soft.wav, hh_closed_2.wav, ...); "
+          f"${USER_KIT_DIRS_ENV} lists more folders to search")
+    return EXIT_OK
+
+
+def cmd_presets(args) -> int:
+    from realtime.effects import EFFECTS_DIR, EffectsError, available_presets, load_preset
+
+    status = EXIT_OK
+    names = available_presets()
+    width = max((len(n) for n in names), default=0) + 2
+    for name in names:
+        try:
+            preset = load_preset(name)
+        except EffectsError as exc:
+            print(f"drumscribe presets: {one_line(exc)}", file=sys.stderr)
+            status = EXIT_ERROR
+            continue
+        print(f"{name:<{width}}{preset.description}")
+        chain = " > ".join(spec.plugin for spec in preset.plugins) or "(no plugins)"
+        print(f"{'':<{width}}{chain}")
+    print(f"\npresets live in {EFFECTS_DIR}; --effects also takes a .json file of the same shape (any of "
+          f"pedalboard's streaming plugins, or your own VST3 via \"plugin\": \"VST3\", \"path\": ...)")
+    return status
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# audition
+
+
+def cmd_audition(args) -> int:
+    _check_block_size(args.block_size)
+    if args.mix is not None and not args.mix_with:
+        raise UserError("--mix needs --mix-with AUDIO (the original to lay under the rendering)")
+    _check_mix(args.mix)
+    mix = DEFAULT_MIX if args.mix is None else args.mix
+    gains = _parse_gains(args.gain)
+    drum_map = _load_drum_map(args.drum_map)
+
+    from realtime import SAMPLE_RATE_HZ
+    from realtime.audition import (check_output_device, check_output_format, load_kit, load_original, mix_under,
+                                   normalise, play, read_midi_notes, render_notes, resolve_kit, write_audio)
+    from realtime.effects import EffectChain, load_preset
+    from realtime.sampler import Sampler
+
+    if args.output:
+        with _user_errors("--output"):
+            check_output_format(args.output)
+        inputs = [p for p in (args.midi, args.mix_with) if p]
+        for path in inputs:
+            if Path(path).exists() and Path(path).resolve() == Path(args.output).resolve():
+                raise UserError(f"--output '{args.output}' is the input file '{path}'; choose another output path")
+        _check_outputs({"--output": args.output})
+    if args.play:
+        with _user_errors():
+            check_output_device(2, SAMPLE_RATE_HZ)
+    with _user_errors():
+        notes = read_midi_notes(args.midi)
+    with _user_errors("--effects"):
+        preset = load_preset(args.effects)
+    with _user_errors("--mix-with"):
+        original = load_original(args.mix_with, SAMPLE_RATE_HZ) if args.mix_with else None
+    with _user_errors("--kit"):
+        info = resolve_kit(args.kit)
+        kit = load_kit(info, sample_rate_hz=SAMPLE_RATE_HZ)
+    with _user_errors():
+        sampler = Sampler(kit, drum_map, sample_rate_hz=SAMPLE_RATE_HZ, drum_gain_db=gains)
+        chain = EffectChain(preset, sample_rate_hz=SAMPLE_RATE_HZ)
+        min_s = original.shape[1] / SAMPLE_RATE_HZ if original is not None else 0.0
+        audio = normalise(render_notes(notes, sampler, chain, block_size_samples=args.block_size,
+                                       min_duration_s=min_s))
+        if original is not None:
+            audio = mix_under(audio, original, mix)
+
+    if sampler.skipped_notes:
+        keys = ", ".join(f"{note} (x{n})" for note, n in sorted(sampler.skipped_notes.items()))
+        print(f"drumscribe audition: skipped {sum(sampler.skipped_notes.values())} notes on keys kit "
+              f"'{info.name}' has no drum for: {keys}", file=sys.stderr)
+    played = len(notes) - sum(sampler.skipped_notes.values())
+    what = (f"{audio.shape[1] / SAMPLE_RATE_HZ:.1f} s, {played} notes on '{info.name}' through '{preset.name}'"
+            + (f", '{Path(args.mix_with).name}' under it at mix {mix:g}" if original is not None else ""))
+    if args.output:
+        with _user_errors("--output"):
+            write_audio(args.output, audio, SAMPLE_RATE_HZ)
+        print(f"wrote '{args.output}': {what}")
+    if args.play:
+        with _user_errors():
+            print(f"playing {what} (Ctrl-C stops)", flush=True)
+            play(audio, SAMPLE_RATE_HZ)
+    return EXIT_OK
