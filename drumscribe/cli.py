@@ -272,7 +272,7 @@ def cmd_transcribe(args) -> int:
         return _transcribe(args, checkpoint, source, sinks)
     except KeyboardInterrupt:
         if sinks is not None:  # interrupted while the outputs were being written: they are whole or untouched
-            print(f"drumscribe transcribe: interrupted while writing the outputs", file=sys.stderr)
+            print("drumscribe transcribe: interrupted while writing the outputs", file=sys.stderr)
             return EXIT_INTERRUPTED
         # stopped before any audio went through: still leave valid, empty outputs
         import numpy as np
