@@ -140,8 +140,6 @@ def cmd_sort(args) -> int:
     if not summary.dry_run and (summary.sorted or summary.already_sorted):
         print(f"manifest: '{summary.manifest}'" + (f" (undo: drumscribe sort --undo '{summary.manifest}')"
                                                     if args.move else ""))
-    if not summary.sorted and not summary.already_sorted and not summary.left_in_place:
-        raise UserError(f"IN_DIR '{in_dir}' holds no audio files (expected {', '.join(sorting.AUDIO_EXTENSIONS[:6])}...)")
     return EXIT_ERROR if summary.left_in_place else EXIT_OK
 
 

@@ -49,6 +49,9 @@ class Classification:
     probabilities: dict = field(default_factory=dict)  # every label -> probability, most likely first
     error: str = ""  # why there is no label
 
+    def probabilities_array(self, labels) -> np.ndarray:
+        return np.array([self.probabilities.get(label, 0.0) for label in labels])
+
     def as_dict(self) -> dict:
         return {"file": str(self.path), "class": self.label, "confidence": round(self.confidence, 4),
                 "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
@@ -313,14 +316,17 @@ def sort_folder(in_dir: str | Path, out_dir: str | Path, classifier: SampleClass
     if move and not dry_run and (not in_dir.stat().st_mode & 0o222 or not os.access(in_dir, os.W_OK)):
         raise SortError(f"IN_DIR '{in_dir}' is read-only ({_mode(in_dir)}): --move cannot take files out of it "
                         f"(without --move, sort copies them)")
+    manifest = out_dir / MANIFEST_NAME
+    files, other_files = find_audio_files(in_dir)
+    if not files and not manifest.exists():
+        raise SortError(f"IN_DIR '{in_dir}' holds no audio files (expected {', '.join(AUDIO_EXTENSIONS[:6])}...)")
     if not dry_run:
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SortError(f"OUT_DIR '{out_dir}' cannot be created ({exc.strerror or exc})") from None
         check_writable_dir(out_dir, "OUT_DIR")
-    manifest = out_dir / MANIFEST_NAME
-    summary = SortSummary(out_dir=out_dir, manifest=manifest, dry_run=dry_run)
+    summary = SortSummary(out_dir=out_dir, manifest=manifest, dry_run=dry_run, other_files=other_files)
 
     rows = current_rows(read_manifest(manifest)) if manifest.exists() else []
     done = set()
@@ -338,7 +344,6 @@ def sort_folder(in_dir: str | Path, out_dir: str | Path, classifier: SampleClass
         for partial in out_dir.rglob(f".*{PARTIAL_SUFFIX}"):  # copies an interruption cut short
             partial.unlink()
 
-    files, summary.other_files = find_audio_files(in_dir)
     reserved = set()
     writer = None if dry_run else _ManifestWriter(manifest)
     try:
