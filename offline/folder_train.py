@@ -416,9 +416,16 @@ def train(cfg: FolderTrainConfig) -> dict:
     return report
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --folders --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="drumscribe train --folders",
+    parser = _Parser(
+        prog="drumscribe train",
         description="Train a one-shot sample classifier from DATA_DIR/<class>/ folders of audio files: a stratified "
                     "64/16/20 split with a fixed seed, pedalboard augmentation, on CUDA when present. Writes the "
                     "checkpoint and, beside it, <stem>.report.json, <stem>.curves.png and <stem>.confusion.png.")
@@ -442,6 +449,9 @@ def main(argv=None) -> int:
     """`drumscribe train --folders ...`: returns the exit code; a bad folder or option is one line on stderr."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if {"-h", "--help"} & set(argv):  # also for 'drumscribe train --folders --help', where --folders has no value
+        parser.print_help()
+        return 0
     args = parser.parse_args(argv)
     cfg = FolderTrainConfig(**{f.name: getattr(args, f.name) for f in fields(FolderTrainConfig)})
     for name in ("epochs", "batch_size", "threads", "workers"):

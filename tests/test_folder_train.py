@@ -1,0 +1,81 @@
+"""drumscribe train --folders: a generated three-class set trains to >= 95% test accuracy, and the checkpoint works
+with classify and sort. The full-size run and its wall time: bench/folder_train.py."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from drumscribe import cli
+from offline import sorting
+from offline.oneshots import SYNTH_CLASSES, write_synthetic_set
+
+
+@pytest.fixture(scope="module")
+def three_classes(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("three") / "data"
+    write_synthetic_set(folder, files_per_class=40, seed=11)
+    (folder / "_unsure").mkdir()  # a sort output's special folders are not classes
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained(three_classes, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "three.pt"
+    code = cli.main(["train", "--folders", str(three_classes), "--epochs", "6", "--augment-copies", "1",
+                     "--device", "auto", "-o", str(out)])
+    assert code == 0
+    return out
+
+
+def test_train_folders_reaches_95_percent(trained):
+    report = json.loads(trained.with_suffix(".report.json").read_text())
+    assert report["labels"] == sorted(SYNTH_CLASSES)
+    assert report["split"] == {"fractions": [0.64, 0.16, 0.2], "seed": 0, "train_files": 78,
+                               "validation_files": 18, "test_files": 24}
+    assert report["test_accuracy"] >= 0.95
+    assert len(report["history"]) == 6 and report["test"]["confusion"]
+    for suffix in (".curves.png", ".confusion.png"):
+        assert trained.with_suffix(suffix).stat().st_size > 1000
+
+
+def test_checkpoint_works_with_classify_and_sort(trained, three_classes, tmp_path, capsys):
+    files = sorted(three_classes.rglob("*.wav"))[::20]
+    assert cli.main(["classify", "--json", "--model", str(trained), *map(str, files)]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert [r["class"] for r in results] == [f.relative_to(three_classes).parts[0] for f in files]
+
+    out = tmp_path / "sorted"
+    assert cli.main(["sort", str(three_classes), str(out), "--model", str(trained), "--no-progress"]) == 0
+    rows = sorting.read_manifest(out / sorting.MANIFEST_NAME)
+    right = [Path(r["source"]).relative_to(three_classes).parts[0] == Path(r["destination"]).parent.name
+             for r in rows]
+    assert len(rows) == 120 and sum(right) / len(rows) >= 0.95
+
+
+@pytest.mark.parametrize("case", ["missing", "one_class", "few_files", "out_folder_missing", "bad_epochs"])
+def test_train_folders_bad_input(case, three_classes, tmp_path, capsys):
+    data, out = tmp_path / "data", tmp_path / "m.pt"
+    needle = {"missing": "does not exist", "one_class": "expected at least 2", "few_files": "at least 5",
+              "out_folder_missing": "does not exist", "bad_epochs": "--epochs"}[case]
+    if case == "missing":
+        data = tmp_path / "nope"
+    elif case in ("one_class", "few_files"):
+        write_synthetic_set(data, files_per_class=6 if case == "one_class" else 3, seed=1)
+        if case == "one_class":
+            for label in SYNTH_CLASSES[1:]:
+                for f in sorted((data / label).rglob("*"), reverse=True):
+                    f.unlink() if f.is_file() else f.rmdir()
+                (data / label).rmdir()
+    else:
+        data = three_classes
+        if case == "out_folder_missing":
+            out = tmp_path / "no" / "m.pt"
+    extra = ["--epochs", "0"] if case == "bad_epochs" else []
+    code = cli.main(["train", "--folders", str(data), "-o", str(out), *extra])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("drumscribe train: ") and needle in lines[0], lines[0]
+    assert not out.exists()
