@@ -176,6 +176,7 @@ def cmd_live(args) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, _terminate)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     failure = None
     started = time.monotonic()
     try:
@@ -193,17 +194,27 @@ def cmd_live(args) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second Ctrl-C must not cut the take short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             session.close()
         except Exception as exc:  # the take could not be written: that is the failure to report
             failure = failure or f"could not write the outputs: {one_line(exc)}"
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGINT, previous_int)
     _print_end(session, args, time.monotonic() - started)
+    code = EXIT_OK
     if failure is not None:
         print(f"drumscribe live: {failure}" + (f"; the take is in '{args.record}'" if args.record else ""),
               file=sys.stderr, flush=True)
-        return EXIT_ERROR
-    return EXIT_OK
+        code = EXIT_ERROR
+    if session.abandoned:
+        # a vanished device's driver hangs or aborts in PortAudio's exit handler: everything is written, leave now
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _status_loop(session, stop_after_s, started) -> str | None:

@@ -13,8 +13,8 @@ Look-ahead: a hit is decided `frames_after` spectrogram frames (the live model's
 at least the one frame the onset detector waits for) after its onset frame ends; see `lookahead_s`.
 
 Input rates: the engine runs at `realtime.SAMPLE_RATE_HZ` (48 kHz). An input at another rate (44.1 kHz is common)
-is resampled on the worker thread by a streaming resampler (`soxr.ResampleStream`, quality 'HQ', which delays
-the signal by well under a millisecond at these rates); the audio callback never resamples.
+is resampled on the worker thread by a streaming resampler (`soxr.ResampleStream`, see RESAMPLE_QUALITY); the audio
+callback never resamples.
 
 The callback takes no lock that compute holds: the ring buffer is single-producer single-consumer with
 monotonically increasing indices, and the wake-up is a `threading.Event` whose internal lock the worker holds only
@@ -44,6 +44,14 @@ STALL_TIMEOUT_S = 2.0
 
 GIL_SWITCH_INTERVAL_S = 0.0005
 """How long the audio callback may wait for the GIL while the worker runs Python code (Python's default: 5 ms)."""
+
+RESAMPLE_QUALITY = "LQ"
+"""soxr quality of the live resampler. 'LQ' releases each block as it comes (about 2 ms of delay at 44.1 kHz, a
+passband to about 80 % of Nyquist, above the spectrogram's 17 kHz for 44.1 kHz input); 'HQ' and 'MQ' release
+their output in bursts of ~900 samples, which adds 13 ms of delay on average (measured with 118-sample blocks)."""
+
+CLOSE_TIMEOUT_S = 3.0
+"""How long closing a device or port may take before it is abandoned as hung."""
 
 MIN_INPUT_RATE_HZ = 8000
 MAX_INPUT_RATE_HZ = 192000
@@ -240,7 +248,7 @@ class LiveWorker:
             import soxr
 
             self._resampler = soxr.ResampleStream(self.input_rate_hz, engine.sample_rate_hz, 1, dtype="float32",
-                                                  quality="HQ")
+                                                  quality=RESAMPLE_QUALITY)
             self._staging = np.zeros(4 * self.block_size_samples + 4 * self.read_size, dtype=np.float64)
             self._staged = 0
 
@@ -301,7 +309,7 @@ class LiveWorker:
                         sink.send_due_note_offs()
         except Exception as exc:  # reported by the session as one line; the take is still written
             self.error = exc
-            log.exception("live worker failed")
+            log.debug("live worker failed", exc_info=True)
 
     def _consume(self, raw: np.ndarray) -> None:
         peak = float(np.abs(raw).max()) if len(raw) else 0.0
@@ -311,8 +319,12 @@ class LiveWorker:
             self._block[:] = raw
             self._process(self._block)
             return
-        out = self._resampler.resample_chunk(raw)
+        out = self._resampler.resample_chunk(raw)  # soxr releases its output in bursts of several blocks
         n = len(out)
+        if self._staged + n > len(self._staging):
+            grown = np.zeros(2 * (self._staged + n), dtype=np.float64)
+            grown[: self._staged] = self._staging[: self._staged]
+            self._staging = grown
         self._staging[self._staged : self._staged + n] = out
         self._staged += n
         size = self.block_size_samples
@@ -396,7 +408,8 @@ class AudioInput:
         except (ValueError, sd.PortAudioError) as exc:
             available = ", ".join(f"{r['index']} '{r['name']}'" for r in list_audio_inputs()) or "none"
             if device is None:
-                raise LiveInputError(f"no audio input device found (inputs on this machine: {available})") from None
+                raise LiveInputError("no audio input device found: PortAudio sees no sound card or audio server with "
+                                     f"inputs (inputs: {available}); plug in an interface or start JACK") from None
             raise LiveInputError(f"audio input '{device}' not found ({_one_line(exc)}); inputs: {available}") from None
         self.device_index = info["index"]
         self.name = info["name"]
@@ -420,6 +433,7 @@ class AudioInput:
                                  f"{info['default_samplerate']:g} Hz") from None
         self.stream = None
         self.finished = False  # PortAudio ended the stream (device gone, server stopped)
+        self.abandoned = False  # the stream of a vanished device was left unclosed (closing it would hang)
         self.ring = None
         self.stats = None
         self.wake = None
@@ -455,24 +469,43 @@ class AudioInput:
             self.close()
             raise LiveInputError(f"audio input {self.description} cannot be started ({_one_line(exc)})") from None
 
+    @property
+    def gone(self) -> bool:
+        """The device or audio server went away: PortAudio ended the stream or it stopped being active."""
+        stream = self.stream
+        return self.finished or (stream is not None and not stream.active)
+
     def close(self) -> None:
-        """Stop and close the stream; safe twice, and safe when the device is already gone."""
+        """Stop and close the stream; safe twice. The stream of a device that is gone is abandoned, not closed:
+        PortAudio's JACK host API blocks forever stopping a stream whose server died (and asserts in
+        Pa_Terminate), so `abandoned` tells the command to leave the process without PortAudio's exit handler."""
         stream, self.stream = self.stream, None
         if stream is None:
             return
-        from .midi_out import quiet_c_stderr
+        if self.finished or not stream.active:
+            self.abandoned = True
+            return
 
-        with quiet_c_stderr():
-            try:
-                stream.abort(ignore_errors=True)
-            finally:
-                stream.close(ignore_errors=True)
+        def stop():
+            stream.abort(ignore_errors=True)
+            stream.close(ignore_errors=True)
+
+        if not run_with_timeout(stop, CLOSE_TIMEOUT_S):
+            self.abandoned = True
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+def run_with_timeout(fn, timeout_s: float) -> bool:
+    """Run fn on a daemon thread; True when it returned within timeout_s (a hung driver call is left behind)."""
+    thread = threading.Thread(target=fn, name="drumscribe-close", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return not thread.is_alive()
 
 
 def _one_line(exc: BaseException) -> str:
@@ -517,7 +550,7 @@ class LiveSession:
         """None while all is well, else one line on why the run stopped (input gone, worker failed)."""
         if self.worker.error is not None:
             return f"the transcription worker failed: {_one_line(self.worker.error)}"
-        if self.audio_input.finished:
+        if self.audio_input.gone:
             return f"audio input {self.audio_input.description} stopped (device removed or audio server gone)"
         now = time.monotonic()
         if self.stats.blocks_in != self._last_blocks_in:
@@ -529,6 +562,8 @@ class LiveSession:
         return None
 
     def close(self) -> None:
+        """Input off, the worker drained and flushed, then the file sinks (the take is safe), then the MIDI
+        ports (all notes off), each port given CLOSE_TIMEOUT_S: a port whose server vanished may hang."""
         if self.closed:
             return
         self.closed = True
@@ -539,13 +574,24 @@ class LiveSession:
             error = exc
         self.worker.stop(flush=True)
         sys.setswitchinterval(self._switch_interval)
-        for sink in self.sinks:
+        ports = [s for s in self.sinks if s in self.worker.midi_sinks]
+        for sink in [s for s in self.sinks if s not in ports]:
             try:
                 sink.close()
             except Exception as exc:
                 error = error or exc
+        for sink in ports:
+            if not run_with_timeout(sink.close, CLOSE_TIMEOUT_S):
+                self.abandoned_ports = True
         if error is not None:
             raise error
+
+    abandoned_ports = False
+
+    @property
+    def abandoned(self) -> bool:
+        """A device or port was left unclosed because its driver hung: the process should end with os._exit."""
+        return self.audio_input.abandoned or self.abandoned_ports
 
     def __enter__(self):
         return self
