@@ -322,7 +322,7 @@ def _close_all(sinks) -> None:
 def _transcribe(args, checkpoint, source, sinks) -> int:
     import numpy as np
 
-    from realtime.engine import LIVE, OFFLINE, Engine, build_stages
+    from realtime.engine import OFFLINE, Engine, build_stages
 
     midi_sink, summary = sinks[0], sinks[-1]
     duration_s = source.duration_s
@@ -337,7 +337,13 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
 
     progress = _Progress(duration_s, source.sample_rate_hz, Path(args.audio).name) \
         if _want_progress(duration_s, args.no_progress) else None
-    engine = Engine(build_stages(checkpoint, LIVE if getattr(args, "live", False) else OFFLINE), sinks, sample_rate_hz=source.sample_rate_hz)
+    if getattr(args, "live", False):
+        from realtime.live import build_live_stages
+
+        stages = build_live_stages(checkpoint)  # exactly what `drumscribe live` runs
+    else:
+        stages = build_stages(checkpoint, OFFLINE)
+    engine = Engine(stages, sinks, sample_rate_hz=source.sample_rate_hz)
     try:
         stats = engine.run(source, progress=progress)
     finally:
