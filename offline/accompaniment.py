@@ -75,10 +75,12 @@ def _schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int):
 
 def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: int,
                          sample_rate_hz: int = SAMPLE_RATE_HZ, soundfont: str | Path = DEFAULT_SOUNDFONT,
-                         bass_program: int | None = None, chord_program: int | None = None) -> np.ndarray:
+                         bass_program: int | None = None, chord_program: int | None = None,
+                         synth=None) -> np.ndarray:
     """Bass and chords in 4/4 for `bars` bars at `tempo_bpm`: mono float32, `bars * 4` beats long, peak -6 dBFS.
 
     The key, progression, patterns and (unless given) the General MIDI programs are drawn from `rng`.
+    `synth` reuses a loaded `(fluidsynth.Synth, sfid)` pair (loading a soundfont takes seconds); it is left alive.
     """
     try:
         import fluidsynth
@@ -94,9 +96,13 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
     events = _schedule(rng, tempo_bpm=tempo_bpm, bars=bars)
 
     n_total = int(round(bars * 4 * 60.0 / tempo_bpm * sample_rate_hz))
-    synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.4)
-    try:
+    owned = synth is None
+    if owned:
+        synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.4)
         sfid = synth.sfload(str(soundfont))
+    else:
+        synth, sfid = synth
+    try:
         if sfid < 0:
             raise AccompanimentError(f"'{soundfont}' is not a readable sf2 soundfont")
         synth.program_select(0, sfid, 0, bass_program)
@@ -118,7 +124,12 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
         if n_total > done:
             pieces.append(np.asarray(synth.get_samples(n_total - done), dtype=np.float32))
     finally:
-        synth.delete()
+        if owned:
+            synth.delete()
+        else:
+            for channel in (0, 1):
+                synth.all_notes_off(channel)
+            synth.get_samples(int(0.5 * sample_rate_hz))  # let the last notes die away
     stereo = np.concatenate(pieces).reshape(-1, 2) if pieces else np.zeros((0, 2), np.float32)
     mono = stereo.mean(axis=1)[:n_total]
     if len(mono) < n_total:

@@ -279,13 +279,44 @@ def augment(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int 
     return x.astype(np.float32)
 
 
+_SYNTH = {}
+
+
+def _accompaniment_synth(sample_rate_hz: int):
+    """One loaded General-MIDI soundfont per process (loading takes seconds)."""
+    if sample_rate_hz not in _SYNTH:
+        import fluidsynth
+
+        from .accompaniment import DEFAULT_SOUNDFONT
+
+        synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.4,
+                                 **{"synth.reverb.active": 0, "synth.chorus.active": 0})
+        _SYNTH[sample_rate_hz] = (synth, synth.sfload(str(DEFAULT_SOUNDFONT)))
+    return _SYNTH[sample_rate_hz]
+
+
 def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
-                       augment_strength: float = 1.0, tempo_bpm: float | None = None):
-    """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room."""
-    hits, duration = generate_pattern(rng, bars=bars or int(rng.integers(4, 12)), style=style, tempo_bpm=tempo_bpm,
-                                      drums_available=kit.drums)
+                       augment_strength: float = 1.0, tempo_bpm: float | None = None,
+                       accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ):
+    """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
+    probability `accompaniment_prob` a band (bass and chords) plays along, from -12 to +6 dB around the drums."""
+    bars = bars or int(rng.integers(4, 12))
+    band = rng.random() < accompaniment_prob
+    if band:
+        style = style or str(rng.choice(["groove", "groove", "groove", "jazz"]))
+        tempo_bpm = tempo_bpm or float(rng.uniform(60, 200))
+    hits, duration = generate_pattern(rng, bars=bars, style=style, tempo_bpm=tempo_bpm, drums_available=kit.drums)
     gains = {d: float(rng.uniform(-6, 6)) for d in kit.drums}
-    audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains)
+    audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz)
+    if band:
+        from .accompaniment import render_accompaniment
+
+        music = render_accompaniment(rng, tempo_bpm=tempo_bpm, bars=bars, sample_rate_hz=sample_rate_hz,
+                                     synth=_accompaniment_synth(sample_rate_hz))
+        n = min(len(audio), len(music))
+        drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
+        music_rms = float(np.sqrt(np.mean(music[:n] ** 2))) + 1e-9
+        audio[:n] += music[:n] * (drums_rms / music_rms) * 10 ** (rng.uniform(-12, 6) / 20)
     if augment_strength > 0:
-        audio = augment(audio, rng, strength=augment_strength)
+        audio = augment(audio, rng, strength=augment_strength, sample_rate_hz=sample_rate_hz)
     return audio, [h for h in hits if h.labelled and h.time_s < duration]
