@@ -186,10 +186,14 @@ def cmd_live(args) -> int:
             failure = one_line(exc)
         else:
             resampled = "" if audio_input.sample_rate_hz == 48000 else f", resampled to 48000 Hz"
+            deadline = time.monotonic() + 1.0
+            while session.worker.realtime_priority is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            priority = "real-time" if session.worker.realtime_priority else "normal (no real-time permission)"
             print(f"drumscribe live: {audio_input.description}{resampled} -> MIDI {midi.port_description}; "
                   f"look-ahead {lookahead_s(checkpoint) * 1e3:.0f} ms, latency bound "
-                  f"{latency_bound_s(checkpoint, args.block_size) * 1e3:.0f} ms; Ctrl-C stops", file=sys.stderr,
-                  flush=True)
+                  f"{latency_bound_s(checkpoint, args.block_size) * 1e3:.0f} ms; worker priority {priority}; "
+                  f"Ctrl-C stops", file=sys.stderr, flush=True)
             failure = _status_loop(session, args.stop_after, started)
     except KeyboardInterrupt:
         pass

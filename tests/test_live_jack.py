@@ -228,8 +228,9 @@ def _f_measure(notes, hits, drum_map, bound_s, classes=("KD", "SD", "HH")) -> fl
 def test_live_worker_equals_transcribe_live(groove_hits_audio, live_model):
     """No device: blocks through the ring buffer and the worker thread give exactly the file run's hits."""
     from models.cnn import load_checkpoint
-    from realtime.engine import Engine, transcribe_array, LIVE
+    from realtime.engine import Engine
     from realtime.live import LiveWorker, RingBuffer, build_live_stages
+    from realtime.sources import ArraySource
 
     _, audio = groove_hits_audio
     ckpt = load_checkpoint(live_model[0])
@@ -250,7 +251,13 @@ def test_live_worker_equals_transcribe_live(groove_hits_audio, live_model):
         worker.wake.set()
     worker.stop(flush=True)
     assert worker.error is None
-    expected = transcribe_array(audio.astype(np.float64), ckpt, block_size_samples=128, scheduling=LIVE)
+    expected = []
+
+    class Expect(Collect):
+        def write(self, hits):
+            expected.extend(hits)
+
+    Engine(build_live_stages(ckpt), [Expect()]).run(ArraySource(audio, block_size_samples=128))  # transcribe --live
     assert collected == expected
     assert worker.stats.blocks_done > len(audio) // 128
 

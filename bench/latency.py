@@ -1,0 +1,179 @@
+"""Live latency and accuracy on MDB Drums (drum stems), in the live configuration: the figures of `drumscribe live`.
+
+    python bench/latency.py [--data ../shared/data/mdb-dev] [--live-model PATH] [--offline-model PATH]
+
+Every track goes through the engine exactly as `drumscribe live` runs it (live model, LIVE scheduling, 128-sample
+blocks at 48 kHz), one block at a time, each block timed. For every hit that matches an annotated onset of its
+class (50 ms, offline/evaluate.py's matching) it reports `emitted_s - true onset`: the time from the stroke to the
+end of the block that released the note, which is when `drumscribe live` sends it (the note leaves as soon as the
+block's compute ends, so the compute time adds to it; it is reported separately). It then scores the live hits and
+the offline configuration (offline model, OFFLINE scheduling) with F3 (kick, snare, hi-hat) and F5.
+
+Timing on a shared machine is noisy: the load average is printed with the figures. Torch and BLAS use one thread.
+"""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "mdb-dev"
+
+
+def parse_args(argv=None):
+    from models import DEFAULT_MODEL_PATH
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="MDB dev folder with drum_only/ and class_pp/")
+    p.add_argument("--live-model", help="live checkpoint (default: the shipped live model, else the offline one)")
+    p.add_argument("--offline-model", default=str(DEFAULT_MODEL_PATH), help="offline checkpoint for the F3 comparison")
+    p.add_argument("--block-size", type=int, default=128, help="samples per block (default 128)")
+    p.add_argument("--window-ms", type=float, default=50.0, help="onset tolerance for matching and scoring")
+    p.add_argument("--tracks", nargs="*", help="only these track names")
+    return p.parse_args(argv)
+
+
+def run_live(audio, checkpoint, block_size):
+    """(hits, per-block compute seconds) of one signal through the live configuration, block by block."""
+    from realtime.engine import Engine, tail_samples
+    from realtime.live import build_live_stages
+
+    engine = Engine(build_live_stages(checkpoint))
+    hits = []
+    n_blocks = -(-len(audio) // block_size)
+    n_tail = -(-tail_samples(engine.stages) // block_size)
+    times = np.zeros(n_blocks + n_tail)
+    padded = np.concatenate((audio, np.zeros(n_blocks * block_size - len(audio) + n_tail * block_size)))
+    clock = time.perf_counter
+    for i in range(n_blocks + n_tail):
+        block = padded[i * block_size : (i + 1) * block_size]
+        t0 = clock()
+        out = engine.process(block)
+        times[i] = clock() - t0
+        hits.extend(out)
+    return hits, times[:n_blocks]
+
+
+def matched_delays(reference: dict, hits, window_s: float, frame_shift_s: float = 0.0) -> np.ndarray:
+    """(emitted_s - true onset, onset frame end - true onset) of every hit that matches an annotated onset of its
+    class (one hit per onset). `frame_shift_s` turns a hit's onset_s back into its onset frame's end."""
+    import mir_eval
+
+    from offline.evaluate import CLASSES, DEDUPE_S
+    from realtime.drums import SCORE_CLASS
+
+    delays = []
+    for label in CLASSES:
+        ref = np.sort(np.asarray(reference.get(label, []), dtype=np.float64))
+        ests = sorted((h.onset_s, h.emitted_s) for h in hits if SCORE_CLASS[h.drum] == label)
+        kept = []
+        for onset, emitted in ests:  # the first of same-class hits within DEDUPE_S, as the scoring keeps
+            if not kept or onset - kept[-1][0] >= DEDUPE_S:
+                kept.append((onset, emitted))
+        if not len(ref) or not kept:
+            continue
+        onsets = np.array([k[0] for k in kept])
+        for i, j in mir_eval.util.match_events(ref, onsets, window_s):
+            delays.append((kept[j][1] - ref[i], kept[j][0] + frame_shift_s - ref[i]))
+    return np.asarray(delays).reshape(-1, 2)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    from realtime.live import raise_thread_priority
+
+    realtime = raise_thread_priority()  # as the live worker thread does
+    from models import DEFAULT_MODEL_PATH
+    from models.cnn import load_checkpoint
+    from offline import evaluate as ev
+    from realtime.live import latency_bound_s, live_model_path, lookahead_s
+    from realtime.sources import FileSource, decode_audio
+
+    data = Path(args.data)
+    pairs = ev.find_tracks(data / "drum_only", data / "class_pp")
+    if args.tracks:
+        pairs = [p for p in pairs if p[0].stem in args.tracks]
+    if not pairs:
+        print(f"no tracks with annotations under {data}", file=sys.stderr)
+        return 1
+    live_path = Path(args.live_model) if args.live_model else live_model_path()
+    live_ckpt = load_checkpoint(live_path)
+    offline_path = Path(args.offline_model)
+    offline_ckpt = load_checkpoint(offline_path) if offline_path.exists() else None
+    window_s = args.window_ms / 1000
+    load_start = os.getloadavg()
+    print(f"live model {live_path} (frames_after {live_ckpt.model.config.frames_after}, look-ahead "
+          f"{lookahead_s(live_ckpt) * 1e3:.0f} ms, latency bound {latency_bound_s(live_ckpt, args.block_size) * 1e3:.1f}"
+          f" ms); offline model {offline_path if offline_ckpt else '(missing)'}; block {args.block_size} samples")
+    print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} CPUs; "
+          f"thread priority {'SCHED_FIFO (as the live worker)' if realtime else 'normal (no real-time permission)'}")
+
+    all_delays, all_detection, all_times, live_scores, offline_scores = [], [], [], [], []
+    fp = live_ckpt.feature_params
+    frame_shift_s = live_ckpt.onset_offset_frames * fp["hop_samples"] / fp["sample_rate_hz"]
+    for audio_path, annotation_path in pairs:
+        reference = ev.load_annotations(annotation_path)
+        audio = decode_audio(audio_path)
+        hits, times = run_live(audio, live_ckpt, args.block_size)
+        delays_both = matched_delays(reference, hits, window_s, frame_shift_s)
+        delays, detection = delays_both[:, 0], delays_both[:, 1]
+        live_row = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
+        live_scores.append(live_row)
+        all_delays.append(delays)
+        all_detection.append(detection)
+        all_times.append(times)
+        line = (f"{audio_path.stem:<10} {len(audio) / 48000:6.1f} s  delay median {np.median(delays) * 1e3:5.1f} ms "
+                f"p95 {np.percentile(delays, 95) * 1e3:5.1f} ms  compute p99 {np.percentile(times, 99) * 1e3:.3f} ms  "
+                f"live F3 {live_row['F3']['f']:.3f}")
+        if offline_ckpt is not None:
+            off_hits = ev.transcribe_source(FileSource(audio_path, block_size_samples=args.block_size), offline_ckpt)
+            off_row = ev.score(reference, ev.hits_to_classes(off_hits), window_s=window_s)
+            offline_scores.append(off_row)
+            line += f"  offline F3 {off_row['F3']['f']:.3f}"
+        print(line, flush=True)
+
+    delays = np.concatenate(all_delays) * 1e3
+    detection = np.concatenate(all_detection) * 1e3
+    times = np.concatenate(all_times) * 1e3
+    load_end = os.getloadavg()
+    live = ev.pool(live_scores)
+    block_ms = args.block_size / 48
+    print()
+    print(f"emitted_s - true onset over {len(delays)} matched hits: median {np.median(delays):.1f} ms, "
+          f"p95 {np.percentile(delays, 95):.1f} ms, mean {delays.mean():.1f} ms (min {delays.min():.1f}, "
+          f"max {delays.max():.1f})")
+    print(f"  = onset frame end - true onset (the spectrogram window, n_fft {fp['n_fft']} samples, sees the attack "
+          f"late): median {np.median(detection):.1f} ms, p95 {np.percentile(detection, 95):.1f} ms")
+    print(f"  + decision wait (look-ahead {lookahead_s(live_ckpt) * 1e3:.0f} ms, then the end of the block): median "
+          f"{np.median(delays - detection):.1f} ms, p95 {np.percentile(delays - detection, 95):.1f} ms")
+    print(f"per-block compute over {len(times)} blocks of {block_ms:.2f} ms: p50 {np.percentile(times, 50):.3f} ms, "
+          f"p99 {np.percentile(times, 99):.3f} ms, p99.9 {np.percentile(times, 99.9):.3f} ms, max {times.max():.3f} ms; "
+          f"blocks over budget: {int((times > block_ms).sum())}")
+    print(f"note sent after the stroke (emitted + compute of that block): median "
+          f"{np.median(delays) + np.percentile(times, 50):.1f} ms")
+    print(f"live    F3 {live['F3']['f']:.3f} (P {live['F3']['precision']:.3f} R {live['F3']['recall']:.3f})  "
+          f"F5 {live['F5']['f']:.3f}")
+    if offline_scores:
+        off = ev.pool(offline_scores)
+        print(f"offline F3 {off['F3']['f']:.3f} (P {off['F3']['precision']:.3f} R {off['F3']['recall']:.3f})  "
+              f"F5 {off['F5']['f']:.3f}   live - offline F3: {live['F3']['f'] - off['F3']['f']:+.3f}")
+    print(f"load average at end: {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
