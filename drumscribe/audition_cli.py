@@ -80,6 +80,44 @@ def add_transcribe_options(t) -> None:
                         "the input alone")
 
 
+def add_monitor_options(live) -> None:
+    """`live --monitor PRESET [--kit] [--monitor-output DEVICE]`: hear every hit as it is decided."""
+    live.add_argument("--monitor", metavar="PRESET|FILE",
+                      help="play every hit at once on a drum kit through this effects preset (e.g. dry, studio; "
+                           "see 'drumscribe presets') on an audio output")
+    live.add_argument("--kit", metavar="NAME|PATH", help="with --monitor: the drum kit (see 'drumscribe kits'; "
+                                                          "default: The Black Pearl 1.0 when installed)")
+    live.add_argument("--monitor-output", metavar="DEVICE",
+                      help="with --monitor: the audio output, an index or name substring (default: the system's)")
+
+
+def prepare_monitor(args, drum_map):
+    """Check and load what `live --monitor` needs before the input opens; returns `open() -> [MonitorSink]`."""
+    if not getattr(args, "monitor", None):
+        for option in ("kit", "monitor_output"):
+            if getattr(args, option, None):
+                raise UserError(f"--{option.replace('_', '-')} needs --monitor PRESET")
+        return lambda: []
+    from realtime.audition import load_kit, resolve_kit
+    from realtime.effects import load_preset
+    from realtime.monitor import MonitorError, MonitorSink
+
+    with _user_errors("--monitor"):
+        preset = load_preset(args.monitor)
+    with _user_errors("--kit"):
+        kit = load_kit(resolve_kit(args.kit))
+
+    def open_monitor():
+        sink = MonitorSink(kit, preset, drum_map, block_size_samples=args.block_size)
+        try:
+            sink.open(args.monitor_output)
+        except MonitorError as exc:
+            raise UserError(one_line(exc)) from None
+        return [sink]
+
+    return open_monitor
+
+
 def transcribe_outputs(args) -> dict:
     return {"--audition": getattr(args, "audition", None)}
 

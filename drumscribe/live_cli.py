@@ -66,6 +66,9 @@ def add_live_commands(commands) -> None:
     live.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS",
                       help="time from note-on to note-off (default 50)")
     live.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop by itself after this long")
+    from .audition_cli import add_monitor_options  # --monitor PRESET --kit NAME --monitor-output DEVICE
+
+    add_monitor_options(live)
     live.set_defaults(run=cmd_live)
 
 
@@ -147,6 +150,9 @@ def cmd_live(args) -> int:
         raise UserError(f"--input-channel {args.input_channel} must be 1 or more")
     drum_map = _load_drum_map(args.drum_map)
     _check_outputs({"--record": args.record, "--events": args.events})
+    from .audition_cli import prepare_monitor
+
+    open_monitor = prepare_monitor(args, drum_map)
     checkpoint = _load_model(args.model or default_model_path(live=True))
 
     from realtime.live import AudioInput, LiveInputError, LiveSession, latency_bound_s, lookahead_s
@@ -168,6 +174,7 @@ def cmd_live(args) -> int:
         sinks.append(MidiFileSink(args.record, drum_map, note_length_s=args.note_length_ms / 1000.0))
     if args.events:
         sinks.append(CsvEventsSink(args.events, drum_map))
+    sinks.extend(open_monitor())
     session = LiveSession(checkpoint, audio_input, sinks, midi_sinks=[midi], block_size_samples=args.block_size)
 
     import signal
