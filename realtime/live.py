@@ -104,8 +104,11 @@ def freeze_for_inference(model):
 
     cfg = model.config
     example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
+    import warnings
+
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, not yet replaced for this
             frozen = torch.jit.freeze(torch.jit.trace(model.eval(), example))
             with torch.inference_mode():
                 for batch in (1, 1, 1, 2, 1):  # the profiling executor specialises on the first calls
