@@ -26,7 +26,7 @@ from .sampler import Sampler, note_blocks
 
 log = logging.getLogger(__name__)
 
-RENDER_BLOCK_SIZE_SAMPLES = 4096
+RENDER_BLOCK_SIZE_SAMPLES = 8192
 """Block size of file renders (live monitoring uses the engine's block size; the output is the same)."""
 
 SILENCE_DBFS = -90.0
@@ -293,31 +293,41 @@ def render_notes(notes, sampler: Sampler, effects: EffectChain | None = None, *,
     give_up = max(last_note + 1, min_samples) + latency + int(MAX_TAIL_S * rate)
     threshold = 10 ** (SILENCE_DBFS / 20)
     quiet_needed = int(0.25 * rate)  # a quarter second below the threshold, with nothing sounding: the end
-    blocks, position, quiet = [], 0, 0
+    blocks, peaks, position, quiet = [], [], 0, 0
     for block in note_blocks(notes, block_size_samples=block_size_samples, sample_rate_hz=rate):
         audio = sampler.process(block)
         if effects is not None:
             audio = effects.process(audio)
         blocks.append(audio)
+        peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
+        peaks.append(peak)
         position += block.n_samples
         if position < must_reach:
             continue
-        loud = np.flatnonzero(np.abs(audio).max(axis=0) > threshold)
-        quiet = quiet + block.n_samples if not len(loud) else block.n_samples - 1 - loud[-1]
+        if peak <= threshold:
+            quiet += block.n_samples
+        else:
+            quiet = block.n_samples - 1 - int(np.flatnonzero(np.abs(audio).max(axis=0) > threshold)[-1])
         if (quiet >= quiet_needed and not sampler.sounding) or position >= give_up:
             break
-    out = np.concatenate(blocks, axis=1)[:, latency:]
-    loud = np.flatnonzero(np.abs(out).max(axis=0) > threshold)
-    end = max(int(loud[-1]) + 1 if len(loud) else 0, min_samples)
-    return np.ascontiguousarray(out[:, :end])
+    # the end: the last sample above the threshold (found in the last loud block only), or min_duration_s
+    last_loud = next((i for i in range(len(blocks) - 1, -1, -1) if peaks[i] > threshold), None)
+    end = 0
+    if last_loud is not None:
+        i = last_loud
+        end = i * block_size_samples + int(np.flatnonzero(np.abs(blocks[i]).max(axis=0) > threshold)[-1]) + 1
+    end = max(end - latency, min_samples)
+    keep = -(-(end + latency) // block_size_samples)
+    out = np.concatenate(blocks[:keep], axis=1) if keep else np.zeros((2, 0), np.float32)
+    return out[:, latency : latency + end]
 
 
 def normalise(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
     """Scaled to a peak of `peak_dbfs` (silence stays silence)."""
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
     if peak <= 0:
-        return audio.astype(np.float32)
-    return (audio * (10 ** (peak_dbfs / 20) / peak)).astype(np.float32)
+        return audio.astype(np.float32, copy=False)
+    return (audio * np.float32(10 ** (peak_dbfs / 20) / peak)).astype(np.float32, copy=False)
 
 
 def load_original(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
