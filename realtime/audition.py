@@ -35,6 +35,9 @@ SILENCE_DBFS = -90.0
 MAX_TAIL_S = 15.0
 """However long an effect rings on (feedback delays), a render stops this long after the last note."""
 
+QUIET_END_S = 0.5
+"""A render ends after this long below SILENCE_DBFS with no voice sounding (plus the chain's delay times)."""
+
 PEAK_DBFS = -1.0
 """Renders are scaled to this peak."""
 
@@ -292,7 +295,10 @@ def render_notes(notes, sampler: Sampler, effects: EffectChain | None = None, *,
     must_reach = max(last_note + 1, min_samples) + latency
     give_up = max(last_note + 1, min_samples) + latency + int(MAX_TAIL_S * rate)
     threshold = 10 ** (SILENCE_DBFS / 20)
-    quiet_needed = int(0.25 * rate)  # a quarter second below the threshold, with nothing sounding: the end
+    quiet_needed = int(QUIET_END_S * rate)  # this long below the threshold, nothing sounding: the end; a delay's
+    if effects is not None:  # echoes can come after a silent gap as long as the delay time, so wait that too
+        quiet_needed += int(rate * sum(dict(spec.parameters).get("delay_seconds", 0.5)
+                                       for spec in effects.preset.plugins if spec.plugin == "Delay"))
     blocks, peaks, position, quiet = [], [], 0, 0
     for block in note_blocks(notes, block_size_samples=block_size_samples, sample_rate_hz=rate):
         audio = sampler.process(block)
