@@ -73,16 +73,32 @@ def windows(mel: np.ndarray, onsets: list, before: int = STORE_BEFORE, after: in
     return np.stack([padded[k : k + before + 1 + after] for k in onsets]) if onsets else np.zeros((0, before + 1 + after, mel.shape[1]))
 
 
+_KITS = {}
+
+
+def _kit(spec: str):
+    """Kits loaded once per worker process."""
+    from .render import load_kit
+
+    if spec not in _KITS:
+        _KITS[spec] = load_kit(spec)
+    return _KITS[spec]
+
+
 def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: OnsetParams, lp: LabelParams,
-                  basis, accompaniment_prob: float = 0.0) -> dict:
-    from .render import load_kit, render_performance
+                  basis, accompaniment_prob: float = 0.0, pool: tuple = ()) -> dict:
+    """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
+    retuned per drum and half the clips are mixed on channel buses."""
+    from .render import render_performance
 
     rng = np.random.default_rng(seed)
-    kit = load_kit(spec)
+    kit = _kit(spec)
+    others = [_kit(s) for s in pool if s != spec]
     xs, ys, vs, delays = [], [], [], []
     missed = total = seconds = 0
     for _ in range(n_clips):
-        audio, hits = render_performance(kit, rng, accompaniment_prob=accompaniment_prob)
+        audio, hits = render_performance(kit, rng, accompaniment_prob=accompaniment_prob, other_kits=others,
+                                         tune_semitones=1.5 if others else 0.0, bus_mix_prob=0.5 if others else 0.0)
         mel, onsets = detect(audio, fp, op, basis)
         y, v, d, m = label_onsets(onsets, hits, fp, lp)
         xs.append(windows(mel, onsets).astype(np.float16))
@@ -102,13 +118,13 @@ def _job(args):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
-    spec, n_clips, seed, fp, op, lp, basis, cache, band = args
-    part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}.npz")
+    spec, n_clips, seed, fp, op, lp, basis, cache, band, pool = args
+    part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}.npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
     t = time.time()
-    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band)
+    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool)
     np.savez(part, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
                 len(out["y"]), out["missed"], out["hits"], time.time() - t)
@@ -117,14 +133,15 @@ def _job(args):
 
 def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: int = 2,
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
-          accompaniment_prob: float = 0.0):
+          accompaniment_prob: float = 0.0, mix_kits: bool = False):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
     basis = mel_basis(fp)
     cache = out_path.parent / (out_path.stem + "_parts")
     cache.mkdir(parents=True, exist_ok=True)
-    jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob)
+    pool = tuple(kits) if mix_kits else ()
+    jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool)
             for i, spec in enumerate(kits)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
@@ -158,12 +175,14 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--accompaniment", type=float, default=0.0, metavar="P",
                         help="share of clips with a band (bass, chords) playing along (default 0)")
+    parser.add_argument("--mix-kits", action="store_true",
+                        help="clips borrow drums from the other kits of the set, retuned, half mixed on buses")
     args = parser.parse_args(argv)
     kits = [k for k in (HELD_OUT_KITS if args.held_out else TRAIN_KITS) if available(k)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t = time.time()
     parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,
-                  accompaniment_prob=args.accompaniment)
+                  accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")

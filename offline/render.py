@@ -208,11 +208,19 @@ def _finish(hits, duration_s, rng):
 # Rendering
 
 
+BUSES = {"kick": "kick", "snare": "snare", "side_stick": "snare", "hh_closed": "hats", "hh_pedal": "hats",
+         "hh_open": "hats", "tom_low": "toms", "tom_mid": "toms", "tom_high": "toms", "crash": "cymbals",
+         "ride": "cymbals"}
+"""The mixing-desk channel each drum is recorded on."""
+
+
 def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Generator | None = None,
-                drum_gain_db: dict | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """Play hits on a kit: velocity layers, round robin, hi-hat choke, per-drum level. Mono float32."""
+                drum_gain_db: dict | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ, buses: bool = False):
+    """Play hits on a kit: velocity layers, round robin, hi-hat choke, per-drum level. Mono float32, or
+    (buses=True) a dict of one such signal per mixing-desk channel (BUSES)."""
     rng = rng or np.random.default_rng(0)
-    out = np.zeros(int(duration_s * sample_rate_hz) + sample_rate_hz, dtype=np.float32)
+    n_out = int(duration_s * sample_rate_hz) + sample_rate_hz
+    outs = {}
     # one instrument per drum for the whole performance, like one kit on a stage (two crashes sometimes)
     chosen = {d: insts[rng.integers(len(insts))] for d, insts in kit.instruments.items()}
     hat_stops = [h.time_s for h in hits if h.drum in ("hh_closed", "hh_pedal")]
@@ -236,10 +244,70 @@ def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Gener
                     audio = audio[: n + fade].copy()
                     audio[n:] *= np.linspace(1, 0, fade, dtype=np.float32)
         start = int(round(hit.time_s * sample_rate_hz))
+        bus = BUSES.get(hit.drum, "other") if buses else "mix"
+        out = outs.get(bus)
+        if out is None:
+            out = outs[bus] = np.zeros(n_out, dtype=np.float32)
         end = min(len(out), start + len(audio))
         if start < end:
             out[start:end] += gain * audio[: end - start]
-    return out[: int(duration_s * sample_rate_hz)]
+    n = int(duration_s * sample_rate_hz)
+    if buses:
+        return {bus: out[:n] for bus, out in outs.items()}
+    return outs["mix"][:n] if "mix" in outs else np.zeros(n, dtype=np.float32)
+
+
+def mix_kits(primary: Kit, others: list, rng: np.random.Generator, *, foreign_prob: float = 0.4) -> Kit:
+    """A kit that borrows some drums from other kits, as drummers do (and so no model can learn a kit's sound
+    as a whole)."""
+    from realtime.kits import Kit as _Kit
+
+    instruments = dict(primary.instruments)
+    for drum in set(d for k in others for d in k.instruments) | set(instruments):
+        donors = [k for k in others if k.instruments.get(drum)]
+        if donors and (drum not in instruments or rng.random() < foreign_prob):
+            instruments[drum] = donors[rng.integers(len(donors))].instruments[drum]
+    return _Kit(name=primary.name + " (mixed)", path=primary.path, kind=primary.kind, licence=primary.licence,
+                instruments=instruments)
+
+
+def tune_kit(kit: Kit, rng: np.random.Generator, *, max_semitones: float = 1.5,
+             sample_rate_hz: int = SAMPLE_RATE_HZ) -> Kit:
+    """The kit with each drum tuned up or down (resampled), by a random amount per drum."""
+    import soxr
+
+    from realtime.kits import Instrument, Kit as _Kit, Layer
+
+    tuned = {}
+    for drum, insts in kit.instruments.items():
+        ratio = 2 ** (rng.uniform(-max_semitones, max_semitones) / 12)
+        if abs(ratio - 1) < 0.01:
+            tuned[drum] = insts
+            continue
+        tuned[drum] = [Instrument(i.name, i.drum, [
+            Layer(l.min_velocity, l.max_velocity,
+                  soxr.resample(l.audio, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32) if len(l.audio) > 64
+                  else l.audio, l.gain) for l in i.layers], i.gain, i.choke_group) for i in insts]
+    return _Kit(name=kit.name, path=kit.path, kind=kit.kind, licence=kit.licence, instruments=tuned)
+
+
+def mix_buses(buses: dict, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Channel EQ and level on each bus, then the sum: the close-mic mix of a recorded kit."""
+    import pedalboard as pb
+
+    total = None
+    for bus, audio in buses.items():
+        chain = [pb.PeakFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(80), np.log(8000)))),
+                               gain_db=float(rng.uniform(-8, 8)), q=float(rng.uniform(0.7, 2.5)))]
+        if rng.random() < 0.3:
+            chain.append(pb.HighShelfFilter(cutoff_frequency_hz=float(rng.uniform(3000, 9000)),
+                                            gain_db=float(rng.uniform(-8, 6))))
+        if rng.random() < 0.3:
+            chain.append(pb.Compressor(threshold_db=float(rng.uniform(-30, -10)), ratio=float(rng.uniform(2, 6)),
+                                       attack_ms=float(rng.uniform(1, 20)), release_ms=float(rng.uniform(50, 250))))
+        y = pb.Pedalboard(chain)(audio, sample_rate_hz) * np.float32(10 ** (rng.uniform(-4, 4) / 20))
+        total = y if total is None else total + y
+    return total
 
 
 def augment(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
@@ -297,7 +365,8 @@ def _accompaniment_synth(sample_rate_hz: int):
 
 def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
-                       accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ):
+                       accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                       other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
     probability `accompaniment_prob` a band (bass and chords) plays along, from -12 to +6 dB around the drums."""
     bars = bars or int(rng.integers(4, 12))
@@ -305,9 +374,17 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     if band:
         style = style or str(rng.choice(["groove", "groove", "groove", "jazz"]))
         tempo_bpm = tempo_bpm or float(rng.uniform(60, 200))
+    if other_kits:
+        kit = mix_kits(kit, list(other_kits), rng)
+    if tune_semitones:
+        kit = tune_kit(kit, rng, max_semitones=tune_semitones, sample_rate_hz=sample_rate_hz)
     hits, duration = generate_pattern(rng, bars=bars, style=style, tempo_bpm=tempo_bpm, drums_available=kit.drums)
     gains = {d: float(rng.uniform(-6, 6)) for d in kit.drums}
-    audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz)
+    if rng.random() < bus_mix_prob:
+        audio = mix_buses(render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains,
+                                      sample_rate_hz=sample_rate_hz, buses=True), rng, sample_rate_hz=sample_rate_hz)
+    else:
+        audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz)
     if band:
         from .accompaniment import render_accompaniment
 

@@ -156,6 +156,26 @@ def train(cfg: TrainConfig) -> dict:
     total = steps_per_epoch * cfg.epochs
     step = 0
     history = []
+    fp_ = FeatureParams()
+    offset_frames = float(np.median(meta["delays"])) * fp_.sample_rate_hz / fp_.hop_samples
+
+    def save(model, thresholds, history):
+        extra = {
+            "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+            "data": {"windows": int(len(y)), "hours": round(hours, 3), "kits": [str(k) for k in meta["kits"]]},
+            "device": str(device) + ("" if device.type != "cuda" else f" ({torch.cuda.get_device_name()})"),
+            "train_seconds": round(time.time() - t0, 1),
+            "history": history,
+        }
+        state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        copy = HitCNN(model_cfg)
+        copy.load_state_dict(state)
+        copy.eval()
+        save_checkpoint(cfg.out, Checkpoint(model=copy, labels=labels, feature_params=fp_.as_dict(),
+                                            onset_params=OnsetParams().as_dict(), mel_basis=mel_basis(fp_),
+                                            thresholds=list(thresholds), onset_offset_frames=offset_frames,
+                                            extra=extra))
+        return extra
     for epoch in range(cfg.epochs):
         order = rng.permutation(len(x))
         running = 0.0
@@ -178,6 +198,7 @@ def train(cfg: TrainConfig) -> dict:
         history.append(record)
         log.warning("epoch %d: loss %.4f val_loss %s  %.0f s  %s", epoch + 1, record["loss"], record.get("val_loss"),
                     record["seconds"], record.get("val_f"))
+        save(model, np.full(len(labels), 0.5), history)  # a usable checkpoint after every epoch
 
     thresholds = np.full(len(labels), 0.5)
     if has_val:
@@ -189,22 +210,9 @@ def train(cfg: TrainConfig) -> dict:
             sel = vkit == k
             tp, fp, fn, f = f_scores(probs[sel], vy[sel], thresholds)
             log.warning("held-out %s: F per class %s", name, dict(zip(labels, np.round(f, 3).tolist())))
-    delays = meta["delays"]
-    fp_ = FeatureParams()
-    offset_frames = float(np.median(delays)) * fp_.sample_rate_hz / fp_.hop_samples
-    extra = {
-        "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-        "data": {"windows": int(len(y)), "hours": round(hours, 3), "kits": [str(k) for k in meta["kits"]]},
-        "device": str(device) + ("" if device.type != "cuda" else f" ({torch.cuda.get_device_name()})"),
-        "train_seconds": round(time.time() - t0, 1),
-        "history": history,
-    }
-    model.cpu().eval()
-    save_checkpoint(cfg.out, Checkpoint(model=model, labels=labels, feature_params=fp_.as_dict(),
-                                        onset_params=OnsetParams().as_dict(), mel_basis=mel_basis(fp_),
-                                        thresholds=thresholds.tolist(), onset_offset_frames=offset_frames, extra=extra))
+    save(model, thresholds, history)
     log.warning("wrote %s (%.0f s)", cfg.out, time.time() - t0)
-    return extra
+    return history
 
 
 def main(argv=None) -> int:
