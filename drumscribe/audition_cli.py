@@ -22,9 +22,8 @@ DEFAULT_MIX = 0.5
 
 def add_commands(commands) -> None:
     """Register `kits`, `presets` and `audition` on the drumscribe command's subparsers."""
-    from realtime.audition import RENDER_BLOCK_SIZE_SAMPLES
     from realtime.drums import DEFAULT_DRUM_MAP
-    from realtime.effects import DEFAULT_PRESET
+    from realtime.effects import DEFAULT_PRESET  # light: numpy and pedalboard load with the first chain
 
     k = commands.add_parser("kits", help="list the drum kits audition can play",
                             description="The drum kits found on this machine: Hydrogen kits, the drum kits of sf2 "
@@ -54,9 +53,9 @@ def add_commands(commands) -> None:
     a.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
                    help=f"the drum map the notes were written with (default {DEFAULT_DRUM_MAP}); GM notes it "
                         f"does not use (35, 40, ...) are understood too")
-    a.add_argument("--block-size", type=int, default=RENDER_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
-                   help=f"samples per rendering block (default {RENDER_BLOCK_SIZE_SAMPLES}; the sound is the same "
-                        f"at any size)")
+    a.add_argument("--block-size", type=int, metavar="SAMPLES",
+                   help="samples per rendering block (default 8192, realtime.audition.RENDER_BLOCK_SIZE_SAMPLES; "
+                        "the sound is the same at any size)")
     a.set_defaults(run=cmd_audition)
 
 
@@ -247,6 +246,10 @@ def cmd_presets(args) -> int:
 
 
 def cmd_audition(args) -> int:
+    from realtime.audition import RENDER_BLOCK_SIZE_SAMPLES
+
+    if args.block_size is None:
+        args.block_size = RENDER_BLOCK_SIZE_SAMPLES
     _check_block_size(args.block_size)
     if args.mix is not None and not args.mix_with:
         raise UserError("--mix needs --mix-with AUDIO (the original to lay under the rendering)")

@@ -21,11 +21,10 @@ varying length when streamed, so they are left out.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 from . import SAMPLE_RATE_HZ
 
@@ -188,7 +187,7 @@ def _check_value(label, index, plugin, key, ptype, value, folder):
     if ptype in ("float", "Optional[float]"):
         if value is None and ptype.startswith("Optional"):
             return value
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise EffectsError(f"{where}: {json.dumps(value)} is not a number")
         return float(value)
     if ptype == "bool":
@@ -288,6 +287,8 @@ class EffectChain:
         one channel). So the chain is primed once with a long block of silence, which fixes the channel layout
         and the largest block, and then cleared with an empty one; later blocks are fed at most that long.
         """
+        import numpy as np
+
         if self.board is None:
             return
         rate = float(self.sample_rate_hz)
@@ -295,7 +296,11 @@ class EffectChain:
         self.board.process(np.zeros((self.channels, PRIME_BLOCK_SAMPLES), np.float32), rate, reset=True)
         self.board.process(np.zeros((self.channels, 0), np.float32), rate, reset=True)
 
-    def process(self, block: np.ndarray) -> np.ndarray:
+    def process(self, block):
+        """(channels, n) float32 in, the same shape out; numpy is imported with the first chain (the command line
+        imports this module to show its defaults)."""
+        import numpy as np
+
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
             raise ValueError(f"EffectChain.process takes ({self.channels}, n_samples) blocks, got {block.shape}")
