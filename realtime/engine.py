@@ -74,6 +74,8 @@ class Engine:
         out = block
         for stage in self.stages:
             out = stage.process(out)
+            if out is None:  # nothing completed in this block: the later stages have nothing to do
+                break
         self.position_samples += len(block)
         if not out:
             return []

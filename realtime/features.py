@@ -78,24 +78,44 @@ class LogMelSpectrogram:
         self.reset()
 
     def reset(self) -> None:
-        self.buffer = np.zeros(self.params.n_fft - self.params.hop_samples)
+        # samples not yet consumed live in buffer[:filled]; the buffer is preallocated so that the common case,
+        # a small block that completes no group of frames, is one copy and no allocation
+        history = self.params.n_fft - self.params.hop_samples
+        self.buffer = np.zeros(history + self.frames_per_call * self.params.hop_samples + 8192)
+        self.filled = history
         self.frames_done = 0
 
     def process(self, block: np.ndarray) -> FrameBlock | None:
         """Returns the frames completed by this block, or None when no group of frames completed."""
-        n_fft, hop = self.params.n_fft, self.params.hop_samples
-        buffer = np.concatenate((self.buffer, block))
+        n_fft, hop, group = self.params.n_fft, self.params.hop_samples, self.frames_per_call
+        filled = self.filled
+        end = filled + len(block)
+        if end <= len(self.buffer):
+            self.buffer[filled:end] = block
+            self.filled = end
+            if end < n_fft + (group - 1) * hop:  # not even one group of frames yet
+                return None
+            buffer = self.buffer[:end]
+        else:
+            buffer = np.concatenate((self.buffer[:filled], block))
         n_frames = (len(buffer) - n_fft) // hop + 1 if len(buffer) >= n_fft else 0
-        n_frames -= n_frames % self.frames_per_call
-        start = self.frames_done
+        n_frames -= n_frames % group
         if n_frames == 0:
-            self.buffer = buffer
+            self._keep(buffer)
             return None
+        start = self.frames_done
         frames = np.lib.stride_tricks.sliding_window_view(buffer, n_fft)[: n_frames * hop : hop]
         mel = self.frames_to_mel(frames)
-        self.buffer = buffer[n_frames * hop :]
+        self._keep(buffer[n_frames * hop :])
         self.frames_done += n_frames
         return FrameBlock(start, mel)
+
+    def _keep(self, rest: np.ndarray) -> None:
+        """Keep the unconsumed samples at the front of the buffer (growing it for a large block)."""
+        if len(rest) > len(self.buffer):
+            self.buffer = np.zeros(len(rest) + 8192)
+        self.buffer[: len(rest)] = rest  # overlapping copy to the front: numpy handles the overlap
+        self.filled = len(rest)
 
     def frames_to_mel(self, frames: np.ndarray) -> np.ndarray:
         spectrum = np.fft.rfft(frames * self.window, axis=-1)
