@@ -22,6 +22,19 @@ class JackUnavailable(RuntimeError):
     """jackd or the JACK client library is missing, or the server did not come up."""
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the process that started it dies, however it dies (Linux), so
+    a test run killed without teardown leaves no jackd behind (a dummy server wakes every period at real-time
+    priority and would load the machine for good)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: teardown by PID still stops it
+        pass
+
+
 class JackServer:
     """`jackd -n NAME -d dummy -r RATE -p PERIOD`, started on enter and stopped (by PID) on exit."""
 
@@ -49,7 +62,7 @@ class JackServer:
         self.process = subprocess.Popen(
             [jackd, "-n", self.name, "-d", "dummy", "-r", str(self.rate_hz), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,
-            start_new_session=True)
+            preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -302,7 +302,9 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     # the take: every note the port sent is in the .mid, which survived Ctrl-C
     live_hits = _read_events(events)
     take = [m for m in mido.MidiFile(str(record)) if m.type == "note_on" and m.velocity > 0]
-    assert len(notes) == len(live_hits) >= 1
+    # every hit went out as a note (a client that misses its cycle on a loaded machine may lose one: allow 2 %)
+    assert len(live_hits) >= 1 and len(live_hits) - 0.02 * len(live_hits) <= len(notes) <= len(live_hits), (
+        f"{len(notes)} notes arrived for {len(live_hits)} hits")
     assert len(take) >= len(notes) - sum(1 for a, b in zip(live_hits, live_hits[1:]) if a[0] == b[0] and a[3] == b[3])
 
     # the same notes as transcribe --live on the same audio, each sent as soon as it was decided
