@@ -21,7 +21,7 @@ CHECKPOINT_KIND = "drumscribe-oneshot"
 @dataclass
 class OneShotConfig:
     n_mels: int = 64  # mel bands of the input
-    n_frames: int = 100  # frames from the sample's onset: 1 s at 10 ms hop
+    n_frames: int = 100  # columns of the input image (time from the sample's onset)
     n_classes: int = 10  # in the order of the checkpoint's labels
     channels: tuple = (8, 16, 32, 64)  # conv widths, one 2x2-pooled stage each
     pooled_bands: int = 4  # mel positions kept after the convolutions (time is averaged out)

@@ -167,18 +167,18 @@ def get_lr(step: int, total: int, cfg: FolderTrainConfig) -> float:
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def get_batch(x, y, idx, cfg: FolderTrainConfig, rng, device, *, train: bool):
+def get_batch(x, y, idx, cfg: FolderTrainConfig, fine_frames: int, rng, device, *, train: bool):
     import torch
 
     xb = x[idx].astype(np.float32)
-    if train and cfg.time_shift_frames:
+    if train and cfg.time_shift_frames:  # within the attack's frames (the image's first fine_frames columns)
         for i, shift in enumerate(rng.integers(-cfg.time_shift_frames, cfg.time_shift_frames + 1, len(idx))):
+            attack = xb[i, :, :fine_frames]
             if shift > 0:  # found late: the onset lies before the image starts
-                xb[i, :, :-shift] = xb[i, :, shift:]
-                xb[i, :, -shift:] = 0.0
+                attack[:, :-shift] = attack[:, shift:].copy()
             elif shift < 0:  # found early: silence before it
-                xb[i, :, -shift:] = xb[i, :, :shift].copy()
-                xb[i, :, :-shift] = 0.0
+                attack[:, -shift:] = attack[:, :shift].copy()
+                attack[:, :-shift] = 0.0
     if train and cfg.freq_mask_bands:
         for i in np.flatnonzero(rng.random(len(idx)) < 0.5):
             width = int(rng.integers(1, cfg.freq_mask_bands + 1))
@@ -226,7 +226,7 @@ def plot_curves(path: Path, history: list) -> None:
 
     epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
+    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train (augmented, label-smoothed)")
     ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     ax_loss.legend()
@@ -366,7 +366,7 @@ def train(cfg: FolderTrainConfig) -> dict:
                 continue
             for group in optimizer.param_groups:
                 group["lr"] = get_lr(step, total, cfg)
-            xb, yb = get_batch(x, y, batch, cfg, rng, device, train=True)
+            xb, yb = get_batch(x, y, batch, cfg, params.fine_frames, rng, device, train=True)
             logits = model(xb)
             loss = loss_fn(logits, yb)
             optimizer.zero_grad(set_to_none=True)

@@ -82,6 +82,9 @@ def class_for_gm_note(note: int, preset: int = 0):
     return "percussion"
 
 
+SF2_DRUM_SETS = (*range(0, 20), 24, 25, *range(32, 37), 40, 41, 42)
+"""GS drum sets (bank 128 presets) whose notes follow the GM percussion map; a font lacking one is skipped."""
+
 ONESHOT_TRAIN_KITS = (
     "hydrogen:The Black Pearl 1.0",
     "hydrogen:ForzeeStereo",
@@ -95,14 +98,14 @@ ONESHOT_TRAIN_KITS = (
     "hydrogen:HardElectro1",
     "hydrogen:Gimme A Hand 1.0",  # claps, snaps, shakers, cajon, bongos, blocks
     "hydrogen:circAfrique v4",  # djembe, dunun
-    *(f"sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:{p}" for p in (0, 8, 16, 24, 25, 32, 40)),
-    *(f"sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:{p}" for p in (0, 8, 16, 24, 25, 32, 40)),
+    *(f"sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:{p}" for p in SF2_DRUM_SETS),
+    *(f"sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:{p}" for p in SF2_DRUM_SETS),
 )
 """Kits the shipped one-shot model is trained on (licences: /usr/share/doc/<package>/copyright)."""
 
 ONESHOT_HELD_OUT_KITS = (
     "hydrogen:ColomboAcousticDrumkit",
-    *(f"sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:{p}" for p in (0, 8, 16, 24, 25, 32, 40)),
+    *(f"sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:{p}" for p in SF2_DRUM_SETS),
 )
 """Kits never used for training: bench/oneshot_accuracy.py scores the shipped model on them."""
 
@@ -121,11 +124,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60] or "x"
 
 
-def kit_oneshots(spec: str) -> list:
+def kit_oneshots(spec: str, *, seen: dict | None = None) -> list:
     """Every velocity layer of every instrument of a kit that is one of CLASSES.
 
     spec: 'hydrogen:<name or folder>' or 'sf2:<path>:<bank>:<preset>' (each percussion note rendered by fluidsynth
-    at SF2_VELOCITIES; renders identical after peak normalisation are kept once).
+    at SF2_VELOCITIES). A render that sounds like one already made (the same sample, only louder, or the same sample
+    in another drum set of the font) is left out; pass one `seen` dict to all the sets of a font.
     """
     kind, _, rest = spec.partition(":")
     if kind == "hydrogen":
@@ -142,11 +146,15 @@ def kit_oneshots(spec: str) -> list:
         return out
     if kind == "sf2":
         path, bank, preset = rest.rsplit(":", 2)
-        return _sf2_oneshots(Path(path), int(bank), int(preset))
+        return _sf2_oneshots(Path(path), int(bank), int(preset), {} if seen is None else seen)
     raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'")
 
 
-def _sf2_oneshots(path: Path, bank: int, preset: int, seconds: float = 2.0) -> list:
+def _same_sound(a: np.ndarray, b: np.ndarray) -> bool:
+    return len(a) == len(b) and float(np.abs(a - b).max()) < 0.05
+
+
+def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float = 2.5) -> list:
     import fluidsynth
 
     if not path.is_file():
@@ -158,13 +166,15 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seconds: float = 2.0) -> l
         sfid = synth.sfload(str(path))
         if sfid < 0:
             raise ValueError(f"'{path}' is not a readable sf2 soundfont")
+        if not synth.sfpreset_name(sfid, bank, preset):
+            return []  # the font has no such drum set
         synth.program_select(9, sfid, bank, preset)
         kit_name = f"{path.stem} {bank}:{preset}"
         for note in range(35, 88):
             label = class_for_gm_note(note, preset)
             if label is None:
                 continue
-            kept = []
+            kept = seen.setdefault((str(path), note), [])
             for velocity in SF2_VELOCITIES:
                 synth.noteon(9, note, velocity)
                 audio = np.asarray(synth.get_samples(int(seconds * SAMPLE_RATE_HZ)), np.float32).reshape(-1, 2)
@@ -175,9 +185,13 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seconds: float = 2.0) -> l
                 if not len(loud):
                     continue
                 mono = mono[loud[0] :]
-                normed = mono[:4800] / np.abs(mono).max()
-                if any(len(k) == len(normed) and np.abs(k - normed).max() < 0.02 for k in kept):
-                    continue  # the same sample, only louder
+                peak = np.abs(mono).max()
+                start = int(np.argmax(np.abs(mono) >= 0.01 * peak))
+                normed = np.zeros(9600, np.float32)
+                piece = mono[start : start + 9600] / peak
+                normed[: len(piece)] = piece
+                if any(_same_sound(k, normed) for k in kept):
+                    continue  # the same sample: only louder, or in another set of the font
                 kept.append(normed)
                 out.append(OneShot(label, np.ascontiguousarray(mono), kit_name, f"note {note} vel {velocity}"))
     finally:
@@ -185,14 +199,14 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seconds: float = 2.0) -> l
     return out
 
 
-def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.0) -> dict:
+def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5) -> dict:
     """Write each one-shot of the kits as OUT/<class>/<kit>__<instrument>.flac; returns files per class."""
     import soundfile as sf
 
     out_dir = Path(out_dir)
-    counts = {}
+    counts, seen = {}, {}
     for spec in specs:
-        shots = kit_oneshots(spec)
+        shots = kit_oneshots(spec, seen=seen)
         for shot in shots:
             folder = out_dir / shot.label
             folder.mkdir(parents=True, exist_ok=True)
@@ -263,10 +277,17 @@ class OneShotParams:
     fmin_hz: float = 30.0
     fmax_hz: float = 18000.0
     log_gain: float = 1e9
-    n_frames: int = 100  # frames after the onset: 1 s
+    fine_frames: int = 50  # frames from the onset at the hop: 0.5 s of attack at 10 ms
+    coarse_frames: int = 50  # then frames of coarse_pool hops averaged: 1.5 s of decay at 30 ms
+    coarse_pool: int = 3
     pre_onset_ms: float = 5.0  # audio kept before the onset
     onset_threshold_db: float = -30.0  # the onset is the first sample this close to the peak
     silence_peak_db: float = -100.0  # a file whose peak lies below this is silent: no class
+
+    @property
+    def n_frames(self) -> int:
+        """Columns of the model's input image."""
+        return self.fine_frames + self.coarse_frames
 
     @property
     def features(self) -> FeatureParams:
@@ -289,12 +310,14 @@ def is_silent(audio: np.ndarray, params: OneShotParams = OneShotParams()) -> boo
 
 
 def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), basis=None) -> np.ndarray:
-    """(n_mels, n_frames) float32 log-mel image of a sample: peak-normalised, from just before its onset.
+    """(n_mels, n_frames) float32 log-mel image of a sample: peak-normalised, from just before its onset; the attack
+    at the hop, the decay in frames of `coarse_pool` hops (their mean).
 
     audio: mono at params.sample_rate_hz. A silent sample gives an image of zeros.
     """
     hop = params.hop_samples
-    n = params.n_frames * hop
+    n_hops = params.fine_frames + params.coarse_frames * params.coarse_pool
+    n = n_hops * hop
     if is_silent(audio, params):
         return np.zeros((params.n_mels, params.n_frames), np.float32)
     x = np.asarray(audio, np.float64)
@@ -304,7 +327,9 @@ def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), ba
     segment = np.zeros(n)
     piece = x[start : start + n]
     segment[: len(piece)] = piece
-    return np.ascontiguousarray(log_mel(segment, params.features, basis)[: params.n_frames].T, dtype=np.float32)
+    mel = log_mel(segment, params.features, basis)[:n_hops]
+    coarse = mel[params.fine_frames :].reshape(params.coarse_frames, params.coarse_pool, -1).mean(axis=1)
+    return np.ascontiguousarray(np.concatenate((mel[: params.fine_frames], coarse)).T, dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -312,7 +337,7 @@ def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), ba
 
 
 def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                    max_seconds: float = 1.6) -> np.ndarray:
+                    max_seconds: float = 2.2) -> np.ndarray:
     """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus, reverb,
     compression, saturation, coding, noise floor, leading silence and a cut-off tail. Mono float32."""
     import pedalboard as pb
@@ -356,8 +381,8 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.05:
         x = np.asarray(pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz),
                        np.float32).reshape(-1)
-    if r() < 0.2:  # a library sample cut short with a fade
-        keep = int(rng.uniform(0.15, 1.0) * sample_rate_hz)
+    if r() < 0.25:  # a library sample cut short with a fade
+        keep = int(np.exp(rng.uniform(np.log(0.05), np.log(1.5))) * sample_rate_hz)
         if keep < len(x):
             fade = min(keep, int(rng.uniform(0.005, 0.1) * sample_rate_hz))
             x = x[:keep].copy()
