@@ -154,7 +154,7 @@ def find_kits() -> list:
                     drums = {drum for _, drum in one_shot_files(entry)}
                     if drums:
                         add([KitInfo(entry.name, "folder", entry, _folder_licence(entry), len(drums))])
-            except KitError as exc:
+            except (KitError, OSError) as exc:  # a broken or unreadable kit is left out of the list
                 log.debug("skipping kit %s: %s", entry, exc)
     return found
 
@@ -189,6 +189,9 @@ def resolve_kit(spec: str | None) -> KitInfo:
         kits = find_kits()
         for info in kits:
             if info.name.lower() == spec.lower():
+                return info
+        for info in kits:  # a Hydrogen kit by the name in its drumkit.xml ('Forzee Stereo Drumkit')
+            if info.kind == "hydrogen" and info.title.lower() == spec.lower():
                 return info
         if ":" in spec:  # 'FluidR3_GM:32', 'TimGM6mb:jazz'
             stem, _, preset = spec.rpartition(":")
