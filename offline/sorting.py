@@ -372,6 +372,9 @@ def _sort_one(source: Path, out_dir: Path, classifier: SampleClassifier, summary
         folder, reason = UNSURE_DIR, f"confidence {result.confidence:.2f} below {min_confidence:g}"
     else:
         folder, reason = result.label, ""
+    if (out_dir / folder).resolve() == source.parent.resolve():  # sorting OUT_DIR/_unsure/ again: it stays
+        summary.already_sorted += 1
+        return
     try:
         size = str(source.lstat().st_size)
     except OSError as exc:  # vanished since the walk
@@ -428,8 +431,9 @@ def undo(manifest_path: str | Path, *, progress=None) -> UndoSummary:
     rows = current_rows(read_manifest(manifest))
     folders = {Path(row["destination"]).parent for row in rows if row["destination"]}
     summary, keep, n = UndoSummary(), [], 0
+    newest_first = rows[::-1]  # a file sorted again from _unsure/ goes back there first, then home
     try:
-        for n, row in enumerate(rows):
+        for n, row in enumerate(newest_first):
             if row["action"] == "move" and row["destination"]:
                 if not _undo_move(row, summary):
                     keep.append(row)
@@ -439,11 +443,11 @@ def undo(manifest_path: str | Path, *, progress=None) -> UndoSummary:
             if progress is not None:
                 progress(n + 1, len(rows))
     except BaseException:
-        keep += rows[n:]  # the row in hand too: a second undo sees whether its file is back
+        keep += newest_first[n:]  # the row in hand too: a second undo sees whether its file is back
         raise
     finally:
         if keep:
-            _write_manifest(manifest, keep)
+            _write_manifest(manifest, keep[::-1])
         elif manifest.exists():
             manifest.unlink()
         for folder in sorted(folders):  # class folders that sorting made and undo emptied

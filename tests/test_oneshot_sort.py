@@ -165,6 +165,19 @@ def test_move_then_undo_restores_every_file(library, tmp_path, classifier):
     assert not (out / sorting.MANIFEST_NAME).exists() and list(out.iterdir()) == []
 
 
+def test_undo_after_sorting_unsure_files_again(library, tmp_path, classifier):
+    """Files sorted from OUT_DIR/_unsure/ into OUT_DIR with a lower bar go all the way home on undo."""
+    before = snapshot(library)
+    out = tmp_path / "sorted"
+    first = sorting.sort_folder(library, out, classifier, move=True, min_confidence=1.0)
+    assert first.counts[sorting.UNSURE_DIR] == 13
+    second = sorting.sort_folder(out / sorting.UNSURE_DIR, out, classifier, move=True, min_confidence=0.0)
+    assert second.sorted == 12 and second.already_sorted == 1  # the silent file stays in _unsure/
+    summary = sorting.undo(out / sorting.MANIFEST_NAME)
+    assert summary.restored == 15 + 12 and not summary.problems
+    assert snapshot(library) == before
+
+
 def test_dry_run_changes_nothing(library, tmp_path, classifier):
     before = snapshot(library)
     out = tmp_path / "sorted"
