@@ -38,6 +38,7 @@ class TrainConfig:
     level_jitter: float = 0.4  # random offset of log-mel features (about +-4 dB)
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
+    init: str = ""  # start from this checkpoint's weights (fine-tuning) instead of from scratch
     threads: int = 2  # CPU threads for torch
 
 
@@ -50,7 +51,24 @@ def get_device(name: str):
 
 
 def load_windows(path: str, before: int, after: int):
-    """Windows cropped to the model's context: x (n, mels, frames) float16, y (n, classes), velocities, meta."""
+    """Windows cropped to the model's context: x (n, mels, frames) float16, y (n, classes), meta, offset.
+
+    `path` may name several datasets separated by commas; they are concatenated."""
+    if "," in path:
+        parts = [load_windows(p, before, after) for p in path.split(",")]
+        offsets = {p[3] for p in parts}
+        if len(offsets) != 1 or len({p[0].shape[2] for p in parts}) != 1:
+            raise ValueError(f"datasets {path} store different window lengths")
+        kit_base = np.cumsum([0] + [len(p[2]["kits"]) for p in parts[:-1]])
+        meta = {
+            "labels": parts[0][2]["labels"],
+            "kits": np.concatenate([p[2]["kits"] for p in parts]),
+            "kit": np.concatenate([p[2]["kit"] + b for p, b in zip(parts, kit_base)]),
+            "seconds": np.concatenate([p[2]["seconds"] for p in parts]),
+            "delays": np.concatenate([p[2]["delays"] for p in parts]),
+        }
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]), meta,
+                parts[0][3])
     data = np.load(path)
     sb, sa = int(data["store_before"]), int(data["store_after"])
     if before > sb or after > sa:
@@ -149,6 +167,11 @@ def train(cfg: TrainConfig) -> dict:
     sample = x[rng.choice(len(x), min(len(x), 20000), replace=False)].astype(np.float32)
     model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
     model.band_std.copy_(torch.from_numpy(sample.std(axis=(0, 2)) + 1e-3))
+    if cfg.init:
+        from models.cnn import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(cfg.init).model.state_dict())
+        log.warning("starting from the weights of %s", cfg.init)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
@@ -237,8 +260,9 @@ def main(argv=None) -> int:
             if k not in given:
                 values[k] = v
     cfg = TrainConfig(**values)
-    if not Path(cfg.data).is_file():
-        parser.error(f"training data '{cfg.data}' does not exist; render it with: python -m offline.dataset --out {cfg.data}")
+    for data in cfg.data.split(","):
+        if not Path(data).is_file():
+            parser.error(f"training data '{data}' does not exist; render it with: python -m offline.dataset --out {data}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     train(cfg)
     return 0
