@@ -132,13 +132,14 @@ def _run_live(server, audio, model_path, tmp, *, port_name, extra=(), kill_serve
                 process.send_signal(signal.SIGINT)
             code = process.wait(RUN_TIMEOUT_S)
             notes = harness.note_ons() if harness.client is not None else []
+            xruns = harness.xruns
     finally:
         if process.poll() is None:
             process.kill()
             process.wait(10)
     out.thread.join(5)
     err.thread.join(5)
-    return notes, code, err.text, (record, events)
+    return notes, code, err.text, (record, events), xruns
 
 
 def _transcribe_live(wav, model_path, tmp) -> list:
@@ -157,17 +158,17 @@ def _read_events(path) -> list:
                 for r in csv.DictReader(f)]
 
 
-def _match(times_a, notes_a, times_b, notes_b, lo_s, hi_s) -> int:
-    """Pairs (a, b) of the same note with lo_s <= t_a - t_b <= hi_s, each used once (greedy by time)."""
+def _match(times_a, notes_a, times_b, notes_b, lo_s, hi_s) -> list:
+    """t_a - t_b of pairs (a, b) of the same note with lo_s <= t_a - t_b <= hi_s, each used once (greedy by time)."""
     used = np.zeros(len(times_b), bool)
-    matched = 0
+    differences = []
     for ta, na in sorted(zip(times_a, notes_a)):
         for j, (tb, nb) in enumerate(zip(times_b, notes_b)):
             if not used[j] and nb == na and lo_s <= ta - tb <= hi_s:
                 used[j] = True
-                matched += 1
+                differences.append(ta - tb)
                 break
-    return matched
+    return differences
 
 
 def _write_wav(path, audio, rate):
@@ -188,7 +189,11 @@ def _check_against_file(notes, file_hits, *, rate_hz, min_share):
     live_n = [n for _, n, _ in notes]
     file_t = [e for _, e, _, _ in file_hits]
     file_n = [n for _, _, _, n in file_hits]
-    matched = _match(live_t, live_n, file_t, file_n, lo, hi)
+    differences = np.array(_match(live_t, live_n, file_t, file_n, lo, hi))
+    matched = len(differences)
+    if matched:
+        print(f"note arrival - file run's emitted_s over {matched} matched notes: median "
+              f"{np.median(differences) * 1e3:.1f} ms, max {differences.max() * 1e3:.1f} ms")
     # the two runs see the audio on frame grids up to a frame apart: a hit right at a decision threshold may
     # fall either way (random weights sit near their thresholds: about one hit in ten does)
     assert matched >= min_share * len(file_hits) and matched >= min_share * len(notes), (
@@ -293,23 +298,32 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
 
     started = time.monotonic()
     with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
-        notes, code, stderr, (record, events) = _run_live(server, audio, model_path, tmp_path,
-                                                          port_name=f"ds{rate_hz}")
+        notes, code, stderr, (record, events), xruns = _run_live(server, audio, model_path, tmp_path,
+                                                                 port_name=f"ds{rate_hz}")
     assert code == 0, stderr
     assert "resampled to 48000 Hz" in stderr or rate_hz == 48000, stderr
     assert time.monotonic() - started < 3 * RUN_TIMEOUT_S
 
-    # the take: every note the port sent is in the .mid, which survived Ctrl-C
+    # a loaded machine makes JACK clients miss cycles (xruns): the audio of a missed cycle is lost to the input,
+    # and MIDI of one may be lost to the recorder. Each such loss may cost a note; allowed up to 10 % of them.
+    import re
+
+    overflows = sum(map(int, re.findall(r"\+ (\d+) \(input overflow\)", stderr)))
     live_hits = _read_events(events)
+    slack = min(overflows + xruns, 0.1 * len(live_hits))
+    print(f"\n{rate_hz} Hz: {len(live_hits)} hits, {len(notes)} notes arrived; {overflows} input overflows, "
+          f"{xruns} server xruns seen by the recorder")
+
+    # every hit went out as a note; the take holds them all and survived Ctrl-C
     take = [m for m in mido.MidiFile(str(record)) if m.type == "note_on" and m.velocity > 0]
-    # every hit went out as a note (a client that misses its cycle on a loaded machine may lose one: allow 2 %)
-    assert len(live_hits) >= 1 and len(live_hits) - 0.02 * len(live_hits) <= len(notes) <= len(live_hits), (
+    assert len(live_hits) >= 1 and len(live_hits) - 0.02 * len(live_hits) - slack <= len(notes) <= len(live_hits), (
         f"{len(notes)} notes arrived for {len(live_hits)} hits")
     assert len(take) >= len(notes) - sum(1 for a, b in zip(live_hits, live_hits[1:]) if a[0] == b[0] and a[3] == b[3])
 
     # the same notes as transcribe --live on the same audio, each sent as soon as it was decided
     file_hits = _transcribe_live(wav, model_path, tmp_path)
-    _check_against_file(notes, file_hits, rate_hz=rate_hz, min_share=0.9 if trained else 0.8)
+    _check_against_file(notes, file_hits, rate_hz=rate_hz,
+                        min_share=(0.9 if trained else 0.8) - slack / max(len(live_hits), 1))
 
     # every note within the honest latency bound of a true onset (any drum: the random model's labels mean nothing)
     ckpt = load_checkpoint(model_path)
@@ -335,8 +349,8 @@ def test_live_jack_server_vanishes(groove_hits_audio, live_model, tmp_path):
     """The audio server dies mid-run: one line, exit 1, the take written."""
     _, audio = groove_hits_audio
     with JackServer(rate_hz=SAMPLE_RATE_HZ, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
-        notes, code, stderr, (record, events) = _run_live(server, audio[: 3 * SAMPLE_RATE_HZ], live_model[0],
-                                                          tmp_path, port_name="dsvanish", kill_server_after_s=0.5)
+        notes, code, stderr, (record, events), _ = _run_live(server, audio[: 3 * SAMPLE_RATE_HZ], live_model[0],
+                                                             tmp_path, port_name="dsvanish", kill_server_after_s=0.5)
     assert code == 1, stderr
     assert "stopped (device removed or audio server gone)" in stderr, stderr
     assert "Traceback" not in stderr
