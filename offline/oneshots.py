@@ -4,7 +4,8 @@ folder-per-class sets rendered from the Debian kits or synthesised.
 The front end (`oneshot_image`) is the one code path from audio to model input for training, `classify` and
 `sort`: peak-normalise, find the onset, take the log-mel frames of the next second (realtime.features.log_mel).
 
-Render the set the shipped model trains on, then train it:
+Render the set the shipped model trains on, then train it (the kits come from the Debian packages hydrogen-drumkits,
+fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont and lmms-common):
     python -m offline.oneshots --out data/oneshots
     drumscribe train --folders data/oneshots --epochs 30 -o models/weights/oneshot.pt
 """
@@ -45,8 +46,8 @@ _DRUM_CLASS = {
 }
 _SKIP = re.compile(r"roll|flam|zap|\bfx\b|noise|(?<!rim )click|vox|voice|scratch|sweep|reverse|empty|sample:|^\W*\d*\W*$")
 _CLAP = re.compile(r"clap")
-_RIM = re.compile(r"rim ?click|side ?stick|cross ?stick|\bstick\b")
-_PERCUSSION = re.compile(r"cowbell|tamb|shaker|maraca|conga|bongo|cajon|clave|block|snap|djembe|sangban|dunun"
+_RIM = re.compile(r"rim ?click|side ?stick|cross ?stick|\bstick\b|^(?!.*snare).*\brim\b")
+_PERCUSSION = re.compile(r"cowbell|tamb|shaker|maraca|conga|bongo|cajon|clav|block|wood|snap|djembe|sangban|dunun"
                          r"|kenkeni|glass|agogo|triangle|whistle|guiro|cabasa|timbale|cuica|castanet|vibraslap|perc")
 
 
@@ -66,9 +67,15 @@ def class_for_name(name: str):
     return _DRUM_CLASS.get(drum_for_name(name))
 
 
-def class_for_gm_note(note: int, preset: int = 0):
+CORE_GM_NOTES = (35, 36, 37, 38, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 53, 57, 59)
+"""The notes of a drum kit proper, which kits that follow GM only for the kit map the same way."""
+
+
+def class_for_gm_note(note: int, preset: int = 0, *, core_only: bool = False):
     """The one-shot class of a General MIDI percussion note (GS drum sets), or None for notes that are not drums."""
     if preset >= 48 or not 35 <= note <= 87:  # orchestra/SFX sets put timpani and effects on the drum notes
+        return None
+    if core_only and note not in CORE_GM_NOTES:
         return None
     if preset in (40, 41, 42) and note == 39:  # brush sets: a brush slap, not a clap
         return None
@@ -100,6 +107,9 @@ ONESHOT_TRAIN_KITS = (
     "hydrogen:circAfrique v4",  # djembe, dunun
     *(f"sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:{p}" for p in SF2_DRUM_SETS),
     *(f"sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:{p}" for p in SF2_DRUM_SETS),
+    "sf2:/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2:0:0:core",  # avldrums.lv2-soundfont (CC-BY-SA-4.0)
+    "sf2:/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2:0:0:core",
+    "folder:/usr/share/lmms/samples/drums",  # lmms-common (GPL-2+): one-shots named by drum
 )
 """Kits the shipped one-shot model is trained on (licences: /usr/share/doc/<package>/copyright)."""
 
@@ -127,8 +137,8 @@ def _slug(text: str) -> str:
 def kit_oneshots(spec: str, *, seen: dict | None = None) -> list:
     """Every velocity layer of every instrument of a kit that is one of CLASSES.
 
-    spec: 'hydrogen:<name or folder>' or 'sf2:<path>:<bank>:<preset>' (each percussion note rendered by fluidsynth
-    at SF2_VELOCITIES). A render that sounds like one already made (the same sample, only louder, or the same sample
+    spec: 'hydrogen:<name or folder>', 'sf2:<path>:<bank>:<preset>[:core]' (each percussion note rendered by
+    fluidsynth at SF2_VELOCITIES; ':core' keeps CORE_GM_NOTES) or 'folder:<path>' (audio files named by drum). A render that sounds like one already made (the same sample, only louder, or the same sample
     in another drum set of the font) is left out; pass one `seen` dict to all the sets of a font.
     """
     kind, _, rest = spec.partition(":")
@@ -145,8 +155,11 @@ def kit_oneshots(spec: str, *, seen: dict | None = None) -> list:
                         out.append(OneShot(label, layer.audio, kit.name, f"{inst.name} {i + 1}"))
         return out
     if kind == "sf2":
-        path, bank, preset = rest.rsplit(":", 2)
-        return _sf2_oneshots(Path(path), int(bank), int(preset), {} if seen is None else seen)
+        core = rest.endswith(":core")
+        path, bank, preset = rest.removesuffix(":core").rsplit(":", 2)
+        return _sf2_oneshots(Path(path), int(bank), int(preset), {} if seen is None else seen, core_only=core)
+    if kind == "folder":
+        return _folder_oneshots(Path(rest))
     raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'")
 
 
@@ -154,7 +167,23 @@ def _same_sound(a: np.ndarray, b: np.ndarray) -> bool:
     return len(a) == len(b) and float(np.abs(a - b).max()) < 0.05
 
 
-def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float = 2.5) -> list:
+def _folder_oneshots(folder: Path) -> list:
+    if not folder.is_dir():
+        raise ValueError(f"sample folder '{folder}' does not exist")
+    out = []
+    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
+        label = class_for_name(re.sub(r"[_\-\d]+", " ", path.stem).strip())
+        if label is None:
+            continue
+        try:
+            out.append(OneShot(label, read_sample(path).astype(np.float32), folder.name, path.stem))
+        except SampleReadError as exc:
+            log.warning("skipped: %s", exc)
+    return out
+
+
+def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float = 2.5, *,
+                  core_only: bool = False) -> list:
     import fluidsynth
 
     if not path.is_file():
@@ -171,7 +200,7 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float
         synth.program_select(9, sfid, bank, preset)
         kit_name = f"{path.stem} {bank}:{preset}"
         for note in range(35, 88):
-            label = class_for_gm_note(note, preset)
+            label = class_for_gm_note(note, preset, core_only=core_only)
             if label is None:
                 continue
             kept = seen.setdefault((str(path), note), [])
@@ -206,6 +235,11 @@ def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5) -> d
     out_dir = Path(out_dir)
     counts, seen = {}, {}
     for spec in specs:
+        kind, _, rest = spec.partition(":")
+        path = Path(rest.removesuffix(":core").rsplit(":", 2)[0] if kind == "sf2" else rest)
+        if kind != "hydrogen" and not path.exists() or kind == "hydrogen" and not any(
+                (d / rest / "drumkit.xml").is_file() for d in HYDROGEN_KIT_DIRS):
+            raise ValueError(f"kit '{spec}' is not installed (see the Debian packages in offline/oneshots.py)")
         shots = kit_oneshots(spec, seen=seen)
         for shot in shots:
             folder = out_dir / shot.label

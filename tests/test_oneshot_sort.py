@@ -423,6 +423,8 @@ def test_class_for_name():
     assert class_for_name("Paiste Bell") == "ride"
     assert class_for_name("Crash/Ride (Paiste Rude)") is None
     assert class_for_name("Snare Roll") is None and class_for_name("Zap 1") is None
+    assert class_for_name("nasty rim") == "rim" and class_for_name("snare rim") == "snare"  # lmms sample names
+    assert class_for_name("hihat foot pedal") == "hihat_closed" and class_for_name("clav") == "percussion"
     assert class_for_gm_note(36) == "kick" and class_for_gm_note(39) == "clap" and class_for_gm_note(39, 40) is None
     assert class_for_gm_note(54) == "percussion" and class_for_gm_note(42) == "hihat_closed"
     assert class_for_gm_note(45, 48) is None  # orchestra set: timpani
