@@ -154,7 +154,7 @@ def train(cfg: TrainConfig) -> dict:
     labels = [str(s) for s in meta["labels"]]
     hours = float(meta["seconds"].sum()) / 3600
     log.warning("train: %d windows (%.1f%% with a drum) from %.2f h of audio, %d kits; device %s",
-                len(y), 100 * (y.sum(1) > 0).mean(), hours, len(meta["kits"]), device)
+                len(y), 100 * (y.sum(1) > 0).mean(), hours, len({str(k) for k in meta["kits"]}), device)
     has_val = Path(cfg.val).is_file()
     if has_val:
         vx, vy, vmeta, voffset = load_windows(cfg.val, cfg.frames_before, cfg.frames_after)
@@ -185,7 +185,7 @@ def train(cfg: TrainConfig) -> dict:
     def save(model, thresholds, history):
         extra = {
             "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
-            "data": {"windows": int(len(y)), "hours": round(hours, 3), "kits": [str(k) for k in meta["kits"]]},
+            "data": {"windows": int(len(y)), "hours": round(hours, 3), "kits": sorted({str(k) for k in meta["kits"]})},
             "device": str(device) + ("" if device.type != "cuda" else f" ({torch.cuda.get_device_name()})"),
             "train_seconds": round(time.time() - t0, 1),
             "history": history,
