@@ -26,7 +26,8 @@ def register(commands) -> None:
         "sort", help="sort a folder of one-shots into one folder per drum",
         usage="drumscribe sort IN_DIR OUT_DIR [--move] [--dry-run] [--min-confidence P] [--model PATH]\n"
               "       drumscribe sort --undo OUT_DIR/manifest.csv",
-        description="Copy (or --move) every audio file below IN_DIR into OUT_DIR/<class>/, keeping its name (a "
+        description="Copy (or --move) every audio file below IN_DIR (hidden files and folders aside) into "
+                    "OUT_DIR/<class>/, keeping its name (a "
                     "suffix on a clash: nothing is overwritten). Files that cannot be decoded go to "
                     "OUT_DIR/_unreadable/, files below the confidence bar to OUT_DIR/_unsure/. OUT_DIR/manifest.csv "
                     "records every file (source, destination, class, confidence, reason); running again skips "
