@@ -170,11 +170,15 @@ def cmd_live(args) -> int:
     except MidiOutputError as exc:
         raise UserError(one_line(exc)) from None
     sinks = [midi]
-    if args.record:
-        sinks.append(MidiFileSink(args.record, drum_map, note_length_s=args.note_length_ms / 1000.0))
-    if args.events:
-        sinks.append(CsvEventsSink(args.events, drum_map))
-    sinks.extend(open_monitor())
+    try:
+        if args.record:
+            sinks.append(MidiFileSink(args.record, drum_map, note_length_s=args.note_length_ms / 1000.0))
+        if args.events:
+            sinks.append(CsvEventsSink(args.events, drum_map))
+        sinks.extend(open_monitor())
+    except BaseException:
+        midi.close()  # the port goes away; no output file is written for a run that never started
+        raise
     session = LiveSession(checkpoint, audio_input, sinks, midi_sinks=[midi], block_size_samples=args.block_size)
 
     import signal

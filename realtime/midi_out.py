@@ -185,6 +185,8 @@ class MidiPortSink:
         self.api = resolve_api(api)
         self.port_name = port_name
         self.notes_sent = 0
+        self.send_errors = 0  # messages the port refused (it went away): counted, never raised mid-run
+        self.last_error = ""
         self.pending_offs = {}  # note -> monotonic time its note-off is due
         self.closed = False
         self.port_description = ""
@@ -250,7 +252,7 @@ class MidiPortSink:
         try:
             self._out.send_message(message)
         except Exception as exc:  # rtmidi raises for a port that went away; a live run must not die of it
-            self.send_errors = getattr(self, "send_errors", 0) + 1
+            self.send_errors += 1
             self.last_error = str(exc)
 
     def close(self) -> None:
@@ -264,6 +266,5 @@ class MidiPortSink:
         self.closed = True
         if self.api == "jack":
             time.sleep(0.02)  # JACK sends queued messages in its next cycles: let them leave before the port goes
-        with quiet_c_stderr():
-            self._out.close_port()
-            self._out.delete()
+        self._out.close_port()  # not under quiet_c_stderr: on a vanished server this may hang, fd 2 must stay ours
+        self._out.delete()

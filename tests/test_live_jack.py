@@ -56,13 +56,9 @@ def groove_hits_audio():
 
 @pytest.fixture(scope="module")
 def live_model(tmp_path_factory):
-    """(path, trained): the shipped live model (or the shipped offline one); without shipped weights a fixed
-    random-weight checkpoint shaped like the live model (look-ahead 2 frames), which tests the plumbing only."""
-    from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-
-    for path in (LIVE_MODEL_PATH, DEFAULT_MODEL_PATH):
-        if path.exists():
-            return path, True
+    """(path, trained=False): a fixed random-weight checkpoint shaped like the live model (look-ahead 2 frames).
+    It fires on onsets with random drums: the plumbing tests use it, so they never depend on the state of the
+    shipped weights. The accuracy test uses the shipped live model."""
     import torch
 
     from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
@@ -282,14 +278,11 @@ def test_ring_buffer_wraps_and_refuses_overflow():
     assert ring.available() == 2
 
 
-@pytest.mark.parametrize("rate_hz", [48000, 44100])
-def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
+def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
+    """Play the groove into `drumscribe live` through JACK, check the notes against its events, its take and
+    `transcribe --live`; returns (note-ons, true hits, model path, rate)."""
     import mido
     import soxr
-
-    from realtime.drums import load_drum_map
-    from realtime.live import latency_bound_s
-    from models.cnn import load_checkpoint
 
     hits, audio48 = groove_hits_audio
     audio = audio48 if rate_hz == 48000 else soxr.resample(audio48, 48000, rate_hz, quality="HQ").astype(np.float32)
@@ -324,7 +317,16 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     file_hits = _transcribe_live(wav, model_path, tmp_path)
     _check_against_file(notes, file_hits, rate_hz=rate_hz,
                         min_share=(0.9 if trained else 0.8) - slack / max(len(live_hits), 1))
+    return notes, hits, model_path, rate_hz
 
+
+@pytest.mark.parametrize("rate_hz", [48000, 44100])
+def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
+    """Plumbing, timing, the take and `transcribe --live`, with the fixed random-weight live-shaped model."""
+    from models.cnn import load_checkpoint
+    from realtime.live import latency_bound_s
+
+    notes, hits, model_path, _ = _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path)
     # every note within the honest latency bound of a true onset (any drum: the random model's labels mean nothing)
     ckpt = load_checkpoint(model_path)
     bound_s = latency_bound_s(ckpt, 128) + 2 * PERIOD / rate_hz + 0.005
@@ -336,13 +338,24 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     delays = np.array(delays)
     print(f"\n{rate_hz} Hz: {len(notes)} notes, delay after the latest true onset: median "
           f"{np.median(delays) * 1e3:.1f} ms, max {delays.max() * 1e3:.1f} ms; bound {bound_s * 1e3:.1f} ms")
-    if trained:
-        assert np.mean(delays <= bound_s) >= 0.95, delays
-        f = _f_measure(notes, hits, load_drum_map(), bound_s)
-        print(f"kick/snare/hi-hat F {f:.3f}")
-        assert f >= 0.8
-    else:  # random weights fire on onsets too, though also on some of a drum's decay
-        assert np.median(delays) <= bound_s
+    assert np.median(delays) <= bound_s  # random weights fire on onsets, though also on some of a drum's decay
+
+
+def test_live_jack_accuracy(groove_hits_audio, tmp_path):
+    """The shipped live model through JACK: kick/snare/hi-hat notes score F >= 0.8 against the groove, a note
+    counting when it arrives between 50 ms before and the latency bound + 50 ms after a true onset of its class."""
+    from models import LIVE_MODEL_PATH
+    from models.cnn import load_checkpoint
+    from realtime.drums import load_drum_map
+    from realtime.live import latency_bound_s
+
+    if not LIVE_MODEL_PATH.exists():
+        pytest.skip(f"no live model shipped yet ({LIVE_MODEL_PATH.name}); the plumbing tests above still ran")
+    notes, hits, _, rate_hz = _end_to_end(48000, groove_hits_audio, (LIVE_MODEL_PATH, True), tmp_path)
+    bound_s = latency_bound_s(load_checkpoint(LIVE_MODEL_PATH), 128) + 2 * PERIOD / rate_hz + 0.005
+    f = _f_measure(notes, hits, load_drum_map(), bound_s)
+    print(f"kick/snare/hi-hat F {f:.3f} (latency bound {bound_s * 1e3:.1f} ms)")
+    assert f >= 0.8
 
 
 def test_live_jack_server_vanishes(groove_hits_audio, live_model, tmp_path):
