@@ -380,6 +380,9 @@ def _sort_one(source: Path, out_dir: Path, classifier: SampleClassifier, summary
     except OSError as exc:  # vanished since the walk
         summary.left_in_place.append((source, exc.strerror or str(exc)))
         return
+    if not source.exists():
+        summary.left_in_place.append((source, f"a symbolic link to '{os.readlink(source)}', which does not exist"))
+        return
     row = {"source": str(source), "destination": "", "class": result.label or "",
            "confidence": f"{result.confidence:.4f}" if result.label else "", "reason": reason,
            "action": "move" if move else "copy", "bytes": size}

@@ -249,6 +249,13 @@ def test_interrupted_inside_a_file_operation(library, tmp_path, classifier, monk
     assert snapshot(library) == before
 
 
+def test_broken_link_is_left_in_place(library, tmp_path, classifier):
+    (library / "gone.wav").symlink_to(tmp_path / "nowhere.wav")
+    summary = sorting.sort_folder(library, tmp_path / "sorted", classifier, move=True)
+    assert summary.sorted == 15 and [s.name for s, _ in summary.left_in_place] == ["gone.wav"]
+    assert (library / "gone.wav").is_symlink()
+
+
 def test_read_only_destination(library, tmp_path, classifier):
     before = snapshot(library)
     out = tmp_path / "sorted"
