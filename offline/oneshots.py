@@ -373,7 +373,7 @@ def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), ba
 def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
                     max_seconds: float = 2.2) -> np.ndarray:
     """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus, reverb,
-    compression, saturation, coding, a shaped decay, a cut-off tail, noise floor and leading silence. Mono float32."""
+    compression, saturation, coding, a cut-off tail, noise floor and leading silence. Mono float32."""
     import pedalboard as pb
     import soxr
 
@@ -415,10 +415,7 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.05:
         x = np.asarray(pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz),
                        np.float32).reshape(-1)
-    if r() < 0.3:  # a transient shaper: the decay up to 12 dB a second faster or slower
-        t = np.arange(len(x), dtype=np.float32) / sample_rate_hz
-        x = x * np.minimum(10 ** (rng.uniform(-12, 12) * t / 20), 4.0).astype(np.float32)
-    if r() < 0.2:  # a library sample cut short with a fade
+    if r() < 0.25:  # a library sample cut short with a fade
         keep = int(np.exp(rng.uniform(np.log(0.05), np.log(1.5))) * sample_rate_hz)
         if keep < len(x):
             fade = min(keep, int(rng.uniform(0.005, 0.1) * sample_rate_hz))

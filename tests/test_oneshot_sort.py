@@ -448,7 +448,7 @@ def test_shipped_model_names_real_kit_samples():
 
     kit = find_kit("ColomboAcousticDrumkit")
     classifier = sorting.SampleClassifier.from_file(DEFAULT_ONESHOT_MODEL_PATH)
-    assert classifier.labels == list(CLASSES)
+    assert sorted(classifier.labels) == sorted(CLASSES)
     shots = [s for s in kit_oneshots(f"hydrogen:{kit}") if s.label in ("kick", "snare")]
     assert len(shots) >= 6
     answers = [classifier.classify_audio(s.audio).label for s in shots]
