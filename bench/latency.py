@@ -3,7 +3,8 @@
     python bench/latency.py [--data ../shared/data/mdb-dev] [--live-model PATH] [--offline-model PATH]
 
 Every track goes through the engine exactly as `drumscribe live` runs it (live model, LIVE scheduling, 128-sample
-blocks at 48 kHz), one block at a time, each block timed. For every hit that matches an annotated onset of its
+blocks at 48 kHz), one block at a time, handed out in real time (`--no-pace`: as fast as possible), each block
+timed. For every hit that matches an annotated onset of its
 class (50 ms, offline/evaluate.py's matching) it reports `emitted_s - true onset`: the time from the stroke to the
 end of the block that released the note, which is when `drumscribe live` sends it (the note leaves as soon as the
 block's compute ends, so the compute time adds to it; it is reported separately). It then scores the live hits and
@@ -41,13 +42,17 @@ def parse_args(argv=None):
     p.add_argument("--block-size", type=int, default=128, help="samples per block (default 128)")
     p.add_argument("--window-ms", type=float, default=50.0, help="onset tolerance for matching and scoring")
     p.add_argument("--tracks", nargs="*", help="only these track names")
+    p.add_argument("--no-pace", action="store_true",
+                   help="run the blocks as fast as possible instead of in real time (a busy real-time-priority "
+                        "thread is throttled by the kernel for 50 ms each second: not what a live run sees)")
     p.add_argument("--normal-priority", action="store_true",
                    help="time at normal scheduling priority (default: SCHED_FIFO where permitted, as the live worker)")
     return p.parse_args(argv)
 
 
-def run_live(audio, checkpoint, block_size):
-    """(hits, per-block compute seconds) of one signal through the live configuration, block by block."""
+def run_live(audio, checkpoint, block_size, *, pace: bool = False):
+    """(hits, per-block compute seconds) of one signal through the live configuration, block by block; `pace`
+    hands out the blocks in real time, as an audio interface does (the flush after the end is not timed)."""
     from realtime.engine import Engine, tail_samples
     from realtime.live import build_live_stages
 
@@ -58,8 +63,14 @@ def run_live(audio, checkpoint, block_size):
     times = np.zeros(n_blocks + n_tail)
     padded = np.concatenate((audio, np.zeros(n_blocks * block_size - len(audio) + n_tail * block_size)))
     clock = time.perf_counter
+    block_s = block_size / engine.sample_rate_hz
+    start = clock()
     for i in range(n_blocks + n_tail):
         block = padded[i * block_size : (i + 1) * block_size]
+        if pace and i < n_blocks:
+            wait = start + (i + 1) * block_s - clock()
+            if wait > 0:
+                time.sleep(wait)
         t0 = clock()
         out = engine.process(block)
         times[i] = clock() - t0
@@ -122,7 +133,8 @@ def main(argv=None) -> int:
           f"{lookahead_s(live_ckpt) * 1e3:.0f} ms, latency bound {latency_bound_s(live_ckpt, args.block_size) * 1e3:.1f}"
           f" ms); offline model {offline_path if offline_ckpt else '(missing)'}; block {args.block_size} samples")
     print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} CPUs; "
-          f"thread priority {'SCHED_FIFO (as the live worker)' if realtime else 'normal'}")
+          f"thread priority {'SCHED_FIFO (as the live worker)' if realtime else 'normal'}; blocks "
+          f"{'as fast as possible' if args.no_pace else 'in real time'}")
 
     all_delays, all_detection, all_times, live_scores, offline_scores = [], [], [], [], []
     fp = live_ckpt.feature_params
@@ -130,7 +142,7 @@ def main(argv=None) -> int:
     for audio_path, annotation_path in pairs:
         reference = ev.load_annotations(annotation_path)
         audio = decode_audio(audio_path)
-        hits, times = run_live(audio, live_ckpt, args.block_size)
+        hits, times = run_live(audio, live_ckpt, args.block_size, pace=not args.no_pace)
         delays_both = matched_delays(reference, hits, window_s, frame_shift_s)
         delays, detection = delays_both[:, 0], delays_both[:, 1]
         live_row = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
