@@ -26,6 +26,49 @@ GROUPS = {
 TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 
 
+def _candidates(checkpoint, audio: np.ndarray):
+    """Every candidate hit (confidence >= 0.05, no double-trigger suppression) and the suppression time."""
+    from realtime.engine import OFFLINE, Engine, build_stages
+    from realtime.sources import ArraySource
+
+    saved = list(checkpoint.thresholds)
+    checkpoint.thresholds = [0.05] * len(checkpoint.labels)
+    stages = build_stages(checkpoint, OFFLINE)
+    checkpoint.thresholds = saved
+    refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
+    stages[-1].refractory_frames = 0
+    hits = []
+
+    class _Collect:
+        def write(self, batch):
+            hits.extend(batch)
+
+    Engine(stages, [_Collect()]).run(ArraySource(audio, block_size_samples=4096))
+    return hits, refractory_s
+
+
+def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
+    """Candidates and references of grooves rendered on a validation kit (never the test kit)."""
+    from realtime.drums import SCORE_CLASS
+
+    from .render import generate_pattern, load_kit, render_hits
+
+    kit = load_kit(spec)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(grooves):
+        hits, duration = generate_pattern(rng, bars=8, style="groove", drums_available=kit.drums)
+        audio = render_hits(hits, kit, duration_s=duration, rng=rng)
+        audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
+        ref = {}
+        for h in hits:
+            if h.labelled:
+                ref.setdefault(SCORE_CLASS[h.drum], []).append(h.time_s)
+        found, refractory_s = _candidates(checkpoint, audio.astype(np.float64))
+        out.append((found, {k: np.array(sorted(v)) for k, v in ref.items()}, refractory_s))
+    return out
+
+
 def collect(checkpoint, data: Path, kinds) -> list:
     """(every candidate hit with confidence >= 0.05, reference) per track and kind, with no double-trigger
     suppression: `decide` applies thresholds and suppression afterwards, as the classifier would have."""
@@ -108,6 +151,10 @@ def main(argv=None) -> int:
     parser.add_argument("--model", required=True)
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     parser.add_argument("--kinds", default="drum_only,mix", help="which recordings to tune on (default %(default)s)")
+    parser.add_argument("--kit", action="append", default=[], metavar="SPEC",
+                        help="also tune on grooves rendered on this validation kit (e.g. the held-out "
+                             "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0; never the test kit)")
+    parser.add_argument("--grooves", type=int, default=6, help="grooves per --kit (default %(default)s)")
     parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
     args = parser.parse_args(argv)
 
@@ -118,6 +165,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
     tracks = collect(checkpoint, args.data, args.kinds.split(","))
+    for spec in args.kit:
+        tracks += collect_kit(checkpoint, spec, args.grooves)
     if not tracks:
         parser.error(f"no annotated recordings under {args.data}")
     before = pooled(tracks, checkpoint.labels, np.asarray(checkpoint.thresholds))
@@ -127,7 +176,8 @@ def main(argv=None) -> int:
     print("pooled F before/after: " + ", ".join(f"{k} {before[k]['f']:.3f}/{after[k]['f']:.3f}" for k in after))
     if args.out:
         checkpoint.thresholds = thresholds.tolist()
-        checkpoint.extra["thresholds_tuned_on"] = f"MDB Drums dev ({args.kinds}), class_pp, 50 ms"
+        checkpoint.extra["thresholds_tuned_on"] = (f"MDB Drums dev ({args.kinds}), class_pp, 50 ms"
+                                                   + "".join(f"; {args.grooves} grooves on {k}" for k in args.kit))
         save_checkpoint(args.out, checkpoint)
         print(f"wrote {args.out}")
     return 0

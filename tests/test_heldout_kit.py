@@ -1,8 +1,8 @@
 """The shipped model on grooves played by kits that training never heard (kick, snare, hi-hat F at 50 ms).
 
-The v0 issue asks for F3 >= 0.9 here. The shipped model measures 0.846 (KD 0.948, SD 0.912, HH 0.759: the
-hi-hat is the weak drum), so this test guards the measured level with a small margin, F3 >= 0.82, and fails on
-any regression; raising it to 0.9 is open work (see the README's model card).
+The v0 issue asks for F3 >= 0.9 here. The shipped model measures 0.877 (KD 0.948, SD 0.889, HH 0.832: the
+hi-hat is the weak drum), so this test guards the measured level with a small margin, F3 >= 0.85, and fails on
+any regression; raising it to 0.9 is open work (see the README's accuracy section).
 """
 import numpy as np
 import pytest
@@ -51,5 +51,5 @@ def test_groove_on_held_out_kit_transcribes_kick_snare_hihat(checkpoint):
         scores.append(score(_reference([h for h in hits if h.labelled]), hits_to_classes(found)))
     total = pool(scores)
     f3 = total["F3"]["f"]
-    assert f3 >= 0.82, f"F3 {f3:.3f} on the held-out kit: " + ", ".join(
+    assert f3 >= 0.85, f"F3 {f3:.3f} on the held-out kit: " + ", ".join(
         f"{c} {total[c]['f']:.3f}" for c in ("KD", "SD", "HH"))
