@@ -70,33 +70,19 @@ def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
 
 
 def collect(checkpoint, data: Path, kinds) -> list:
-    """(every candidate hit with confidence >= 0.05, reference) per track and kind, with no double-trigger
-    suppression: `decide` applies thresholds and suppression afterwards, as the classifier would have."""
-    from realtime.engine import OFFLINE, Engine, build_stages
-    from realtime.sources import ArraySource, decode_audio
+    """(candidates, reference, suppression time) per MDB track and kind: `decide` applies thresholds and
+    double-trigger suppression afterwards, as the classifier would have."""
+    from realtime.sources import decode_audio
 
     from .evaluate import load_annotations
 
-    saved = list(checkpoint.thresholds)
-    checkpoint.thresholds = [0.05] * len(checkpoint.labels)
     out = []
     for kind in kinds:
         for track in TRACKS:
             audio = data / kind / f"{track}.flac"
-            if not audio.is_file():
-                continue
-            stages = build_stages(checkpoint, OFFLINE)
-            refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
-            stages[-1].refractory_frames = 0
-            hits = []
-
-            class _Collect:
-                def write(self, batch):
-                    hits.extend(batch)
-
-            Engine(stages, [_Collect()]).run(ArraySource(decode_audio(audio), block_size_samples=4096))
-            out.append((hits, load_annotations(data / "class_pp" / f"{track}.txt"), refractory_s))
-    checkpoint.thresholds = saved
+            if audio.is_file():
+                hits, refractory_s = _candidates(checkpoint, decode_audio(audio))
+                out.append((hits, load_annotations(data / "class_pp" / f"{track}.txt"), refractory_s))
     return out
 
 
