@@ -16,6 +16,14 @@ _LOUDNESS_BANDS_HZ = {
 }
 _DEFAULT_LOUDNESS_BAND_HZ = (150.0, 5000.0)
 
+# Added to each drum's band level (dB) so that a hit played at a given velocity is transcribed near it: a hi-hat
+# puts far less energy in its band than a kick in its own. Measured on grooves rendered on three kits (Colombo,
+# The Black Pearl, TimGM6mb) at -6 dBFS peak: the mean gap between played and transcribed velocity, in dB.
+_LOUDNESS_OFFSET_DB = {
+    "kick": 11.0, "snare": 8.0, "side_stick": 19.0, "tom_low": 13.0, "tom_mid": 13.0, "tom_high": 13.0,
+    "hh_closed": 29.0, "hh_pedal": 31.0, "hh_open": 29.0, "crash": 32.0, "ride": 32.0,
+}
+
 
 class HitClassifier:
     """Streaming stage: FrameBlock (with onsets) in, the DrumHits decided during that block out.
@@ -52,6 +60,7 @@ class HitClassifier:
         self.latency_samples = (self.frames_after + batch_frames) * self.hop_samples
         mel_hz = _mel_centers_hz(fp)
         self.band_masks = []
+        self.offsets_db = np.array([_LOUDNESS_OFFSET_DB.get(label, 0.0) for label in self.labels])
         for label in self.labels:
             lo, hi = _LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ)
             self.band_masks.append((mel_hz >= lo) & (mel_hz <= hi))
@@ -123,7 +132,7 @@ class HitClassifier:
 
     def _velocity(self, power: np.ndarray, class_index: int) -> int:
         level = power[:, self.band_masks[class_index]].sum(axis=1).max()
-        db = 10.0 * np.log10(level + 1e-12)
+        db = 10.0 * np.log10(level + 1e-12) + self.offsets_db[class_index]
         span = self.velocity_ceiling_db - self.velocity_floor_db
         return int(np.clip(round(1 + 126 * (db - self.velocity_floor_db) / span), 1, 127))
 
