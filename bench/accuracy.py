@@ -114,18 +114,22 @@ def held_out_kits(checkpoint, seed: int = 11, clips: int = 6) -> tuple[dict, dic
     from offline.render import HELD_OUT_KITS, available, generate_pattern, load_kit, render_hits
     from realtime.engine import transcribe_array
 
-    class_rows, drum_rows = {}, {}
+    class_rows, drum_rows, velocity = {}, {}, {}
     rng = np.random.default_rng(seed)
     for spec in HELD_OUT_KITS:
         if not available(spec):
             continue
         kit = load_kit(spec)
-        scores, drums = [], []
+        scores, drums, pairs = [], [], []
         for _ in range(clips):
             hits, duration = generate_pattern(rng, bars=8, style="groove", drums_available=kit.drums)
             audio = render_hits(hits, kit, duration_s=duration, rng=rng)
             audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
             found = transcribe_array(audio.astype(np.float64), checkpoint)
+            for f in found:  # velocity played vs transcribed, for hits found as the drum that was played
+                near = [h for h in hits if h.drum == f.drum and abs(h.time_s - f.onset_s) < 0.03]
+                if near:
+                    pairs.append((near[0].velocity, f.velocity))
             ref_class, ref_drum = {}, {}
             for h in hits:
                 if h.labelled:
@@ -135,7 +139,11 @@ def held_out_kits(checkpoint, seed: int = 11, clips: int = 6) -> tuple[dict, dic
             drums.append(per_drum({k: np.array(sorted(v)) for k, v in ref_drum.items()}, found))
         class_rows[spec] = pool(scores)
         drum_rows[spec] = finish({d: {k: sum(r[d][k] for r in drums) for k in ("tp", "n_ref", "n_est")} for d in DRUMS})
-    return class_rows, drum_rows
+        if len(pairs) > 3:
+            from scipy.stats import spearmanr
+
+            velocity[spec] = {"spearman": float(spearmanr(*np.array(pairs).T)[0]), "hits": len(pairs)}
+    return class_rows, drum_rows, velocity
 
 
 def drum_table(rows: dict, title: str) -> str:
@@ -197,12 +205,15 @@ def main() -> int:
     else:
         print(f"no MDB dev data at {args.data}: skipping real recordings")
     if not args.skip_synthetic:
-        class_rows, drum_rows = held_out_kits(checkpoint)
+        class_rows, drum_rows, velocity = held_out_kits(checkpoint)
         for spec, pooled in class_rows.items():
             print(format_table(pooled, title=f"held-out kit {spec} (6 rendered grooves)"))
             print(drum_table(drum_rows[spec], f"per drum, {spec}"))
+            if spec in velocity:
+                v = velocity[spec]
+                print(f"velocity played vs transcribed: Spearman {v['spearman']:.3f} over {v['hits']} hits")
             print()
-        report["held_out"] = {"classes": class_rows, "drums": drum_rows}
+        report["held_out"] = {"classes": class_rows, "drums": drum_rows, "velocity": velocity}
     (args.out / "accuracy.json").write_text(json.dumps(report, indent=1, default=float))
     print(f"report: {args.out / 'accuracy.json'}  ({time.time() - t0:.0f} s)")
     return 0
