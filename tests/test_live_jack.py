@@ -341,16 +341,18 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     assert np.median(delays) <= bound_s  # random weights fire on onsets, though also on some of a drum's decay
 
 
-LIVE_F_MIN = 0.8
-"""The kick/snare/hi-hat F the shipped live model must reach through JACK on the groove."""
+LIVE_F_GOAL = 0.8
+"""The kick/snare/hi-hat F the live issue asks of the live model through JACK on the groove (not reached yet)."""
+
+LIVE_F_FLOOR = 0.45
+"""What the shipped live model is held to: it measures 0.54-0.59 here, so this guards against regressions."""
 
 
 def test_live_jack_accuracy(groove_hits_audio, tmp_path):
-    """The shipped live model through JACK: kick/snare/hi-hat notes score F >= LIVE_F_MIN against the groove, a
-    note counting when it arrives between 50 ms before and the latency bound + 50 ms after a true onset of its
-    class. The live path must lose nothing against the same model's file run (`transcribe --live`, scored on
-    onset times); a model below LIVE_F_MIN is reported as an expected failure naming both figures (the model's
-    limit, not the live path's), and passes once the model reaches it."""
+    """The shipped live model through JACK: kick/snare/hi-hat notes scored against the groove, a note counting
+    when it arrives between 50 ms before and the latency bound + 50 ms after a true onset of its class. The live
+    path must lose nothing against the same model's file run (`transcribe --live`, scored on onset times), and
+    the F must stay at the measured level (LIVE_F_FLOOR); the issue's LIVE_F_GOAL is open model work."""
     from models import LIVE_MODEL_PATH
     from models.cnn import load_checkpoint
     from realtime.drums import load_drum_map
@@ -366,9 +368,8 @@ def test_live_jack_accuracy(groove_hits_audio, tmp_path):
     print(f"kick/snare/hi-hat F through JACK {f:.3f}; the file run of the same model {f_file:.3f} "
           f"(latency bound {bound_s * 1e3:.1f} ms)")
     assert f >= f_file - 0.05, "the live path loses hits the same model finds in the file"
-    if f < LIVE_F_MIN:
-        pytest.xfail(f"model limit: {LIVE_MODEL_PATH.name} scores kick/snare/hi-hat F {f:.3f} through JACK "
-                     f"({f_file:.3f} from the file), below {LIVE_F_MIN}")
+    assert f >= LIVE_F_FLOOR, (f"{LIVE_MODEL_PATH.name} scores kick/snare/hi-hat F {f:.3f} through JACK "
+                               f"({f_file:.3f} from the file), below its measured level {LIVE_F_FLOOR}")
 
 
 def test_live_jack_server_vanishes(groove_hits_audio, live_model, tmp_path):
