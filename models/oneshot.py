@@ -117,9 +117,12 @@ def load_checkpoint(path: str | Path) -> OneShotCheckpoint:
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise CheckpointError(f"model file '{path}' is not a torch checkpoint ({reason})") from None
     if not isinstance(raw, dict) or raw.get("kind") != CHECKPOINT_KIND:
-        kind = raw.get("kind", "no kind") if isinstance(raw, dict) else type(raw).__name__
-        raise CheckpointError(f"model file '{path}' is not a one-shot classifier checkpoint "
-                              f"(found {kind!r}, expected {CHECKPOINT_KIND!r})")
+        if isinstance(raw, dict) and "onset_params" in raw:
+            found = "a drum-hit transcription model"
+        else:
+            found = f"kind {raw.get('kind')!r}" if isinstance(raw, dict) else f"a {type(raw).__name__}"
+        raise CheckpointError(f"model file '{path}' is not a one-shot classifier checkpoint (it holds {found}; "
+                              f"'drumscribe train --folders' makes one-shot classifiers)")
     try:
         model = OneShotCNN(OneShotConfig(**raw["model_config"]))
         model.load_state_dict(raw["state_dict"])
