@@ -87,12 +87,3 @@ class OnsetDetector:
         self.flux = flux[-(p.average_frames + 2):]
         self.frames_seen += n
         return FrameBlock(frames.start_frame, mel, frames.onsets + tuple(onsets)) if onsets else frames
-
-    def onset_function(self, mel: np.ndarray) -> np.ndarray:
-        """The flux of a whole spectrogram (fresh state), for plots and tuning."""
-        detector = OnsetDetector(self.params, self.n_mels)
-        values = []
-        for k in range(len(mel)):
-            detector.process(FrameBlock(k, mel[k : k + 1]))
-            values.append(detector.flux[-1])
-        return np.array(values)
