@@ -147,6 +147,8 @@ def test_live_monitor_on_jack(groove, checkpoint_path, tmp_path):
     first_note = int(round(notes[0][0] * SR))
     loud = np.flatnonzero(np.abs(heard) > 1e-3)
     assert len(loud), "the monitor output stayed silent"
-    # nothing before the first note; the monitor sounds it within four periods (output buffering) of the MIDI note
-    assert loud[0] >= first_note - 1, (loud[0], first_note)
+    # nothing before the first note, but for one period: the note leaves through the JACK MIDI port and the sound
+    # through PortAudio, two clients, and JACK can put the MIDI event in the period after the audio (seen once
+    # in CI: sound 128 samples ahead); the monitor sounds it within four periods (output buffering) of the note
+    assert loud[0] >= first_note - PERIOD - 1, (loud[0], first_note)
     assert loud[0] - first_note <= 4 * PERIOD + int(0.003 * SR), (loud[0] - first_note) / SR
