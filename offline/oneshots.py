@@ -266,28 +266,14 @@ class SampleReadError(ValueError):
 
 def read_sample(path: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ, max_seconds: float = MAX_READ_S) -> np.ndarray:
     """The first `max_seconds` of a file, mono float64 at `sample_rate_hz`."""
-    import soundfile as sf
     import soxr
 
-    from realtime.sources import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ
+    from realtime.sources import AudioInputError, read_audio
 
-    path = Path(path)
-    if not path.exists():
-        raise SampleReadError(f"audio file '{path}' does not exist")
-    if path.is_dir():
-        raise SampleReadError(f"audio file '{path}' is a directory, expected an audio file")
     try:
-        with sf.SoundFile(str(path)) as f:
-            rate = f.samplerate
-            if not MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ:
-                raise SampleReadError(f"'{path}' has sample rate {rate} Hz, expected "
-                                      f"{MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
-            audio = f.read(int(max_seconds * rate), dtype="float32", always_2d=True)
-    except SampleReadError:
-        raise
-    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError for junk
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise SampleReadError(f"'{path}' is not a readable audio file ({reason[:160]})") from None
+        audio, rate = read_audio(path, max_seconds=max_seconds)
+    except AudioInputError as exc:
+        raise SampleReadError(str(exc)) from None
     mono = audio.mean(axis=1, dtype=np.float64)
     if not np.isfinite(mono).all():
         raise SampleReadError(f"'{path}' holds samples that are not finite numbers (NaN or infinity)")

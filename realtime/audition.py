@@ -341,20 +341,14 @@ def normalise(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
 
 def load_original(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """An audio file as (2, n) float32 at `sample_rate_hz`: mono is doubled, more than two channels mixed down."""
-    import soundfile as sf
     import soxr
 
-    path = Path(path)
-    if not path.exists():
-        raise AuditionError(f"audio file '{path}' does not exist")
-    if path.is_dir():
-        raise AuditionError(f"audio file '{path}' is a folder, expected an mp3/wav/flac/ogg file")
+    from .sources import AudioInputError, read_audio
+
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError for junk
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        raise AuditionError(f"'{path}' is not a readable audio file ({reason}); expected mp3, wav, flac or ogg") \
-            from None
+        audio, rate = read_audio(path)
+    except AudioInputError as exc:
+        raise AuditionError(str(exc)) from None
     if audio.shape[1] != 2:
         audio = np.repeat(audio.mean(axis=1, keepdims=True), 2, axis=1)
     if rate != sample_rate_hz and len(audio):
