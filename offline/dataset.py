@@ -7,9 +7,10 @@ false alarms (labelled with no drum) and its early or late triggers.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,12 @@ STORE_AFTER = 24  # frames stored after it
 
 @dataclass(frozen=True)
 class LabelParams:
-    """Which true hits an onset at frame k owns: those with frame_end(k) - hit_time in [min_delay_s, max_delay_s]."""
+    """Which true hits an onset at frame k owns: those with frame_end(k) - hit_time in [min_delay_s, max_delay_s];
+    of several such onsets, the one nearest target_delay_s (default: the middle of that range)."""
 
     min_delay_s: float = -0.010
     max_delay_s: float = 0.035
+    target_delay_s: float | None = None
 
 
 def detect(audio: np.ndarray, fp: FeatureParams, op: OnsetParams, basis) -> tuple[np.ndarray, list]:
@@ -51,7 +54,7 @@ def label_onsets(onsets: list, hits: list, fp: FeatureParams, lp: LabelParams):
     labels = np.zeros((len(onsets), len(DRUMS)), np.uint8)
     velocities = np.zeros((len(onsets), len(DRUMS)), np.uint8)
     delays, missed = [], 0
-    centre = 0.5 * (lp.min_delay_s + lp.max_delay_s)
+    centre = 0.5 * (lp.min_delay_s + lp.max_delay_s) if lp.target_delay_s is None else lp.target_delay_s
     for hit in hits:
         if hit.drum not in index:
             continue
@@ -113,13 +116,16 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
 
 
 def _job(args):
+    import hashlib
     import re
 
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
     spec, n_clips, seed, fp, op, lp, basis, cache, band, pool = args
-    part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}.npz")
+    recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
+        "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
+    part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}.npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
@@ -160,6 +166,9 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
         labels=np.array(DRUMS),
         store_before=STORE_BEFORE,
         store_after=STORE_AFTER,
+        feature_params=json.dumps(fp.as_dict()),
+        onset_params=json.dumps(op.as_dict()),
+        label_params=json.dumps(asdict(lp)),
     )
     return parts
 
@@ -177,12 +186,30 @@ def main(argv=None):
                         help="share of clips with a band (bass, chords) playing along (default 0)")
     parser.add_argument("--mix-kits", action="store_true",
                         help="clips borrow drums from the other kits of the set, retuned, half mixed on buses")
+    live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
+    live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
+    live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
+    live.add_argument("--n-mels", type=int, default=FeatureParams.n_mels, help="mel bands (default %(default)s)")
+    live.add_argument("--onset-threshold", type=float, default=OnsetParams.threshold, help="(default %(default)s)")
+    live.add_argument("--onset-lag", type=int, default=OnsetParams.lag_frames, help="(default %(default)s)")
+    live.add_argument("--onset-gap", type=int, default=OnsetParams.min_gap_frames, help="(default %(default)s)")
+    live.add_argument("--onset-average", type=int, default=OnsetParams.average_frames, help="(default %(default)s)")
+    live.add_argument("--rising", action="store_true", help="rising-edge onsets (decided without waiting for the peak)")
+    live.add_argument("--label-window-ms", type=float, nargs=2, default=(1e3 * LabelParams.min_delay_s,
+                      1e3 * LabelParams.max_delay_s), metavar=("MIN", "MAX"),
+                      help="an onset owns the hits that began this long before its frame's end (default %(default)s)")
+    live.add_argument("--label-target-ms", type=float, help="... and of several onsets, the one nearest this delay")
     args = parser.parse_args(argv)
+    fp = FeatureParams(n_fft=args.n_fft, hop_samples=args.hop, n_mels=args.n_mels)
+    op = OnsetParams(lag_frames=args.onset_lag, threshold=args.onset_threshold, min_gap_frames=args.onset_gap,
+                     average_frames=args.onset_average, rising=args.rising)
+    lp = LabelParams(args.label_window_ms[0] / 1e3, args.label_window_ms[1] / 1e3,
+                     None if args.label_target_ms is None else args.label_target_ms / 1e3)
     kits = [k for k in (HELD_OUT_KITS if args.held_out else TRAIN_KITS) if available(k)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t = time.time()
     parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,
-                  accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits)
+                  accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, fp=fp, op=op, lp=lp)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")

@@ -60,7 +60,10 @@ def load_windows(path: str, before: int, after: int):
         if len(offsets) != 1 or len({p[0].shape[2] for p in parts}) != 1:
             raise ValueError(f"datasets {path} store different window lengths")
         kit_base = np.cumsum([0] + [len(p[2]["kits"]) for p in parts[:-1]])
+        if len({recipe(p[2]) for p in parts}) != 1:
+            raise ValueError(f"datasets {path} were rendered with different analysis settings")
         meta = {
+            **{k: parts[0][2][k] for k in ("feature_params", "onset_params") if k in parts[0][2]},
             "labels": parts[0][2]["labels"],
             "kits": np.concatenate([p[2]["kits"] for p in parts]),
             "kit": np.concatenate([p[2]["kit"] + b for p, b in zip(parts, kit_base)]),
@@ -78,6 +81,17 @@ def load_windows(path: str, before: int, after: int):
     x = data["x"][:, max(0, lo - 1) : min(sb + sa + 1, hi + 1)].transpose(0, 2, 1)
     offset = 1 if lo >= 1 else 0
     return np.ascontiguousarray(x), data["y"].astype(np.float32), data, offset
+
+
+def recipe(meta):
+    """(FeatureParams, OnsetParams) a dataset was rendered with (datasets from before they were stored: defaults)."""
+    from realtime.features import FeatureParams
+    from realtime.onsets import OnsetParams
+
+    def read(key):
+        return json.loads(str(meta[key])) if key in meta else {}
+
+    return FeatureParams(**read("feature_params")), OnsetParams(**read("onset_params"))
 
 
 def get_batch(x, y, idx, cfg, offset, rng, device, train: bool):
@@ -142,8 +156,7 @@ def train(cfg: TrainConfig) -> dict:
     import torch
 
     from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
-    from realtime.features import FeatureParams, mel_basis
-    from realtime.onsets import OnsetParams
+    from realtime.features import mel_basis
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -179,7 +192,9 @@ def train(cfg: TrainConfig) -> dict:
     total = steps_per_epoch * cfg.epochs
     step = 0
     history = []
-    fp_ = FeatureParams()
+    fp_, op_ = recipe(meta)
+    if has_val and recipe(vmeta) != (fp_, op_):
+        raise ValueError(f"{cfg.val} was rendered with other analysis settings than {cfg.data}")
     offset_frames = float(np.median(meta["delays"])) * fp_.sample_rate_hz / fp_.hop_samples
 
     def save(model, thresholds, history):
@@ -195,7 +210,7 @@ def train(cfg: TrainConfig) -> dict:
         copy.load_state_dict(state)
         copy.eval()
         save_checkpoint(cfg.out, Checkpoint(model=copy, labels=labels, feature_params=fp_.as_dict(),
-                                            onset_params=OnsetParams().as_dict(), mel_basis=mel_basis(fp_),
+                                            onset_params=op_.as_dict(), mel_basis=mel_basis(fp_),
                                             thresholds=list(thresholds), onset_offset_frames=offset_frames,
                                             extra=extra))
         return extra

@@ -30,10 +30,11 @@ class HitClassifier:
 
     Each onset waits until `frames_after` frames past it exist, then the CNN sees frames
     [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold
-    becomes a hit. A drum found again within `refractory_frames` of its last hit is a double trigger and dropped.
+    becomes a hit. A drum found again within `refractory_s` (whole frames) of its last hit is a double trigger and
+    dropped.
     """
 
-    def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_frames: int = 6,
+    def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_s: float = 0.030,
                  velocity_floor_db: float = -60.0, velocity_ceiling_db: float = -6.0):
         import torch
 
@@ -53,7 +54,7 @@ class HitClassifier:
         if batch_frames < 1:
             raise ValueError(f"batch_frames {batch_frames} must be >= 1")
         self.batch_frames = batch_frames
-        self.refractory_frames = refractory_frames
+        self.refractory_frames = max(1, round(refractory_s * self.sample_rate_hz / self.hop_samples))
         self.velocity_floor_db = velocity_floor_db
         self.velocity_ceiling_db = velocity_ceiling_db
         # an onset waits for its look-ahead frames, then (files) for the rest of its batch

@@ -1,4 +1,5 @@
-"""A causal onset detector: SuperFlux-style spectral flux and a peak picker that decides one frame late."""
+"""A causal onset detector: SuperFlux-style spectral flux, and either a peak picker that decides one frame late or
+a rising-edge trigger that decides on the frame itself (the live models' choice)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ class OnsetParams:
     relative_threshold: float = 1.0  # ... and this multiple of the recent mean flux
     average_frames: int = 20  # frames in that recent mean (100 ms)
     min_gap_frames: int = 3  # at least this many frames between onsets (15 ms)
+    rising: bool = False  # fire on the first rising frame above the thresholds instead of waiting for the peak
 
     def __post_init__(self):
         if self.lag_frames < 1 or self.max_bins < 1 or self.max_bins % 2 == 0:
@@ -30,16 +32,20 @@ class OnsetParams:
 class OnsetDetector:
     """Streaming stage: FrameBlock in, the same FrameBlock out with the onsets decided while it came in.
 
-    Frame k is an onset when its flux is a local maximum (>= frame k-1, > frame k+1), exceeds both thresholds,
-    and lies min_gap_frames after the last onset. The decision waits for frame k+1, so every onset is known
-    one frame after it ends.
+    Peak picking (the default): frame k is an onset when its flux is a local maximum (>= frame k-1, > frame k+1),
+    exceeds both thresholds, and lies min_gap_frames after the last onset. The decision waits for frame k+1, so
+    every onset is known one frame after it ends.
+
+    Rising edge (`rising`): frame k is an onset when its flux exceeds both thresholds, is above frame k-1's, and
+    lies min_gap_frames after the last onset. The decision needs no later frame, and fires on the way up to the
+    peak: a few milliseconds earlier, which is what a live note needs.
     """
 
     def __init__(self, params: OnsetParams = OnsetParams(), n_mels: int = 64):
         self.params = params
         self.n_mels = n_mels
-        self.latency_samples = 0  # one frame, counted in frames: see latency_frames
-        self.latency_frames = 1
+        self.latency_samples = 0  # counted in frames: see latency_frames
+        self.latency_frames = 0 if params.rising else 1
         # streaming state
         self.history = np.zeros((0, n_mels))
         self.flux = np.zeros(0)
@@ -72,10 +78,14 @@ class OnsetDetector:
         flux = np.concatenate((self.flux, new_flux))
         old = len(self.flux)
         base = self.frames_seen - old  # absolute frame index of flux[0]
-        # candidate c = i - 1 for every new frame i: a local maximum above the absolute threshold
-        c = np.arange(old - 1, len(flux) - 1)
-        value = flux[c]
-        candidates = c[(value > p.threshold) & (value >= flux[c - 1]) & (value > flux[c + 1])]
+        if p.rising:  # candidate c = i for every new frame i: rising, above the absolute threshold
+            c = np.arange(old, len(flux))
+            value = flux[c]
+            candidates = c[(value > p.threshold) & (value > flux[c - 1])]
+        else:  # candidate c = i - 1 for every new frame i: a local maximum above the absolute threshold
+            c = np.arange(old - 1, len(flux) - 1)
+            value = flux[c]
+            candidates = c[(value > p.threshold) & (value >= flux[c - 1]) & (value > flux[c + 1])]
         onsets = []
         if len(candidates):
             for c in candidates:

@@ -2,7 +2,9 @@
 reset(), and streaming equal to processing the whole input in one process() call.
 
 Parametrised over every stage (spectrogram, onset detector, hit classifier) and the whole engine, with both
-schedulings (LIVE computes every frame at once, OFFLINE in groups): real audio, a random-weight checkpoint.
+schedulings (LIVE computes every frame at once, OFFLINE in groups), and over both analysis recipes (the offline
+model's 1024-sample window with a peak-picking onset detector, the live model's 512-sample window with a
+rising-edge one): real audio, random-weight checkpoints.
 For audio stages, block size 1 runs on a short excerpt to keep the time down; for frame stages a "block" is that
 many spectrogram frames.
 """
@@ -37,18 +39,21 @@ def _split_audio(audio: np.ndarray, size: int) -> list:
     return [audio[i : i + size] for i in range(0, len(audio), size)]
 
 
-def _split_frames(block: FrameBlock, size: int) -> list:
-    """Chunks of `size` frames; each onset travels with the chunk holding the frame after it, as the detector
-    (which decides an onset one frame late) would deliver it."""
-    n = len(block.mel)
-    onsets = sorted(block.onsets)
-    out = []
-    for start in range(0, n, size):
-        stop = min(start + size, n)
-        last = stop == n
-        mine = tuple(k for k in onsets if start <= k + 1 < stop or (last and k + 1 >= stop))
-        out.append(FrameBlock(block.start_frame + start, block.mel[start:stop], mine))
-    return out
+def _frame_splitter(decided_after: int) -> Callable:
+    def split(block: FrameBlock, size: int) -> list:
+        """Chunks of `size` frames; each onset travels with the chunk holding the frame that decides it (the
+        frame after it for a peak-picking detector, the onset frame itself for a rising-edge one), as the detector
+        would deliver it."""
+        n = len(block.mel)
+        onsets = sorted(block.onsets)
+        out = []
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            last = stop == n
+            mine = tuple(k for k in onsets if start <= k + decided_after < stop or (last and k + decided_after >= stop))
+            out.append(FrameBlock(block.start_frame + start, block.mel[start:stop], mine))
+        return out
+    return split
 
 
 def _mel_result(outputs) -> tuple:
@@ -75,6 +80,7 @@ def _cases(checkpoint, groove_audio) -> dict:
 
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
+    _split_frames = _frame_splitter(OnsetDetector(op, n_mels=fp.n_mels).latency_frames)
 
     def audio(short):
         return groove_audio[:EXCERPT_SAMPLES] if short else groove_audio
@@ -124,9 +130,26 @@ CASE_NAMES = ("LogMelSpectrogram-live", "LogMelSpectrogram-offline", "OnsetDetec
               "HitClassifier-offline", "Engine-live", "Engine-offline")
 
 
-@pytest.fixture(scope="module")
-def cases(checkpoint, groove):
-    return _cases(checkpoint, groove[0])
+def _live_recipe_checkpoint():
+    """Random weights on the live recipe: a short window, a short hop, rising-edge onsets, one look-ahead frame."""
+    import torch
+
+    from models.cnn import Checkpoint, HitCNN, HitCNNConfig
+    from realtime.drums import DRUMS
+    from realtime.features import FeatureParams, mel_basis
+    from realtime.onsets import OnsetParams
+
+    torch.manual_seed(4321)
+    params = FeatureParams(n_fft=512, hop_samples=128, n_mels=48)
+    model = HitCNN(HitCNNConfig(n_mels=48, frames_before=6, frames_after=1, n_classes=len(DRUMS))).eval()
+    return Checkpoint(model=model, labels=list(DRUMS), feature_params=params.as_dict(),
+                      onset_params=OnsetParams(threshold=0.1, min_gap_frames=3, average_frames=40, rising=True).as_dict(),
+                      mel_basis=mel_basis(params), thresholds=[0.5] * len(DRUMS))
+
+
+@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe"])
+def cases(request, checkpoint, groove):
+    return _cases(checkpoint if request.param == "offline-recipe" else _live_recipe_checkpoint(), groove[0])
 
 
 def _run(stage, blocks) -> list:
