@@ -1,6 +1,7 @@
 """Live latency and accuracy on MDB Drums (drum stems), in the live configuration: the figures of `drumscribe live`.
 
     python bench/latency.py [--data ../shared/data/mdb-dev] [--live-model PATH] [--offline-model PATH]
+    python bench/latency.py --runtimes      # one onset's forward pass in each runtime
 
 Every track goes through the engine exactly as `drumscribe live` runs it (live model, LIVE scheduling, 128-sample
 blocks at 48 kHz), one block at a time, handed out in real time (`--no-pace`: as fast as possible), each block
@@ -45,6 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--no-pace", action="store_true",
                    help="run the blocks as fast as possible instead of in real time (a busy real-time-priority "
                         "thread is throttled by the kernel for 50 ms each second: not what a live run sees)")
+    p.add_argument("--runtimes", action="store_true",
+                   help="only time one onset's forward pass of the live model in each runtime (ONNX Runtime, frozen "
+                        "TorchScript, eager torch), warm and after the idle gap of a live block, then exit")
     p.add_argument("--normal-priority", action="store_true",
                    help="time at normal scheduling priority (default: SCHED_FIFO where permitted, as the live worker)")
     return p.parse_args(argv)
@@ -76,6 +80,31 @@ def run_live(audio, checkpoint, block_size, *, pace: bool = False):
         times[i] = clock() - t0
         hits.extend(out)
     return hits, times[:n_blocks]
+
+
+def time_runtimes(checkpoint, block_s: float, n: int = 2000) -> None:
+    """One onset's forward pass in each runtime the live path can use: back to back (warm), and each after sleeping
+    one block (as between live blocks: caches go cold, the CPU may clock down)."""
+    import torch
+
+    from realtime.live import OnnxHitModel, freeze_for_inference
+
+    cfg = checkpoint.model.config
+    x = torch.from_numpy(np.random.default_rng(0).normal(2.0, 1.0, (1, cfg.n_mels, cfg.n_frames)).astype(np.float32))
+    runtimes = {"ONNX Runtime": OnnxHitModel(checkpoint.model), "TorchScript frozen": freeze_for_inference(
+        checkpoint.model), "torch eager": checkpoint.model.eval()}
+    for name, model in runtimes.items():
+        for label, gap in (("warm", 0.0), (f"after {block_s * 1e3:.2f} ms idle", block_s)):
+            times = np.zeros(n)
+            with torch.inference_mode():
+                for i in range(n):
+                    if gap:
+                        time.sleep(gap)
+                    t0 = time.perf_counter()
+                    model(x)
+                    times[i] = time.perf_counter() - t0
+            times *= 1e3
+            print(f"{name:<20} {label:<22} p50 {np.percentile(times, 50):.3f} ms  p99 {np.percentile(times, 99):.3f} ms")
 
 
 def matched_delays(reference: dict, hits, window_s: float, frame_shift_s: float = 0.0) -> np.ndarray:
@@ -125,6 +154,11 @@ def main(argv=None) -> int:
         return 1
     live_path = Path(args.live_model) if args.live_model else live_model_path()
     live_ckpt = load_checkpoint(live_path)
+    if args.runtimes:
+        print(f"live model {live_path}: one onset's forward pass, {'SCHED_FIFO' if realtime else 'normal priority'}, "
+              f"load average {os.getloadavg()[0]:.2f}")
+        time_runtimes(live_ckpt, args.block_size / 48000)
+        return 0
     offline_path = Path(args.offline_model)
     offline_ckpt = load_checkpoint(offline_path) if offline_path.exists() else None  # a missing one: live only
     window_s = args.window_ms / 1000

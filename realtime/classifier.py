@@ -60,11 +60,10 @@ class HitClassifier:
         # an onset waits for its look-ahead frames, then (files) for the rest of its batch
         self.latency_samples = (self.frames_after + batch_frames) * self.hop_samples
         mel_hz = _mel_centers_hz(fp)
-        self.band_masks = []
         self.offsets_db = np.array([_LOUDNESS_OFFSET_DB.get(label, 0.0) for label in self.labels])
-        for label in self.labels:
-            lo, hi = _LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ)
-            self.band_masks.append((mel_hz >= lo) & (mel_hz <= hi))
+        bands = [_LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ) for label in self.labels]
+        # (n_mels, n_classes) 0/1: which mel bands make each drum's loudness
+        self.band_matrix = np.stack([(mel_hz >= lo) & (mel_hz <= hi) for lo, hi in bands], axis=1).astype(np.float64)
         self.history_frames = self.frames_before + self.frames_after + batch_frames + 8
         # streaming state
         self.history = np.zeros((0, self.n_mels))
@@ -119,23 +118,27 @@ class HitClassifier:
         probs = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
         hits = []
         for onset, window, p in zip(onsets, windows, probs):
+            found = np.flatnonzero(p >= self.thresholds)
+            if not len(found):
+                continue
             onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
-            after = window[self.frames_before : self.frames_before + 5]
-            power = (10.0**after - 1.0) / self.log_gain
-            for c in np.flatnonzero(p >= self.thresholds):
+            velocities = self._velocities(window[self.frames_before : self.frames_before + 5])
+            for c in found:
                 drum = self.labels[c]
                 last = self.last_hit_frame.get(drum)
                 if last is not None and onset - last < self.refractory_frames:
                     continue
                 self.last_hit_frame[drum] = onset
-                hits.append(DrumHit(onset_s, drum, self._velocity(power, c), float(p[c])))
+                hits.append(DrumHit(onset_s, drum, int(velocities[c]), float(p[c])))
         return hits
 
-    def _velocity(self, power: np.ndarray, class_index: int) -> int:
-        level = power[:, self.band_masks[class_index]].sum(axis=1).max()
-        db = 10.0 * np.log10(level + 1e-12) + self.offsets_db[class_index]
+    def _velocities(self, after: np.ndarray) -> np.ndarray:
+        """MIDI velocity (1-127) of every drum, from the loudest of the first frames after the onset in its bands."""
+        power = (10.0**after - 1.0) / self.log_gain
+        level = (power @ self.band_matrix).max(axis=0)
+        db = 10.0 * np.log10(level + 1e-12) + self.offsets_db
         span = self.velocity_ceiling_db - self.velocity_floor_db
-        return int(np.clip(round(1 + 126 * (db - self.velocity_floor_db) / span), 1, 127))
+        return np.clip(np.rint(1 + 126 * (db - self.velocity_floor_db) / span), 1, 127)
 
 
 def _mel_centers_hz(fp: dict) -> np.ndarray:

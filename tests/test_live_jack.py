@@ -56,7 +56,8 @@ def groove_hits_audio():
 
 @pytest.fixture(scope="module")
 def live_model(tmp_path_factory):
-    """(path, trained=False): a fixed random-weight checkpoint shaped like the live model (look-ahead 2 frames).
+    """(path, trained=False): a fixed random-weight checkpoint on the live model's recipe (512-sample window,
+    128-sample hop, rising-edge onsets, look-ahead 1 frame).
     It fires on onsets with random drums: the plumbing tests use it, so they never depend on the state of the
     shipped weights. The accuracy test uses the shipped live model."""
     import torch
@@ -67,10 +68,11 @@ def live_model(tmp_path_factory):
     from realtime.onsets import OnsetParams
 
     torch.manual_seed(1234)
-    model = HitCNN(HitCNNConfig(n_classes=len(DRUMS), frames_after=2)).eval()
-    params = FeatureParams()
+    model = HitCNN(HitCNNConfig(n_mels=48, n_classes=len(DRUMS), frames_before=6, frames_after=1)).eval()
+    params = FeatureParams(n_fft=512, hop_samples=128, n_mels=48)
+    onsets = OnsetParams(threshold=0.1, min_gap_frames=3, average_frames=40, rising=True)
     ckpt = Checkpoint(model=model, labels=list(DRUMS), feature_params=params.as_dict(),
-                      onset_params=OnsetParams().as_dict(), mel_basis=mel_basis(params),
+                      onset_params=onsets.as_dict(), mel_basis=mel_basis(params),
                       thresholds=[0.5] * len(DRUMS), onset_offset_frames=1.0, extra={"note": "random weights"})
     path = tmp_path_factory.mktemp("model") / "random_live.pt"
     save_checkpoint(path, ckpt)
