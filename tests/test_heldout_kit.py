@@ -38,18 +38,42 @@ def test_held_out_kits_are_never_trained_on(checkpoint):
     assert trained.isdisjoint(HELD_OUT_KITS)
 
 
-def test_groove_on_held_out_kit_transcribes_kick_snare_hihat(checkpoint):
+@pytest.fixture(scope="module")
+def grooves(checkpoint):
+    """[(played hits, transcribed hits)] of three grooves at 84, 112 and 140 BPM on the held-out Hydrogen kit."""
     assert available(HELD_OUT_HYDROGEN), "hydrogen-drumkits is not installed (make setup installs it)"
     kit = load_kit(HELD_OUT_HYDROGEN)
     rng = np.random.default_rng(2024)
-    scores = []
+    out = []
     for tempo in (84, 112, 140):
         hits, duration = generate_pattern(rng, bars=8, tempo_bpm=tempo, style="groove", drums_available=kit.drums)
         audio = render_hits(hits, kit, duration_s=duration, rng=rng)
         audio = 0.5 * audio / np.abs(audio).max()
-        found = transcribe_array(audio.astype(np.float64), checkpoint)
-        scores.append(score(_reference([h for h in hits if h.labelled]), hits_to_classes(found)))
+        out.append((hits, transcribe_array(audio.astype(np.float64), checkpoint)))
+    return out
+
+
+def test_groove_on_held_out_kit_transcribes_kick_snare_hihat(grooves):
+    scores = [score(_reference([h for h in hits if h.labelled]), hits_to_classes(found)) for hits, found in grooves]
     total = pool(scores)
     f3 = total["F3"]["f"]
     assert f3 >= 0.85, f"F3 {f3:.3f} on the held-out kit: " + ", ".join(
         f"{c} {total[c]['f']:.3f}" for c in ("KD", "SD", "HH"))
+
+
+def test_velocity_follows_the_played_velocity_on_held_out_kit(grooves):
+    """Velocity is the hit's loudness in its drum's band plus a per-drum offset fitted on training kits only
+    (offline/calibrate_velocity.py). Played and transcribed velocities of the hits found as the drum that was
+    played must rank alike. The accuracy issue asks Spearman >= 0.8: bench/accuracy.py measures 0.806 on its six
+    grooves on this kit, these three measure 0.773, so this guards the measured level, >= 0.75."""
+    from scipy.stats import spearmanr
+
+    pairs = []
+    for hits, found in grooves:
+        for f in found:
+            near = [h for h in hits if h.drum == f.drum and abs(h.time_s - f.onset_s) < 0.03]
+            if near:
+                pairs.append((near[0].velocity, f.velocity))
+    assert len(pairs) > 200
+    rho = spearmanr(*np.array(pairs).T)[0]
+    assert rho >= 0.75, f"velocity Spearman {rho:.3f} over {len(pairs)} hits on the held-out kit"
