@@ -139,7 +139,6 @@ def main(argv=None) -> int:
     from realtime.live import raise_thread_priority
 
     realtime = False if args.normal_priority else raise_thread_priority()  # as the live worker thread does
-    from models import DEFAULT_MODEL_PATH
     from models.cnn import load_checkpoint
     from offline import evaluate as ev
     from realtime.live import latency_bound_s, live_model_path, lookahead_s

@@ -3,7 +3,6 @@ the hits placed at the block after each arrived; bad monitor options are one lin
 end on a real JACK server (dummy backend), the monitor sounds each hit within a few periods of its MIDI note."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
