@@ -101,12 +101,13 @@ def groove_wav(groove, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def long_wav(groove, tmp_path_factory) -> Path:
-    """Three minutes of the groove tiled, for interrupting a long run."""
+    """Fifteen minutes of the groove tiled, for interrupting a long run: long enough that a fast machine is still
+    transcribing it when the test sends Ctrl-C (three minutes took 2 s here)."""
     import soundfile as sf
 
     audio = groove[0]
     path = tmp_path_factory.mktemp("audio") / "long.wav"
-    reps = int(np.ceil(180 * SAMPLE_RATE_HZ / len(audio)))
+    reps = int(np.ceil(900 * SAMPLE_RATE_HZ / len(audio)))
     sf.write(str(path), np.tile(audio, reps).astype(np.float32), SAMPLE_RATE_HZ, subtype="PCM_16")
     return path
 
