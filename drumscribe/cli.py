@@ -195,11 +195,11 @@ def _check_outputs(paths: dict, input_path: str | None = None) -> None:
             raise UserError(f"{option}: {exc}") from None
 
 
-def _open_source(path: str, block_size: int):
+def _open_source(path: str, block_size: int, live: bool = False):
     from realtime.sources import AudioInputError, FileSource
 
     try:
-        return FileSource(path, block_size_samples=block_size)
+        return FileSource(path, block_size_samples=block_size, live_resampling=live)
     except AudioInputError as exc:
         raise UserError(one_line(exc)) from None
 
@@ -268,7 +268,7 @@ def cmd_transcribe(args) -> int:
     sinks = None
     try:
         checkpoint = _load_model(args.model)
-        source = _open_source(args.audio, args.block_size)
+        source = _open_source(args.audio, args.block_size, live=getattr(args, "live", False))
         if not len(source.audio):
             raise UserError(f"'{args.audio}' holds no audio samples (0 s); expected a file with sound in it")
         sinks = open_sinks(source.audio, source.sample_rate_hz)
@@ -320,9 +320,17 @@ def _close_all(sinks) -> None:
 
 
 def _transcribe(args, checkpoint, source, sinks) -> int:
+    import signal
+    import threading
+
     import numpy as np
 
     from realtime.engine import OFFLINE, Engine, build_stages
+
+    if threading.current_thread() is threading.main_thread():
+        # Ctrl-C stops a long file and keeps every note so far, also when started with SIGINT ignored (a shell
+        # starts background jobs so): as `drumscribe live` does
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
     midi_sink, summary = sinks[0], sinks[-1]
     duration_s = source.duration_s

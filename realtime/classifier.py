@@ -26,16 +26,24 @@ _LOUDNESS_OFFSET_DB = {
 }
 
 
+# Drums one player cannot sound at the same instant: one pedal, one pair of cymbals. The network spreads its belief
+# in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), so such a group is
+# decided as one: a hit when the group's summed probability passes the threshold, named after its likeliest member.
+EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"),)
+
+
 class HitClassifier:
     """Streaming stage: FrameBlock (with onsets) in, the DrumHits decided during that block out.
 
     Each onset waits until `frames_after` frames past it exist, then the CNN sees frames
-    [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold
+    [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold (an
+    exclusive group, the hi-hat states, as one: see EXCLUSIVE_GROUPS)
     becomes a hit. A drum found again within `refractory_s` (whole frames) of its last hit is a double trigger and
     dropped.
     """
 
     def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_s: float = 0.030,
+                 exclusive_groups=EXCLUSIVE_GROUPS,
                  velocity_floor_db: float = -60.0, velocity_ceiling_db: float = -6.0):
         import torch
 
@@ -56,6 +64,9 @@ class HitClassifier:
             raise ValueError(f"batch_frames {batch_frames} must be >= 1")
         self.batch_frames = batch_frames
         self.refractory_frames = max(1, round(refractory_s * self.sample_rate_hz / self.hop_samples))
+        index = {label: i for i, label in enumerate(self.labels)}
+        self.exclusive = [np.array([index[d] for d in group if d in index]) for group in exclusive_groups]
+        self.exclusive = [g for g in self.exclusive if len(g) > 1]
         self.velocity_floor_db = velocity_floor_db
         self.velocity_ceiling_db = velocity_ceiling_db
         # an onset waits for its look-ahead frames, then (files) for the rest of its batch
@@ -117,6 +128,11 @@ class HitClassifier:
         with self.torch.inference_mode():
             logits = self.model(self.torch.from_numpy(windows.transpose(0, 2, 1).astype(np.float32)))
         probs = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
+        for group in self.exclusive:  # one decision per group: its summed probability, on its likeliest member
+            best = group[np.argmax(probs[:, group], axis=1)]
+            total = np.minimum(probs[:, group].sum(axis=1), 1.0)
+            probs[:, group] = 0.0
+            probs[np.arange(len(probs)), best] = total
         hits = []
         for onset, window, p in zip(onsets, windows, probs):
             found = np.flatnonzero(p >= self.thresholds)

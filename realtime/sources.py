@@ -41,14 +41,24 @@ def read_audio(path: str | Path, *, max_seconds: float | None = None) -> tuple[n
     return audio, rate
 
 
-def decode_audio(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """Decode a whole file to mono float64 at `sample_rate_hz` (soundfile reads mp3 sample-exactly)."""
+def decode_audio(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ, *, live_resampling: bool = False) -> np.ndarray:
+    """Decode a whole file to mono float64 at `sample_rate_hz` (soundfile reads mp3 sample-exactly).
+
+    A file at another rate is resampled with soxr 'HQ'; with `live_resampling`, by the streaming resampler a live
+    input at that rate goes through (`realtime.live.RESAMPLE_QUALITY`, float32, its filter delay included), so the
+    engine sees exactly the samples `drumscribe live` would."""
     import soxr
 
     audio, rate = read_audio(path)
     mono = audio.mean(axis=1, dtype=np.float64) if audio.shape[1] > 1 else audio[:, 0].astype(np.float64)
     if rate != sample_rate_hz and len(mono):
-        mono = soxr.resample(mono, rate, sample_rate_hz, quality="HQ")
+        if live_resampling:
+            from .live import RESAMPLE_QUALITY
+
+            stream = soxr.ResampleStream(rate, sample_rate_hz, 1, dtype="float32", quality=RESAMPLE_QUALITY)
+            mono = stream.resample_chunk(mono.astype(np.float32), last=True).astype(np.float64)
+        else:
+            mono = soxr.resample(mono, rate, sample_rate_hz, quality="HQ")
     return mono
 
 
@@ -89,7 +99,7 @@ class FileSource(ArraySource):
     """An audio file read like a live input: decoded, mixed to mono, resampled, in fixed blocks."""
 
     def __init__(self, path: str | Path, *, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES,
-                 sample_rate_hz: int = SAMPLE_RATE_HZ):
+                 sample_rate_hz: int = SAMPLE_RATE_HZ, live_resampling: bool = False):
         self.path = Path(path)
-        super().__init__(decode_audio(path, sample_rate_hz), block_size_samples=block_size_samples,
-                         sample_rate_hz=sample_rate_hz)
+        super().__init__(decode_audio(path, sample_rate_hz, live_resampling=live_resampling),
+                         block_size_samples=block_size_samples, sample_rate_hz=sample_rate_hz)
