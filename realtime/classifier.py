@@ -124,10 +124,18 @@ class HitClassifier:
         return np.concatenate((np.zeros((-lo, self.n_mels)), history[:hi]))  # before the stream began
 
     def _classify(self, onsets: list, history: np.ndarray, start: int) -> list:
-        windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
-        with self.torch.inference_mode():
-            logits = self.model(self.torch.from_numpy(windows.transpose(0, 2, 1).astype(np.float32)))
-        probs = 1.0 / (1.0 + np.exp(-logits.numpy().astype(np.float64)))
+        if len(onsets) == 1:  # the live case
+            windows = self._window(onsets[0], history, start)[None]
+        else:
+            windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
+        x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
+        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime (live): numpy in and out
+        if run_numpy is not None:
+            logits = run_numpy(x)
+        else:
+            with self.torch.inference_mode():
+                logits = self.model(self.torch.from_numpy(x)).numpy()
+        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         for group in self.exclusive:  # one decision per group: its summed probability, on its likeliest member
             best = group[np.argmax(probs[:, group], axis=1)]
             total = np.minimum(probs[:, group].sum(axis=1), 1.0)

@@ -131,7 +131,11 @@ class OnnxHitModel:
 
     def __call__(self, windows):
         x = np.ascontiguousarray(windows.numpy() if hasattr(windows, "numpy") else windows, dtype=np.float32)
-        return self.torch.from_numpy(self.session.run(None, {"windows": x})[0])
+        return self.torch.from_numpy(self.run_numpy(x))
+
+    def run_numpy(self, windows: np.ndarray) -> np.ndarray:
+        """(batch, n_mels, n_frames) float32, C-contiguous -> logits (batch, n_classes): no torch on the way."""
+        return self.session.run(None, {"windows": windows})[0]
 
 
 def compile_for_live(model):
