@@ -26,10 +26,11 @@ _LOUDNESS_OFFSET_DB = {
 }
 
 
-# Drums one player cannot sound at the same instant: one pedal, one pair of cymbals. The network spreads its belief
-# in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), so such a group is
-# decided as one: a hit when the group's summed probability passes the threshold, named after its likeliest member.
-EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"),)
+# Drums one player cannot sound at the same instant: one pedal, one stick on one snare. The network spreads its
+# belief in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), and in "a
+# snare stroke" over snare and side stick, so such a group is decided as one: a hit when the group's summed
+# probability passes the threshold, named after its likeliest member.
+EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"), ("snare", "side_stick"))
 
 
 class HitClassifier:
@@ -37,7 +38,7 @@ class HitClassifier:
 
     Each onset waits until `frames_after` frames past it exist, then the CNN sees frames
     [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold (an
-    exclusive group, the hi-hat states, as one: see EXCLUSIVE_GROUPS)
+    exclusive group, such as the hi-hat states, as one: see EXCLUSIVE_GROUPS)
     becomes a hit. A drum found again within `refractory_s` (whole frames) of its last hit is a double trigger and
     dropped.
     """
