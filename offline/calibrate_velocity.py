@@ -36,6 +36,9 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3) -> list:
     from .render import generate_pattern, load_kit, render_hits
 
     fp = FeatureParams(**checkpoint.feature_params)
+    classifier = build_stages(checkpoint, OFFLINE)[-1]  # its loudness bands, with the offsets to fit at zero
+    classifier.offsets_db = np.zeros_like(classifier.offsets_db)
+    index = {d: i for i, d in enumerate(checkpoint.labels)}
     rng = np.random.default_rng(seed)
     rows = []
     for spec in kits:
@@ -45,11 +48,8 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3) -> list:
             audio = render_hits(hits, kit, duration_s=duration, rng=rng)
             audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
             found = transcribe_array(audio.astype(np.float64), checkpoint)
-            classifier = build_stages(checkpoint, OFFLINE)[-1]
-            classifier.offsets_db = np.zeros_like(classifier.offsets_db)
             mel = log_mel(audio.astype(np.float64), fp, checkpoint.mel_basis)
             mel = np.concatenate((mel, np.zeros((8, mel.shape[1]))))
-            index = {d: i for i, d in enumerate(checkpoint.labels)}
             for f in found:
                 near = [h for h in hits if h.drum == f.drum and abs(h.time_s - f.onset_s) < 0.03]
                 if near:
@@ -60,26 +60,22 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3) -> list:
     return rows
 
 
-def velocity_of(db: np.ndarray, floor_db: float = -60.0, ceiling_db: float = -6.0) -> np.ndarray:
-    return np.clip(np.rint(1 + 126 * (db - floor_db) / (ceiling_db - floor_db)), 1, 127)
-
-
-def level_of(velocity: np.ndarray, floor_db: float = -60.0, ceiling_db: float = -6.0) -> np.ndarray:
-    return floor_db + (np.asarray(velocity, np.float64) - 1) / 126 * (ceiling_db - floor_db)
-
-
 def fit(rows: list) -> dict:
+    from realtime.classifier import db_from_velocity
+
     by_drum = {}
     for drum, played, db in rows:
-        by_drum.setdefault(drum, []).append(level_of(played) - db)
+        by_drum.setdefault(drum, []).append(db_from_velocity(played) - db)
     return {d: round(float(np.median(g)), 1) for d, g in sorted(by_drum.items())}
 
 
 def spearman(rows: list, offsets: dict) -> float:
     from scipy.stats import spearmanr
 
+    from realtime.classifier import velocity_from_db
+
     played = np.array([r[1] for r in rows])
-    got = velocity_of(np.array([r[2] + offsets.get(r[0], 0.0) for r in rows]))
+    got = velocity_from_db(np.array([r[2] + offsets.get(r[0], 0.0) for r in rows]))
     return float(spearmanr(played, got)[0])
 
 

@@ -26,6 +26,20 @@ _LOUDNESS_OFFSET_DB = {
 }
 
 
+VELOCITY_FLOOR_DB = -60.0  # a level at or below this is velocity 1
+VELOCITY_CEILING_DB = -6.0  # ... at or above this, velocity 127; linear in dB between
+
+
+def velocity_from_db(db, floor_db: float = VELOCITY_FLOOR_DB, ceiling_db: float = VELOCITY_CEILING_DB) -> np.ndarray:
+    """MIDI velocity (1-127) of a level in dB, linear between the floor and the ceiling."""
+    return np.clip(np.rint(1 + 126 * (np.asarray(db) - floor_db) / (ceiling_db - floor_db)), 1, 127)
+
+
+def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB, ceiling_db: float = VELOCITY_CEILING_DB) -> np.ndarray:
+    """The level in dB a velocity stands for: the inverse of velocity_from_db."""
+    return floor_db + (np.asarray(velocity, np.float64) - 1) / 126 * (ceiling_db - floor_db)
+
+
 # Drums one player cannot sound at the same instant: one pedal, one stick on one snare. The network spreads its
 # belief in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), and in "a
 # snare stroke" over snare and side stick, so such a group is decided as one: a hit when the group's summed
@@ -45,7 +59,7 @@ class HitClassifier:
 
     def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_s: float = 0.030,
                  exclusive_groups=EXCLUSIVE_GROUPS,
-                 velocity_floor_db: float = -60.0, velocity_ceiling_db: float = -6.0):
+                 velocity_floor_db: float = VELOCITY_FLOOR_DB, velocity_ceiling_db: float = VELOCITY_CEILING_DB):
         import torch
 
         self.torch = torch
@@ -166,9 +180,7 @@ class HitClassifier:
 
     def _velocities(self, after: np.ndarray) -> np.ndarray:
         """MIDI velocity (1-127) of every drum: its level mapped linearly from the floor to the ceiling."""
-        db = self.levels_db(after)
-        span = self.velocity_ceiling_db - self.velocity_floor_db
-        return np.clip(np.rint(1 + 126 * (db - self.velocity_floor_db) / span), 1, 127)
+        return velocity_from_db(self.levels_db(after), self.velocity_floor_db, self.velocity_ceiling_db)
 
 
 def _mel_centers_hz(fp: dict) -> np.ndarray:

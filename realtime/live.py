@@ -99,8 +99,8 @@ def build_live_stages(checkpoint) -> list:
 class OnnxHitModel:
     """A HitCNN exported to ONNX and run by ONNX Runtime on one thread, called like the module (torch tensor in,
     logits tensor out). For one onset at a time it is the fastest runtime measured here: a forward pass after the
-    2.7 ms idle gap between live blocks (cold caches) takes 0.18 ms median against 0.48 ms for the frozen
-    TorchScript module (`python bench/latency.py --runtimes`). Outputs agree with torch to ~1e-6."""
+    2.7 ms idle gap between live blocks (cold caches) takes 0.16-0.21 ms median against 0.38-0.50 ms for the
+    frozen TorchScript module (`python bench/latency.py --runtimes`, two runs). Outputs agree with torch to ~1e-6."""
 
     def __init__(self, model):
         import io
