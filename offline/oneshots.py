@@ -5,9 +5,11 @@ The front end (`oneshot_image`) is the one code path from audio to model input f
 `sort`: peak-normalise, find the onset, take the log-mel frames of the next second (realtime.features.log_mel).
 
 Render the set the shipped model trains on, then train it (the kits come from the Debian packages hydrogen-drumkits,
-fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont and lmms-common):
+fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont, lmms-common and sonic-pi-samples):
     python -m offline.oneshots --out data/oneshots
-    drumscribe train --folders data/oneshots --epochs 30 -o models/weights/oneshot.pt
+    drumscribe train --folders data/oneshots --epochs 40 --augment-copies 8 -o models/weights/oneshot.pt
+A training sound that is the same recording as a held-out one (some fonts and sample packs share samples) is left
+out of the rendered set: `held_out_lookalikes`.
 """
 from __future__ import annotations
 
@@ -109,7 +111,9 @@ ONESHOT_TRAIN_KITS = (
     *(f"sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:{p}" for p in SF2_DRUM_SETS),
     "sf2:/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2:0:0:core",  # avldrums.lv2-soundfont (CC-BY-SA-4.0)
     "sf2:/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2:0:0:core",
+    "hydrogen:Millo-Drums_v.1",
     "folder:/usr/share/lmms/samples/drums",  # lmms-common (GPL-2+): one-shots named by drum
+    "folder:/usr/share/sonic-pi/samples",  # sonic-pi-samples (CC0 / CC-BY): labelled by FOLDER_LABELS
 )
 """Kits the shipped one-shot model is trained on (licences: /usr/share/doc/<package>/copyright)."""
 
@@ -120,6 +124,24 @@ ONESHOT_HELD_OUT_KITS = (
 """Kits never used for training: bench/oneshot_accuracy.py scores the shipped model on them."""
 
 SF2_VELOCITIES = (40, 80, 127)
+
+_SONIC_PI = {
+    "kick": ("bd_808 bd_ada bd_boom bd_fat bd_gas bd_haus bd_klub bd_mehackit bd_pure bd_sone bd_tek bd_zome bd_zum "
+             "drum_heavy_kick drum_bass_hard drum_bass_soft elec_hollow_kick elec_soft_kick"),
+    "snare": ("sn_dolf sn_dub sn_generic sn_zome drum_snare_hard drum_snare_soft elec_snare elec_hi_snare "
+              "elec_lo_snare elec_mid_snare elec_filt_snare"),
+    "tom": "drum_tom_hi_hard drum_tom_hi_soft drum_tom_mid_hard drum_tom_mid_soft drum_tom_lo_hard drum_tom_lo_soft",
+    "hihat_closed": "drum_cymbal_closed drum_cymbal_pedal",
+    "hihat_open": "drum_cymbal_open",
+    "crash": "drum_cymbal_hard drum_cymbal_soft drum_splash_hard drum_splash_soft",
+    "percussion": "drum_cowbell elec_triangle elec_wood perc_snap perc_snap2 " + " ".join(
+        f"tabla_{n}" for n in "dhec ghe1 ghe3 ghe5 ke1 ke2 na na_o na_s re tas1 te1 te2 tun1 tun3".split()),
+}
+FOLDER_LABELS = {
+    "/usr/share/sonic-pi/samples": {stem: label for label, stems in _SONIC_PI.items() for stem in stems.split()},
+}
+"""Sample folders whose file names do not follow drum naming (Sonic Pi calls its hi-hats 'cymbal'): stem -> class;
+files not listed are left out."""
 
 
 @dataclass(frozen=True)
@@ -170,9 +192,13 @@ def _same_sound(a: np.ndarray, b: np.ndarray) -> bool:
 def _folder_oneshots(folder: Path) -> list:
     if not folder.is_dir():
         raise ValueError(f"sample folder '{folder}' does not exist")
+    table = FOLDER_LABELS.get(str(folder))
     out = []
     for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
-        label = class_for_name(re.sub(r"[_\-\d]+", " ", path.stem).strip())
+        if table is not None:
+            label = table.get(path.stem)
+        else:
+            label = class_for_name(re.sub(r"[_\-\d]+", " ", path.stem).strip())
         if label is None:
             continue
         try:
@@ -228,12 +254,42 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float
     return out
 
 
-def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5) -> dict:
-    """Write each one-shot of the kits as OUT/<class>/<kit>__<instrument>.flac; returns files per class."""
+LOOKALIKE_CORRELATION = 0.9
+"""Two one-shots whose normalised cross-correlation (first 0.2 s, any lag) reaches this are the same recording.
+Distinct kits here peak at 0.88; a shared sample, resampled or re-levelled, at 0.90-1.00."""
+
+
+def _lookalike_spectra(shots, n: int = 9600, fft: int = 16384) -> np.ndarray:
+    heads = np.zeros((len(shots), n))
+    for i, shot in enumerate(shots):
+        head = np.asarray(shot.audio[:n], np.float64)
+        heads[i, : len(head)] = head / (np.linalg.norm(head) + 1e-12)
+    return np.fft.rfft(heads, fft, axis=1)
+
+
+def held_out_lookalikes(shots, held_out) -> list:
+    """For each of `shots`, the held-out one-shot that is the same recording, or None."""
+    fft = 16384
+    reference = _lookalike_spectra(held_out, fft=fft)
+    found = []
+    for spectrum in _lookalike_spectra(shots, fft=fft):
+        peaks = np.abs(np.fft.irfft(reference * np.conj(spectrum), fft, axis=1)).max(axis=1)
+        best = int(peaks.argmax()) if len(peaks) else -1
+        found.append(held_out[best] if best >= 0 and peaks[best] >= LOOKALIKE_CORRELATION else None)
+    return found
+
+
+def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5, held_out=()) -> dict:
+    """Write each one-shot of the kits as OUT/<class>/<kit>__<instrument>.flac; returns files per class.
+
+    held_out: kit specs whose sounds must not be trained on; a one-shot that is the same recording as one of theirs
+    is left out (logged).
+    """
     import soundfile as sf
 
     out_dir = Path(out_dir)
     counts, seen = {}, {}
+    reference = [shot for spec in held_out for shot in kit_oneshots(spec, seen={})]
     for spec in specs:
         kind, _, rest = spec.partition(":")
         path = Path(rest.removesuffix(":core").rsplit(":", 2)[0] if kind == "sf2" else rest)
@@ -241,6 +297,13 @@ def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5) -> d
                 (d / rest / "drumkit.xml").is_file() for d in HYDROGEN_KIT_DIRS):
             raise ValueError(f"kit '{spec}' is not installed (see the Debian packages in offline/oneshots.py)")
         shots = kit_oneshots(spec, seen=seen)
+        if reference:
+            twins = held_out_lookalikes(shots, reference)
+            for shot, twin in zip(shots, twins):
+                if twin is not None:
+                    log.warning("left out %s %s: the same recording as held-out %s %s", shot.kit, shot.name, twin.kit,
+                                twin.name)
+            shots = [shot for shot, twin in zip(shots, twins) if twin is None]
         for shot in shots:
             folder = out_dir / shot.label
             folder.mkdir(parents=True, exist_ok=True)
@@ -482,7 +545,8 @@ def main(argv=None) -> int:
     if args.synthetic:
         counts = write_synthetic_set(args.out, files_per_class=args.synthetic)
     else:
-        counts = export_folders(ONESHOT_HELD_OUT_KITS if args.held_out else ONESHOT_TRAIN_KITS, args.out)
+        counts = (export_folders(ONESHOT_HELD_OUT_KITS, args.out) if args.held_out
+                  else export_folders(ONESHOT_TRAIN_KITS, args.out, held_out=ONESHOT_HELD_OUT_KITS))
     print(f"wrote {sum(counts.values())} files to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0
 
