@@ -419,32 +419,10 @@ def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), ba
 # Augmentation
 
 
-def reshape_decay(audio: np.ndarray, power: float, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                  max_boost_db: float = 30.0) -> np.ndarray:
-    """The decay after the peak with its level in dB scaled by `power`: below 1 the hit rings longer (0.5 doubles
-    the time to fall by any number of dB), above 1 it dies sooner. The attack is untouched; the gain follows the
-    5 ms RMS envelope's running minimum (so later bumps are not pumped), at most `max_boost_db`."""
-    x = np.asarray(audio, np.float32)
-    hop = sample_rate_hz // 200
-    n = len(x) // hop
-    if n < 4:
-        return x
-    env = np.sqrt(np.mean(np.square(x[: n * hop].reshape(n, hop), dtype=np.float64), axis=1)) + 1e-12
-    peak = int(env.argmax())
-    level_db = 20 * np.log10(env / env[peak])
-    level_db[peak:] = np.minimum.accumulate(level_db[peak:])
-    gain_db = np.clip((power - 1.0) * level_db, -90.0, max_boost_db)
-    gain_db[: peak + 1] = 0.0
-    centres = (np.arange(n) + 0.5) * hop
-    gain = 10 ** (np.interp(np.arange(len(x)), centres, gain_db) / 20)
-    return (x * gain).astype(np.float32)
-
-
 def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
                     max_seconds: float = 2.2) -> np.ndarray:
-    """A random production of the same hit: a longer or shorter decay, pitch (sampler-style varispeed), gain, filters
-    and EQ, chorus, reverb, compression, saturation, coding, a cut-off tail, noise floor and leading silence.
-    Mono float32."""
+    """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus, reverb,
+    compression, saturation, coding, a cut-off tail, noise floor and leading silence. Mono float32."""
     import pedalboard as pb
     import soxr
 
@@ -452,8 +430,6 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     x = np.asarray(audio, np.float32)
     loud = np.flatnonzero(np.abs(x) > np.abs(x).max(initial=0) * 0.03)
     x = x[max(0, loud[0] - 240) if len(loud) else 0 :][: int(max_seconds * sample_rate_hz)]
-    if r() < 0.35:  # a sampler's decay knob or a transient shaper's sustain: rings longer or dies sooner
-        x = reshape_decay(x, float(np.exp(rng.uniform(np.log(0.45), np.log(1.5)))), sample_rate_hz)
     if r() < 0.6 and len(x) > 16:  # pitch and speed together, as a sampler's tune knob
         ratio = 2 ** (rng.uniform(-4, 4) / 12)
         x = soxr.resample(x, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32)
