@@ -180,6 +180,9 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, default=Path("data/train.npz"))
     parser.add_argument("--clips-per-kit", type=int, default=40)
     parser.add_argument("--held-out", action="store_true", help="render the held-out validation kits instead")
+    parser.add_argument("--kit", action="append", default=[], metavar="SPEC",
+                        help="render only this kit (repeatable; 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'); "
+                             "never a held-out kit")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--accompaniment", type=float, default=0.0, metavar="P",
@@ -205,7 +208,16 @@ def main(argv=None):
                      average_frames=args.onset_average, rising=args.rising)
     lp = LabelParams(args.label_window_ms[0] / 1e3, args.label_window_ms[1] / 1e3,
                      None if args.label_target_ms is None else args.label_target_ms / 1e3)
-    kits = [k for k in (HELD_OUT_KITS if args.held_out else TRAIN_KITS) if available(k)]
+    if args.kit:
+        held = sorted(set(args.kit) & set(HELD_OUT_KITS))
+        if held or args.held_out:
+            parser.error(f"kit '{held[0] if held else args.kit[0]}': --kit renders training data, never a held-out kit")
+        missing = [k for k in args.kit if not available(k)]
+        if missing:
+            parser.error(f"kit '{missing[0]}' is not installed")
+        kits = list(args.kit)
+    else:
+        kits = [k for k in (HELD_OUT_KITS if args.held_out else TRAIN_KITS) if available(k)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t = time.time()
     parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,

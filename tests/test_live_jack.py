@@ -292,20 +292,24 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     model_path, _ = live_model
     wav = _write_wav(tmp_path / "groove.wav", audio, rate_hz)
 
-    started = time.monotonic()
-    with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
-        notes, code, stderr, (record, events), xruns = _run_live(server, audio, model_path, tmp_path,
-                                                                 port_name=f"ds{rate_hz}")
-    assert code == 0, stderr
-    assert "resampled to 48000 Hz" in stderr or rate_hz == 48000, stderr
-    assert time.monotonic() - started < 3 * RUN_TIMEOUT_S
-
     # a loaded machine makes JACK clients miss cycles (xruns): the audio of a missed cycle is lost to the input,
-    # and MIDI of one may be lost to the recorder. Each such loss may cost a note; allowed up to 10 % of them.
+    # and MIDI of one may be lost to the recorder. Each such loss may cost a note; allowed up to 10 % of them. A
+    # run that lost more than that (the machine was busy with something else) is played once more.
     import re
 
-    overflows = sum(map(int, re.findall(r"\+ (\d+) \(input overflow\)", stderr)))
-    live_hits = _read_events(events)
+    for attempt in (1, 2):
+        started = time.monotonic()
+        with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
+            notes, code, stderr, (record, events), xruns = _run_live(server, audio, model_path, tmp_path,
+                                                                     port_name=f"ds{rate_hz}")
+        assert code == 0, stderr
+        assert "resampled to 48000 Hz" in stderr or rate_hz == 48000, stderr
+        assert time.monotonic() - started < 3 * RUN_TIMEOUT_S
+        overflows = sum(map(int, re.findall(r"\+ (\d+) \(input overflow\)", stderr)))
+        live_hits = _read_events(events)
+        if overflows + xruns <= 0.1 * len(live_hits):
+            break
+        print(f"\nattempt {attempt}: {overflows} input overflows and {xruns} xruns for {len(live_hits)} hits")
     slack = min(overflows + xruns, 0.1 * len(live_hits))
     print(f"\n{rate_hz} Hz: {len(live_hits)} hits, {len(notes)} notes arrived; {overflows} input overflows, "
           f"{xruns} server xruns seen by the recorder")
