@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     print(f"drumscribe transcribe, {SONG_S / 60:.0f}-minute mp3, block size {args.block_size}, "
           f"{os.cpu_count()} CPUs, load average {load:.1f} before the runs")
     startup = [time_run([*base, str(short)]) for _ in range(args.runs)]
-    print(f"  1 s file (start-up):  " + "  ".join(f"{t:.2f} s" for t in startup))
+    print("  1 s file (start-up):  " + "  ".join(f"{t:.2f} s" for t in startup))
     runs = [time_run([*base, str(song)]) for _ in range(args.runs)]
     print(f"  {SONG_S:.0f} s file:         " + "  ".join(f"{t:.2f} s" for t in runs))
     best, median = min(runs), statistics.median(runs)

@@ -159,16 +159,22 @@ def _load_drum_map(name: str):
 
 
 def _load_model(path: str):
-    import torch
-
     from models import DEFAULT_MODEL_PATH
-    from models.cnn import CheckpointError, load_checkpoint
+    from models.runtime import load_bundle
 
-    torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
     if not Path(path).exists() and Path(path).resolve() == DEFAULT_MODEL_PATH.resolve():
         raise UserError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
     if Path(path).is_dir():
         raise UserError(f"--model '{path}' is a directory, expected a .pt checkpoint file")
+    bundle = load_bundle(path)  # its ONNX twin, when one was written from this file: no torch to import
+    if bundle is not None:
+        return bundle
+
+    import torch
+
+    from models.cnn import CheckpointError, load_checkpoint
+
+    torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
     try:
         return load_checkpoint(path)
     except CheckpointError as exc:

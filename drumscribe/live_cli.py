@@ -196,7 +196,7 @@ def cmd_live(args) -> int:
         except LiveInputError as exc:
             failure = one_line(exc)
         else:
-            resampled = "" if audio_input.sample_rate_hz == 48000 else f", resampled to 48000 Hz"
+            resampled = "" if audio_input.sample_rate_hz == 48000 else ", resampled to 48000 Hz"
             deadline = time.monotonic() + 1.0
             while session.worker.realtime_priority is None and time.monotonic() < deadline:
                 time.sleep(0.01)

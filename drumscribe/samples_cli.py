@@ -154,7 +154,7 @@ def _undo(args) -> int:
         raise UserError(one_line(exc)) from None
     except KeyboardInterrupt:
         bar.close()
-        print(f"drumscribe sort: undo interrupted; run it again to put back the rest", file=sys.stderr)
+        print("drumscribe sort: undo interrupted; run it again to put back the rest", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         bar.close()

@@ -109,7 +109,7 @@ ONESHOT_TRAIN_KITS = (
     "hydrogen:circAfrique v4",  # djembe, dunun
     *(f"sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:{p}" for p in SF2_DRUM_SETS),
     *(f"sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:{p}" for p in SF2_DRUM_SETS),
-    "sf2:/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2:0:0:core",  # avldrums.lv2-soundfont (CC-BY-SA-4.0)
+    "sf2:/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2:0:0:core",  # avldrums.lv2-soundfont (CC-BY-SA-3.0, Glen MacArthur)
     "sf2:/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2:0:0:core",
     "hydrogen:Millo-Drums_v.1",
     "folder:/usr/share/lmms/samples/drums",  # lmms-common (GPL-2+): one-shots named by drum

@@ -60,10 +60,11 @@ class HitClassifier:
     def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_s: float = 0.030,
                  exclusive_groups=EXCLUSIVE_GROUPS,
                  velocity_floor_db: float = VELOCITY_FLOOR_DB, velocity_ceiling_db: float = VELOCITY_CEILING_DB):
-        import torch
-
-        self.torch = torch
         self.model = checkpoint.model.eval()
+        if not hasattr(self.model, "run_numpy"):  # a torch module; an ONNX network needs no torch at all
+            import torch
+
+            self.torch = torch
         cfg = self.model.config
         self.labels = list(checkpoint.labels)
         self.thresholds = np.asarray(checkpoint.thresholds, dtype=np.float64)

@@ -140,7 +140,10 @@ class OnnxHitModel:
 
 def compile_for_live(model):
     """The fastest working form of a HitCNN for one onset at a time: ONNX Runtime, else TorchScript frozen, else
-    the module itself. Live runs and `transcribe --live` both use this, so they give the same hits."""
+    the module itself. Live runs and `transcribe --live` both use this, so they give the same hits. A network that
+    runs in ONNX Runtime already (models.runtime) is used as it is."""
+    if hasattr(model, "run_numpy"):
+        return model
     try:
         return OnnxHitModel(model)
     except Exception as exc:  # no onnxruntime, or an export this torch cannot do: TorchScript is correct, slower
@@ -378,12 +381,9 @@ class LiveWorker:
     # -- the loop
 
     def _run(self) -> None:
-        try:
-            import torch
-
+        torch = sys.modules.get("torch")  # loaded when the network runs in torch (no ONNX bundle)
+        if torch is not None:
             torch.set_num_threads(1)
-        except ImportError:  # pragma: no cover - torch is a dependency
-            pass
         self.realtime_priority = raise_thread_priority()
         try:
             ring, raw, wake = self.ring, self._raw, self.wake

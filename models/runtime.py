@@ -1,0 +1,170 @@
+"""Torch-free inference: a checkpoint's network as ONNX, with everything else the engine needs, in one `.onnx.npz`
+file beside the `.pt` (hitcnn.pt -> hitcnn.onnx.npz).
+
+Importing torch is most of a short run's start-up (1.4 s of 2 s measured here), and the engine needs torch only to
+run the network. `load_bundle` returns the bundle when it was written from exactly this checkpoint (its SHA-256 is
+inside); otherwise None, and the caller loads the `.pt` with torch. Write or refresh a bundle after changing a
+checkpoint:
+
+    python -m models.runtime models/weights/hitcnn.pt [more.pt ...]
+
+The bundle's network gives the checkpoint's logits to ~1e-6 (checked when it is written).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+BUNDLE_SUFFIX = ".onnx.npz"
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """What the engine reads of a network's shape (the fields of models.cnn.HitCNNConfig it uses)."""
+
+    n_mels: int
+    frames_before: int
+    frames_after: int
+    n_classes: int
+
+
+class OnnxNetwork:
+    """A drum-hit network in ONNX Runtime on one thread: `run_numpy` maps (batch, n_mels, n_frames) float32 windows
+    to (batch, n_classes) logits."""
+
+    def __init__(self, onnx: bytes, config: NetworkConfig):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+        self.config = config
+
+    def eval(self) -> "OnnxNetwork":
+        return self
+
+    def run_numpy(self, windows: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
+
+
+@dataclass
+class InferenceCheckpoint:
+    """models.cnn.Checkpoint's fields the engine uses, with an OnnxNetwork for the model."""
+
+    model: OnnxNetwork
+    labels: list
+    feature_params: dict
+    onset_params: dict = field(default_factory=dict)
+    mel_basis: object = None
+    thresholds: list = field(default_factory=list)
+    onset_offset_frames: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def bundle_path(checkpoint_path: str | Path) -> Path:
+    path = Path(checkpoint_path)
+    return path.with_name(path.stem + BUNDLE_SUFFIX)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def onnx_bytes(model) -> bytes:
+    """A HitCNN (torch) exported to ONNX, batch size free."""
+    import io
+    import warnings
+
+    import torch
+
+    cfg = model.config
+    example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
+        torch.onnx.export(model.eval(), example, buffer, input_names=["windows"], output_names=["logits"],
+                          dynamic_axes={"windows": {0: "batch"}}, dynamo=False)
+    return buffer.getvalue()
+
+
+def write_bundle(checkpoint_path: str | Path) -> Path:
+    """Write the bundle of a `.pt` checkpoint beside it; checks that its logits match torch's."""
+    import torch
+
+    from .cnn import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint_path)
+    cfg = ckpt.model.config
+    config = NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after, cfg.n_classes)
+    onnx = onnx_bytes(ckpt.model)
+    windows = torch.randn(8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    with torch.inference_mode():
+        reference = ckpt.model(windows).numpy()
+    got = OnnxNetwork(onnx, config).run_numpy(windows.numpy())
+    if not np.allclose(got, reference, atol=1e-4):
+        raise RuntimeError(f"ONNX Runtime's logits differ from torch's by {np.abs(got - reference).max():.2g}")
+    meta = {
+        "source_sha256": file_sha256(checkpoint_path),
+        "config": asdict(config),
+        "labels": list(ckpt.labels),
+        "feature_params": dict(ckpt.feature_params),
+        "onset_params": dict(ckpt.onset_params),
+        "thresholds": [float(t) for t in ckpt.thresholds],
+        "onset_offset_frames": float(ckpt.onset_offset_frames),
+        "extra": ckpt.extra,
+    }
+    out = bundle_path(checkpoint_path)
+    with open(out, "wb") as f:
+        np.savez_compressed(f, onnx=np.frombuffer(onnx, np.uint8), meta=np.array(json.dumps(meta, default=str)),
+                            mel_basis=np.zeros(0) if ckpt.mel_basis is None else np.asarray(ckpt.mel_basis, np.float64))
+    return out
+
+
+def load_bundle(checkpoint_path: str | Path) -> InferenceCheckpoint | None:
+    """The bundle beside `checkpoint_path` if it was written from this very file, else None (no bundle, a stale
+    one, an unreadable one, or no ONNX Runtime)."""
+    path = bundle_path(checkpoint_path)
+    if not path.is_file() or not Path(checkpoint_path).is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta["source_sha256"] != file_sha256(checkpoint_path):
+                return None
+            onnx = data["onnx"].tobytes()
+            basis = data["mel_basis"]
+        network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]))
+    except Exception:  # a damaged bundle, or onnxruntime missing: the .pt is the truth
+        return None
+    return InferenceCheckpoint(
+        model=network,
+        labels=meta["labels"],
+        feature_params=meta["feature_params"],
+        onset_params=meta["onset_params"],
+        mel_basis=basis if basis.size else None,
+        thresholds=meta["thresholds"],
+        onset_offset_frames=meta["onset_offset_frames"],
+        extra=meta["extra"],
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.runtime", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+", help=".pt checkpoints to write bundles of")
+    args = parser.parse_args(argv)
+    for path in args.checkpoints:
+        out = write_bundle(path)
+        print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
