@@ -103,27 +103,16 @@ class OnnxHitModel:
     frozen TorchScript module (`python bench/latency.py --runtimes`, two runs). Outputs agree with torch to ~1e-6."""
 
     def __init__(self, model):
-        import io
-        import warnings
-
-        import onnxruntime as ort
         import torch
+
+        from models.runtime import NetworkConfig, OnnxNetwork, onnx_bytes
 
         self.config = model.config
         cfg = model.config
-        example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
-        buffer = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-            torch.onnx.export(model.eval(), example, buffer, input_names=["windows"], output_names=["logits"],
-                              dynamic_axes={"windows": {0: "batch"}}, dynamo=False)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        self.network = OnnxNetwork(onnx_bytes(model), NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after,
+                                                                    cfg.n_classes))
         self.torch = torch
+        example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
         reference = model(example).detach().numpy()
         got = self(example).numpy()
         if not np.allclose(got, reference, atol=1e-4):
@@ -135,7 +124,7 @@ class OnnxHitModel:
 
     def run_numpy(self, windows: np.ndarray) -> np.ndarray:
         """(batch, n_mels, n_frames) float32, C-contiguous -> logits (batch, n_classes): no torch on the way."""
-        return self.session.run(None, {"windows": windows})[0]
+        return self.network.run_numpy(windows)
 
 
 def compile_for_live(model):
