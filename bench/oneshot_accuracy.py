@@ -62,6 +62,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="one-shot checkpoint (default: the shipped model)")
     parser.add_argument("--augmented", type=int, default=0, metavar="N", help="also score N augmented copies per sound")
+    parser.add_argument("--misses", action="store_true", help="list every sound the six-class answer gets wrong")
     parser.add_argument("--all-sets", action="store_true",
                         help="count a sound that several drum sets of TimGM6mb share once per set")
     args = parser.parse_args()
@@ -89,6 +90,16 @@ def main() -> int:
           f"from {n_kits} kits never trained on; {time.time() - t0:.0f} s")
     print()
     report(probs, truth, kits, labels)
+    if args.misses:
+        print()
+        print("six-class misses (true -> answered; the three likeliest of all classes):")
+        six = list(SIX)
+        answers = np.array(six)[merged(probs, labels, six).argmax(axis=1)]
+        for shot, p, answer in zip(shots, probs, answers):
+            true = "hihat" if shot.label.startswith("hihat") else shot.label
+            if true in six and answer != true:
+                top = ", ".join(f"{labels[i]} {p[i]:.2f}" for i in np.argsort(-p)[:3])
+                print(f"  {shot.kit:<24} {shot.name:<28} {shot.label:<12} -> {answer:<6} ({top})")
 
     if args.augmented:
         rng = np.random.default_rng(1234)

@@ -1,11 +1,13 @@
 """The drum-hit CNN: a log-mel window around one onset in, one probability per drum out."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .runtime import Checkpoint  # noqa: F401  (defined without torch, so that bundles can use it)
 
 
 @dataclass
@@ -55,20 +57,6 @@ class HitCNN(nn.Module):
         """windows: (batch, n_mels, n_frames) log-mel. Returns logits (batch, n_classes)."""
         x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
         return self.head(self.features(x[:, None]))
-
-
-@dataclass
-class Checkpoint:
-    """Everything needed to run a trained model, in one file (nanoGPT style)."""
-
-    model: HitCNN
-    labels: list
-    feature_params: dict
-    onset_params: dict = field(default_factory=dict)
-    mel_basis: object = None  # (n_mels, n_fft//2+1) array, so inference needs no librosa
-    thresholds: list = field(default_factory=list)  # per-class decision thresholds
-    onset_offset_frames: float = 0.0  # true onset = onset frame end - this many frames
-    extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:

@@ -56,17 +56,18 @@ class OnnxNetwork:
 
 
 @dataclass
-class InferenceCheckpoint:
-    """models.cnn.Checkpoint's fields the engine uses, with an OnnxNetwork for the model."""
+class Checkpoint:
+    """Everything needed to run a trained model, in one file (nanoGPT style). `model` is a models.cnn.HitCNN (a
+    `.pt` loaded by models.cnn.load_checkpoint) or an OnnxNetwork (a bundle loaded by load_bundle)."""
 
-    model: OnnxNetwork
+    model: object
     labels: list
     feature_params: dict
     onset_params: dict = field(default_factory=dict)
-    mel_basis: object = None
-    thresholds: list = field(default_factory=list)
-    onset_offset_frames: float = 0.0
-    extra: dict = field(default_factory=dict)
+    mel_basis: object = None  # (n_mels, n_fft//2+1) array, so inference needs no librosa
+    thresholds: list = field(default_factory=list)  # per-class decision thresholds
+    onset_offset_frames: float = 0.0  # true onset = onset frame end - this many frames
+    extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
 
 
 def bundle_path(checkpoint_path: str | Path) -> Path:
@@ -105,7 +106,8 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     cfg = ckpt.model.config
     config = NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after, cfg.n_classes)
     onnx = onnx_bytes(ckpt.model)
-    windows = torch.randn(8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after, generator=torch.Generator().manual_seed(0)) * 2 + 1
+    shape = (8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
+    windows = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 2 + 1
     with torch.inference_mode():
         reference = ckpt.model(windows).numpy()
     got = OnnxNetwork(onnx, config).run_numpy(windows.numpy())
@@ -128,7 +130,7 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     return out
 
 
-def load_bundle(checkpoint_path: str | Path) -> InferenceCheckpoint | None:
+def load_bundle(checkpoint_path: str | Path) -> Checkpoint | None:
     """The bundle beside `checkpoint_path` if it was written from this very file, else None (no bundle, a stale
     one, an unreadable one, or no ONNX Runtime)."""
     path = bundle_path(checkpoint_path)
@@ -144,7 +146,7 @@ def load_bundle(checkpoint_path: str | Path) -> InferenceCheckpoint | None:
         network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]))
     except Exception:  # a damaged bundle, or onnxruntime missing: the .pt is the truth
         return None
-    return InferenceCheckpoint(
+    return Checkpoint(
         model=network,
         labels=meta["labels"],
         feature_params=meta["feature_params"],

@@ -256,7 +256,8 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float
 
 LOOKALIKE_CORRELATION = 0.9
 """Two one-shots whose normalised cross-correlation (first 0.2 s, any lag) reaches this are the same recording.
-Distinct kits here peak at 0.88; a shared sample, resampled or re-levelled, at 0.90-1.00."""
+Distinct kits here peak at 0.88; a shared sample, resampled or re-levelled, at 0.90-1.00
+(`python bench/lookalikes.py`)."""
 
 
 def _lookalike_spectra(shots, n: int = 9600, fft: int = 16384) -> np.ndarray:
@@ -267,16 +268,24 @@ def _lookalike_spectra(shots, n: int = 9600, fft: int = 16384) -> np.ndarray:
     return np.fft.rfft(heads, fft, axis=1)
 
 
-def held_out_lookalikes(shots, held_out) -> list:
-    """For each of `shots`, the held-out one-shot that is the same recording, or None."""
+def closest_recordings(shots, held_out) -> list:
+    """For each of `shots`: (the index in `held_out` of the most alike one-shot, their normalised
+    cross-correlation over the first 0.2 s at the best lag)."""
     fft = 16384
     reference = _lookalike_spectra(held_out, fft=fft)
-    found = []
+    out = []
     for spectrum in _lookalike_spectra(shots, fft=fft):
         peaks = np.abs(np.fft.irfft(reference * np.conj(spectrum), fft, axis=1)).max(axis=1)
-        best = int(peaks.argmax()) if len(peaks) else -1
-        found.append(held_out[best] if best >= 0 and peaks[best] >= LOOKALIKE_CORRELATION else None)
-    return found
+        best = int(peaks.argmax())
+        out.append((best, float(peaks[best])))
+    return out
+
+
+def held_out_lookalikes(shots, held_out) -> list:
+    """For each of `shots`, the held-out one-shot that is the same recording, or None."""
+    if not held_out:
+        return [None] * len(shots)
+    return [held_out[i] if peak >= LOOKALIKE_CORRELATION else None for i, peak in closest_recordings(shots, held_out)]
 
 
 def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5, held_out=()) -> dict:

@@ -41,12 +41,6 @@ TRAIN_KITS = (
 )
 """Kits rendered for training."""
 
-FINE_TUNE_KITS = (
-    "sf2:/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2:0:0",  # CC-BY-SA-3.0 (avldrums.lv2-soundfont, Glen MacArthur)
-    "sf2:/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2:0:0",
-)
-"""Kits added for the shipped offline model's last epoch (`offline.dataset --kit`; README, model card)."""
-
 HELD_OUT_KITS = (
     "hydrogen:ColomboAcousticDrumkit",  # GPL-2+
     "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0",  # GPL-2 (timgm6mb-soundfont)

@@ -35,7 +35,8 @@ def velocity_from_db(db, floor_db: float = VELOCITY_FLOOR_DB, ceiling_db: float 
     return np.clip(np.rint(1 + 126 * (np.asarray(db) - floor_db) / (ceiling_db - floor_db)), 1, 127)
 
 
-def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB, ceiling_db: float = VELOCITY_CEILING_DB) -> np.ndarray:
+def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB,
+                     ceiling_db: float = VELOCITY_CEILING_DB) -> np.ndarray:
     """The level in dB a velocity stands for: the inverse of velocity_from_db."""
     return floor_db + (np.asarray(velocity, np.float64) - 1) / 126 * (ceiling_db - floor_db)
 
@@ -145,7 +146,7 @@ class HitClassifier:
         else:
             windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
         x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
-        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime (live): numpy in and out
+        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime: numpy in and out
         if run_numpy is not None:
             logits = run_numpy(x)
         else:
