@@ -89,7 +89,7 @@ def _kit(spec: str):
 
 
 def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: OnsetParams, lp: LabelParams,
-                  basis, accompaniment_prob: float = 0.0, pool: tuple = ()) -> dict:
+                  basis, accompaniment_prob: float = 0.0, pool: tuple = (), quiet_metal_db: float = 0.0) -> dict:
     """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
     retuned per drum and half the clips are mixed on channel buses."""
     from .render import render_performance
@@ -101,7 +101,8 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
     missed = total = seconds = 0
     for _ in range(n_clips):
         audio, hits = render_performance(kit, rng, accompaniment_prob=accompaniment_prob, other_kits=others,
-                                         tune_semitones=1.5 if others else 0.0, bus_mix_prob=0.5 if others else 0.0)
+                                         tune_semitones=1.5 if others else 0.0, bus_mix_prob=0.5 if others else 0.0,
+                                         quiet_metal_db=quiet_metal_db)
         mel, onsets = detect(audio, fp, op, basis)
         y, v, d, m = label_onsets(onsets, hits, fp, lp)
         xs.append(windows(mel, onsets).astype(np.float16))
@@ -122,15 +123,16 @@ def _job(args):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
-    spec, n_clips, seed, fp, op, lp, basis, cache, band, pool = args
+    spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet = args
     recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
         "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
-    part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}.npz")
+    part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}"
+                    + (f"-q{quiet:g}" if quiet else "") + ".npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
     t = time.time()
-    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool)
+    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet)
     np.savez(part, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
                 len(out["y"]), out["missed"], out["hits"], time.time() - t)
@@ -139,7 +141,7 @@ def _job(args):
 
 def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: int = 2,
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
-          accompaniment_prob: float = 0.0, mix_kits: bool = False):
+          accompaniment_prob: float = 0.0, mix_kits: bool = False, quiet_metal_db: float = 0.0):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -147,7 +149,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
     cache = out_path.parent / (out_path.stem + "_parts")
     cache.mkdir(parents=True, exist_ok=True)
     pool = tuple(kits) if mix_kits else ()
-    jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool)
+    jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool, quiet_metal_db)
             for i, spec in enumerate(kits)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
@@ -189,6 +191,8 @@ def main(argv=None):
                         help="share of clips with a band (bass, chords) playing along (default 0)")
     parser.add_argument("--mix-kits", action="store_true",
                         help="clips borrow drums from the other kits of the set, retuned, half mixed on buses")
+    parser.add_argument("--quiet-metal", type=float, default=0.0, metavar="DB",
+                        help="half the clips pull hi-hat and cymbals down by up to DB decibels (default 0)")
     live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
     live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
     live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
@@ -221,7 +225,8 @@ def main(argv=None):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     t = time.time()
     parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,
-                  accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, fp=fp, op=op, lp=lp)
+                  accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, quiet_metal_db=args.quiet_metal,
+                  fp=fp, op=op, lp=lp)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")

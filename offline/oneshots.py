@@ -112,6 +112,7 @@ ONESHOT_TRAIN_KITS = (
     "sf2:/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2:0:0:core",  # avldrums.lv2-soundfont (CC-BY-SA-3.0, Glen MacArthur)
     "sf2:/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2:0:0:core",
     "hydrogen:Millo-Drums_v.1",
+    "hydrogen:GMRockKit",  # hydrogen-data (GPL-2+)
     "folder:/usr/share/lmms/samples/drums",  # lmms-common (GPL-2+): one-shots named by drum
     "folder:/usr/share/sonic-pi/samples",  # sonic-pi-samples (CC0 / CC-BY): labelled by FOLDER_LABELS
 )

@@ -41,6 +41,9 @@ TRAIN_KITS = (
 )
 """Kits rendered for training."""
 
+METAL = ("hh_closed", "hh_pedal", "hh_open", "crash", "ride")
+"""The drums `quiet_metal_db` pulls down."""
+
 HELD_OUT_KITS = (
     "hydrogen:ColomboAcousticDrumkit",  # GPL-2+
     "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0",  # GPL-2 (timgm6mb-soundfont)
@@ -366,9 +369,12 @@ def _accompaniment_synth(sample_rate_hz: int):
 def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                       other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0):
+                       other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
+                       quiet_metal_db: float = 0.0):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
-    probability `accompaniment_prob` a band (bass and chords) plays along, from -12 to +6 dB around the drums."""
+    probability `accompaniment_prob` a band (bass and chords) plays along, from -12 to +6 dB around the drums.
+    With `quiet_metal_db`, half the clips pull the hi-hat and cymbals down by up to that much (a drummer who
+    rides the hats softly, a mix with the overheads low)."""
     bars = bars or int(rng.integers(4, 12))
     band = rng.random() < accompaniment_prob
     if band:
@@ -380,6 +386,11 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
         kit = tune_kit(kit, rng, max_semitones=tune_semitones, sample_rate_hz=sample_rate_hz)
     hits, duration = generate_pattern(rng, bars=bars, style=style, tempo_bpm=tempo_bpm, drums_available=kit.drums)
     gains = {d: float(rng.uniform(-6, 6)) for d in kit.drums}
+    if quiet_metal_db and rng.random() < 0.5:
+        cut = float(rng.uniform(0, quiet_metal_db))
+        for d in METAL:
+            if d in gains:
+                gains[d] -= cut
     if rng.random() < bus_mix_prob:
         audio = mix_buses(render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains,
                                       sample_rate_hz=sample_rate_hz, buses=True), rng, sample_rate_hz=sample_rate_hz)
