@@ -141,15 +141,29 @@ def main(argv=None) -> int:
                         help="also tune on grooves rendered on this validation kit (e.g. the held-out "
                              "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0; never the test kit)")
     parser.add_argument("--grooves", type=int, default=6, help="grooves per --kit (default %(default)s)")
+    parser.add_argument("--onset", action="append", default=[], metavar="NAME=VALUE",
+                        help="set one of the checkpoint's onset-detector settings first (e.g. relative_threshold=0.5)")
     parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
     args = parser.parse_args(argv)
 
     import torch
 
     from models.cnn import load_checkpoint, save_checkpoint
+    from realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
+    onset = dict(checkpoint.onset_params)
+    for item in args.onset:
+        name, _, value = item.partition("=")
+        if name not in onset:
+            parser.error(f"--onset '{item}': '{name}' is not one of: {', '.join(sorted(onset))}")
+        try:
+            onset[name] = type(onset[name])(float(value) if not isinstance(onset[name], bool) else value == "true")
+            OnsetParams(**onset)
+        except ValueError as e:
+            parser.error(f"--onset '{item}': {e}")
+    checkpoint.onset_params = onset
     tracks = collect(checkpoint, args.data, args.kinds.split(","))
     for spec in args.kit:
         tracks += collect_kit(checkpoint, spec, args.grooves)
@@ -164,6 +178,8 @@ def main(argv=None) -> int:
         checkpoint.thresholds = thresholds.tolist()
         checkpoint.extra["thresholds_tuned_on"] = (f"MDB Drums dev ({args.kinds}), class_pp, 50 ms"
                                                    + "".join(f"; {args.grooves} grooves on {k}" for k in args.kit))
+        if args.onset:
+            checkpoint.extra["onset_params_set_when_tuning"] = list(args.onset)
         save_checkpoint(args.out, checkpoint)
         print(f"wrote {args.out}")
     return 0
