@@ -366,6 +366,18 @@ def _accompaniment_synth(sample_rate_hz: int):
     return _SYNTH[sample_rate_hz]
 
 
+def drum_levels_db(drums, rng: np.random.Generator, *, quiet_metal_db: float = 0.0) -> dict:
+    """A random mix: each drum's level in dB, -6 to +6; with `quiet_metal_db`, half the time the hi-hat and
+    cymbals (METAL) all go down by one more random amount up to that."""
+    gains = {d: float(rng.uniform(-6, 6)) for d in drums}
+    if quiet_metal_db and rng.random() < 0.5:
+        cut = float(rng.uniform(0, quiet_metal_db))
+        for d in METAL:
+            if d in gains:
+                gains[d] -= cut
+    return gains
+
+
 def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
@@ -385,12 +397,7 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     if tune_semitones:
         kit = tune_kit(kit, rng, max_semitones=tune_semitones, sample_rate_hz=sample_rate_hz)
     hits, duration = generate_pattern(rng, bars=bars, style=style, tempo_bpm=tempo_bpm, drums_available=kit.drums)
-    gains = {d: float(rng.uniform(-6, 6)) for d in kit.drums}
-    if quiet_metal_db and rng.random() < 0.5:
-        cut = float(rng.uniform(0, quiet_metal_db))
-        for d in METAL:
-            if d in gains:
-                gains[d] -= cut
+    gains = drum_levels_db(kit.drums, rng, quiet_metal_db=quiet_metal_db)
     if rng.random() < bus_mix_prob:
         audio = mix_buses(render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains,
                                       sample_rate_hz=sample_rate_hz, buses=True), rng, sample_rate_hz=sample_rate_hz)
