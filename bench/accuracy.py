@@ -22,8 +22,9 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from offline.evaluate import format_table, hits_to_classes, load_annotations, match_count, pool, score  # noqa: E402
-from realtime.drums import DRUMS, SCORE_CLASS  # noqa: E402
+from offline.evaluate import (format_table, hits_to_classes, load_annotations, match_count, played_to_classes,  # noqa: E402
+                              pool, score)
+from realtime.drums import DRUMS  # noqa: E402
 from realtime.kits import GM_NOTE_DRUM  # noqa: E402
 
 TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
@@ -130,12 +131,11 @@ def held_out_kits(checkpoint, seed: int = 11, clips: int = 6) -> tuple[dict, dic
                 near = [h for h in hits if h.drum == f.drum and abs(h.time_s - f.onset_s) < 0.03]
                 if near:
                     pairs.append((near[0].velocity, f.velocity))
-            ref_class, ref_drum = {}, {}
+            ref_drum = {}
             for h in hits:
                 if h.labelled:
-                    ref_class.setdefault(SCORE_CLASS[h.drum], []).append(h.time_s)
                     ref_drum.setdefault(h.drum, []).append(h.time_s)
-            scores.append(score({k: np.array(sorted(v)) for k, v in ref_class.items()}, hits_to_classes(found)))
+            scores.append(score(played_to_classes(hits), hits_to_classes(found)))
             drums.append(per_drum({k: np.array(sorted(v)) for k, v in ref_drum.items()}, found))
         class_rows[spec] = pool(scores)
         drum_rows[spec] = finish({d: {k: sum(r[d][k] for r in drums) for k in ("tp", "n_ref", "n_est")} for d in DRUMS})

@@ -63,6 +63,15 @@ def load_annotations(path: str | Path) -> dict:
     return {label: np.sort(np.asarray(ts, dtype=np.float64)) for label, ts in times.items()}
 
 
+def played_to_classes(hits) -> dict:
+    """The reference of a render: its labelled Hits (offline.render) -> class -> sorted times."""
+    grouped = {}
+    for hit in hits:
+        if hit.labelled:
+            grouped.setdefault(SCORE_CLASS[hit.drum], []).append(hit.time_s)
+    return {label: np.sort(np.asarray(ts, dtype=np.float64)) for label, ts in grouped.items()}
+
+
 def hits_to_classes(hits, *, dedupe_s: float = DEDUPE_S) -> dict:
     """DrumHit list -> class -> sorted onset times, same-class hits closer than `dedupe_s` kept once (the first)."""
     grouped = {}

@@ -49,8 +49,7 @@ def _candidates(checkpoint, audio: np.ndarray):
 
 def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
     """Candidates and references of grooves rendered on a validation kit (never the test kit)."""
-    from realtime.drums import SCORE_CLASS
-
+    from .evaluate import played_to_classes
     from .render import generate_pattern, load_kit, render_hits
 
     kit = load_kit(spec)
@@ -60,12 +59,8 @@ def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
         hits, duration = generate_pattern(rng, bars=8, style="groove", drums_available=kit.drums)
         audio = render_hits(hits, kit, duration_s=duration, rng=rng)
         audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
-        ref = {}
-        for h in hits:
-            if h.labelled:
-                ref.setdefault(SCORE_CLASS[h.drum], []).append(h.time_s)
         found, refractory_s = _candidates(checkpoint, audio.astype(np.float64))
-        out.append((found, {k: np.array(sorted(v)) for k, v in ref.items()}, refractory_s))
+        out.append((found, played_to_classes(hits), refractory_s))
     return out
 
 
@@ -159,7 +154,12 @@ def main(argv=None) -> int:
         if name not in onset:
             parser.error(f"--onset '{item}': '{name}' is not one of: {', '.join(sorted(onset))}")
         try:
-            onset[name] = type(onset[name])(float(value) if not isinstance(onset[name], bool) else value == "true")
+            if isinstance(onset[name], bool):
+                if value not in ("true", "false"):
+                    raise ValueError(f"{name} takes true or false, not {value!r}")
+                onset[name] = value == "true"
+            else:
+                onset[name] = type(onset[name])(value)  # int("1.5") fails: no silent rounding
             OnsetParams(**onset)
         except ValueError as e:
             parser.error(f"--onset '{item}': {e}")

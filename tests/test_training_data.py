@@ -38,6 +38,8 @@ def test_quiet_metal_pulls_hats_and_cymbals_down_in_half_the_mixes():
     ("foo=1", "'foo' is not one of"),
     ("lag_frames=0", "lag_frames 0 must be >= 1"),
     ("threshold=abc", "could not convert"),
+    ("lag_frames=1.5", "invalid literal for int"),
+    ("rising=yes", "rising takes true or false"),
 ])
 def test_tune_thresholds_onset_option_says_what_is_wrong(setting, message, capsys):
     from models import DEFAULT_MODEL_PATH
