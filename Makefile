@@ -5,8 +5,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.drumscribe-setup
-APT_PACKAGES := jackd2 libportaudio2 hydrogen-drumkits fluid-soundfont-gm timgm6mb-soundfont fluidsynth libsndfile1 \
-  timidity freepats
+APT_PACKAGES := jackd2 libportaudio2 hydrogen-drumkits fluid-soundfont-gm timgm6mb-soundfont fluidsynth libsndfile1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # torch first and pinned: the local wheel path has a CPU build; an unpinned torch would pull GBs of CUDA
 TORCH := torch==2.13.0

@@ -5,8 +5,7 @@ The front end (`oneshot_image`) is the one code path from audio to model input f
 `sort`: peak-normalise, find the onset, take the log-mel frames of the next second (realtime.features.log_mel).
 
 Render the set the shipped model trains on, then train it (the kits come from the Debian packages hydrogen-drumkits,
-fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont, lmms-common, sonic-pi-samples,
-hydrogen-data, and freepats rendered by timidity):
+fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont, lmms-common and sonic-pi-samples):
     python -m offline.oneshots --out data/oneshots
     drumscribe train --folders data/oneshots --epochs 40 --augment-copies 8 -o models/weights/oneshot.pt
 A training sound that is the same recording as a held-out one (some fonts and sample packs share samples) is left
@@ -114,8 +113,6 @@ ONESHOT_TRAIN_KITS = (
     "sf2:/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2:0:0:core",
     "hydrogen:Millo-Drums_v.1",
     "hydrogen:GMRockKit",  # hydrogen-data (GPL-2+)
-    "hydrogen:TR808EmulationKit",  # hydrogen-data (GPL-2+): a drum machine's toms, hats and cymbal
-    "timidity:/etc/timidity/freepats.cfg",  # freepats (GPL-2+ with a rendering exception), via timidity
     "folder:/usr/share/lmms/samples/drums",  # lmms-common (GPL-2+): one-shots named by drum
     "folder:/usr/share/sonic-pi/samples",  # sonic-pi-samples (CC0 / CC-BY): labelled by FOLDER_LABELS
 )
@@ -186,10 +183,7 @@ def kit_oneshots(spec: str, *, seen: dict | None = None) -> list:
         return _sf2_oneshots(Path(path), int(bank), int(preset), {} if seen is None else seen, core_only=core)
     if kind == "folder":
         return _folder_oneshots(Path(rest))
-    if kind == "timidity":
-        return _timidity_oneshots(Path(rest))
-    raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>', 'sf2:<path>:<bank>:<preset>', 'folder:<path>' "
-                     "or 'timidity:<cfg>'")
+    raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'")
 
 
 def _same_sound(a: np.ndarray, b: np.ndarray) -> bool:
@@ -258,58 +252,6 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float
                 out.append(OneShot(label, np.ascontiguousarray(mono), kit_name, f"note {note} vel {velocity}"))
     finally:
         synth.delete()
-    return out
-
-
-def _timidity_oneshots(cfg: Path, seconds: float = 2.5) -> list:
-    """The GM drum notes of a TiMidity++ patch set (GUS .pat files, e.g. freepats): one MIDI file with every note at
-    every velocity, SPACING_S apart, rendered once by the timidity CLI (Debian package timidity), then cut."""
-    import shutil
-    import subprocess
-    import tempfile
-
-    import mido
-    import soundfile as sf
-
-    if not cfg.is_file():
-        raise ValueError(f"timidity config '{cfg}' does not exist")
-    if shutil.which("timidity") is None:
-        raise ValueError("the timidity CLI is not installed (Debian package timidity)")
-    spacing_s = seconds + 0.5
-    notes = [(n, v) for n in range(35, 88) if class_for_gm_note(n) is not None for v in SF2_VELOCITIES]
-    song = mido.MidiFile(ticks_per_beat=480)  # 120 bpm: 960 ticks a second
-    track = mido.MidiTrack()
-    song.tracks.append(track)
-    gap = int(spacing_s * 960)
-    for i, (note, velocity) in enumerate(notes):
-        track.append(mido.Message("note_on", channel=9, note=note, velocity=velocity, time=0 if i == 0 else gap - 96))
-        track.append(mido.Message("note_off", channel=9, note=note, velocity=0, time=96))
-    track.append(mido.Message("note_off", channel=9, note=notes[-1][0], velocity=0, time=gap))
-    out, kept = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        song.save(f"{tmp}/notes.mid")
-        subprocess.run(["timidity", "-c", str(cfg), "-s", str(SAMPLE_RATE_HZ), "-OwM", "-EFreverb=0", "-EFchorus=0",
-                        "-o", f"{tmp}/notes.wav", f"{tmp}/notes.mid"], check=True, capture_output=True)
-        audio, rate = sf.read(f"{tmp}/notes.wav", dtype="float32", always_2d=True)
-    if rate != SAMPLE_RATE_HZ:
-        raise ValueError(f"timidity wrote {rate} Hz, not {SAMPLE_RATE_HZ}")
-    mono = audio.mean(axis=1)
-    hop = int(round(spacing_s * SAMPLE_RATE_HZ))
-    for i, (note, velocity) in enumerate(notes):
-        piece = mono[i * hop : i * hop + int(seconds * SAMPLE_RATE_HZ)]
-        loud = np.flatnonzero(np.abs(piece) > 1e-4)
-        if not len(loud):
-            continue
-        piece = piece[loud[0] :]
-        peak = np.abs(piece).max()
-        normed = np.zeros(9600, np.float32)
-        head = piece[int(np.argmax(np.abs(piece) >= 0.01 * peak)) :][:9600] / peak
-        normed[: len(head)] = head
-        same = kept.setdefault(note, [])
-        if any(_same_sound(k, normed) for k in same):
-            continue  # the same sample, only louder
-        same.append(normed)
-        out.append(OneShot(class_for_gm_note(note), np.ascontiguousarray(piece), f"{cfg.stem}", f"note {note} vel {velocity}"))
     return out
 
 

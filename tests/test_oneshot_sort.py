@@ -480,24 +480,3 @@ def test_sonic_pi_hi_hats_are_named_by_the_table():
     assert table["drum_cymbal_open"] == "hihat_open" and table["drum_cymbal_closed"] == "hihat_closed"
     assert set(table.values()) <= set(CLASSES)
     assert "loop_amen" not in table
-
-
-def test_timidity_patch_set_is_cut_note_by_note():
-    """freepats through the timidity CLI: each cut holds the note it is named after (a kick's energy sits low, a
-    closed hi-hat's high) and its velocity (louder cuts of one note peak higher)."""
-    from offline.oneshots import kit_oneshots
-
-    shots = kit_oneshots("timidity:/etc/timidity/freepats.cfg")
-
-    def centroid_hz(audio):
-        spectrum = np.abs(np.fft.rfft(audio[:2400]))
-        return float((np.fft.rfftfreq(2400, 1 / 48000) * spectrum).sum() / spectrum.sum())
-
-    kicks = [s for s in shots if s.name.startswith("note 36 ")]
-    hats = [s for s in shots if s.name.startswith("note 42 ")]
-    assert [s.label for s in kicks] == ["kick"] * 3 and [s.label for s in hats] == ["hihat_closed"] * 3
-    assert max(centroid_hz(s.audio) for s in kicks) < 2000 < 8000 < min(centroid_hz(s.audio) for s in hats)
-    peaks = [float(np.abs(s.audio).max()) for s in kicks]
-    assert peaks == sorted(peaks) and peaks[0] < 0.7 * peaks[-1]
-    with pytest.raises(ValueError, match="timidity config '/nowhere.cfg' does not exist"):
-        kit_oneshots("timidity:/nowhere.cfg")
