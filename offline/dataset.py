@@ -198,6 +198,8 @@ def main(argv=None):
     live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
     live.add_argument("--n-mels", type=int, default=FeatureParams.n_mels, help="mel bands (default %(default)s)")
     live.add_argument("--onset-threshold", type=float, default=OnsetParams.threshold, help="(default %(default)s)")
+    live.add_argument("--onset-relative", type=float, default=OnsetParams.relative_threshold,
+                      help="... and this multiple of the recent mean flux (default %(default)s)")
     live.add_argument("--onset-lag", type=int, default=OnsetParams.lag_frames, help="(default %(default)s)")
     live.add_argument("--onset-gap", type=int, default=OnsetParams.min_gap_frames, help="(default %(default)s)")
     live.add_argument("--onset-average", type=int, default=OnsetParams.average_frames, help="(default %(default)s)")
@@ -208,7 +210,8 @@ def main(argv=None):
     live.add_argument("--label-target-ms", type=float, help="... and of several onsets, the one nearest this delay")
     args = parser.parse_args(argv)
     fp = FeatureParams(n_fft=args.n_fft, hop_samples=args.hop, n_mels=args.n_mels)
-    op = OnsetParams(lag_frames=args.onset_lag, threshold=args.onset_threshold, min_gap_frames=args.onset_gap,
+    op = OnsetParams(lag_frames=args.onset_lag, threshold=args.onset_threshold, relative_threshold=args.onset_relative,
+                     min_gap_frames=args.onset_gap,
                      average_frames=args.onset_average, rising=args.rising)
     lp = LabelParams(args.label_window_ms[0] / 1e3, args.label_window_ms[1] / 1e3,
                      None if args.label_target_ms is None else args.label_target_ms / 1e3)

@@ -50,3 +50,23 @@ def test_tune_thresholds_onset_option_says_what_is_wrong(setting, message, capsy
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert f"--onset '{setting}'" in err and message in err
+
+
+def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
+    """The same clip rendered with a lower relative onset threshold: the setting is stored with the windows, more
+    onsets fire, and fewer true hits go without one."""
+    import json
+
+    from offline.dataset import main
+
+    kit = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"
+    runs = {}
+    for name, extra in (("default", []), ("relative", ["--onset-relative", "0.3", "--onset-threshold", "0.04"])):
+        out = tmp_path / f"{name}.npz"
+        main(["--out", str(out), "--clips-per-kit", "1", "--kit", kit, "--workers", "1", "--seed", "4", *extra])
+        with np.load(out) as z:
+            runs[name] = (json.loads(str(z["onset_params"])), len(z["y"]), int(z["missed"].sum()), float(z["seconds"].sum()))
+    (default, n_default, missed_default, s_default), (relative, n_relative, missed_relative, s_relative) = runs.values()
+    assert default["relative_threshold"] == 1.0 and relative["relative_threshold"] == 0.3
+    assert relative["threshold"] == 0.04 and s_relative == s_default  # the same audio
+    assert n_relative > n_default and missed_relative < missed_default
