@@ -16,6 +16,9 @@ DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid
 # General MIDI programs, counted from 0
 BASS_PROGRAMS = (32, 33, 34, 38)  # acoustic, finger, pick, synth bass 1
 CHORD_PROGRAMS = (0, 4, 16, 25, 27, 48, 89)  # piano, e-piano, organ, steel / clean guitar, strings, warm pad
+LEAD_PROGRAMS = (29, 30, 40, 52, 56, 65, 73, 80, 81)  # overdriven / distortion guitar, violin, choir, trumpet, alto sax,
+# flute, square / saw lead
+GUITAR_PROGRAMS = (29, 30)  # power chords: overdriven, distortion guitar
 
 # Chord progressions as (scale degree in semitones above the key, minor?) per bar
 PROGRESSIONS = (
@@ -73,13 +76,44 @@ def _schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int):
     return sorted(events)
 
 
+def _lead_schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int, power_chords: bool):
+    """A melody on the key's pentatonic scale (channel 2) and, with `power_chords`, eighth-note power chords on the
+    progression's roots (channel 3): the parts of a band that the bass-and-chords schedule lacks."""
+    beat = 60.0 / tempo_bpm
+    key = int(rng.integers(0, 12))
+    minor = bool(rng.random() < 0.5)
+    scale = (0, 3, 5, 7, 10) if minor else (0, 2, 4, 7, 9)
+    pitches = [72 + key % 12 - 12 + 12 * octave + step for octave in range(3) for step in scale]
+    pitches = [p for p in pitches if 64 <= p <= 88]
+    degrees = (0, 5, 7, 3 if minor else 9)
+    events, i = [], int(rng.integers(len(pitches)))
+    for bar in range(bars):
+        start = bar * 4 * beat
+        at = 0.0
+        while at < 4.0:
+            length = float(rng.choice([0.5, 0.5, 1.0, 1.0, 1.5, 2.0]))
+            if rng.random() < 0.75:  # a note, else a rest
+                i = int(np.clip(i + rng.integers(-2, 3), 0, len(pitches) - 1))
+                events.append((start + at * beat + rng.normal(0, 0.006), 2, pitches[i], int(rng.integers(70, 110)),
+                               min(length, 4.0 - at) * beat * 0.95))
+            at += length
+        if power_chords:
+            root = 40 + (key + degrees[int(rng.integers(len(degrees)))]) % 12  # E2..D#3
+            for k in range(8):
+                velocity = int(rng.integers(85, 115))
+                for note in (root, root + 7, root + 12):
+                    events.append((start + k * 0.5 * beat + rng.normal(0, 0.003), 3, note, velocity, 0.45 * beat))
+    return events
+
+
 def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: int,
                          sample_rate_hz: int = SAMPLE_RATE_HZ, soundfont: str | Path = DEFAULT_SOUNDFONT,
                          bass_program: int | None = None, chord_program: int | None = None,
-                         synth=None) -> np.ndarray:
+                         synth=None, lead: bool = False) -> np.ndarray:
     """Bass and chords in 4/4 for `bars` bars at `tempo_bpm`: mono float32, `bars * 4` beats long, peak -6 dBFS.
 
-    The key, progression, patterns and (unless given) the General MIDI programs are drawn from `rng`.
+    The key, progression, patterns and (unless given) the General MIDI programs are drawn from `rng`. With `lead`,
+    a melody (LEAD_PROGRAMS) plays too, and in half the clips distorted power chords (GUITAR_PROGRAMS).
     `synth` reuses a loaded `(fluidsynth.Synth, sfid)` pair (loading a soundfont takes seconds); it is left alive.
     """
     try:
@@ -94,6 +128,13 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
     if chord_program is None:
         chord_program = int(rng.choice(CHORD_PROGRAMS))
     events = _schedule(rng, tempo_bpm=tempo_bpm, bars=bars)
+    programs = {0: bass_program, 1: chord_program}
+    if lead:
+        programs[2] = int(rng.choice(LEAD_PROGRAMS))
+        power_chords = bool(rng.random() < 0.5)
+        if power_chords:
+            programs[3] = int(rng.choice(GUITAR_PROGRAMS))
+        events = sorted(events + _lead_schedule(rng, tempo_bpm=tempo_bpm, bars=bars, power_chords=power_chords))
 
     n_total = int(round(bars * 4 * 60.0 / tempo_bpm * sample_rate_hz))
     owned = synth is None
@@ -105,8 +146,8 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
     try:
         if sfid < 0:
             raise AccompanimentError(f"'{soundfont}' is not a readable sf2 soundfont")
-        synth.program_select(0, sfid, 0, bass_program)
-        synth.program_select(1, sfid, 0, chord_program)
+        for channel, program in programs.items():
+            synth.program_select(channel, sfid, 0, program)
         # note-ons and note-offs in time order, rendering the samples between them
         actions = [(t, 1, ch, note, vel) for t, ch, note, vel, _ in events]
         actions += [(t + length, 0, ch, note, 0) for t, ch, note, _, length in events]
@@ -127,7 +168,7 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
         if owned:
             synth.delete()
         else:
-            for channel in (0, 1):
+            for channel in programs:
                 synth.all_notes_off(channel)
             synth.get_samples(int(0.5 * sample_rate_hz))  # let the last notes die away
     stereo = np.concatenate(pieces).reshape(-1, 2) if pieces else np.zeros((0, 2), np.float32)

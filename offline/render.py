@@ -382,9 +382,10 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
-                       quiet_metal_db: float = 0.0):
+                       quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = (-12.0, 6.0)):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
-    probability `accompaniment_prob` a band (bass and chords) plays along, from -12 to +6 dB around the drums.
+    probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (-12 to +6 dB) around the drums,
+    and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
     With `quiet_metal_db`, half the clips pull the hi-hat and cymbals down by up to that much (a drummer who
     rides the hats softly, a mix with the overheads low)."""
     bars = bars or int(rng.integers(4, 12))
@@ -406,12 +407,13 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     if band:
         from .accompaniment import render_accompaniment
 
+        lead = bool(lead_prob) and rng.random() < lead_prob
         music = render_accompaniment(rng, tempo_bpm=tempo_bpm, bars=bars, sample_rate_hz=sample_rate_hz,
-                                     synth=_accompaniment_synth(sample_rate_hz))
+                                     synth=_accompaniment_synth(sample_rate_hz), lead=lead)
         n = min(len(audio), len(music))
         drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
         music_rms = float(np.sqrt(np.mean(music[:n] ** 2))) + 1e-9
-        audio[:n] += music[:n] * (drums_rms / music_rms) * 10 ** (rng.uniform(-12, 6) / 20)
+        audio[:n] += music[:n] * (drums_rms / music_rms) * 10 ** (rng.uniform(*band_db) / 20)
     if augment_strength > 0:
         audio = augment(audio, rng, strength=augment_strength, sample_rate_hz=sample_rate_hz)
     return audio, [h for h in hits if h.labelled and h.time_s < duration]

@@ -70,3 +70,33 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
     assert default["relative_threshold"] == 1.0 and relative["relative_threshold"] == 0.3
     assert relative["threshold"] == 0.04 and s_relative == s_default  # the same audio
     assert n_relative > n_default and missed_relative < missed_default
+
+
+def test_band_lead_plays_a_melody_and_power_chords_in_time():
+    """The lead parts of a training band: melody notes on the key's pentatonic scale in the lead register, power
+    chords (root, fifth, octave) on every eighth note, all inside the clip."""
+    from offline.accompaniment import _lead_schedule
+
+    rng = np.random.default_rng(1)
+    tempo, bars = 120.0, 4
+    events = _lead_schedule(rng, tempo_bpm=tempo, bars=bars, power_chords=True)
+    melody = [e for e in events if e[1] == 2]
+    chords = [e for e in events if e[1] == 3]
+    length_s = bars * 4 * 60 / tempo
+    assert len(melody) >= bars and all(64 <= e[2] <= 88 and -0.03 < e[0] and e[0] + e[4] < length_s + 0.03
+                                       for e in melody)
+    assert len({e[2] % 12 for e in melody}) <= 5  # a pentatonic scale
+    assert len(chords) == bars * 8 * 3
+    for k in range(0, len(chords), 3):
+        notes = sorted(e[2] for e in chords[k : k + 3])
+        assert notes[1] - notes[0] == 7 and notes[2] - notes[0] == 12
+    assert not [e for e in _lead_schedule(rng, tempo_bpm=tempo, bars=bars, power_chords=False) if e[1] == 3]
+
+
+def test_band_with_lead_renders():
+    """render_accompaniment with a lead, through fluidsynth: the clip's length, peaking at -6 dBFS."""
+    from offline.accompaniment import render_accompaniment
+
+    audio = render_accompaniment(np.random.default_rng(3), tempo_bpm=100.0, bars=2, lead=True)
+    assert len(audio) == int(round(2 * 4 * 0.6 * 48000))
+    assert abs(float(np.abs(audio).max()) - 10 ** (-6 / 20)) < 1e-3
