@@ -77,8 +77,10 @@ def _schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int):
 
 
 def _lead_schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int, power_chords: bool):
-    """A melody on the key's pentatonic scale (channel 2) and, with `power_chords`, eighth-note power chords on the
-    progression's roots (channel 3): the parts of a band that the bass-and-chords schedule lacks."""
+    """A melody on a pentatonic scale (channel 2) and, with `power_chords`, eighth-note power chords, one root per bar
+    from that scale's I, IV, V and vi (III in minor) (channel 3): the parts of a band that the bass-and-chords
+    schedule lacks. Their key is drawn here, not shared with `_schedule`'s: training needs pitched onsets that are
+    not drums, not harmony (the shipped model was trained on these renders)."""
     beat = 60.0 / tempo_bpm
     key = int(rng.integers(0, 12))
     minor = bool(rng.random() < 0.5)

@@ -19,6 +19,8 @@ from realtime.drums import DRUMS
 from realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
 from realtime.onsets import OnsetDetector, OnsetParams
 
+from .render import BAND_DB
+
 log = logging.getLogger(__name__)
 
 STORE_BEFORE = 6  # frames stored before each onset frame; training crops what its model needs
@@ -90,7 +92,7 @@ def _kit(spec: str):
 
 def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: OnsetParams, lp: LabelParams,
                   basis, accompaniment_prob: float = 0.0, pool: tuple = (), quiet_metal_db: float = 0.0,
-                  lead_prob: float = 0.0, band_db: tuple = (-12.0, 6.0)) -> dict:
+                  lead_prob: float = 0.0, band_db: tuple = BAND_DB) -> dict:
     """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
     retuned per drum and half the clips are mixed on channel buses."""
     from .render import render_performance
@@ -129,7 +131,7 @@ def _job(args):
         "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
     part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}"
                     + (f"-q{quiet:g}" if quiet else "") + (f"-lead{lead:g}" if lead else "")
-                    + ("" if tuple(band_db) == (-12.0, 6.0) else f"-band{band_db[0]:g}_{band_db[1]:g}") + ".npz")
+                    + ("" if tuple(band_db) == BAND_DB else f"-band{band_db[0]:g}_{band_db[1]:g}") + ".npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
@@ -144,7 +146,7 @@ def _job(args):
 def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: int = 2,
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
           accompaniment_prob: float = 0.0, mix_kits: bool = False, quiet_metal_db: float = 0.0,
-          lead_prob: float = 0.0, band_db: tuple = (-12.0, 6.0)):
+          lead_prob: float = 0.0, band_db: tuple = BAND_DB):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -194,7 +196,7 @@ def main(argv=None):
                         help="share of clips with a band (bass, chords) playing along (default 0)")
     parser.add_argument("--lead", type=float, default=0.0, metavar="P",
                         help="share of the band clips that add a melody and sometimes distorted power chords (default 0)")
-    parser.add_argument("--band-db", type=float, nargs=2, default=(-12.0, 6.0), metavar=("LO", "HI"),
+    parser.add_argument("--band-db", type=float, nargs=2, default=BAND_DB, metavar=("LO", "HI"),
                         help="the band's level around the drums' (default %(default)s)")
     parser.add_argument("--mix-kits", action="store_true",
                         help="clips borrow drums from the other kits of the set, retuned, half mixed on buses")
@@ -218,8 +220,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     fp = FeatureParams(n_fft=args.n_fft, hop_samples=args.hop, n_mels=args.n_mels)
     op = OnsetParams(lag_frames=args.onset_lag, threshold=args.onset_threshold, relative_threshold=args.onset_relative,
-                     min_gap_frames=args.onset_gap,
-                     average_frames=args.onset_average, rising=args.rising)
+                     min_gap_frames=args.onset_gap, average_frames=args.onset_average, rising=args.rising)
     lp = LabelParams(args.label_window_ms[0] / 1e3, args.label_window_ms[1] / 1e3,
                      None if args.label_target_ms is None else args.label_target_ms / 1e3)
     if args.kit:
@@ -240,7 +241,9 @@ def main(argv=None):
                   fp=fp, op=op, lp=lp)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
-    print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")
+    missed, hits = sum(int(p["missed"]) for p in parts), sum(int(p["hits"]) for p in parts)
+    print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {missed}/{hits} hits without "
+          f"an onset ({missed / max(hits, 1):.1%}), {time.time() - t:.0f} s")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,9 @@ TRAIN_KITS = (
 METAL = ("hh_closed", "hh_pedal", "hh_open", "crash", "ride")
 """The drums `quiet_metal_db` pulls down."""
 
+BAND_DB = (-12.0, 6.0)
+"""The default range of a training band's level around the drums', in dB."""
+
 HELD_OUT_KITS = (
     "hydrogen:ColomboAcousticDrumkit",  # GPL-2+
     "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0",  # GPL-2 (timgm6mb-soundfont)
@@ -382,9 +385,9 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
-                       quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = (-12.0, 6.0)):
+                       quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = BAND_DB):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
-    probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (-12 to +6 dB) around the drums,
+    probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (BAND_DB) around the drums,
     and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
     With `quiet_metal_db`, half the clips pull the hi-hat and cymbals down by up to that much (a drummer who
     rides the hats softly, a mix with the overheads low)."""

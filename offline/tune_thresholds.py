@@ -164,9 +164,10 @@ def main(argv=None) -> int:
         except ValueError as e:
             parser.error(f"--onset '{item}': {e}")
     checkpoint.onset_params = onset
-    tracks = collect(checkpoint, args.data, args.kinds.split(","))
+    parts = {kind: collect(checkpoint, args.data, [kind]) for kind in args.kinds.split(",")}
     for spec in args.kit:
-        tracks += collect_kit(checkpoint, spec, args.grooves)
+        parts[spec] = collect_kit(checkpoint, spec, args.grooves)
+    tracks = [track for part in parts.values() for track in part]
     if not tracks:
         parser.error(f"no annotated recordings under {args.data}")
     before = pooled(tracks, checkpoint.labels, np.asarray(checkpoint.thresholds))
@@ -174,6 +175,10 @@ def main(argv=None) -> int:
     after = pooled(tracks, checkpoint.labels, thresholds)
     print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(checkpoint.labels, thresholds)))
     print("pooled F before/after: " + ", ".join(f"{k} {before[k]['f']:.3f}/{after[k]['f']:.3f}" for k in after))
+    for name, part in parts.items():
+        if part:
+            rows = pooled(part, checkpoint.labels, thresholds)
+            print(f"  {name} at these thresholds: F3 {rows['F3']['f']:.3f} / F5 {rows['F5']['f']:.3f}")
     if args.out:
         checkpoint.thresholds = thresholds.tolist()
         checkpoint.extra["thresholds_tuned_on"] = (f"MDB Drums dev ({args.kinds}), class_pp, 50 ms"
