@@ -114,7 +114,7 @@ def generate_pattern(rng: np.random.Generator, *, bars: int = 8, tempo_bpm: floa
         hits.append(Hit(max(0.0, t), drum, int(np.clip(vel, 1, 127)), labelled))
 
     if style == "random":
-        drums = list(avail) if avail is not None else ["kick", "snare", "hh_closed", "hh_open", "hh_pedal", "tom_low",
+        drums = sorted(avail) if avail is not None else ["kick", "snare", "hh_closed", "hh_open", "hh_pedal", "tom_low",
                                                         "tom_mid", "tom_high", "crash", "ride", "side_stick"]
         n_steps = bars * steps_per_bar
         density = rng.uniform(0.15, 0.6)
@@ -269,7 +269,7 @@ def mix_kits(primary: Kit, others: list, rng: np.random.Generator, *, foreign_pr
     from realtime.kits import Kit as _Kit
 
     instruments = dict(primary.instruments)
-    for drum in set(d for k in others for d in k.instruments) | set(instruments):
+    for drum in sorted(set(d for k in others for d in k.instruments) | set(instruments)):  # sorted: not hash order
         donors = [k for k in others if k.instruments.get(drum)]
         if donors and (drum not in instruments or rng.random() < foreign_prob):
             instruments[drum] = donors[rng.integers(len(donors))].instruments[drum]

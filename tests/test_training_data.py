@@ -100,3 +100,31 @@ def test_band_with_lead_renders():
     audio = render_accompaniment(np.random.default_rng(3), tempo_bpm=100.0, bars=2, lead=True)
     assert len(audio) == int(round(2 * 4 * 0.6 * 48000))
     assert abs(float(np.abs(audio).max()) - 10 ** (-6 / 20)) < 1e-3
+
+
+def test_renders_do_not_depend_on_the_hash_seed():
+    """The same seed gives the same performance and kit mix in any Python process: no draw follows a set's
+    iteration order, which PYTHONHASHSEED changes from run to run."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = """
+import numpy as np
+from offline.render import generate_pattern, mix_kits
+from realtime.kits import Kit
+drums = {"kick", "snare", "hh_closed", "hh_open", "tom_low", "tom_mid", "crash", "ride"}
+out = []
+for seed in range(6):
+    hits, _ = generate_pattern(np.random.default_rng(seed), bars=2, style="random", drums_available=drums)
+    out.append([(round(h.time_s, 6), h.drum, h.velocity) for h in hits])
+kit = lambda name, ds: Kit(name=name, path=None, kind="x", licence="x", instruments={d: [name + d] for d in ds})
+mixed = mix_kits(kit("a", sorted(drums)[:4]), [kit("b", drums), kit("c", drums)], np.random.default_rng(0))
+print(out, sorted(mixed.instruments.items()))
+"""
+    root = Path(__file__).resolve().parent.parent
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(h), "PYTHONPATH": str(root)}).stdout
+            for h in (1, 2, 3)]
+    assert runs[0] and runs[0] == runs[1] == runs[2]
