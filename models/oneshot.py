@@ -2,6 +2,7 @@
 
 A checkpoint is one file (nanoGPT style): `state_dict`, `model_config`, `labels`, `feature_params` (how a file
 becomes the model's input, including the mel filterbank so inference needs no librosa) and a training record.
+A model is one network, or an ensemble of several whose probabilities are averaged (`model_config["members"]`).
 Imports nothing of the project.
 """
 from __future__ import annotations
@@ -27,11 +28,14 @@ class OneShotConfig:
     pooled_bands: int = 4  # mel positions kept after the convolutions (time is averaged out)
     hidden: int = 128  # fully connected width
     dropout: float = 0.3
+    members: int = 1  # independently trained networks whose class probabilities are averaged
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
         if self.n_classes < 2:
             raise ValueError(f"n_classes {self.n_classes} must be >= 2")
+        if self.members < 1:
+            raise ValueError(f"members {self.members} must be >= 1")
 
 
 class OneShotCNN(nn.Module):
@@ -70,11 +74,32 @@ class OneShotCNN(nn.Module):
         return self.head(x)
 
 
+class OneShotEnsemble(nn.Module):
+    """Several OneShotCNNs of one config, trained apart; the output's softmax is the mean of theirs.
+
+    forward returns the log of the mean probability, so `softmax(model(x))` reads the same for one net or many.
+    """
+
+    def __init__(self, config: OneShotConfig):
+        super().__init__()
+        self.config = config
+        self.members = nn.ModuleList(OneShotCNN(config) for _ in range(config.members))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(images), dim=1) for m in self.members]).mean(dim=0)
+        return torch.log(probs.clamp_min(1e-12))
+
+
+def build_model(config: OneShotConfig) -> nn.Module:
+    """A OneShotCNN, or a OneShotEnsemble of `config.members` of them."""
+    return OneShotCNN(config) if config.members == 1 else OneShotEnsemble(config)
+
+
 @dataclass
 class OneShotCheckpoint:
     """Everything needed to classify a sample file, in one file."""
 
-    model: OneShotCNN
+    model: nn.Module  # OneShotCNN or OneShotEnsemble (build_model)
     labels: list
     feature_params: dict  # the front end's parameters (FeatureParams fields plus the one-shot window)
     mel_basis: object = None  # (n_mels, n_fft//2+1) array
@@ -124,7 +149,7 @@ def load_checkpoint(path: str | Path) -> OneShotCheckpoint:
         raise CheckpointError(f"model file '{path}' is not a one-shot classifier checkpoint (it holds {found}; "
                               f"'drumscribe train --folders' makes one-shot classifiers)")
     try:
-        model = OneShotCNN(OneShotConfig(**raw["model_config"]))
+        model = build_model(OneShotConfig(**raw["model_config"]))
         model.load_state_dict(raw["state_dict"])
         labels = [str(label) for label in raw["labels"]]
         if len(labels) != model.config.n_classes:

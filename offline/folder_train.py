@@ -4,6 +4,8 @@ DATA_DIR holds one folder per class (any depth of audio files below each; folder
 so a `sort` output folder can be trained on as it is). The files are split 64/16/20 (train/validation/test),
 stratified per class with a fixed seed; each training file also goes in as `augment_copies` pedalboard-augmented
 copies (offline/oneshots.py). The epoch with the best validation accuracy is kept and scored on the test split.
+With --members N, N networks are trained that way from seeds seed..seed+N-1 on the same split and images, and the
+checkpoint averages their class probabilities (models.oneshot.OneShotEnsemble); validation and test score the mean.
 
 Writes the checkpoint (-o, usable by `classify` and `sort --model`), and beside it <stem>.report.json,
 <stem>.curves.png (training curves) and <stem>.confusion.png (test confusion matrix).
@@ -49,6 +51,7 @@ class FolderTrainConfig:
     hidden: int = 128  # fully connected width
     dropout: float = 0.3
     seed: int = 0  # fixes the split, the augmentation and the initial weights
+    members: int = 1  # networks trained from seeds seed, seed+1, ...; the checkpoint averages their probabilities
     device: str = "auto"  # auto (cuda when present), cpu or cuda
     threads: int = 1  # CPU threads for torch
     workers: int = 1  # processes that read and augment the files
@@ -218,22 +221,25 @@ def scores(probs: np.ndarray, y: np.ndarray, labels: list) -> dict:
             "confusion": confusion.tolist()}
 
 
-def plot_curves(path: Path, history: list) -> None:
+def plot_curves(path: Path, histories: list) -> None:
+    """Loss and accuracy per epoch, one pair of lines per member."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    epochs = [h["epoch"] for h in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train (augmented, label-smoothed)")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    for k, history in enumerate(histories):
+        epochs = [h["epoch"] for h in history]
+        name = f"member {k + 1} " if len(histories) > 1 else ""
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], label=f"{name}train (augmented, label-smoothed)")
+        ax_loss.plot(epochs, [h["val_loss"] for h in history], label=f"{name}validation")
+        ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label=f"{name}train (augmented)")
+        ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label=f"{name}validation")
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_loss.legend()
-    ax_acc.plot(epochs, [h["train_accuracy"] for h in history], label="train (augmented)")
-    ax_acc.plot(epochs, [h["val_accuracy"] for h in history], label="validation")
+    ax_loss.legend(fontsize=7)
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
-    ax_acc.legend()
+    ax_acc.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -281,10 +287,70 @@ def _check_out(out: Path) -> None:
             raise FolderTrainError(f"-o: {exc}") from None
 
 
+def train_member(k: int, model_cfg, x, y, train_idx, val_idx, class_weight, labels, cfg: FolderTrainConfig,
+                 fine_frames: int, device, t0: float):
+    """Train member k (seed cfg.seed + k) for cfg.epochs; returns it at its best validation epoch, and its record."""
+    import torch
+
+    from models.oneshot import OneShotCNN
+
+    seed = cfg.seed + k
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    model = OneShotCNN(model_cfg)
+    sample = x[train_idx[rng.permutation(len(train_idx))[:5000]]].astype(np.float32)
+    model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
+    model.band_std.copy_(torch.from_numpy(sample.std(axis=(0, 2)) + 1e-2))
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss(weight=class_weight.to(device), label_smoothing=cfg.label_smoothing)
+    eval_loss = torch.nn.CrossEntropyLoss(weight=class_weight)
+    name = f"member {k + 1}/{cfg.members}, " if cfg.members > 1 else ""
+
+    steps_per_epoch = max(1, math.ceil(len(train_idx) / cfg.batch_size))
+    total, step = steps_per_epoch * cfg.epochs, 0
+    history, best, best_state = [], None, None
+    for epoch in range(cfg.epochs):
+        model.train()
+        order = train_idx[rng.permutation(len(train_idx))]
+        running, correct = 0.0, 0
+        for b in range(steps_per_epoch):
+            batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+            if len(batch) < 2:  # batch norm needs two
+                continue
+            for group in optimizer.param_groups:
+                group["lr"] = get_lr(step, total, cfg)
+            xb, yb = get_batch(x, y, batch, cfg, fine_frames, rng, device, train=True)
+            logits = model(xb)
+            loss = loss_fn(logits, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item() * len(batch)
+            correct += int((logits.argmax(1) == yb).sum())
+            step += 1
+        val_probs = predict(model, x[val_idx], device)
+        val_loss = float(eval_loss(torch.log(torch.from_numpy(val_probs).clamp_min(1e-7)),
+                                   torch.from_numpy(y[val_idx])).item())
+        record = {"epoch": epoch + 1, "train_loss": round(running / len(train_idx), 4),
+                  "train_accuracy": round(correct / len(train_idx), 4), "val_loss": round(val_loss, 4),
+                  "val_accuracy": scores(val_probs, y[val_idx], labels)["accuracy"],
+                  "seconds": round(time.time() - t0, 1)}
+        history.append(record)
+        log.warning("%sepoch %d/%d: loss %.4f, validation loss %.4f accuracy %.3f  (%.0f s)", name, epoch + 1,
+                    cfg.epochs, record["train_loss"], val_loss, record["val_accuracy"], record["seconds"])
+        if best is None or (record["val_accuracy"], -val_loss) > (best["val_accuracy"], -best["val_loss"]):
+            best = record
+            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return model.cpu().eval(), {"seed": seed, "best_epoch": best["epoch"], "validation_accuracy": best["val_accuracy"],
+                                "history": history}
+
+
 def train(cfg: FolderTrainConfig) -> dict:
     import torch
 
-    from models.oneshot import OneShotCheckpoint, OneShotCNN, OneShotConfig, save_checkpoint
+    from models.oneshot import OneShotCheckpoint, OneShotConfig, build_model, save_checkpoint
     from offline.oneshots import OneShotParams
     from realtime.features import mel_basis
     from realtime.sinks import atomic_output
@@ -294,9 +360,7 @@ def train(cfg: FolderTrainConfig) -> dict:
     labels, files = find_class_files(data_dir)
     _check_out(paths_out["checkpoint"])
     device = get_device(cfg.device)
-    torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    rng = np.random.default_rng(cfg.seed)
     params = OneShotParams()
     basis = mel_basis(params.features)
 
@@ -338,79 +402,48 @@ def train(cfg: FolderTrainConfig) -> dict:
                 "device %s", len(labels), len(files), len(split[0]), len(split[1]), len(split[2]), len(train_idx),
                 device)
 
-    # the model
+    # the model: `members` networks, each trained alone on the same images from its own seed
     model_cfg = OneShotConfig(n_mels=params.n_mels, n_frames=params.n_frames, n_classes=len(labels),
                               channels=tuple(cfg.channels), hidden=cfg.hidden, dropout=cfg.dropout)
-    model = OneShotCNN(model_cfg)
-    sample = x[train_idx[rng.permutation(len(train_idx))[:5000]]].astype(np.float32)
-    model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
-    model.band_std.copy_(torch.from_numpy(sample.std(axis=(0, 2)) + 1e-2))
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     train_counts = np.bincount(y[train_idx], minlength=len(labels))
     class_weight = torch.tensor(train_counts.sum() / (len(labels) * np.maximum(1, train_counts)), dtype=torch.float32)
-    loss_fn = torch.nn.CrossEntropyLoss(weight=class_weight.to(device), label_smoothing=cfg.label_smoothing)
-    eval_loss = torch.nn.CrossEntropyLoss(weight=class_weight)
+    nets, members = [], []
+    for k in range(cfg.members):
+        net, record = train_member(k, model_cfg, x, y, train_idx, val_idx, class_weight, labels, cfg,
+                                   params.fine_frames, device, t0)
+        nets.append(net)
+        members.append(record)
 
-    # one loop
-    steps_per_epoch = max(1, math.ceil(len(train_idx) / cfg.batch_size))
-    total, step = steps_per_epoch * cfg.epochs, 0
-    history, best, best_state = [], None, None
-    for epoch in range(cfg.epochs):
-        model.train()
-        order = train_idx[rng.permutation(len(train_idx))]
-        running, correct = 0.0, 0
-        for b in range(steps_per_epoch):
-            batch = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-            if len(batch) < 2:  # batch norm needs two
-                continue
-            for group in optimizer.param_groups:
-                group["lr"] = get_lr(step, total, cfg)
-            xb, yb = get_batch(x, y, batch, cfg, params.fine_frames, rng, device, train=True)
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += loss.item() * len(batch)
-            correct += int((logits.argmax(1) == yb).sum())
-            step += 1
-        val_probs = predict(model, x[val_idx], device)
-        val_loss = float(eval_loss(torch.log(torch.from_numpy(val_probs).clamp_min(1e-7)),
-                                   torch.from_numpy(y[val_idx])).item())
-        record = {"epoch": epoch + 1, "train_loss": round(running / len(train_idx), 4),
-                  "train_accuracy": round(correct / len(train_idx), 4), "val_loss": round(val_loss, 4),
-                  "val_accuracy": scores(val_probs, y[val_idx], labels)["accuracy"],
-                  "seconds": round(time.time() - t0, 1)}
-        history.append(record)
-        log.warning("epoch %d/%d: loss %.4f, validation loss %.4f accuracy %.3f  (%.0f s)", epoch + 1, cfg.epochs,
-                    record["train_loss"], val_loss, record["val_accuracy"], record["seconds"])
-        if best is None or (record["val_accuracy"], -val_loss) > (best["val_accuracy"], -best["val_loss"]):
-            best = record
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-
-    # score the best epoch on the test files, write everything
-    model.load_state_dict(best_state)
+    # score the ensemble (each member at its best epoch) on the validation and test files, write everything
+    model = build_model(OneShotConfig(**{**asdict(model_cfg), "members": cfg.members}))
+    if cfg.members == 1:
+        model.load_state_dict(nets[0].state_dict())
+    else:
+        for slot, net in zip(model.members, nets):
+            slot.load_state_dict(net.state_dict())
     model.cpu().eval()
+    validation = scores(predict(model, x[val_idx], torch.device("cpu")), y[val_idx], labels)
     test = scores(predict(model, x[test_idx], torch.device("cpu")), y[test_idx], labels)
+    history = members[0]["history"]
     report = {
         "data": str(data_dir), "labels": labels, "files_per_class": dict(zip(labels, counts.tolist())),
         "split": {"fractions": list(SPLIT), "seed": cfg.seed, "train_files": len(split[0]),
                   "validation_files": len(split[1]), "test_files": len(split[2])},
         "skipped_files": skipped, "training_images": int(len(train_idx)), "device": str(device),
-        "best_epoch": best["epoch"], "validation_accuracy": best["val_accuracy"],
+        "best_epoch": members[0]["best_epoch"], "validation_accuracy": validation["accuracy"],
         "test_accuracy": test["accuracy"], "test": test, "history": history,
+        "members": [{k: m[k] for k in ("seed", "best_epoch", "validation_accuracy")} for m in members],
         "train_seconds": round(time.time() - t0, 1),
         "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
     }
     extra = {k: report[k] for k in ("data", "files_per_class", "split", "device", "best_epoch", "validation_accuracy",
-                                    "test_accuracy", "train_seconds", "config")}
+                                    "test_accuracy", "members", "train_seconds", "config")}
     with atomic_output(paths_out["checkpoint"]) as tmp:
         save_checkpoint(tmp, OneShotCheckpoint(model=model, labels=labels, feature_params=params.as_dict(),
                                                mel_basis=basis, extra=extra))
     with atomic_output(paths_out["report"]) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
-    plot_curves(paths_out["curves"], history)
+    plot_curves(paths_out["curves"], [m["history"] for m in members])
     plot_confusion(paths_out["confusion"], test["confusion"], labels,
                    f"test files: accuracy {test['accuracy']:.3f} ({len(test_idx)} files)")
     return report
@@ -454,7 +487,7 @@ def main(argv=None) -> int:
         return 0
     args = parser.parse_args(argv)
     cfg = FolderTrainConfig(**{f.name: getattr(args, f.name) for f in fields(FolderTrainConfig)})
-    for name in ("epochs", "batch_size", "threads", "workers"):
+    for name in ("epochs", "batch_size", "threads", "workers", "members"):
         if getattr(cfg, name) < 1:
             print(f"drumscribe train: --{name.replace('_', '-')} {getattr(cfg, name)} must be >= 1", file=sys.stderr)
             return 1
@@ -471,8 +504,14 @@ def main(argv=None) -> int:
         print("drumscribe train: interrupted; nothing was written", file=sys.stderr)
         return 130
     paths = output_paths(cfg.out)
+    if len(report["members"]) > 1:
+        each = ", ".join(f"{m['validation_accuracy']:.3f} (epoch {m['best_epoch']})" for m in report["members"])
+        print(f"members' validation accuracy: {each}")
+        picked = f"{len(report['members'])} members"
+    else:
+        picked = f"best epoch {report['best_epoch']}"
     print(f"test accuracy {report['test_accuracy']:.3f} on {report['split']['test_files']} files "
-          f"(best epoch {report['best_epoch']}, validation {report['validation_accuracy']:.3f}, "
+          f"({picked}, validation {report['validation_accuracy']:.3f}, "
           f"{report['train_seconds']:.0f} s on {report['device']})")
     print(f"wrote '{paths['checkpoint']}', '{paths['report']}', '{paths['curves']}', '{paths['confusion']}'")
     return 0

@@ -54,11 +54,39 @@ def test_checkpoint_works_with_classify_and_sort(trained, three_classes, tmp_pat
     assert len(rows) == 120 and sum(right) / len(rows) >= 0.95
 
 
-@pytest.mark.parametrize("case", ["missing", "one_class", "few_files", "out_folder_missing", "bad_epochs"])
+def test_members_average_their_probabilities(three_classes, tmp_path):
+    """--members 2: an ensemble checkpoint whose output is the mean of its members' probabilities, member 1 the
+    network a one-member run with the same seed trains, member 2 a different one."""
+    import numpy as np
+    import torch
+
+    from models.oneshot import OneShotEnsemble, load_checkpoint
+
+    args = ["train", "--folders", str(three_classes), "--epochs", "2", "--augment-copies", "0"]
+    assert cli.main([*args, "--members", "2", "-o", str(tmp_path / "two.pt")]) == 0
+    assert cli.main([*args, "-o", str(tmp_path / "one.pt")]) == 0
+    two, one = load_checkpoint(tmp_path / "two.pt"), load_checkpoint(tmp_path / "one.pt")
+    assert isinstance(two.model, OneShotEnsemble) and len(two.model.members) == 2
+    report = json.loads((tmp_path / "two.report.json").read_text())
+    assert [m["seed"] for m in report["members"]] == [0, 1]
+
+    images = torch.from_numpy(np.random.default_rng(3).normal(-4, 2, (5, 64, 100)).astype(np.float32))
+    with torch.inference_mode():
+        each = [torch.softmax(m(images), dim=1) for m in two.model.members]
+        mean = torch.softmax(two.model(images), dim=1)
+        alone = torch.softmax(one.model(images), dim=1)
+    assert torch.allclose(mean, (each[0] + each[1]) / 2, atol=1e-5)
+    assert torch.allclose(each[0], alone, atol=1e-5)
+    assert not torch.allclose(each[0], each[1], atol=1e-3)
+
+
+@pytest.mark.parametrize("case", ["missing", "one_class", "few_files", "out_folder_missing", "bad_epochs",
+                                  "bad_members"])
 def test_train_folders_bad_input(case, three_classes, tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "m.pt"
     needle = {"missing": "does not exist", "one_class": "expected at least 2", "few_files": "at least 5",
-              "out_folder_missing": "does not exist", "bad_epochs": "--epochs"}[case]
+              "out_folder_missing": "does not exist", "bad_epochs": "--epochs",
+              "bad_members": "--members 0 must be >= 1"}[case]
     if case == "missing":
         data = tmp_path / "nope"
     elif case in ("one_class", "few_files"):
@@ -72,7 +100,7 @@ def test_train_folders_bad_input(case, three_classes, tmp_path, capsys):
         data = three_classes
         if case == "out_folder_missing":
             out = tmp_path / "no" / "m.pt"
-    extra = ["--epochs", "0"] if case == "bad_epochs" else []
+    extra = {"bad_epochs": ["--epochs", "0"], "bad_members": ["--members", "0"]}.get(case, [])
     code = cli.main(["train", "--folders", str(data), "-o", str(out), *extra])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
