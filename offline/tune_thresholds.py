@@ -148,7 +148,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
-    onset = dict(checkpoint.onset_params)
+    onset = {**OnsetParams().as_dict(), **checkpoint.onset_params}  # settings newer than the checkpoint: default
     for item in args.onset:
         name, _, value = item.partition("=")
         if name not in onset:

@@ -20,10 +20,14 @@ class OnsetParams:
     average_frames: int = 20  # frames in that recent mean (100 ms)
     min_gap_frames: int = 3  # at least this many frames between onsets (15 ms)
     rising: bool = False  # fire on the first rising frame above the thresholds instead of waiting for the peak
+    band_from_mel: int = 0  # > 0: a second flux over the mel bands from this one up (the hi-hats' band) also fires
+    band_threshold: float = 0.15  # ... when it exceeds this (and relative_threshold times its own recent mean)
 
     def __post_init__(self):
         if self.lag_frames < 1 or self.max_bins < 1 or self.max_bins % 2 == 0:
             raise ValueError(f"lag_frames {self.lag_frames} must be >= 1 and max_bins {self.max_bins} odd")
+        if self.band_from_mel < 0:
+            raise ValueError(f"band_from_mel {self.band_from_mel} must be >= 0 (0: no band flux)")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -39,9 +43,15 @@ class OnsetDetector:
     Rising edge (`rising`): frame k is an onset when its flux exceeds both thresholds, is above frame k-1's, and
     lies min_gap_frames after the last onset. The decision needs no later frame, and fires on the way up to the
     peak: a few milliseconds earlier, which is what a live note needs.
+
+    Band flux (`band_from_mel` > 0): the same rule runs on a second flux, the mean over the bands from
+    band_from_mel up, with band_threshold; a frame that either flux picks is an onset. A soft hi-hat barely moves
+    the flux averaged over every band, but it is most of what changes up there.
     """
 
     def __init__(self, params: OnsetParams = OnsetParams(), n_mels: int = 64):
+        if params.band_from_mel >= n_mels:
+            raise ValueError(f"band_from_mel {params.band_from_mel} must be below the {n_mels} mel bands")
         self.params = params
         self.n_mels = n_mels
         self.latency_samples = 0  # counted in frames: see latency_frames
@@ -55,7 +65,8 @@ class OnsetDetector:
 
     def reset(self) -> None:
         self.history = np.zeros((self.params.lag_frames, self.n_mels))  # the last lag_frames frames
-        self.flux = np.zeros(self.params.average_frames + 2)  # recent flux values, newest last
+        # recent flux values, newest last: one column, or two with the band flux
+        self.flux = np.zeros((self.params.average_frames + 2, 2 if self.params.band_from_mel else 1))
         self.frames_seen = 0
         self.last_onset = -(10**9)
 
@@ -73,27 +84,33 @@ class OnsetDetector:
             reference = padded[:, : self.n_mels].copy()
             for shift in range(1, p.max_bins):
                 np.maximum(reference, padded[:, shift : shift + self.n_mels], out=reference)
-        new_flux = np.maximum(mel - reference, 0.0).mean(axis=1)
+        rise = np.maximum(mel - reference, 0.0)
+        new_flux = rise.mean(axis=1, keepdims=True)
+        if p.band_from_mel:
+            new_flux = np.concatenate((new_flux, rise[:, p.band_from_mel :].mean(axis=1, keepdims=True)), axis=1)
         self.history = stacked[-p.lag_frames:]
         flux = np.concatenate((self.flux, new_flux))
         old = len(self.flux)
         base = self.frames_seen - old  # absolute frame index of flux[0]
-        if p.rising:  # candidate c = i for every new frame i: rising, above the absolute threshold
-            c = np.arange(old, len(flux))
-            value = flux[c]
-            candidates = c[(value > p.threshold) & (value > flux[c - 1])]
-        else:  # candidate c = i - 1 for every new frame i: a local maximum above the absolute threshold
-            c = np.arange(old - 1, len(flux) - 1)
-            value = flux[c]
-            candidates = c[(value > p.threshold) & (value >= flux[c - 1]) & (value > flux[c + 1])]
+        picked = set()
+        for col, threshold in enumerate((p.threshold, p.band_threshold)[: flux.shape[1]]):
+            f = flux[:, col]
+            if p.rising:  # candidate c = i for every new frame i: rising, above the absolute threshold
+                c = np.arange(old, len(f))
+                value = f[c]
+                candidates = c[(value > threshold) & (value > f[c - 1])]
+            else:  # candidate c = i - 1 for every new frame i: a local maximum above the absolute threshold
+                c = np.arange(old - 1, len(f) - 1)
+                value = f[c]
+                candidates = c[(value > threshold) & (value >= f[c - 1]) & (value > f[c + 1])]
+            picked.update(int(c) for c in candidates
+                          if f[c] > p.relative_threshold * f[c - p.average_frames : c].mean())
         onsets = []
-        if len(candidates):
-            for c in candidates:
-                recent = flux[c - p.average_frames : c].mean()
-                frame = base + int(c)
-                if flux[c] > p.relative_threshold * recent and frame - self.last_onset >= p.min_gap_frames:
-                    onsets.append(frame)
-                    self.last_onset = frame
+        for c in sorted(picked):
+            frame = base + c
+            if frame - self.last_onset >= p.min_gap_frames:
+                onsets.append(frame)
+                self.last_onset = frame
         self.flux = flux[-(p.average_frames + 2):]
         self.frames_seen += n
         return FrameBlock(frames.start_frame, mel, frames.onsets + tuple(onsets)) if onsets else frames

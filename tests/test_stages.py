@@ -4,7 +4,8 @@ reset(), and streaming equal to processing the whole input in one process() call
 Parametrised over every stage (spectrogram, onset detector, hit classifier) and the whole engine, with both
 schedulings (LIVE computes every frame at once, OFFLINE in groups), and over both analysis recipes (the offline
 model's 1024-sample window with a peak-picking onset detector, the live model's 512-sample window with a
-rising-edge one): real audio, random-weight checkpoints.
+rising-edge one; and the offline recipe with the band flux on, so that onsets come from two fluxes): real audio,
+random-weight checkpoints.
 For audio stages, block size 1 runs on a short excerpt to keep the time down; for frame stages a "block" is that
 many spectrogram frames.
 """
@@ -147,9 +148,20 @@ def _live_recipe_checkpoint():
                       mel_basis=mel_basis(params), thresholds=[0.5] * len(DRUMS))
 
 
-@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe"])
+def _band_onsets_checkpoint(checkpoint):
+    """The offline checkpoint with the band flux on: its onsets come from two fluxes."""
+    import copy
+
+    band = copy.copy(checkpoint)
+    band.onset_params = {**checkpoint.onset_params, "band_from_mel": 44, "band_threshold": 0.1}
+    return band
+
+
+@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe", "band-onsets"])
 def cases(request, checkpoint, groove):
-    return _cases(checkpoint if request.param == "offline-recipe" else _live_recipe_checkpoint(), groove[0])
+    make = {"offline-recipe": lambda: checkpoint, "live-recipe": _live_recipe_checkpoint,
+            "band-onsets": lambda: _band_onsets_checkpoint(checkpoint)}[request.param]
+    return _cases(make(), groove[0])
 
 
 def _run(stage, blocks) -> list:
