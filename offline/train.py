@@ -36,6 +36,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     jitter_frames: int = 1  # random shift of the window, as the onset detector's own jitter
     level_jitter: float = 0.4  # random offset of log-mel features (about +-4 dB)
+    mix_rate: float = 0.0  # share of training windows that get another window of the batch added (its drums too)
+    mix_db: tuple = (-12, 0)  # ... at a level drawn from this range of dB
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     init: str = ""  # start from this checkpoint's weights (fine-tuning) instead of from scratch
@@ -105,10 +107,29 @@ def get_batch(x, y, idx, cfg, offset, rng, device, train: bool):
     starts = offset + shift
     starts = np.clip(starts, 0, x.shape[2] - n_frames)
     xb = np.stack([x[i, :, s : s + n_frames] for i, s in zip(idx, starts)]).astype(np.float32)
+    yb = y[idx]
+    if train and cfg.mix_rate:
+        xb, yb = mix_windows(xb, yb, rng, cfg.mix_rate, cfg.mix_db)
     if train and cfg.level_jitter:
         xb += rng.uniform(-cfg.level_jitter, cfg.level_jitter, size=(len(idx), 1, 1)).astype(np.float32)
         np.maximum(xb, 0.0, out=xb)
-    return torch.from_numpy(xb).to(device), torch.from_numpy(y[idx]).to(device)
+    return torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)
+
+
+def mix_windows(xb, yb, rng, rate: float, db_range) -> tuple:
+    """Two hits at one onset: a `rate` share of the windows get another window of the batch added in power
+    (features are log10(1 + gain * power), so 10**x - 1 is power), that one `db_range` dB up or down, and its
+    drums join the labels. A soft hi-hat under a loud snare is then a labelled hi-hat."""
+    chosen = np.flatnonzero(rng.random(len(xb)) < rate)
+    if not len(chosen):
+        return xb, yb
+    partner = rng.integers(0, len(xb), len(chosen))
+    gain = 10.0 ** (rng.uniform(*db_range, len(chosen)) / 10.0)
+    xb, yb = xb.copy(), yb.copy()
+    added = 10.0 ** xb[partner] - 1.0
+    xb[chosen] = np.log10(10.0 ** xb[chosen] + gain[:, None, None] * added)
+    yb[chosen] = np.maximum(yb[chosen], yb[partner])
+    return xb, yb
 
 
 def predict(model, x, cfg, offset, device, batch_size=2048):
@@ -275,6 +296,10 @@ def main(argv=None) -> int:
             if k not in given:
                 values[k] = v
     cfg = TrainConfig(**values)
+    if not 0.0 <= cfg.mix_rate <= 1.0:
+        parser.error(f"--mix-rate {cfg.mix_rate} must be between 0 and 1")
+    if len(cfg.mix_db) != 2 or cfg.mix_db[0] > cfg.mix_db[1]:
+        parser.error(f"--mix-db {' '.join(map(str, cfg.mix_db))}: expected two numbers, LOW HIGH")
     for data in cfg.data.split(","):
         if not Path(data).is_file():
             parser.error(f"training data '{data}' does not exist; render it with: python -m offline.dataset --out {data}")

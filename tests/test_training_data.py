@@ -128,3 +128,24 @@ print(out, sorted(mixed.instruments.items()))
                            env={**os.environ, "PYTHONHASHSEED": str(h), "PYTHONPATH": str(root)}).stdout
             for h in (1, 2, 3)]
     assert runs[0] and runs[0] == runs[1] == runs[2]
+
+
+def test_mixed_windows_add_in_power_and_join_labels():
+    """--mix-rate: a window with another added is the log of the summed power, and carries both windows' drums."""
+    from offline.train import mix_windows
+
+    rng = np.random.default_rng(0)
+    power = rng.uniform(0, 1e-3, (8, 4, 5))
+    xb = np.log10(1.0 + 1e9 * power).astype(np.float32)
+    yb = np.eye(8, 3, dtype=np.float32)  # windows 0-2 hold one drum each, the rest none
+    mixed, labels = mix_windows(xb, yb, np.random.default_rng(1), 1.0, (0, 0))
+    partner = np.random.default_rng(1)
+    partner.random(8)
+    partner = partner.integers(0, 8, 8)
+    expected = np.log10(1.0 + 1e9 * (power + power[partner]))
+    assert np.allclose(mixed, expected, rtol=1e-4)
+    assert np.array_equal(labels, np.maximum(yb, yb[partner]))
+    assert labels.sum() > yb.sum()  # some drums joined another window
+
+    same, same_labels = mix_windows(xb, yb, np.random.default_rng(1), 0.0, (-12, 0))
+    assert same is xb and same_labels is yb
