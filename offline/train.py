@@ -166,6 +166,37 @@ def tune_thresholds(probs, y):
     return best
 
 
+def load_init(model, init) -> None:
+    """Start `model` from the weights of `init`, a HitCNN of the same shape, or of the same layers and a shorter
+    window after the onset: the first fully connected layer then keeps its weights for the time positions both
+    windows have, and the later ones start at zero, so the network starts out answering as `init` did."""
+    import torch
+
+    if (model.config.frames_before != init.config.frames_before
+            or model.config.frames_after < init.config.frames_after):
+        raise ValueError(f"--init: a model of {init.config.frames_before} frames before and {init.config.frames_after} "
+                         f"after the onset cannot start one of {model.config.frames_before} and "
+                         f"{model.config.frames_after} (same before, same or more after)")
+    state, own = init.state_dict(), model.state_dict()
+    for key, value in state.items():
+        if key not in own:
+            raise ValueError(f"--init: layer '{key}' is not in this model (other --channels or --hidden?)")
+        if own[key].shape == value.shape:
+            own[key] = value.clone()
+            continue
+        first = own[key].dim() == 2 and own[key].shape[0] == value.shape[0] and key.startswith("head.")
+        if not first:
+            raise ValueError(f"--init: layer '{key}' has shape {tuple(value.shape)}, this model {tuple(own[key].shape)}")
+        with torch.no_grad():
+            probe = torch.zeros(1, 1, model.config.n_mels, init.config.n_frames)
+            c, m, t_old = init.features(probe).shape[1:]
+            t_new = own[key].shape[1] // (c * m)
+            grown = torch.zeros(value.shape[0], c, m, t_new)
+            grown[..., :t_old] = value.view(value.shape[0], c, m, t_old)
+            own[key] = grown.reshape(value.shape[0], -1)
+    model.load_state_dict(own)
+
+
 def get_lr(step, total, cfg):
     warmup = max(1, total // 50)
     if step < warmup:
@@ -204,7 +235,7 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.init:
         from models.cnn import load_checkpoint
 
-        model.load_state_dict(load_checkpoint(cfg.init).model.state_dict())
+        load_init(model, load_checkpoint(cfg.init).model)
         log.warning("starting from the weights of %s", cfg.init)
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -149,3 +149,32 @@ def test_mixed_windows_add_in_power_and_join_labels():
 
     same, same_labels = mix_windows(xb, yb, np.random.default_rng(1), 0.0, (-12, 0))
     assert same is xb and same_labels is yb
+
+
+def test_init_from_a_shorter_look_ahead_keeps_the_learned_weights():
+    """drumscribe train --init from a model that looks less far ahead: every layer carries over, the first fully
+    connected one on the time positions both windows have (the new ones at zero); other shapes are refused."""
+    import torch
+
+    from models.cnn import HitCNN, HitCNNConfig
+    from offline.train import load_init
+
+    torch.manual_seed(0)
+    short = HitCNN(HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8), hidden=16)).eval()
+    same = HitCNN(short.config).eval()
+    load_init(same, short)
+    windows = torch.randn(3, 64, 20)
+    assert torch.equal(same(windows), short(windows))
+
+    longer = HitCNN(HitCNNConfig(frames_before=3, frames_after=24, channels=(4, 8), hidden=16)).eval()
+    load_init(longer, short)
+    old = short.head[2].weight.view(16, 8, 16, 5)  # (hidden, channels, mels, time) after two 2x2 pools
+    new = longer.head[2].weight.view(16, 8, 16, 7)
+    assert torch.equal(new[..., :5], old) and not new[..., 5:].any()
+    assert torch.equal(longer.features[0].weight, short.features[0].weight)
+
+    for other in (HitCNNConfig(frames_before=6, frames_after=24, channels=(4, 8), hidden=16),
+                  HitCNNConfig(frames_before=3, frames_after=8, channels=(4, 8), hidden=16),
+                  HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8), hidden=32)):
+        with pytest.raises(ValueError, match="--init"):
+            load_init(HitCNN(other), short)
