@@ -341,7 +341,7 @@ def train_member(k: int, model_cfg, x, y, train_idx, val_idx, class_weight, labe
                     cfg.epochs, record["train_loss"], val_loss, record["val_accuracy"], record["seconds"])
         if best is None or (record["val_accuracy"], -val_loss) > (best["val_accuracy"], -best["val_loss"]):
             best = record
-            best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            best_state = {key: v.detach().cpu().clone() for key, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     return model.cpu().eval(), {"seed": seed, "best_epoch": best["epoch"], "validation_accuracy": best["val_accuracy"],
                                 "history": history}
