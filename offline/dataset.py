@@ -213,14 +213,20 @@ def main(argv=None):
     live.add_argument("--onset-gap", type=int, default=OnsetParams.min_gap_frames, help="(default %(default)s)")
     live.add_argument("--onset-average", type=int, default=OnsetParams.average_frames, help="(default %(default)s)")
     live.add_argument("--rising", action="store_true", help="rising-edge onsets (decided without waiting for the peak)")
+    live.add_argument("--onset-band", type=float, nargs=2, metavar=("FROM_MEL", "THRESHOLD"),
+                      help="a second flux over the mel bands from FROM_MEL up, peaks above THRESHOLD are onsets too")
     live.add_argument("--label-window-ms", type=float, nargs=2, default=(1e3 * LabelParams.min_delay_s,
                       1e3 * LabelParams.max_delay_s), metavar=("MIN", "MAX"),
                       help="an onset owns the hits that began this long before its frame's end (default %(default)s)")
     live.add_argument("--label-target-ms", type=float, help="... and of several onsets, the one nearest this delay")
     args = parser.parse_args(argv)
     fp = FeatureParams(n_fft=args.n_fft, hop_samples=args.hop, n_mels=args.n_mels)
+    band_from, band_threshold = args.onset_band or (0, OnsetParams.band_threshold)
+    if args.onset_band and (band_from != int(band_from) or not 0 < band_from < args.n_mels):
+        parser.error(f"--onset-band {band_from:g}: FROM_MEL must be a whole mel band between 1 and {args.n_mels - 1}")
     op = OnsetParams(lag_frames=args.onset_lag, threshold=args.onset_threshold, relative_threshold=args.onset_relative,
-                     min_gap_frames=args.onset_gap, average_frames=args.onset_average, rising=args.rising)
+                     min_gap_frames=args.onset_gap, average_frames=args.onset_average, rising=args.rising,
+                     band_from_mel=int(band_from), band_threshold=band_threshold)
     lp = LabelParams(args.label_window_ms[0] / 1e3, args.label_window_ms[1] / 1e3,
                      None if args.label_target_ms is None else args.label_target_ms / 1e3)
     if args.kit:

@@ -53,23 +53,28 @@ def test_tune_thresholds_onset_option_says_what_is_wrong(setting, message, capsy
 
 
 def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
-    """The same clip rendered with a lower relative onset threshold: the setting is stored with the windows, more
-    onsets fire, and fewer true hits go without one."""
+    """The same clip rendered with a lower relative onset threshold, and with the band flux: the setting is stored
+    with the windows, more onsets fire, and no more true hits go without one (fewer, for the lower threshold)."""
     import json
 
     from offline.dataset import main
 
     kit = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"
     runs = {}
-    for name, extra in (("default", []), ("relative", ["--onset-relative", "0.3", "--onset-threshold", "0.04"])):
+    for name, extra in (("default", []), ("relative", ["--onset-relative", "0.3", "--onset-threshold", "0.04"]),
+                        ("band", ["--onset-band", "36", "0.03"])):
         out = tmp_path / f"{name}.npz"
         main(["--out", str(out), "--clips-per-kit", "1", "--kit", kit, "--workers", "1", "--seed", "4", *extra])
         with np.load(out) as z:
             runs[name] = (json.loads(str(z["onset_params"])), len(z["y"]), int(z["missed"].sum()), float(z["seconds"].sum()))
-    (default, n_default, missed_default, s_default), (relative, n_relative, missed_relative, s_relative) = runs.values()
+    (default, n_default, missed_default, s_default), (relative, n_relative, missed_relative, s_relative) = list(
+        runs.values())[:2]
     assert default["relative_threshold"] == 1.0 and relative["relative_threshold"] == 0.3
     assert relative["threshold"] == 0.04 and s_relative == s_default  # the same audio
     assert n_relative > n_default and missed_relative < missed_default
+    band, n_band, missed_band, s_band = runs["band"]
+    assert default["band_from_mel"] == 0 and (band["band_from_mel"], band["band_threshold"]) == (36, 0.03)
+    assert s_band == s_default and n_band > n_default and missed_band <= missed_default
 
 
 def test_band_lead_plays_a_melody_and_power_chords_in_time():
