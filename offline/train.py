@@ -55,17 +55,22 @@ def get_device(name: str):
 def load_windows(path: str, before: int, after: int):
     """Windows cropped to the model's context: x (n, mels, frames) float16, y (n, classes), meta, offset.
 
-    `path` may name several datasets separated by commas; they are concatenated."""
+    `path` may name several datasets separated by commas; they are concatenated. They must share the spectrogram
+    settings; their onset detectors may differ (the windows are windows either way), and the checkpoint then
+    takes the last dataset's, the detector it is meant to run behind."""
     if "," in path:
         parts = [load_windows(p, before, after) for p in path.split(",")]
         offsets = {p[3] for p in parts}
         if len(offsets) != 1 or len({p[0].shape[2] for p in parts}) != 1:
             raise ValueError(f"datasets {path} store different window lengths")
         kit_base = np.cumsum([0] + [len(p[2]["kits"]) for p in parts[:-1]])
-        if len({recipe(p[2]) for p in parts}) != 1:
-            raise ValueError(f"datasets {path} were rendered with different analysis settings")
+        if len({recipe(p[2])[0] for p in parts}) != 1:
+            raise ValueError(f"datasets {path} were rendered with different spectrogram settings")
+        if len({recipe(p[2])[1] for p in parts}) != 1:
+            log.warning("datasets %s were rendered behind different onset detectors; the checkpoint takes the last "
+                        "one's", path)
         meta = {
-            **{k: parts[0][2][k] for k in ("feature_params", "onset_params") if k in parts[0][2]},
+            **{k: parts[-1][2][k] for k in ("feature_params", "onset_params") if k in parts[-1][2]},
             "labels": parts[0][2]["labels"],
             "kits": np.concatenate([p[2]["kits"] for p in parts]),
             "kit": np.concatenate([p[2]["kit"] + b for p, b in zip(parts, kit_base)]),
@@ -245,8 +250,8 @@ def train(cfg: TrainConfig) -> dict:
     step = 0
     history = []
     fp_, op_ = recipe(meta)
-    if has_val and recipe(vmeta) != (fp_, op_):
-        raise ValueError(f"{cfg.val} was rendered with other analysis settings than {cfg.data}")
+    if has_val and recipe(vmeta)[0] != fp_:
+        raise ValueError(f"{cfg.val} was rendered with other spectrogram settings than {cfg.data}")
     offset_frames = float(np.median(meta["delays"])) * fp_.sample_rate_hz / fp_.hop_samples
 
     def save(model, thresholds, history):

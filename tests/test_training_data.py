@@ -76,6 +76,10 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
     assert default["band_from_mel"] == 0 and (band["band_from_mel"], band["band_threshold"]) == (36, 0.03)
     assert s_band == s_default and n_band > n_default and missed_band <= missed_default
 
+    from offline.train import load_windows, recipe  # training on both: the checkpoint runs behind the last detector
+    x, y, meta, _ = load_windows(f"{tmp_path / 'default.npz'},{tmp_path / 'band.npz'}", 3, 16)
+    assert len(x) == len(y) == n_default + n_band and recipe(meta)[1].band_from_mel == 36
+
 
 def test_band_lead_plays_a_melody_and_power_chords_in_time():
     """The lead parts of a training band: melody notes on the key's pentatonic scale in the lead register, power
