@@ -4,7 +4,9 @@
 
 Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
 annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
-toms), the same on grooves rendered from the held-out kits, and writes a confusion matrix PNG and a JSON report.
+toms), how many annotated strokes get an onset from the model's detector (and from the broadband flux alone, when
+the detector has a band flux), the same on grooves rendered from the held-out kits, and writes a confusion matrix
+PNG and a JSON report.
 The MDB tracks are only ever scored here; they are never trained on.
 """
 from __future__ import annotations
@@ -32,13 +34,6 @@ TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 EXTRA_NOTES = {54: None, 39: None, 56: None, 69: None, 70: None}
 
 
-def transcribe(path: Path, checkpoint):
-    from realtime.engine import transcribe_array
-    from realtime.sources import decode_audio
-
-    return transcribe_array(decode_audio(path), checkpoint)
-
-
 def midi_reference(path: Path) -> dict:
     """drum -> onset times from an MDB Drums++ MIDI file (GM notes)."""
     import mido
@@ -52,6 +47,28 @@ def midi_reference(path: Path) -> dict:
             if drum:
                 ref.setdefault(drum, []).append(t)
     return {k: np.array(sorted(v)) for k, v in ref.items()}
+
+
+def onset_coverage(audio: np.ndarray, strokes: np.ndarray, checkpoint, **changes) -> tuple[int, int]:
+    """(annotated strokes with an onset of the checkpoint's detector within -10/+35 ms, onsets), the detector's
+    settings changed by `changes`."""
+    from realtime.features import FeatureParams, LogMelSpectrogram
+    from realtime.onsets import OnsetDetector, OnsetParams
+    from realtime.types import FrameBlock
+
+    fp = FeatureParams(**checkpoint.feature_params)
+    mel = LogMelSpectrogram(fp, checkpoint.mel_basis).process(audio).mel
+    detector = OnsetDetector(OnsetParams(**{**checkpoint.onset_params, **changes}), n_mels=fp.n_mels)
+    onsets = np.array(detector.process(FrameBlock(0, mel)).onsets)
+    times = (onsets + 1 - checkpoint.onset_offset_frames) * fp.hop_samples / fp.sample_rate_hz
+    found = sum(bool(len(times)) and bool(((times >= t - 0.010) & (times <= t + 0.035)).any()) for t in strokes)
+    return found, len(onsets)
+
+
+def strokes(annotations: dict) -> np.ndarray:
+    """Every annotated onset time, those of one stroke (within 10 ms) once."""
+    times = np.sort(np.concatenate(list(annotations.values())))
+    return times[np.r_[True, np.diff(times) > 0.010]] if len(times) else times
 
 
 def per_drum(ref: dict, hits: list, window_s: float = 0.05) -> dict:
@@ -165,6 +182,8 @@ def main() -> int:
     import torch
 
     from models.cnn import load_checkpoint
+    from realtime.engine import transcribe_array
+    from realtime.sources import decode_audio
 
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)
@@ -176,12 +195,21 @@ def main() -> int:
             scores, drums = [], []
             cm = np.zeros((len(DRUMS), len(DRUMS) + 1), int)
             per_track = {}
+            detectors = {"the model's onset detector": {}}
+            if checkpoint.onset_params.get("band_from_mel"):
+                detectors["the broadband flux alone"] = {"band_from_mel": 0}
+            coverage = {name: [0, 0, 0] for name in detectors}  # strokes found, onsets, strokes
             for track in TRACKS:
                 audio = args.data / kind / f"{track}.flac"
                 if not audio.is_file():
                     continue
-                hits = transcribe(audio, checkpoint)
-                s = score(load_annotations(args.data / "class_pp" / f"{track}.txt"), hits_to_classes(hits))
+                samples = decode_audio(audio)
+                hits = transcribe_array(samples, checkpoint)
+                annotations = load_annotations(args.data / "class_pp" / f"{track}.txt")
+                for name, changes in detectors.items():
+                    found, n_onsets = onset_coverage(samples, strokes(annotations), checkpoint, **changes)
+                    coverage[name] = [a + b for a, b in zip(coverage[name], (found, n_onsets, len(strokes(annotations))))]
+                s = score(annotations, hits_to_classes(hits))
                 scores.append(s)
                 per_track[track] = {"F3": s["F3"]["f"], "F5": s["F5"]["f"]}
                 midi = args.data / "midi_pp" / f"{track}.mid"
@@ -194,7 +222,10 @@ def main() -> int:
             pooled = pool(scores)
             print(format_table(pooled, title=f"MDB Drums dev, {kind} ({len(scores)} tracks), class_pp, 50 ms"))
             print("per track F3/F5: " + ", ".join(f"{t} {v['F3']:.3f}/{v['F5']:.3f}" for t, v in per_track.items()))
-            report[kind] = {"pooled": pooled, "tracks": per_track}
+            for name, (found, n_onsets, n_strokes) in coverage.items():
+                print(f"onsets, {name}: {found}/{n_strokes} annotated strokes ({found / max(1, n_strokes):.1%}) have "
+                      f"one within -10/+35 ms; {n_onsets} onsets, {n_onsets / max(1, n_strokes):.2f} per stroke")
+            report[kind] = {"pooled": pooled, "tracks": per_track, "onset_coverage": coverage}
             if drums:
                 rows = finish({d: {k: sum(r[d][k] for r in drums) for k in ("tp", "n_ref", "n_est")} for d in DRUMS})
                 print(drum_table(rows, f"per drum vs MDB Drums++ MIDI ({kind})"))

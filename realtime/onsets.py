@@ -21,7 +21,7 @@ class OnsetParams:
     min_gap_frames: int = 3  # at least this many frames between onsets (15 ms)
     rising: bool = False  # fire on the first rising frame above the thresholds instead of waiting for the peak
     band_from_mel: int = 0  # > 0: a second flux over the mel bands from this one up (the hi-hats' band) also fires
-    band_threshold: float = 0.15  # ... when it exceeds this (and relative_threshold times its own recent mean)
+    band_threshold: float = 0.03  # ... when it exceeds this (and relative_threshold times its own recent mean)
 
     def __post_init__(self):
         if self.lag_frames < 1 or self.max_bins < 1 or self.max_bins % 2 == 0:
