@@ -1,8 +1,9 @@
 """A real JACK server (dummy backend) and a client that plays audio into drumscribe and records its MIDI notes.
 
 Used by tests/test_live_jack.py and bench/soak.py. Times are sample-exact JACK frame times: audio sample i of a
-played clip is heard at frame `start_frame + i`; a MIDI event is stamped `last_frame_time + offset` of the cycle it
-arrived in. `JackServer` runs jackd under its own server name (so a JACK server of the user's is never touched),
+played clip is heard at frame `start_frame + i` while every cycle runs; a MIDI event is stamped `last_frame_time +
+offset` of the cycle it arrived in. On a loaded machine the harness may miss cycles (xruns): the clip then plays on
+later than that, so the harness logs where its frames jump and `note_ons` gives times on the clip's own clock. `JackServer` runs jackd under its own server name (so a JACK server of the user's is never touched),
 waits until it answers, and always stops it by its PID.
 """
 from __future__ import annotations
@@ -112,7 +113,9 @@ class Harness:
     """A JACK client with an audio output `play` and a MIDI input `notes`.
 
     `play(audio, loop=False)` starts the clip at the next cycle; `start_frame` is the frame of its first sample.
-    `notes` lists (frame, bytes) of every MIDI event received; `xruns` counts the server's xruns.
+    `notes` lists (frame, bytes) of every MIDI event received; `xruns` counts the server's xruns and
+    `xrun_frames` holds the frame time each was reported at; `breaks` lists
+    (frame, clip sample) where the clip's frames stop being contiguous (its first cycle, then each missed cycle).
     """
 
     def __init__(self, server: JackServer, name: str = "harness"):
@@ -126,14 +129,18 @@ class Harness:
         self.loop = False
         self.position = None  # next sample of the clip to play; None: silent
         self.start_frame = None
+        self.breaks = []
+        self._next_frame = None
         self.notes = []
         self.xruns = 0
+        self.xrun_frames = []
         self.client.set_process_callback(self._process)
         self.client.set_xrun_callback(self._xrun)
         self.client.activate()
 
     def _xrun(self, delay_us):
         self.xruns += 1
+        self.xrun_frames.append(self._client.frame_time)
 
     def _process(self, frames):
         client = self._client
@@ -142,8 +149,12 @@ class Harness:
         if position is None:
             buf.fill(0.0)
         else:
+            frame = client.last_frame_time
             if self.start_frame is None:
-                self.start_frame = client.last_frame_time
+                self.start_frame = frame
+            if frame != self._next_frame:  # the first cycle, or the harness missed cycles: the clip is late
+                self.breaks.append((frame, position))
+            self._next_frame = frame + frames
             audio = self.audio
             n = len(audio)
             if self.loop:
@@ -162,6 +173,8 @@ class Harness:
         self.audio = np.ascontiguousarray(audio, dtype=np.float32)
         self.loop = loop
         self.start_frame = None
+        self.breaks = []
+        self._next_frame = None
         self.position = 0
 
     @property
@@ -183,14 +196,34 @@ class Harness:
             time.sleep(0.1)
         raise TimeoutError(f"no ports '{audio_pattern}' / '{midi_pattern}' within {timeout_s:g} s")
 
+    @property
+    def missed_cycles(self) -> int:
+        """How many times the clip's frames jumped: cycles the harness missed while playing."""
+        return max(len(self.breaks) - 1, 0)
+
+    def clip_seconds(self, frame: int) -> float:
+        """Where on the clip's clock (seconds from its first sample) frame `frame` lies: the clip sample playing
+        then, counting on from the last cycle the harness ran at or before it (frames before the clip count back
+        from its start)."""
+        breaks = list(self.breaks)
+        i = np.searchsorted([f for f, _ in breaks], frame, side="right") - 1
+        if i < 0:
+            return (frame - self.start_frame) / self.rate_hz
+        f, position = breaks[i]
+        return (position + frame - f) / self.rate_hz
+
+    def xrun_seconds(self) -> list:
+        """The server's xruns, on the clip's clock."""
+        return [self.clip_seconds(f) for f in list(self.xrun_frames)] if self.start_frame is not None else []
+
     def note_ons(self) -> list:
-        """(seconds from the clip's first sample, note, velocity) of every note-on received."""
+        """(seconds on the clip's clock, note, velocity) of every note-on received."""
         if self.start_frame is None:
             return []
         out = []
-        for frame, data in self.notes:
+        for frame, data in list(self.notes):
             if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
-                out.append(((frame - self.start_frame) / self.rate_hz, data[1], data[2]))
+                out.append((self.clip_seconds(frame), data[1], data[2]))
         return out
 
     def close(self) -> None:

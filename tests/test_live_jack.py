@@ -35,6 +35,7 @@ KIT = "hydrogen:ColomboAcousticDrumkit"  # held out of training
 LEAD_IN_S = 0.3
 PERIOD = 128
 RUN_TIMEOUT_S = 120
+ATTEMPTS = 3
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -109,7 +110,8 @@ class _Reader:
 
 
 def _run_live(server, audio, model_path, tmp, *, port_name, extra=(), kill_server_after_s=None):
-    """Play `audio` into `drumscribe live` through JACK; returns (note-ons, return code, stderr, outputs)."""
+    """Play `audio` into `drumscribe live` through JACK; returns (note-ons, return code, stderr, outputs, the
+    server's xruns), note and xrun times on the clip's clock."""
     record, events = tmp / f"{port_name}.mid", tmp / f"{port_name}.csv"
     process = _drumscribe(["live", "--midi-api", "jack", "--port-name", port_name, "--model", model_path,
                            "--record", record, "--events", events, *extra], server.env)
@@ -131,7 +133,9 @@ def _run_live(server, audio, model_path, tmp, *, port_name, extra=(), kill_serve
                 process.send_signal(signal.SIGINT)
             code = process.wait(RUN_TIMEOUT_S)
             notes = harness.note_ons() if harness.client is not None else []
-            xruns = harness.xruns
+            xruns = harness.xrun_seconds() if harness.client is not None else []
+            if harness.missed_cycles:
+                print(f"\nthe harness missed {harness.missed_cycles} cycles: note times are on the clip's clock")
     finally:
         if process.poll() is None:
             process.kill()
@@ -294,22 +298,26 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
 
     # a loaded machine makes JACK clients miss cycles (xruns): the audio of a missed cycle is lost to the input,
     # and MIDI of one may be lost to the recorder. Each such loss may cost a note; allowed up to 10 % of them. A
-    # run that lost more than that (the machine was busy with something else) is played once more.
+    # run that lost more than that (the machine was busy with something else) is played again, up to ATTEMPTS
+    # times. Times are on the clip's clock, so cycles the harness missed do not shift the notes that follow (seen
+    # in CI: 600 xruns in a 10 s run, and every later note 10-100 ms off the file run).
     import re
 
-    for attempt in (1, 2):
+    for attempt in range(1, ATTEMPTS + 1):
         started = time.monotonic()
         with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
-            notes, code, stderr, (record, events), xruns = _run_live(server, audio, model_path, tmp_path,
-                                                                     port_name=f"ds{rate_hz}")
+            notes, code, stderr, (record, events), xrun_s = _run_live(server, audio, model_path, tmp_path,
+                                                                      port_name=f"ds{rate_hz}")
         assert code == 0, stderr
         assert "resampled to 48000 Hz" in stderr or rate_hz == 48000, stderr
         assert time.monotonic() - started < 3 * RUN_TIMEOUT_S
         overflows = sum(map(int, re.findall(r"\+ (\d+) \(input overflow\)", stderr)))
+        xruns = len(xrun_s)
         live_hits = _read_events(events)
         if overflows + xruns <= 0.1 * len(live_hits):
             break
         print(f"\nattempt {attempt}: {overflows} input overflows and {xruns} xruns for {len(live_hits)} hits")
+        time.sleep(5.0)  # a busy spell may pass
     slack = min(overflows + xruns, 0.1 * len(live_hits))
     print(f"\n{rate_hz} Hz: {len(live_hits)} hits, {len(notes)} notes arrived; {overflows} input overflows, "
           f"{xruns} server xruns seen by the recorder")
@@ -328,7 +336,7 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     share = 0.8 if rate_hz == SAMPLE_RATE_HZ else 0.7
     _check_against_file(notes, file_hits, rate_hz=rate_hz,
                         min_share=share - slack / max(len(live_hits), 1))
-    return notes, hits, model_path, rate_hz, file_hits
+    return notes, hits, model_path, rate_hz, file_hits, xrun_s
 
 
 @pytest.mark.parametrize("rate_hz", [48000, 44100])
@@ -337,19 +345,27 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     from models.cnn import load_checkpoint
     from realtime.live import latency_bound_s
 
-    notes, hits, model_path, _, _ = _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path)
+    notes, hits, model_path, _, _, xrun_s = _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path)
     # every note within the honest latency bound of a true onset (any drum: the random model's labels mean nothing)
     ckpt = load_checkpoint(model_path)
     bound_s = latency_bound_s(ckpt, 128) + 2 * PERIOD / rate_hz + 0.005
     onsets = np.array(sorted(h.time_s for h in hits))
-    delays = []
+    xrun_s = np.array(sorted(xrun_s))
+    delays, clear = [], []
     for t, _, _ in notes:
         before = onsets[onsets <= t + 0.005]
         delays.append(t - before[-1] if len(before) else np.inf)
-    delays = np.array(delays)
+        # an xrun from 50 ms before that onset to the note's arrival may have held the note up: the bound is the
+        # engine's, on a machine that gives it its cycles
+        clear.append(not np.any((xrun_s >= t - delays[-1] - 0.050) & (xrun_s <= t + 0.005)))
+    delays, clear = np.array(delays), np.array(clear)
     print(f"\n{rate_hz} Hz: {len(notes)} notes, delay after the latest true onset: median "
-          f"{np.median(delays) * 1e3:.1f} ms, max {delays.max() * 1e3:.1f} ms; bound {bound_s * 1e3:.1f} ms")
-    assert np.median(delays) <= bound_s  # random weights fire on onsets, though also on some of a drum's decay
+          f"{np.median(delays) * 1e3:.1f} ms, max {delays.max() * 1e3:.1f} ms; {clear.sum()} notes clear of xruns: "
+          f"median {np.median(delays[clear]) * 1e3 if clear.any() else np.nan:.1f} ms; bound {bound_s * 1e3:.1f} ms")
+    # seen with the machine stalled 20 ms in every 120 ms: 43 of 227 notes clear, median 7.4 ms
+    assert clear.sum() >= 20, f"only {clear.sum()} of {len(notes)} notes clear of xruns"
+    # random weights fire on onsets, though also on some of a drum's decay
+    assert np.median(delays[clear]) <= bound_s
 
 
 LIVE_F_GOAL = 0.8
@@ -372,7 +388,7 @@ def test_live_jack_accuracy(groove_hits_audio, tmp_path):
 
     if not LIVE_MODEL_PATH.exists():
         pytest.skip(f"no live model shipped yet ({LIVE_MODEL_PATH.name}); the plumbing tests above still ran")
-    notes, hits, _, rate_hz, file_hits = _end_to_end(48000, groove_hits_audio, (LIVE_MODEL_PATH, True), tmp_path)
+    notes, hits, _, rate_hz, file_hits, _ = _end_to_end(48000, groove_hits_audio, (LIVE_MODEL_PATH, True), tmp_path)
     bound_s = latency_bound_s(load_checkpoint(LIVE_MODEL_PATH), 128) + 2 * PERIOD / rate_hz + 0.005
     drum_map = load_drum_map()
     f = _f_measure(notes, hits, drum_map, bound_s)
