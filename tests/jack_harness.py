@@ -216,14 +216,16 @@ class Harness:
         """The server's xruns, on the clip's clock."""
         return [self.clip_seconds(f) for f in list(self.xrun_frames)] if self.start_frame is not None else []
 
-    def note_ons(self) -> list:
-        """(seconds on the clip's clock, note, velocity) of every note-on received."""
+    def note_ons(self, *, server_clock: bool = False) -> list:
+        """(seconds on the clip's clock, note, velocity) of every note-on received; with `server_clock`, seconds
+        of server frames from the clip's first sample (for comparing with another client's frames)."""
         if self.start_frame is None:
             return []
         out = []
         for frame, data in list(self.notes):
             if len(data) == 3 and data[0] & 0xF0 == 0x90 and data[2] > 0:
-                out.append((self.clip_seconds(frame), data[1], data[2]))
+                t = (frame - self.start_frame) / self.rate_hz if server_clock else self.clip_seconds(frame)
+                out.append((t, data[1], data[2]))
         return out
 
     def close(self) -> None:
