@@ -187,3 +187,63 @@ def test_init_from_a_shorter_look_ahead_keeps_the_learned_weights():
                   HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8), hidden=32)):
         with pytest.raises(ValueError, match="--init"):
             load_init(HitCNN(other), short)
+
+
+def _band_db(x: np.ndarray, lo: float, hi: float, sr: int = 48000) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    f = np.fft.rfftfreq(len(x), 1 / sr)
+    return float(10 * np.log10(spectrum[(f >= lo) & (f < hi)].sum() + 1e-20))
+
+
+def test_bleed_adds_overheads_and_snare_wires_to_the_kick():
+    """A kick alone on its close mic: the overheads carry it again 0.5-4 ms later without its lowest end, and the
+    snare wires rattle at 2-9 kHz while it sounds, 18-32 dB under it, and not before."""
+    from offline.render import bleed_buses
+
+    sr, n = 48000, 48000
+    t = np.arange(n) / sr
+    kick = np.zeros(n, np.float32)
+    start = int(0.5 * sr)
+    kick[start:] = (np.sin(2 * np.pi * 60 * t[: n - start]) * np.exp(-t[: n - start] / 0.08)).astype(np.float32)
+    buses = {"kick": kick, "snare": np.zeros(n, np.float32)}
+    out = bleed_buses(buses, np.random.default_rng(4))
+    assert set(out) == {"kick", "snare", "overheads", "snare_buzz"} and out["kick"] is kick
+    over, buzz = out["overheads"], out["snare_buzz"]
+    first = int(np.flatnonzero(np.abs(over) > 1e-4)[0])
+    assert start + 0.5e-3 * sr - 1 <= first <= start + 4e-3 * sr + 1
+    assert _band_db(over, 20, 100) < _band_db(kick, 20, 100) - 3  # high-passed, and at most -3 dB
+    assert np.abs(buzz[: start - 100]).max() < 1e-6
+    during = buzz[start : start + int(0.2 * sr)]
+    assert _band_db(during, 2000, 9000) - _band_db(during, 20, 1000) > 20  # wires, not a drum's body
+    level = 10 * np.log10(np.mean(buzz ** 2) / np.mean(kick ** 2))
+    assert -34 <= level <= -16
+    assert "snare_buzz" not in bleed_buses({"kick": kick}, np.random.default_rng(4))  # no snare, no wires
+
+
+def test_bleed_changes_the_sound_and_never_the_labels():
+    from offline.render import render_performance
+    from realtime.kits import Instrument, Kit, Layer
+
+    sr = 48000
+    t = np.arange(int(0.3 * sr)) / sr
+    tone = lambda f: (np.sin(2 * np.pi * f * t) * np.exp(-t / 0.05)).astype(np.float32)  # noqa: E731
+    noise = (np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.03)).astype(np.float32)
+    sounds = {"kick": tone(60), "snare": tone(200) + 0.3 * noise, "hh_closed": noise, "tom_low": tone(100)}
+    kit = Kit(name="test", path=None, kind="test", licence="test",
+              instruments={d: [Instrument(d, d, [Layer(0.0, 1.0, a)])] for d, a in sounds.items()})
+    renders = [render_performance(kit, np.random.default_rng(7), bars=2, style="groove", augment_strength=0.0,
+                                  bleed_prob=p) for p in (0.0, 1.0)]
+    (dry, hits_dry), (wet, hits_wet) = renders
+    assert hits_dry == hits_wet and hits_dry
+    assert not np.allclose(dry[: len(wet)], wet[: len(dry)])
+
+
+@pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed"])
+def test_dataset_shares_must_lie_between_0_and_1(flag, tmp_path, capsys):
+    from offline.dataset import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "x.npz"), flag, "1.5"])
+    assert exit_info.value.code == 2
+    assert f"{flag} 1.5: a share of the clips, from 0 to 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
