@@ -3,8 +3,9 @@
 Used by tests/test_live_jack.py and bench/soak.py. Times are sample-exact JACK frame times: audio sample i of a
 played clip is heard at frame `start_frame + i` while every cycle runs; a MIDI event is stamped `last_frame_time +
 offset` of the cycle it arrived in. On a loaded machine the harness may miss cycles (xruns): the clip then plays on
-later than that, so the harness logs where its frames jump and `note_ons` gives times on the clip's own clock. `JackServer` runs jackd under its own server name (so a JACK server of the user's is never touched),
-waits until it answers, and always stops it by its PID.
+later than that, so the harness logs where its frames jump and `note_ons` gives times on the clip's own clock.
+`JackServer` runs jackd under its own server name (so a JACK server of the user's is never touched), waits until
+it answers, and always stops it by its PID.
 """
 from __future__ import annotations
 
@@ -53,13 +54,23 @@ class JackServer:
         """The environment for a subprocess that should use this server (and never start one of its own)."""
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
 
-    def start(self) -> "JackServer":
+    def start(self, tries: int = 2) -> "JackServer":
+        """Start jackd and wait until it answers; one that does not answer in START_TIMEOUT_S is stopped and
+        started again, up to `tries` times (a machine stalled for seconds can leave a starting server deaf)."""
+        for attempt in range(1, tries + 1):
+            try:
+                return self._start_once()
+            except JackUnavailable:
+                if attempt == tries:
+                    raise
+
+    def _start_once(self) -> "JackServer":
         import shutil
 
         jackd = shutil.which("jackd")
         if jackd is None:
             raise JackUnavailable("jackd is not installed (Debian package jackd2)")
-        self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        self._log = open(self.log_path, "a") if self.log_path else subprocess.DEVNULL
         self.process = subprocess.Popen(
             [jackd, "-n", self.name, "-d", "dummy", "-r", str(self.rate_hz), "-p", str(self.period)],
             stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env,

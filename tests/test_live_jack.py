@@ -8,8 +8,10 @@ drumscribe's audio input and records the notes of its virtual MIDI port with sam
   and with the shipped weights kick/snare/hi-hat score what the same model's file run scores, and at least the
   measured level (the issue's goal, F >= 0.8 on this groove, is open model work).
 - Ctrl-C ends the run with exit 0 and a .mid holding every note; the JACK server always goes down.
-- An input at 44.1 kHz is resampled and gives nearly the same notes (its frame grid differs); a server that dies mid-run ends the run with one
-  line, exit 1 and the take kept.
+- An input at 44.1 kHz is resampled and gives nearly the same notes (its frame grid differs); a server that dies
+  mid-run ends the run with one line, exit 1 and the take kept.
+- On a loaded machine (xruns) times are on the clip's clock, a run that lost much is played again (up to
+  ATTEMPTS times), and so is one whose server or drumscribe did not come up.
 
 The library-level twin (no device): the live worker fed from a ring buffer gives exactly the hits of the file run.
 """
@@ -118,7 +120,11 @@ def _run_live(server, audio, model_path, tmp, *, port_name, extra=(), kill_serve
     out, err = _Reader(process.stdout), _Reader(process.stderr)
     try:
         with Harness(server) as harness:
-            harness.wait_for_ports("PortAudio", port_name, process=process)
+            try:
+                harness.wait_for_ports("PortAudio", port_name, process=process)
+            except RuntimeError as exc:
+                err.thread.join(5)
+                raise RuntimeError(f"{exc}: {err.text}") from None
             time.sleep(0.3)
             harness.play(audio)
             deadline = time.monotonic() + len(audio) / harness.rate_hz + 30
@@ -305,9 +311,16 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
 
     for attempt in range(1, ATTEMPTS + 1):
         started = time.monotonic()
-        with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
-            notes, code, stderr, (record, events), xrun_s = _run_live(server, audio, model_path, tmp_path,
-                                                                      port_name=f"ds{rate_hz}")
+        try:
+            with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
+                notes, code, stderr, (record, events), xrun_s = _run_live(server, audio, model_path, tmp_path,
+                                                                          port_name=f"ds{rate_hz}")
+        except (RuntimeError, TimeoutError) as exc:  # a server or drumscribe that did not come up (a stalled machine)
+            if attempt == ATTEMPTS:
+                raise
+            print(f"\nattempt {attempt}: {exc}")
+            time.sleep(5.0)
+            continue
         assert code == 0, stderr
         assert "resampled to 48000 Hz" in stderr or rate_hz == 48000, stderr
         assert time.monotonic() - started < 3 * RUN_TIMEOUT_S
@@ -435,3 +448,23 @@ def test_live_bad_conditions_one_line(live_model, tmp_path):
     out, err = process.communicate(timeout=RUN_TIMEOUT_S)
     assert process.returncode == 0
     assert "no JACK server is running" in out
+
+
+def test_jack_server_that_does_not_answer_is_started_again(monkeypatch):
+    """The first jackd never answers (as a stalled machine once left one): it is stopped, a second starts."""
+    import jack_harness
+
+    monkeypatch.setattr(jack_harness, "START_TIMEOUT_S", 2.0)
+    real = jack_harness.JackServer.answers
+    pids = []
+
+    def deaf_first(self):
+        pids.append(self.process.pid)
+        return len(set(pids)) > 1 and real(self)
+
+    monkeypatch.setattr(jack_harness.JackServer, "answers", deaf_first)
+    with jack_harness.JackServer() as server:
+        first, second = dict.fromkeys(pids)
+        assert server.process.pid == second and real(server)
+        with pytest.raises(ProcessLookupError):
+            os.kill(first, 0)  # stopped, and reaped
