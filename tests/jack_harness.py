@@ -77,9 +77,10 @@ class JackServer:
             preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            code = self.process.poll()
+            if code is not None:
                 self.stop()
-                raise JackUnavailable(f"jackd exited at start with code {self.process.returncode}")
+                raise JackUnavailable(f"jackd exited at start with code {code}")
             if self.answers():
                 return self
             time.sleep(0.1)

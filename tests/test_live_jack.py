@@ -468,3 +468,10 @@ def test_jack_server_that_does_not_answer_is_started_again(monkeypatch):
         assert server.process.pid == second and real(server)
         with pytest.raises(ProcessLookupError):
             os.kill(first, 0)  # stopped, and reaped
+
+
+def test_jack_server_that_exits_at_start_says_so():
+    import jack_harness
+
+    with pytest.raises(jack_harness.JackUnavailable, match="jackd exited at start with code"):
+        jack_harness.JackServer(rate_hz=-1).start()
