@@ -206,9 +206,10 @@ def main() -> int:
                 samples = decode_audio(audio)
                 hits = transcribe_array(samples, checkpoint)
                 annotations = load_annotations(args.data / "class_pp" / f"{track}.txt")
+                track_strokes = strokes(annotations)
                 for name, changes in detectors.items():
-                    found, n_onsets = onset_coverage(samples, strokes(annotations), checkpoint, **changes)
-                    coverage[name] = [a + b for a, b in zip(coverage[name], (found, n_onsets, len(strokes(annotations))))]
+                    found, n_onsets = onset_coverage(samples, track_strokes, checkpoint, **changes)
+                    coverage[name] = [a + b for a, b in zip(coverage[name], (found, n_onsets, len(track_strokes)))]
                 s = score(annotations, hits_to_classes(hits))
                 scores.append(s)
                 per_track[track] = {"F3": s["F3"]["f"], "F5": s["F5"]["f"]}
