@@ -38,6 +38,8 @@ class TrainConfig:
     level_jitter: float = 0.4  # random offset of log-mel features (about +-4 dB)
     mix_rate: float = 0.0  # share of training windows that get another window of the batch added (its drums too)
     mix_db: tuple = (-12, 0)  # ... at a level drawn from this range of dB
+    lowpass_rate: float = 0.0  # share of training windows with everything above a cut-off removed (band-limited audio)
+    lowpass_hz: tuple = (7000, 16000)  # ... the cut-off drawn log-uniformly from this range of Hz
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     init: str = ""  # start from this checkpoint's weights (fine-tuning) instead of from scratch
@@ -101,7 +103,7 @@ def recipe(meta):
     return FeatureParams(**read("feature_params")), OnsetParams(**read("onset_params"))
 
 
-def get_batch(x, y, idx, cfg, offset, rng, device, train: bool):
+def get_batch(x, y, idx, cfg, offset, rng, device, train: bool, lowpass=None):
     import torch
 
     n_frames = cfg.frames_before + 1 + cfg.frames_after
@@ -118,6 +120,8 @@ def get_batch(x, y, idx, cfg, offset, rng, device, train: bool):
     if train and cfg.level_jitter:
         xb += rng.uniform(-cfg.level_jitter, cfg.level_jitter, size=(len(idx), 1, 1)).astype(np.float32)
         np.maximum(xb, 0.0, out=xb)
+    if train and cfg.lowpass_rate and lowpass is not None:
+        xb = lowpass_windows(xb, rng, cfg.lowpass_rate, lowpass)
     return torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)
 
 
@@ -135,6 +139,27 @@ def mix_windows(xb, yb, rng, rate: float, db_range) -> tuple:
     xb[chosen] = np.log10(10.0 ** xb[chosen] + gain[:, None, None] * added)
     yb[chosen] = np.maximum(yb[chosen], yb[partner])
     return xb, yb
+
+
+def lowpass_weights(basis: np.ndarray, sample_rate_hz: float, cutoffs_hz) -> np.ndarray:
+    """(cut-offs, mel bands): the share of each band's filter weight at or below each cut-off, which is the share
+    of its power a brick-wall low-pass there leaves (for a flat spectrum across the band)."""
+    freqs = np.linspace(0.0, sample_rate_hz / 2, basis.shape[1])
+    below = (freqs[None, :] <= np.asarray(cutoffs_hz, np.float64)[:, None]).astype(np.float64)
+    return below @ basis.T / np.maximum(basis.sum(axis=1), 1e-12)
+
+
+def lowpass_windows(xb, rng, rate: float, weights: np.ndarray) -> np.ndarray:
+    """Band-limited audio: a `rate` share of the windows lose their power above a cut-off, one row of `weights`
+    (lowpass_weights) drawn per window. Audio once sampled at 22.05 kHz, or through an mp3 encoder's low-pass,
+    has nothing above 10-16 kHz, where a hi-hat or a ride has most of what sets it apart."""
+    chosen = np.flatnonzero(rng.random(len(xb)) < rate)
+    if not len(chosen):
+        return xb
+    xb = xb.copy()
+    kept = weights[rng.integers(0, len(weights), len(chosen))].astype(np.float32)
+    xb[chosen] = np.log10(1.0 + (10.0 ** xb[chosen] - 1.0) * kept[:, :, None])
+    return xb
 
 
 def predict(model, x, cfg, offset, device, batch_size=2048):
@@ -253,6 +278,9 @@ def train(cfg: TrainConfig) -> dict:
     if has_val and recipe(vmeta)[0] != fp_:
         raise ValueError(f"{cfg.val} was rendered with other spectrogram settings than {cfg.data}")
     offset_frames = float(np.median(meta["delays"])) * fp_.sample_rate_hz / fp_.hop_samples
+    lowpass = None
+    if cfg.lowpass_rate:
+        lowpass = lowpass_weights(mel_basis(fp_), fp_.sample_rate_hz, np.geomspace(*cfg.lowpass_hz, 64))
 
     def save(model, thresholds, history):
         extra = {
@@ -277,7 +305,8 @@ def train(cfg: TrainConfig) -> dict:
         for b in range(steps_per_epoch):
             for group in optimizer.param_groups:
                 group["lr"] = get_lr(step, total, cfg)
-            xb, yb = get_batch(x, y, order[b * cfg.batch_size : (b + 1) * cfg.batch_size], cfg, offset, rng, device, True)
+            xb, yb = get_batch(x, y, order[b * cfg.batch_size : (b + 1) * cfg.batch_size], cfg, offset, rng, device, True,
+                               lowpass)
             loss = loss_fn(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -336,6 +365,10 @@ def main(argv=None) -> int:
         parser.error(f"--mix-rate {cfg.mix_rate} must be between 0 and 1")
     if len(cfg.mix_db) != 2 or cfg.mix_db[0] > cfg.mix_db[1]:
         parser.error(f"--mix-db {' '.join(map(str, cfg.mix_db))}: expected two numbers, LOW HIGH")
+    if not 0.0 <= cfg.lowpass_rate <= 1.0:
+        parser.error(f"--lowpass-rate {cfg.lowpass_rate} must be between 0 and 1")
+    if len(cfg.lowpass_hz) != 2 or not 0 < cfg.lowpass_hz[0] <= cfg.lowpass_hz[1]:
+        parser.error(f"--lowpass-hz {' '.join(map(str, cfg.lowpass_hz))}: expected two frequencies, LOW HIGH, LOW > 0")
     for data in cfg.data.split(","):
         if not Path(data).is_file():
             parser.error(f"training data '{data}' does not exist; render it with: python -m offline.dataset --out {data}")
