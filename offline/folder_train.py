@@ -148,6 +148,12 @@ def _cache_key(files, cfg: FolderTrainConfig, params) -> str:
         st = path.stat()
         h.update(f"{path}|{c}|{st.st_size}|{st.st_mtime_ns}\n".encode())
     h.update(json.dumps([params.as_dict(), cfg.augment_copies, cfg.seed]).encode())
+    if cfg.augment_copies:  # images made by other augmentation code are other images
+        import inspect
+
+        from offline.oneshots import augment_oneshot
+
+        h.update(inspect.getsource(augment_oneshot).encode())
     return h.hexdigest()
 
 

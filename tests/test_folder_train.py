@@ -107,3 +107,43 @@ def test_train_folders_bad_input(case, three_classes, tmp_path, capsys):
     assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("drumscribe train: ") and needle in lines[0], lines[0]
     assert not out.exists()
+
+
+def test_augmented_one_shots_are_band_limited_a_quarter_of_the_time():
+    """augment_oneshot: about one copy in four has nothing above its cut-off (at most 16 kHz), as a sample library
+    recorded at 22.05-32 kHz or through an mp3 encoder's low-pass; the others keep their top octave."""
+    import numpy as np
+
+    from offline.oneshots import augment_oneshot
+
+    sr = 48000
+    noise = (np.random.default_rng(0).standard_normal(sr // 2) * np.exp(-np.arange(sr // 2) / 4000)).astype(np.float32)
+    top_share = []
+    for seed in range(120):
+        x = augment_oneshot(noise, np.random.default_rng(seed), sample_rate_hz=sr)
+        power = np.abs(np.fft.rfft(x)) ** 2
+        top_share.append(power[np.fft.rfftfreq(len(x), 1 / sr) > 16500].sum() / power.sum())
+    limited = np.mean(np.array(top_share) < 1e-6)
+    assert 0.12 < limited < 0.4, f"{limited:.2f} of the copies have no power above 16.5 kHz"
+
+
+def test_image_cache_is_not_reused_after_the_augmentation_changes(tmp_path, monkeypatch):
+    """--cache keys the stored images by the files, the settings and the augmentation code itself: images made by
+    an older augment_oneshot are not trained on again."""
+    import numpy as np
+    import soundfile as sf
+
+    from offline import folder_train, oneshots
+
+    path = tmp_path / "kick.wav"
+    sf.write(path, np.zeros(4800), 48000)
+    cfg = folder_train.FolderTrainConfig(folders=str(tmp_path), augment_copies=2)
+    params = oneshots.OneShotParams()
+    key = folder_train._cache_key([(path, 0)], cfg, params)
+    assert folder_train._cache_key([(path, 0)], cfg, params) == key
+
+    def other_augmentation(audio, rng, **kwargs):
+        return audio
+
+    monkeypatch.setattr(oneshots, "augment_oneshot", other_augmentation)
+    assert folder_train._cache_key([(path, 0)], cfg, params) != key
