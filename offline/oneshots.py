@@ -432,7 +432,8 @@ def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), ba
 def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
                     max_seconds: float = 2.2) -> np.ndarray:
     """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus, reverb,
-    compression, saturation, coding, a cut-off tail, noise floor and leading silence. Mono float32."""
+    compression, saturation, coding, a cut-off tail, noise floor, leading silence and a band limit (nothing above
+    7-16 kHz). Mono float32."""
     import pedalboard as pb
     import soxr
 
@@ -485,6 +486,9 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
         x = x + rng.normal(0, peak * 10 ** (rng.uniform(-80, -40) / 20), len(x)).astype(np.float32)
     if r() < 0.3:  # silence before the hit
         x = np.concatenate((np.zeros(int(rng.uniform(0, 0.1) * sample_rate_hz), np.float32), x))
+    if r() < 0.25 and len(x) > 16:  # a band-limited library: sampled at 22.05-32 kHz, or an mp3 encoder's low-pass
+        low_rate = 2.0 * float(np.exp(rng.uniform(np.log(7000), np.log(16000))))
+        x = soxr.resample(soxr.resample(x, sample_rate_hz, low_rate), low_rate, sample_rate_hz).astype(np.float32)
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
