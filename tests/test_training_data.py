@@ -278,3 +278,21 @@ def test_lowpassed_windows_match_the_spectrogram_of_band_limited_audio():
     assert (full - real)[centres > cutoff + 1500].min() > 2  # the cut removed something to simulate
     untouched = lowpass_windows(full[None].astype(np.float32), rng, 0.0, weights)
     assert np.array_equal(untouched[0], full.astype(np.float32))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--lowpass-rate", "1.5"], "--lowpass-rate 1.5 must be between 0 and 1"),
+    (["--lowpass-hz", "16000", "7000"], "--lowpass-hz 16000 7000: expected two frequencies"),
+    (["--lowpass-hz", "0", "7000"], "--lowpass-hz 0 7000: expected two frequencies"),
+    (["--mix-rate", "-0.1"], "--mix-rate -0.1 must be between 0 and 1"),
+])
+def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, tmp_path, capsys):
+    """drumscribe train: a share outside 0-1 or a cut-off range that is not LOW <= HIGH above 0 is one line and
+    exit 2, before any data is read."""
+    from offline.train import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--data", str(tmp_path / "none.npz"), *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
