@@ -111,12 +111,14 @@ def _lead_schedule(rng: np.random.Generator, *, tempo_bpm: float, bars: int, pow
 def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: int,
                          sample_rate_hz: int = SAMPLE_RATE_HZ, soundfont: str | Path = DEFAULT_SOUNDFONT,
                          bass_program: int | None = None, chord_program: int | None = None,
-                         synth=None, lead: bool = False) -> np.ndarray:
+                         synth=None, lead: bool = False, amp: bool = False) -> np.ndarray:
     """Bass and chords in 4/4 for `bars` bars at `tempo_bpm`: mono float32, `bars * 4` beats long, peak -6 dBFS.
 
     The key, progression, patterns and (unless given) the General MIDI programs are drawn from `rng`. With `lead`,
     a melody (LEAD_PROGRAMS) plays too, and in half the clips distorted power chords (GUITAR_PROGRAMS).
     `synth` reuses a loaded `(fluidsynth.Synth, sfid)` pair (loading a soundfont takes seconds); it is left alive.
+    With `amp`, power chords go through a guitar amp (`amp_chain`: drive, then a cabinet's band) and come back 0-6 dB
+    above their clean level: the dense, broadband wall of a rock band's rhythm guitars, which buries a kick's click.
     """
     try:
         import fluidsynth
@@ -139,6 +141,10 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
         events = sorted(events + _lead_schedule(rng, tempo_bpm=tempo_bpm, bars=bars, power_chords=power_chords))
 
     n_total = int(round(bars * 4 * 60.0 / tempo_bpm * sample_rate_hz))
+    amped = amp and 3 in programs
+    if amped:  # drawn only with an amp: renders without one stay as they were
+        chain = amp_chain(rng)
+        boost_db = float(rng.uniform(0, 6))
     owned = synth is None
     if owned:
         synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.4)
@@ -150,32 +156,62 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
             raise AccompanimentError(f"'{soundfont}' is not a readable sf2 soundfont")
         for channel, program in programs.items():
             synth.program_select(channel, sfid, 0, program)
-        # note-ons and note-offs in time order, rendering the samples between them
-        actions = [(t, 1, ch, note, vel) for t, ch, note, vel, _ in events]
-        actions += [(t + length, 0, ch, note, 0) for t, ch, note, _, length in events]
-        actions.sort()
-        pieces, done = [], 0
-        for t, is_on, channel, note, velocity in actions:
-            at = min(n_total, max(0, int(round(t * sample_rate_hz))))
-            if at > done:
-                pieces.append(np.asarray(synth.get_samples(at - done), dtype=np.float32))
-                done = at
-            if is_on:
-                synth.noteon(channel, note, velocity)
-            else:
-                synth.noteoff(channel, note)
-        if n_total > done:
-            pieces.append(np.asarray(synth.get_samples(n_total - done), dtype=np.float32))
+        if amped:
+            mono = _play(synth, [e for e in events if e[1] != 3], n_total, sample_rate_hz)
+            _silence(synth, programs, sample_rate_hz)
+            clean = _play(synth, [e for e in events if e[1] == 3], n_total, sample_rate_hz)
+            import pedalboard as pb
+
+            driven = np.asarray(pb.Pedalboard(chain)(clean, sample_rate_hz), np.float32).reshape(-1)[:n_total]
+            level = float(np.sqrt(np.mean(clean**2))) / (float(np.sqrt(np.mean(driven**2))) + 1e-12)
+            mono = mono + driven * level * 10 ** (boost_db / 20)
+        else:
+            mono = _play(synth, events, n_total, sample_rate_hz)
     finally:
         if owned:
             synth.delete()
         else:
-            for channel in programs:
-                synth.all_notes_off(channel)
-            synth.get_samples(int(0.5 * sample_rate_hz))  # let the last notes die away
-    stereo = np.concatenate(pieces).reshape(-1, 2) if pieces else np.zeros((0, 2), np.float32)
-    mono = stereo.mean(axis=1)[:n_total]
-    if len(mono) < n_total:
-        mono = np.pad(mono, (0, n_total - len(mono)))
+            _silence(synth, programs, sample_rate_hz)
     peak = float(np.abs(mono).max())
     return (mono / peak * 10 ** (-6 / 20)).astype(np.float32) if peak > 0 else mono.astype(np.float32)
+
+
+def _play(synth, events, n_total: int, sample_rate_hz: int) -> np.ndarray:
+    """Mono float32 of `n_total` samples: note-ons and note-offs of `events` in time order, the samples between
+    them rendered by `synth`."""
+    actions = [(t, 1, ch, note, vel) for t, ch, note, vel, _ in events]
+    actions += [(t + length, 0, ch, note, 0) for t, ch, note, _, length in events]
+    actions.sort()
+    pieces, done = [], 0
+    for t, is_on, channel, note, velocity in actions:
+        at = min(n_total, max(0, int(round(t * sample_rate_hz))))
+        if at > done:
+            pieces.append(np.asarray(synth.get_samples(at - done), dtype=np.float32))
+            done = at
+        if is_on:
+            synth.noteon(channel, note, velocity)
+        else:
+            synth.noteoff(channel, note)
+    if n_total > done:
+        pieces.append(np.asarray(synth.get_samples(n_total - done), dtype=np.float32))
+    stereo = np.concatenate(pieces).reshape(-1, 2) if pieces else np.zeros((0, 2), np.float32)
+    mono = stereo.mean(axis=1)[:n_total]
+    return np.pad(mono, (0, n_total - len(mono))) if len(mono) < n_total else mono
+
+
+def _silence(synth, programs: dict, sample_rate_hz: int) -> None:
+    """Every note of `programs`' channels off, and their tails rendered away."""
+    for channel in programs:
+        synth.all_notes_off(channel)
+    synth.get_samples(int(0.5 * sample_rate_hz))
+
+
+def amp_chain(rng: np.random.Generator) -> list:
+    """A random guitar amp as pedalboard plugins: a high-pass before the drive, 15-35 dB of drive, and a
+    cabinet's band (low-pass at 3.5-7 kHz, a mid bump)."""
+    import pedalboard as pb
+
+    return [pb.HighpassFilter(cutoff_frequency_hz=float(rng.uniform(70, 150))),
+            pb.Distortion(drive_db=float(rng.uniform(15, 35))),
+            pb.PeakFilter(cutoff_frequency_hz=float(rng.uniform(800, 2500)), gain_db=float(rng.uniform(0, 6)), q=1.0),
+            pb.LowpassFilter(cutoff_frequency_hz=float(rng.uniform(3500, 7000)))]

@@ -415,13 +415,14 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
                        quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = BAND_DB,
-                       bleed_prob: float = 0.0):
+                       bleed_prob: float = 0.0, amp_prob: float = 0.0):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
     probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (BAND_DB) around the drums,
     and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
     With `quiet_metal_db`, half the clips pull the hi-hat and cymbals down by up to that much (a drummer who
     rides the hats softly, a mix with the overheads low). With probability `bleed_prob` the kit is heard as miked,
-    with overheads and snare-wire rattle (`bleed_buses`)."""
+    with overheads and snare-wire rattle (`bleed_buses`). With probability `amp_prob` a lead clip's power chords go
+    through a guitar amp (`accompaniment.amp_chain`)."""
     bars = bars or int(rng.integers(4, 12))
     band = rng.random() < accompaniment_prob
     if band:
@@ -449,8 +450,9 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
         from .accompaniment import render_accompaniment
 
         lead = bool(lead_prob) and rng.random() < lead_prob
+        amp = lead and bool(amp_prob) and rng.random() < amp_prob  # no draw without it: older renders stay the same
         music = render_accompaniment(rng, tempo_bpm=tempo_bpm, bars=bars, sample_rate_hz=sample_rate_hz,
-                                     synth=_accompaniment_synth(sample_rate_hz), lead=lead)
+                                     synth=_accompaniment_synth(sample_rate_hz), lead=lead, amp=amp)
         n = min(len(audio), len(music))
         drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
         music_rms = float(np.sqrt(np.mean(music[:n] ** 2))) + 1e-9

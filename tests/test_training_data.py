@@ -111,6 +111,34 @@ def test_band_with_lead_renders():
     assert abs(float(np.abs(audio).max()) - 10 ** (-6 / 20)) < 1e-3
 
 
+def _upper_share(audio: np.ndarray, sr: int = 48000) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / sr)
+    return float(power[(freqs > 1500) & (freqs < 6000)].sum() / power[freqs > 60].sum())
+
+
+def test_amp_drives_the_power_chords_and_leaves_other_bands_alone():
+    """--amp: a band whose power chords go through an amp has more of its energy at 1.5-6 kHz (the drive's
+    harmonics) and a lower crest factor (a denser wall) than the same band played clean; amp=False is the render it always was, and a band without power
+    chords is the same with or without an amp."""
+    from offline.accompaniment import render_accompaniment
+
+    changed = same = 0
+    for seed in range(6):
+        clean = render_accompaniment(np.random.default_rng(seed), tempo_bpm=120.0, bars=2, lead=True)
+        again = render_accompaniment(np.random.default_rng(seed), tempo_bpm=120.0, bars=2, lead=True, amp=False)
+        amped = render_accompaniment(np.random.default_rng(seed), tempo_bpm=120.0, bars=2, lead=True, amp=True)
+        assert np.array_equal(clean, again) and len(amped) == len(clean)
+        if np.array_equal(amped, clean):
+            same += 1
+        else:
+            changed += 1
+            assert _upper_share(amped) > 1.15 * _upper_share(clean), seed
+            crest = [np.abs(x).max() / np.sqrt(np.mean(x**2)) for x in (clean, amped)]
+            assert crest[1] < 0.8 * crest[0], seed  # a denser wall of sound
+    assert changed >= 1 and same >= 1  # seeds with and without power chords
+
+
 def test_renders_do_not_depend_on_the_hash_seed():
     """The same seed gives the same performance and kit mix in any Python process: no draw follows a set's
     iteration order, which PYTHONHASHSEED changes from run to run."""
