@@ -266,7 +266,7 @@ def test_bleed_changes_the_sound_and_never_the_labels():
     assert not np.allclose(dry[: len(wet)], wet[: len(dry)])
 
 
-@pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed"])
+@pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed", "--amp"])
 def test_dataset_shares_must_lie_between_0_and_1(flag, tmp_path, capsys):
     from offline.dataset import main
 
