@@ -22,13 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 
-def brick_wall(audio: np.ndarray, cutoff_hz: float, sample_rate_hz: int) -> np.ndarray:
-    """`audio` with every frequency above `cutoff_hz` removed (zero-phase, through the FFT)."""
-    spectrum = np.fft.rfft(audio)
-    spectrum[np.fft.rfftfreq(len(audio), 1.0 / sample_rate_hz) > cutoff_hz] = 0.0
-    return np.fft.irfft(spectrum, n=len(audio))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="hit checkpoint (default: the shipped offline model)")
@@ -43,7 +36,7 @@ def main() -> int:
     from models import DEFAULT_MODEL_PATH
     from models.cnn import load_checkpoint
     from offline.evaluate import hits_to_classes, played_to_classes, pool, score
-    from offline.render import HELD_OUT_KITS, generate_pattern, load_kit, render_hits
+    from offline.render import HELD_OUT_KITS, brick_wall, generate_pattern, load_kit, render_hits
     from realtime import SAMPLE_RATE_HZ
     from realtime.engine import transcribe_array
 

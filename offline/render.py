@@ -410,6 +410,14 @@ def drum_levels_db(drums, rng: np.random.Generator, *, quiet_metal_db: float = 0
     return gains
 
 
+def brick_wall(audio: np.ndarray, cutoff_hz: float, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """`audio` with every frequency above `cutoff_hz` removed (zero-phase, through the FFT): what audio once sampled
+    at twice that rate, or an mp3 encoder's low-pass, leaves."""
+    spectrum = np.fft.rfft(audio)
+    spectrum[np.fft.rfftfreq(len(audio), 1.0 / sample_rate_hz) > cutoff_hz] = 0.0
+    return np.fft.irfft(spectrum, n=len(audio))
+
+
 def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
