@@ -6,8 +6,11 @@ Two of the five MDB dev drum stems (Rock, Shadows) have nothing above about 11 k
 16 kHz; their hi-hats and ride are where the shipped model fails.
 
     python bench/bandwidth.py [--model PATH] [--kit SPEC] [--grooves N] [--cutoffs HZ ...]
+    python bench/bandwidth.py --recordings ../shared/data/mdb-dev/drum_only
 
 Prints per cut-off the F (50 ms) of kick, snare, hi-hat, cymbals, F3 and F5, at the checkpoint's thresholds.
+With --recordings, prints instead where each audio file of a folder stops: the top of its highest 1 kHz band within
+60 dB of its loudest one (over the first 20 s).
 """
 from __future__ import annotations
 
@@ -29,7 +32,10 @@ def main() -> int:
     parser.add_argument("--grooves", type=int, default=4)
     parser.add_argument("--cutoffs", type=float, nargs="+", default=[0, 16000, 11000, 8000], metavar="HZ",
                         help="0: as rendered")
+    parser.add_argument("--recordings", type=Path, metavar="DIR", help="print the band limit of each file in DIR")
     args = parser.parse_args()
+    if args.recordings:
+        return band_limits(args.recordings)
 
     import torch
 
@@ -61,6 +67,25 @@ def main() -> int:
         total = pool(scores)
         name = f"below {cutoff / 1000:g} kHz" if cutoff else "as rendered"
         print(f"{name:>15s}: " + ", ".join(f"{c} {total[c]['f']:.3f}" for c in ("KD", "SD", "HH", "CY", "F3", "F5")))
+    return 0
+
+
+def band_limits(folder: Path) -> int:
+    from realtime import SAMPLE_RATE_HZ
+    from realtime.sources import decode_audio
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".flac", ".wav", ".mp3", ".ogg"))
+    if not files:
+        print(f"no audio files in {folder}", file=sys.stderr)
+        return 2
+    for path in files:
+        audio = decode_audio(path)[: 20 * SAMPLE_RATE_HZ]
+        power = np.abs(np.fft.rfft(audio)) ** 2
+        freqs = np.fft.rfftfreq(len(audio), 1.0 / SAMPLE_RATE_HZ)
+        edges = np.arange(0, 22000, 1000)
+        db = 10 * np.log10(np.array([power[(freqs >= lo) & (freqs < lo + 1000)].mean() for lo in edges]) + 1e-30)
+        top = edges[np.flatnonzero(db >= db.max() - 60)[-1]] + 1000
+        print(f"{path.name:<24} content up to {top / 1000:g} kHz")
     return 0
 
 
