@@ -197,9 +197,12 @@ def tune_thresholds(probs, y):
 
 
 def load_init(model, init) -> None:
-    """Start `model` from the weights of `init`, a HitCNN of the same shape, or of the same layers and a shorter
-    window after the onset: the first fully connected layer then keeps its weights for the time positions both
-    windows have, and the later ones start at zero, so the network starts out answering as `init` did."""
+    """Start `model` from the weights of `init`, a HitCNN of the same layers, so that it starts out answering as
+    `init` did. `model` may have a longer window after the onset: the first fully connected layer keeps its
+    weights for the time positions both windows have, the later ones start at zero (the convolutions at the old
+    window's end now see frames that were padding, so the answers are close, not equal). It may be wider (more `--channels` in a stage, a larger `--hidden`): the old units keep their weights, the new
+    ones start random but with zero weight into every old unit and into the output, so they take part only as
+    training gives them weight (function-preserving widening, as Net2Net; here by zeros, not copies)."""
     import torch
 
     if (model.config.frames_before != init.config.frames_before
@@ -207,23 +210,38 @@ def load_init(model, init) -> None:
         raise ValueError(f"--init: a model of {init.config.frames_before} frames before and {init.config.frames_after} "
                          f"after the onset cannot start one of {model.config.frames_before} and "
                          f"{model.config.frames_after} (same before, same or more after)")
+    if (len(model.config.channels) != len(init.config.channels)
+            or model.config.convs_per_stage != init.config.convs_per_stage
+            or any(a < b for a, b in zip(model.config.channels, init.config.channels))
+            or model.config.hidden < init.config.hidden):
+        raise ValueError(f"--init: a model of channels {list(init.config.channels)}, hidden {init.config.hidden} "
+                         f"cannot start one of channels {list(model.config.channels)}, hidden "
+                         f"{model.config.hidden} (as many stages, each as wide or wider)")
     state, own = init.state_dict(), model.state_dict()
-    for key, value in state.items():
-        if key not in own:
-            raise ValueError(f"--init: layer '{key}' is not in this model (other --channels or --hidden?)")
-        if own[key].shape == value.shape:
-            own[key] = value.clone()
-            continue
-        first = own[key].dim() == 2 and own[key].shape[0] == value.shape[0] and key.startswith("head.")
-        if not first:
-            raise ValueError(f"--init: layer '{key}' has shape {tuple(value.shape)}, this model {tuple(own[key].shape)}")
-        with torch.no_grad():
-            probe = torch.zeros(1, 1, model.config.n_mels, init.config.n_frames)
-            c, m, t_old = init.features(probe).shape[1:]
-            t_new = own[key].shape[1] // (c * m)
-            grown = torch.zeros(value.shape[0], c, m, t_new)
-            grown[..., :t_old] = value.view(value.shape[0], c, m, t_old)
-            own[key] = grown.reshape(value.shape[0], -1)
+    with torch.no_grad():
+        probe = torch.zeros(1, 1, model.config.n_mels, init.config.n_frames)
+        c_old, m, t_old = init.features(probe).shape[1:]
+        c_new, _, t_new = model.features(torch.zeros(1, 1, model.config.n_mels, model.config.n_frames)).shape[1:]
+        flat = next(k for k, v in own.items() if k.startswith("head.") and v.dim() == 2)  # the first linear layer
+        for key, value in state.items():
+            if key not in own:
+                raise ValueError(f"--init: layer '{key}' is not in this model")
+            mine = own[key].clone()
+            if mine.shape == value.shape:
+                mine = value.clone()
+            elif key == flat:  # (hidden, channels * mels * time), flattened channel-major
+                grown = torch.zeros(value.shape[0], c_new, m, t_new)
+                grown[:, :c_old, :, :t_old] = value.view(value.shape[0], c_old, m, t_old)
+                mine[: value.shape[0]] = grown.reshape(value.shape[0], -1)
+            elif value.dim() in (2, 4):  # a later linear layer or a convolution: new inputs into old units at zero
+                mine[: value.shape[0]] = 0.0
+                mine[: value.shape[0], : value.shape[1]] = value
+            elif value.dim() == 1:  # biases and batch-norm statistics of a wider layer
+                mine[: value.shape[0]] = value
+            else:
+                raise ValueError(f"--init: layer '{key}' has shape {tuple(value.shape)}, "
+                                 f"this model {tuple(own[key].shape)}")
+            own[key] = mine
     model.load_state_dict(own)
 
 

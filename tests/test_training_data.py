@@ -211,9 +211,42 @@ def test_init_from_a_shorter_look_ahead_keeps_the_learned_weights():
 
     for other in (HitCNNConfig(frames_before=6, frames_after=24, channels=(4, 8), hidden=16),
                   HitCNNConfig(frames_before=3, frames_after=8, channels=(4, 8), hidden=16),
-                  HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8), hidden=32)):
+                  HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8), hidden=8),
+                  HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 4), hidden=16),
+                  HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8, 8), hidden=16)):
         with pytest.raises(ValueError, match="--init"):
             load_init(HitCNN(other), short)
+
+
+def test_init_into_a_wider_model_answers_as_before_and_then_learns_with_its_new_units():
+    """drumscribe train --init into more channels and hidden units: in eval mode the wider network gives the
+    narrower one's outputs exactly; one training step later its new units have weight."""
+    import torch
+
+    from models.cnn import HitCNN, HitCNNConfig
+    from offline.train import load_init
+
+    torch.manual_seed(0)
+    narrow = HitCNN(HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8, 8), hidden=16))
+    narrow.train()
+    for _ in range(3):  # batch-norm statistics that are not the defaults
+        narrow(torch.randn(8, 64, 20) * 2 + 1)
+    narrow.eval()
+    wide = HitCNN(HitCNNConfig(frames_before=3, frames_after=16, channels=(8, 12, 16), hidden=32))
+    load_init(wide, narrow)
+    wide.eval()
+    windows = torch.randn(5, 64, 20)
+    assert torch.allclose(wide(windows), narrow(windows), atol=1e-5)
+    # the new units do compute something, so that training can use them
+    assert wide.features[0].weight[4:].abs().sum() > 0 and wide.head[2].weight[16:].abs().sum() > 0
+    assert not wide.head[5].weight[:, 16:].any()
+
+    wide.train()
+    optimizer = torch.optim.SGD(wide.parameters(), lr=0.1)
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(wide(windows), torch.ones(5, 11))
+    loss.backward()
+    optimizer.step()
+    assert wide.head[5].weight[:, 16:].abs().sum() > 0
 
 
 def _band_db(x: np.ndarray, lo: float, hi: float, sr: int = 48000) -> float:
