@@ -390,6 +390,16 @@ def main(argv=None) -> int:
     for data in cfg.data.split(","):
         if not Path(data).is_file():
             parser.error(f"training data '{data}' does not exist; render it with: python -m offline.dataset --out {data}")
+    if cfg.init:  # refused now, in one line, rather than after the data has loaded
+        from models.cnn import CheckpointError, HitCNN, HitCNNConfig, load_checkpoint
+
+        try:
+            init = load_checkpoint(cfg.init).model
+            load_init(HitCNN(HitCNNConfig(n_mels=init.config.n_mels, frames_before=cfg.frames_before,
+                                          frames_after=cfg.frames_after, n_classes=init.config.n_classes,
+                                          channels=tuple(cfg.channels), hidden=cfg.hidden)), init)
+        except (CheckpointError, ValueError) as exc:
+            parser.error(f"--init {cfg.init}: {exc}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     train(cfg)
     return 0

@@ -354,3 +354,23 @@ def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, 
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--channels", "8", "16", "32"], "cannot start one of channels [8, 16, 32]"),
+    (["--frames-before", "6"], "cannot start one of 6 and 16"),
+])
+def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, message, tmp_path, capsys):
+    """drumscribe train --init from the shipped model into a narrower network, or another window before the
+    onset: one line and exit 2, before the (here empty) data is read; a missing --init file likewise."""
+    from models import DEFAULT_MODEL_PATH
+    from offline.train import main
+
+    data = tmp_path / "d.npz"
+    data.write_bytes(b"")
+    for init, expected in ((DEFAULT_MODEL_PATH, message), (tmp_path / "no.pt", "does not exist")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["--data", str(data), "--init", str(init), *flags])
+        assert exit_info.value.code == 2
+        err = capsys.readouterr().err
+        assert f"--init {init}" in err and expected in err and "Traceback" not in err
