@@ -1,8 +1,9 @@
 """The shipped model on grooves played by kits that training never heard (kick, snare, hi-hat F at 50 ms).
 
-The v0 issue asks for F3 >= 0.9 here. The shipped model measures 0.861 (KD 0.947, SD 0.929, HH 0.786: the
-hi-hat is the weak drum), so this test guards the measured level, F3 >= 0.85, and fails on any regression;
-raising it to 0.9 is open work (see the README's accuracy section).
+The v0 issue asks for F3 >= 0.9 here. The shipped model measures 0.879 (KD 0.954, SD 0.927, HH 0.820: the
+hi-hat is the weak drum; the narrower network before it 0.861), so this test guards the measured level,
+F3 >= 0.87, and fails on a regression to the network before; raising it to 0.9 is open work (see the README's
+accuracy section).
 """
 import numpy as np
 import pytest
@@ -51,14 +52,15 @@ def test_groove_on_held_out_kit_transcribes_kick_snare_hihat(grooves):
     f3 = total["F3"]["f"]
     figures = f"F3 {f3:.3f} on the held-out kit: " + ", ".join(f"{c} {total[c]['f']:.3f}" for c in ("KD", "SD", "HH"))
     print(figures)  # pytest -s shows the measured level
-    assert f3 >= 0.85, figures
+    assert f3 >= 0.87, figures
 
 
 def test_velocity_follows_the_played_velocity_on_held_out_kit(grooves):
     """Velocity is the hit's loudness in its drum's band plus a per-drum offset fitted on training kits only
     (offline/calibrate_velocity.py). Played and transcribed velocities of the hits found as the drum that was
     played must rank alike. The accuracy issue asks Spearman >= 0.8: bench/accuracy.py measures 0.836 on its six
-    grooves on this kit, these three measure 0.803 (0.773 with the model before), so this guards >= 0.75."""
+    grooves on this kit (0.837 with the wider network), these three measure 0.757 (0.803 with the narrow network
+    before it, 0.773 with the model before that), so this guards >= 0.75."""
     from scipy.stats import spearmanr
 
     pairs = []
