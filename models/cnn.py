@@ -39,9 +39,10 @@ class HitCNN(nn.Module):
                 layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
                 c_in = c_out
             layers.append(nn.MaxPool2d((2, 2), ceil_mode=True))
-        self.features = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers).eval()  # a probe in training mode would move batch-norm statistics
         with torch.no_grad():
             n_flat = self.features(torch.zeros(1, 1, config.n_mels, config.n_frames)).numel()
+        self.features.train()
         self.head = nn.Sequential(
             nn.Flatten(),
             nn.Dropout(config.dropout),

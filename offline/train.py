@@ -200,9 +200,10 @@ def load_init(model, init) -> None:
     """Start `model` from the weights of `init`, a HitCNN of the same layers, so that it starts out answering as
     `init` did. `model` may have a longer window after the onset: the first fully connected layer keeps its
     weights for the time positions both windows have, the later ones start at zero (the convolutions at the old
-    window's end now see frames that were padding, so the answers are close, not equal). It may be wider (more `--channels` in a stage, a larger `--hidden`): the old units keep their weights, the new
-    ones start random but with zero weight into every old unit and into the output, so they take part only as
-    training gives them weight (function-preserving widening, as Net2Net; here by zeros, not copies)."""
+    window's end now see frames that were padding, so the answers are close, not equal). It may be wider (more
+    `--channels` in a stage, a larger `--hidden`): the old units keep their weights, the new ones start random
+    but with zero weight into every old unit and into the output, so they take part only as training gives them
+    weight (function-preserving widening, as Net2Net; here by zeros, not copies)."""
     import torch
 
     if (model.config.frames_before != init.config.frames_before
@@ -219,9 +220,8 @@ def load_init(model, init) -> None:
                          f"{model.config.hidden} (as many stages, each as wide or wider)")
     state, own = init.state_dict(), model.state_dict()
     with torch.no_grad():
-        probe = torch.zeros(1, 1, model.config.n_mels, init.config.n_frames)
-        c_old, m, t_old = init.features(probe).shape[1:]
-        c_new, _, t_new = model.features(torch.zeros(1, 1, model.config.n_mels, model.config.n_frames)).shape[1:]
+        c_old, m, t_old = _pooled_shape(init)
+        c_new, _, t_new = _pooled_shape(model)
         flat = next(k for k, v in own.items() if k.startswith("head.") and v.dim() == 2)  # the first linear layer
         for key, value in state.items():
             if key not in own:
@@ -243,6 +243,19 @@ def load_init(model, init) -> None:
                                  f"this model {tuple(own[key].shape)}")
             own[key] = mine
     model.load_state_dict(own)
+
+
+def _pooled_shape(net) -> tuple:
+    """(channels, mel cells, time cells) after a HitCNN's conv stages, found without touching its batch-norm
+    statistics (a forward pass in training mode would move them)."""
+    import torch
+
+    training = net.training
+    net.eval()
+    try:
+        return tuple(net.features(torch.zeros(1, 1, net.config.n_mels, net.config.n_frames)).shape[1:])
+    finally:
+        net.train(training)
 
 
 def get_lr(step, total, cfg):
@@ -399,7 +412,7 @@ def main(argv=None) -> int:
                                           frames_after=cfg.frames_after, n_classes=init.config.n_classes,
                                           channels=tuple(cfg.channels), hidden=cfg.hidden)), init)
         except (CheckpointError, ValueError) as exc:
-            parser.error(f"--init {cfg.init}: {exc}")
+            parser.error(f"--init {cfg.init}: {str(exc).removeprefix('--init: ')}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     train(cfg)
     return 0

@@ -234,6 +234,9 @@ def test_init_into_a_wider_model_answers_as_before_and_then_learns_with_its_new_
     narrow.eval()
     wide = HitCNN(HitCNNConfig(frames_before=3, frames_after=16, channels=(8, 12, 16), hidden=32))
     load_init(wide, narrow)
+    # the new units' batch-norm statistics are the fresh ones: load_init ran nothing through the model in training
+    assert not wide.features[1].running_mean[4:].any() and torch.equal(wide.features[1].running_var[4:],
+                                                                      torch.ones(4))
     wide.eval()
     windows = torch.randn(5, 64, 20)
     assert torch.allclose(wide(windows), narrow(windows), atol=1e-5)
@@ -374,3 +377,4 @@ def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, me
         assert exit_info.value.code == 2
         err = capsys.readouterr().err
         assert f"--init {init}" in err and expected in err and "Traceback" not in err
+        assert "--init: " not in err  # the flag is named once
