@@ -40,6 +40,8 @@ class TrainConfig:
     mix_db: tuple = (-12, 0)  # ... at a level drawn from this range of dB
     lowpass_rate: float = 0.0  # share of training windows with everything above a cut-off removed (band-limited audio)
     lowpass_hz: tuple = (7000, 16000)  # ... the cut-off drawn log-uniformly from this range of Hz
+    eq_rate: float = 0.0  # share of training windows heard through a random EQ (a tilt and one bell)
+    eq_db: float = 9.0  # ... the bell's gain drawn from +-this many dB, the tilt from +-half of it end to end
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     init: str = ""  # start from this checkpoint's weights (fine-tuning) instead of from scratch
@@ -122,6 +124,8 @@ def get_batch(x, y, idx, cfg, offset, rng, device, train: bool, lowpass=None):
         np.maximum(xb, 0.0, out=xb)
     if train and cfg.lowpass_rate and lowpass is not None:
         xb = lowpass_windows(xb, rng, cfg.lowpass_rate, lowpass)
+    if train and cfg.eq_rate:
+        xb = eq_windows(xb, rng, cfg.eq_rate, cfg.eq_db)
     return torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)
 
 
@@ -159,6 +163,31 @@ def lowpass_windows(xb, rng, rate: float, weights: np.ndarray) -> np.ndarray:
     xb = xb.copy()
     kept = weights[rng.integers(0, len(weights), len(chosen))].astype(np.float32)
     xb[chosen] = np.log10(1.0 + (10.0 ** xb[chosen] - 1.0) * kept[:, :, None])
+    return xb
+
+
+def eq_curves(rng, n: int, n_bands: int, max_db: float) -> np.ndarray:
+    """(n, n_bands) random EQ gains in dB: a tilt of up to +-max_db / 2 from the lowest band to the highest, plus
+    one bell of up to +-max_db at a random band, 2-12 bands wide (mel bands are about even in log frequency)."""
+    bands = np.arange(n_bands, dtype=np.float64)
+    tilt = rng.uniform(-max_db / 2, max_db / 2, (n, 1)) * (bands / max(n_bands - 1, 1) - 0.5)
+    centre = rng.uniform(0, n_bands - 1, (n, 1))
+    width = rng.uniform(2, 12, (n, 1))
+    bell = rng.uniform(-max_db, max_db, (n, 1)) * np.exp(-0.5 * ((bands - centre) / width) ** 2)
+    return tilt + bell
+
+
+def eq_windows(xb, rng, rate: float, max_db: float) -> np.ndarray:
+    """Other microphones, rooms and kits: a `rate` share of the windows have each mel band's power scaled by a
+    random smooth EQ curve (eq_curves), applied in power as a real equaliser would (features are log10(1 + gain *
+    power)). The studio augmentation of the renders colours each clip once; this draws a new colour every time a
+    window is seen."""
+    chosen = np.flatnonzero(rng.random(len(xb)) < rate)
+    if not len(chosen):
+        return xb
+    xb = xb.copy()
+    gain = (10.0 ** (eq_curves(rng, len(chosen), xb.shape[1], max_db) / 10.0)).astype(np.float32)
+    xb[chosen] = np.log10(1.0 + (10.0 ** xb[chosen] - 1.0) * gain[:, :, None])
     return xb
 
 
@@ -396,6 +425,10 @@ def main(argv=None) -> int:
         parser.error(f"--mix-rate {cfg.mix_rate} must be between 0 and 1")
     if len(cfg.mix_db) != 2 or cfg.mix_db[0] > cfg.mix_db[1]:
         parser.error(f"--mix-db {' '.join(map(str, cfg.mix_db))}: expected two numbers, LOW HIGH")
+    if not 0.0 <= cfg.eq_rate <= 1.0:
+        parser.error(f"--eq-rate {cfg.eq_rate} must be between 0 and 1")
+    if not 0.0 <= cfg.eq_db <= 24.0:
+        parser.error(f"--eq-db {cfg.eq_db} must be between 0 and 24")
     if not 0.0 <= cfg.lowpass_rate <= 1.0:
         parser.error(f"--lowpass-rate {cfg.lowpass_rate} must be between 0 and 1")
     if len(cfg.lowpass_hz) != 2 or not 0 < cfg.lowpass_hz[0] <= cfg.lowpass_hz[1]:

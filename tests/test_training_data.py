@@ -341,7 +341,28 @@ def test_lowpassed_windows_match_the_spectrogram_of_band_limited_audio():
     assert np.array_equal(untouched[0], full.astype(np.float32))
 
 
+def test_eq_windows_scale_each_band_by_a_smooth_curve_in_power():
+    """--eq-rate: a drawn window's band powers (10**x - 1) are scaled by the curve's gain, the same gain across its
+    frames; the curves stay within the asked dB and are smooth across bands; windows not drawn are left alone."""
+    from offline.train import eq_curves, eq_windows
+
+    rng = np.random.default_rng(5)
+    curves = eq_curves(rng, 500, 64, 9.0)
+    assert np.abs(curves).max() <= 9.0 + 4.5 + 1e-9 and np.abs(curves).max() > 6.0
+    assert np.abs(np.diff(curves, axis=1)).max() < 3.0  # a bell at least 2 bands wide: no band jumps alone
+    xb = rng.uniform(0.0, 6.0, (8, 64, 23)).astype(np.float32)
+    out = eq_windows(xb, np.random.default_rng(1), 1.0, 9.0)
+    gain_db = 10 * np.log10((10.0 ** out.astype(np.float64) - 1) / (10.0 ** xb.astype(np.float64) - 1))
+    assert np.abs(gain_db - gain_db[:, :, :1]).max() < 0.05  # one gain per band, whatever the frame
+    assert np.abs(gain_db).max() <= 13.6 and np.abs(gain_db).max() > 1.0
+    assert np.array_equal(out, eq_windows(xb, np.random.default_rng(1), 1.0, 9.0))  # seeded
+    assert eq_windows(xb, rng, 0.0, 9.0) is xb
+    assert np.allclose(eq_windows(xb, rng, 1.0, 0.0), xb, atol=1e-5)  # 0 dB: unchanged but for rounding
+
+
 @pytest.mark.parametrize("flags, message", [
+    (["--eq-rate", "2"], "--eq-rate 2.0 must be between 0 and 1"),
+    (["--eq-db", "-3"], "--eq-db -3.0 must be between 0 and 24"),
     (["--lowpass-rate", "1.5"], "--lowpass-rate 1.5 must be between 0 and 1"),
     (["--lowpass-hz", "16000", "7000"], "--lowpass-hz 16000 7000: expected two frequencies"),
     (["--lowpass-hz", "0", "7000"], "--lowpass-hz 0 7000: expected two frequencies"),
