@@ -1,0 +1,111 @@
+"""Score a candidate offline model, or a way of combining models or candidates, on the tuning set.
+
+The tuning set is what every model decision in the README's accuracy section is judged on: the five MDB dev
+tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, with per-class thresholds tuned by
+`offline.tune_thresholds` (the same functions, the same onset settings as the shipped model). Never the test kit.
+
+    python bench/tuning_set.py [--model A.pt]                       # one network, as tune_thresholds scores it
+    python bench/tuning_set.py --model A.pt --model B.pt --soup     # the weights of A and B averaged
+    python bench/tuning_set.py --model A.pt --model B.pt            # A and B averaged in probability at each onset
+    python bench/tuning_set.py --noisy-or-ms 20                     # each candidate: noisy-OR with its class group's
+                                                                    # candidates less than 20 ms earlier
+
+Prints the tuned thresholds, pooled F3 / F5 (with found / annotated / emitted strokes for F3) and each part.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+VALIDATION_KIT = "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0"
+SHIPPED_ONSETS = {"band_from_mel": 36, "band_threshold": 0.03}  # what tune_thresholds set for the shipped model
+
+
+def soup(checkpoints):
+    """The first checkpoint with every floating-point tensor replaced by the mean over all of them."""
+    states = [c.model.state_dict() for c in checkpoints]
+    mean = {k: (sum(s[k] for s in states) / len(states) if v.is_floating_point() else v) for k, v in states[0].items()}
+    checkpoints[0].model.load_state_dict(mean)
+    return checkpoints[0]
+
+
+def probability_average(checkpoints):
+    """The first checkpoint whose network answers the mean of every network's probabilities (as logits)."""
+    import torch
+
+    class Average(torch.nn.Module):
+        def __init__(self, nets):
+            super().__init__()
+            self.nets = torch.nn.ModuleList(nets)
+            self.config = nets[0].config
+
+        def forward(self, x):
+            p = torch.stack([torch.sigmoid(n(x)) for n in self.nets]).mean(0)
+            return torch.logit(p.clamp(1e-6, 1 - 1e-6))
+
+    checkpoints[0].model = Average([c.model.eval() for c in checkpoints]).eval()
+    return checkpoints[0]
+
+
+def noisy_or(hits, window_s: float, group_of: dict):
+    """Each candidate's confidence combined with those of its class group's candidates less than window_s earlier."""
+    hits = sorted(hits, key=lambda h: h.onset_s)
+    out = []
+    for i, h in enumerate(hits):
+        miss = 1.0 - h.confidence
+        for e in hits[:i]:
+            if group_of[e.drum] == group_of[h.drum] and 1e-9 < h.onset_s - e.onset_s < window_s:
+                miss *= 1.0 - e.confidence
+        out.append(replace(h, confidence=1.0 - miss))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; default: the shipped one)")
+    parser.add_argument("--soup", action="store_true", help="average the models' weights, not their probabilities")
+    parser.add_argument("--noisy-or-ms", type=float, default=0.0, metavar="MS")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
+    args = parser.parse_args()
+    if not (args.data / "class_pp").is_dir():
+        parser.error(f"no MDB dev annotations under {args.data}")
+
+    import numpy as np
+    import torch
+
+    from models import DEFAULT_MODEL_PATH
+    from models.cnn import load_checkpoint
+    from offline import tune_thresholds as T
+    from realtime.onsets import OnsetParams
+
+    torch.set_num_threads(1)
+    checkpoints = [load_checkpoint(p) for p in (args.model or [DEFAULT_MODEL_PATH])]
+    checkpoint = checkpoints[0] if len(checkpoints) == 1 else (soup if args.soup else probability_average)(checkpoints)
+    checkpoint.onset_params = {**OnsetParams().as_dict(), **checkpoint.onset_params, **SHIPPED_ONSETS}
+    parts = {"stems": T.collect(checkpoint, args.data, ["drum_only"]), "mixes": T.collect(checkpoint, args.data, ["mix"]),
+             "validation kit": T.collect_kit(checkpoint, VALIDATION_KIT, 6)}
+    if args.noisy_or_ms:
+        group_of = {d: g for g, drums in T.GROUPS.items() for d in drums}
+        parts = {k: [(noisy_or(h, args.noisy_or_ms / 1e3, group_of), ref, r) for h, ref, r in v] for k, v in parts.items()}
+    tracks = [t for part in parts.values() for t in part]
+    labels = checkpoint.labels
+    thresholds = T.tune(tracks, labels)
+    rows = T.pooled(tracks, labels, thresholds)
+    print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, thresholds)))
+    f3 = rows["F3"]
+    print(f"tuning set F3 {f3['f']:.4f} / F5 {rows['F5']['f']:.4f}  (F3 strokes: {f3['tp']} found of {f3['n_ref']}, "
+          f"{f3['n_est']} emitted)")
+    for name, part in parts.items():
+        r = T.pooled(part, labels, np.asarray(thresholds))
+        print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
