@@ -9,6 +9,8 @@ tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, wit
     python bench/tuning_set.py --model A.pt --model B.pt            # A and B averaged in probability at each onset
     python bench/tuning_set.py --noisy-or-ms 20                     # each candidate: noisy-OR with its class group's
                                                                     # candidates less than 20 ms earlier
+    python bench/tuning_set.py --context | --no-context             # with / without the in-song context decoding
+                                                                    # (default: as the checkpoint decodes files)
 
 Prints the tuned thresholds, pooled F3 / F5 (with found / annotated / emitted strokes for F3) and each part.
 """
@@ -46,8 +48,12 @@ def probability_average(checkpoints):
             self.config = nets[0].config
 
         def forward(self, x):
-            p = torch.stack([torch.sigmoid(n(x)) for n in self.nets]).mean(0)
-            return torch.logit(p.clamp(1e-6, 1 - 1e-6))
+            return self.forward_with_embedding(x)[0]
+
+        def forward_with_embedding(self, x):  # the embeddings side by side
+            both = [n.forward_with_embedding(x) for n in self.nets]
+            p = torch.stack([torch.sigmoid(logits) for logits, _ in both]).mean(0)
+            return torch.logit(p.clamp(1e-6, 1 - 1e-6)), torch.cat([e for _, e in both], dim=1)
 
     checkpoints[0].model = Average([c.model.eval() for c in checkpoints]).eval()
     return checkpoints[0]
@@ -71,6 +77,10 @@ def main() -> int:
     parser.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; default: the shipped one)")
     parser.add_argument("--soup", action="store_true", help="average the models' weights, not their probabilities")
     parser.add_argument("--noisy-or-ms", type=float, default=0.0, metavar="MS")
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument("--context", dest="context", action="store_true", default=None,
+                          help="in-song context decoding (the first model's settings, else the defaults)")
+    decoding.add_argument("--no-context", dest="context", action="store_false", help="each onset decided alone")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "class_pp").is_dir():
@@ -88,6 +98,10 @@ def main() -> int:
     checkpoints = [load_checkpoint(p) for p in (args.model or [DEFAULT_MODEL_PATH])]
     checkpoint = checkpoints[0] if len(checkpoints) == 1 else (soup if args.soup else probability_average)(checkpoints)
     checkpoint.onset_params = {**OnsetParams().as_dict(), **checkpoint.onset_params, **SHIPPED_ONSETS}
+    checkpoint = T.with_decoding(checkpoint, args.context)
+    context = checkpoint.extra.get("context")
+    print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
+          if context else "each onset alone")
     parts = {"stems": T.collect(checkpoint, args.data, ["drum_only"]), "mixes": T.collect(checkpoint, args.data, ["mix"]),
              "validation kit": T.collect_kit(checkpoint, VALIDATION_KIT, 6)}
     if args.noisy_or_ms:

@@ -59,6 +59,13 @@ class HitCNN(nn.Module):
         x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
         return self.head(self.features(x[:, None]))
 
+    def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
+        """(logits, embedding): the logits of forward() and the hidden layer they are read from, (batch, hidden).
+        Windows that sound alike to the network lie close in the embedding (the in-song context decoding uses it)."""
+        x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
+        embedding = self.head[:-1](self.features(x[:, None]))
+        return self.head[-1](embedding), embedding
+
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     model = ckpt.model

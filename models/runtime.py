@@ -52,7 +52,16 @@ class OnnxNetwork:
         return self
 
     def run_numpy(self, windows: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
+        return self.session.run(["logits"], {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
+
+    def run_numpy_with_embedding(self, windows: np.ndarray) -> tuple:
+        """(logits, embedding), as HitCNN.forward_with_embedding."""
+        if "embedding" not in {o.name for o in self.session.get_outputs()}:
+            raise ValueError("this ONNX network has no 'embedding' output: write its bundle again "
+                             "(python -m models.runtime CHECKPOINT)")
+        logits, embedding = self.session.run(["logits", "embedding"],
+                                             {"windows": np.ascontiguousarray(windows, dtype=np.float32)})
+        return logits, embedding
 
 
 @dataclass
@@ -80,19 +89,30 @@ def file_sha256(path: str | Path) -> str:
 
 
 def onnx_bytes(model) -> bytes:
-    """A HitCNN (torch) exported to ONNX, batch size free."""
+    """A HitCNN (torch) exported to ONNX, batch size free, with two outputs: "logits" and (from
+    forward_with_embedding) "embedding"."""
     import io
     import warnings
 
     import torch
+
+    class _Both(torch.nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, windows):
+            return self.net.forward_with_embedding(windows)
 
     cfg = model.config
     example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
-        torch.onnx.export(model.eval(), example, buffer, input_names=["windows"], output_names=["logits"],
-                          dynamic_axes={"windows": {0: "batch"}}, dynamo=False)
+        torch.onnx.export(_Both(model.eval()).eval(), example, buffer, input_names=["windows"],
+                          output_names=["logits", "embedding"],
+                          dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
+                          dynamo=False)
     return buffer.getvalue()
 
 
@@ -109,10 +129,13 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     shape = (8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
     windows = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 2 + 1
     with torch.inference_mode():
-        reference = ckpt.model(windows).numpy()
-    got = OnnxNetwork(onnx, config).run_numpy(windows.numpy())
+        reference, reference_embedding = (t.numpy() for t in ckpt.model.forward_with_embedding(windows))
+    got, got_embedding = OnnxNetwork(onnx, config).run_numpy_with_embedding(windows.numpy())
     if not np.allclose(got, reference, atol=1e-4):
         raise RuntimeError(f"ONNX Runtime's logits differ from torch's by {np.abs(got - reference).max():.2g}")
+    if not np.allclose(got_embedding, reference_embedding, atol=1e-4):
+        raise RuntimeError("ONNX Runtime's embedding differs from torch's by "
+                           f"{np.abs(got_embedding - reference_embedding).max():.2g}")
     meta = {
         "source_sha256": file_sha256(checkpoint_path),
         "config": asdict(config),

@@ -31,10 +31,8 @@ def _candidates(checkpoint, audio: np.ndarray):
     from realtime.engine import OFFLINE, Engine, build_stages
     from realtime.sources import ArraySource
 
-    saved = list(checkpoint.thresholds)
-    checkpoint.thresholds = [0.05] * len(checkpoint.labels)
     stages = build_stages(checkpoint, OFFLINE)
-    checkpoint.thresholds = saved
+    stages[-1].thresholds = np.full(len(checkpoint.labels), 0.05)
     refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
     stages[-1].refractory_frames = 0
     hits = []
@@ -78,6 +76,22 @@ def collect(checkpoint, data: Path, kinds) -> list:
             if audio.is_file():
                 hits, refractory_s = _candidates(checkpoint, decode_audio(audio))
                 out.append((hits, load_annotations(data / "class_pp" / f"{track}.txt"), refractory_s))
+    return out
+
+
+def with_decoding(checkpoint, context: bool | None):
+    """A shallow copy of the checkpoint that decodes as asked: True, with the in-song context (the checkpoint's
+    settings, else the defaults of realtime.classifier.ContextParams); False, each onset alone; None, as it is."""
+    import copy
+
+    from realtime.classifier import ContextParams
+
+    out = copy.copy(checkpoint)
+    out.extra = dict(checkpoint.extra)
+    if context is False:
+        out.extra.pop("context", None)
+    elif context and "context" not in out.extra:
+        out.extra["context"] = ContextParams().as_dict()
     return out
 
 
@@ -138,6 +152,12 @@ def main(argv=None) -> int:
     parser.add_argument("--grooves", type=int, default=6, help="grooves per --kit (default %(default)s)")
     parser.add_argument("--onset", action="append", default=[], metavar="NAME=VALUE",
                         help="set one of the checkpoint's onset-detector settings first (e.g. relative_threshold=0.5)")
+    decoding = parser.add_mutually_exclusive_group()
+    decoding.add_argument("--context", dest="context", action="store_true", default=None,
+                          help="tune the thresholds of the in-song context decoding (realtime.classifier.ContextParams; "
+                               "its default settings where the checkpoint has none), which files use")
+    decoding.add_argument("--no-context", dest="context", action="store_false",
+                          help="tune the thresholds of each onset decided alone, which live input uses")
     parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
     args = parser.parse_args(argv)
 
@@ -164,13 +184,18 @@ def main(argv=None) -> int:
         except ValueError as e:
             parser.error(f"--onset '{item}': {e}")
     checkpoint.onset_params = onset
-    parts = {kind: collect(checkpoint, args.data, [kind]) for kind in args.kinds.split(",")}
+    tuned = with_decoding(checkpoint, args.context)
+    parts = {kind: collect(tuned, args.data, [kind]) for kind in args.kinds.split(",")}
     for spec in args.kit:
-        parts[spec] = collect_kit(checkpoint, spec, args.grooves)
+        parts[spec] = collect_kit(tuned, spec, args.grooves)
     tracks = [track for part in parts.values() for track in part]
     if not tracks:
         parser.error(f"no annotated recordings under {args.data}")
-    before = pooled(tracks, checkpoint.labels, np.asarray(checkpoint.thresholds))
+    context = tuned.extra.get("context")
+    print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
+          if context else "each onset alone")
+    before = pooled(tracks, checkpoint.labels, np.asarray(context["thresholds"] if context and context["thresholds"]
+                                                          else checkpoint.thresholds))
     thresholds = tune(tracks, checkpoint.labels)
     after = pooled(tracks, checkpoint.labels, thresholds)
     print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(checkpoint.labels, thresholds)))
@@ -180,7 +205,10 @@ def main(argv=None) -> int:
             rows = pooled(part, checkpoint.labels, thresholds)
             print(f"  {name} at these thresholds: F3 {rows['F3']['f']:.3f} / F5 {rows['F5']['f']:.3f}")
     if args.out:
-        checkpoint.thresholds = thresholds.tolist()
+        if context:
+            checkpoint.extra["context"] = {**context, "thresholds": thresholds.tolist()}
+        else:
+            checkpoint.thresholds = thresholds.tolist()
         checkpoint.extra["thresholds_tuned_on"] = (f"MDB Drums dev ({args.kinds}), class_pp, 50 ms"
                                                    + "".join(f"; {args.grooves} grooves on {k}" for k in args.kit))
         if args.onset:

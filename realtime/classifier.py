@@ -1,6 +1,8 @@
 """The hit classifier stage: runs the drum-hit CNN on a log-mel window around each onset."""
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
+
 import numpy as np
 
 from .types import DrumHit, FrameBlock
@@ -48,6 +50,36 @@ def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB,
 EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"), ("snare", "side_stick"))
 
 
+@dataclass(frozen=True)
+class ContextParams:
+    """In-song context decoding (files only): a drum sounds alike every time it is struck in one recording, so each
+    onset's probabilities are blended with those of the onsets of the same recording that the network hears most
+    alike (cosine similarity of its hidden layer, HitCNN.forward_with_embedding). A quiet hi-hat the network gives
+    0.45 alone, whose nearest neighbours in the song are hi-hats it gives 0.9, passes; a kick whose top end looks
+    like a hat alone, but whose neighbours are plain kicks, does not. Uses no labels. Neighbours come from up to
+    `behind_s` before the onset and `ahead_s` after it, so an onset is decided `ahead_s` late."""
+
+    neighbours: int = 5  # the k most alike onsets
+    weight: float = 0.5  # p' = (1 - weight) p + weight * (similarity-weighted mean of the neighbours' p)
+    ahead_s: float = 8.0  # neighbours up to this long after the onset (the decision waits for them)
+    behind_s: float = 60.0  # ... and this long before it (the memory)
+    exclude_s: float = 0.05  # not within this of the onset: another candidate of the same stroke is no evidence
+    thresholds: tuple = ()  # per-class thresholds tuned with this decoding; empty: the checkpoint's own
+
+    def __post_init__(self):
+        if self.neighbours < 1:
+            raise ValueError(f"context neighbours {self.neighbours} must be >= 1")
+        if not 0.0 <= self.weight <= 1.0:
+            raise ValueError(f"context weight {self.weight} must be between 0 and 1")
+        for name in ("ahead_s", "behind_s", "exclude_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"context {name} {getattr(self, name)} must be >= 0")
+        object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "thresholds": list(self.thresholds)}
+
+
 class HitClassifier:
     """Streaming stage: FrameBlock (with onsets) in, the DrumHits decided during that block out.
 
@@ -55,11 +87,12 @@ class HitClassifier:
     [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold (an
     exclusive group, such as the hi-hat states, as one: see EXCLUSIVE_GROUPS)
     becomes a hit. A drum found again within `refractory_s` (whole frames) of its last hit is a double trigger and
-    dropped.
+    dropped. With `context` (ContextParams), each onset is decided only once the onsets up to `context.ahead_s`
+    after it are classified, on its probabilities blended with those of the most alike onsets around it.
     """
 
     def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_s: float = 0.030,
-                 exclusive_groups=EXCLUSIVE_GROUPS,
+                 exclusive_groups=EXCLUSIVE_GROUPS, context: ContextParams | None = None,
                  velocity_floor_db: float = VELOCITY_FLOOR_DB, velocity_ceiling_db: float = VELOCITY_CEILING_DB):
         self.model = checkpoint.model.eval()
         if not hasattr(self.model, "run_numpy"):  # a torch module; an ONNX network needs no torch at all
@@ -69,6 +102,11 @@ class HitClassifier:
         cfg = self.model.config
         self.labels = list(checkpoint.labels)
         self.thresholds = np.asarray(checkpoint.thresholds, dtype=np.float64)
+        self.context = context
+        if context is not None and context.thresholds:
+            if len(context.thresholds) != len(self.labels):
+                raise ValueError(f"context thresholds: {len(context.thresholds)} values for {len(self.labels)} drums")
+            self.thresholds = np.asarray(context.thresholds, dtype=np.float64)
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels
@@ -88,6 +126,12 @@ class HitClassifier:
         self.velocity_ceiling_db = velocity_ceiling_db
         # an onset waits for its look-ahead frames, then (files) for the rest of its batch
         self.latency_samples = (self.frames_after + batch_frames) * self.hop_samples
+        if context is not None:  # ... then for the onsets of the context window after it
+            frames_per_s = self.sample_rate_hz / self.hop_samples
+            self.ahead_frames = round(context.ahead_s * frames_per_s)
+            self.behind_frames = round(context.behind_s * frames_per_s)
+            self.exclude_frames = round(context.exclude_s * frames_per_s)
+            self.latency_samples += self.ahead_frames * self.hop_samples
         mel_hz = _mel_centers_hz(fp)
         self.offsets_db = np.array([_LOUDNESS_OFFSET_DB.get(label, 0.0) for label in self.labels])
         bands = [_LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ) for label in self.labels]
@@ -99,6 +143,8 @@ class HitClassifier:
         self.history_start = 0
         self.pending = []
         self.last_hit_frame = {}
+        self.bank = []
+        self.undecided = 0
         self.reset()
 
     def reset(self) -> None:
@@ -106,6 +152,8 @@ class HitClassifier:
         self.history_start = 0  # absolute frame index of history[0]
         self.pending = []  # onset frames waiting for their look-ahead
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
+        self.bank = []  # (context) classified onsets in frame order: (frame, probs, unit embedding, velocities)
+        self.undecided = 0  # (context) bank[undecided:] wait for the onsets after them
 
     def _batch(self, onset: int) -> int:
         """Onsets are classified together, in batches fixed by frame index alone (so never by block size)."""
@@ -119,19 +167,33 @@ class HitClassifier:
         self.pending.extend(frames.onsets)
         frames_done = start + len(history)
         hits = []
+        complete = frames_done // self.batch_frames  # batches whose last frame has arrived
         if self.pending:
-            complete = frames_done // self.batch_frames  # batches whose last frame has arrived
             ready = [k for k in self.pending if self._batch(k) <= complete]
             if ready:
                 self.pending = [k for k in self.pending if self._batch(k) > complete]
                 for batch in sorted({self._batch(k) for k in ready}):
-                    hits += self._classify([k for k in ready if self._batch(k) == batch], history, start)
+                    onsets = [k for k in ready if self._batch(k) == batch]
+                    hits += self._classify(onsets, history, start)
+        if self.context is not None:
+            # an onset is decided once every onset up to ahead_frames after it is classified
+            done = self.undecided
+            while done < len(self.bank) and self._batch(self.bank[done][0] + self.ahead_frames) <= complete:
+                done += 1
+            hits += self._decide_in_context(done)
+            waiting = self.bank[self.undecided][0] if self.undecided < len(self.bank) else frames_done
+            self._forget(min(waiting, frames_done))
         keep = self.history_frames
         if len(history) > keep:
             start += len(history) - keep
             history = history[-keep:]
         self.history, self.history_start = history, start
         return hits
+
+    def drain(self) -> list:
+        """(context) Decide every classified onset still waiting, with the neighbours at hand: for a stream that
+        ends without its flush (Ctrl-C), so that what was heard is not lost."""
+        return self._decide_in_context(len(self.bank)) if self.context is not None else []
 
     def _window(self, onset: int, history: np.ndarray, start: int) -> np.ndarray:
         lo = onset - self.frames_before - start
@@ -140,38 +202,90 @@ class HitClassifier:
             return history[lo:hi]
         return np.concatenate((np.zeros((-lo, self.n_mels)), history[:hi]))  # before the stream began
 
+    def _network(self, x: np.ndarray) -> tuple:
+        """(logits, embedding or None) of windows (n, mels, frames) float32."""
+        want = self.context is not None
+        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime: numpy in and out
+        if run_numpy is not None:
+            return self.model.run_numpy_with_embedding(x) if want else (run_numpy(x), None)
+        with self.torch.inference_mode():
+            if want:
+                logits, embedding = self.model.forward_with_embedding(self.torch.from_numpy(x))
+                return logits.numpy(), embedding.numpy()
+            return self.model(self.torch.from_numpy(x)).numpy(), None
+
     def _classify(self, onsets: list, history: np.ndarray, start: int) -> list:
         if len(onsets) == 1:  # the live case
             windows = self._window(onsets[0], history, start)[None]
         else:
             windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
         x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
-        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime: numpy in and out
-        if run_numpy is not None:
-            logits = run_numpy(x)
-        else:
-            with self.torch.inference_mode():
-                logits = self.model(self.torch.from_numpy(x)).numpy()
+        logits, embedding = self._network(x)
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
+        velocities = [self._velocities(w[self.frames_before : self.frames_before + 5]) for w in windows]
+        if self.context is None:
+            return self._decide(onsets, probs, velocities)
+        embedding = embedding.astype(np.float64)
+        embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-12
+        self.bank += list(zip(onsets, probs, embedding, velocities))
+        return []
+
+    def _decide_in_context(self, stop: int) -> list:
+        """Decide bank[undecided:stop]: each onset's probabilities blended with its most alike neighbours'."""
+        if stop <= self.undecided:
+            return []
+        frames = np.array([entry[0] for entry in self.bank])
+        probs = np.stack([entry[1] for entry in self.bank])
+        embedding = np.stack([entry[2] for entry in self.bank])
+        c = self.context
+        blended = []
+        for i in range(self.undecided, stop):
+            f = frames[i]
+            lo = np.searchsorted(frames, f - self.behind_frames, side="left")
+            hi = np.searchsorted(frames, f + self.ahead_frames, side="right")
+            near = np.arange(lo, hi)
+            near = near[np.abs(frames[near] - f) >= max(self.exclude_frames, 1)]
+            p = probs[i]
+            if len(near):
+                similarity = np.ascontiguousarray(embedding[near]) @ embedding[i]
+                best = np.argsort(-similarity, kind="stable")[: c.neighbours]
+                weights = np.maximum(similarity[best], 1e-6)
+                p = (1.0 - c.weight) * p + c.weight * (weights @ probs[near[best]]) / weights.sum()
+            blended.append(p)
+        entries = self.bank[self.undecided : stop]
+        self.undecided = stop
+        return self._decide([e[0] for e in entries], np.stack(blended), [e[3] for e in entries])
+
+    def _forget(self, oldest_needed: int) -> None:
+        """Drop the decided onsets no later onset can have as a neighbour."""
+        cut = 0
+        while cut < self.undecided and self.bank[cut][0] < oldest_needed - self.behind_frames - 8:
+            cut += 1
+        if cut:
+            del self.bank[:cut]
+            self.undecided -= cut
+
+    def _decide(self, onsets: list, probs: np.ndarray, velocities: list) -> list:
+        """The hits of classified onsets: exclusive groups as one, thresholds, double-trigger suppression."""
+        probs = probs.copy()
         for group in self.exclusive:  # one decision per group: its summed probability, on its likeliest member
             best = group[np.argmax(probs[:, group], axis=1)]
             total = np.minimum(probs[:, group].sum(axis=1), 1.0)
             probs[:, group] = 0.0
             probs[np.arange(len(probs)), best] = total
         hits = []
-        for onset, window, p in zip(onsets, windows, probs):
+        for onset, p, v in zip(onsets, probs, velocities):
             found = np.flatnonzero(p >= self.thresholds)
             if not len(found):
                 continue
             onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
-            velocities = self._velocities(window[self.frames_before : self.frames_before + 5])
             for c in found:
                 drum = self.labels[c]
                 last = self.last_hit_frame.get(drum)
                 if last is not None and onset - last < self.refractory_frames:
                     continue
                 self.last_hit_frame[drum] = onset
-                hits.append(DrumHit(onset_s, drum, int(velocities[c]), float(p[c])))
+                hits.append(DrumHit(onset_s, drum, int(v[c]), float(p[c])))
         return hits
 
     def levels_db(self, after: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
-from .classifier import HitClassifier
+from .classifier import ContextParams, HitClassifier
 from .features import FeatureParams, LogMelSpectrogram
 from .onsets import OnsetDetector, OnsetParams
 
@@ -32,20 +32,30 @@ class Scheduling:
 
     frames_per_call: int  # spectrogram frames computed together
     batch_frames: int  # onsets whose look-ahead ends within this many frames are classified together
+    context: bool = False  # decide with the in-song context, where the checkpoint was tuned for it (it waits)
 
 
 LIVE = Scheduling(frames_per_call=1, batch_frames=1)
-OFFLINE = Scheduling(frames_per_call=16, batch_frames=400)
+OFFLINE = Scheduling(frames_per_call=16, batch_frames=400, context=True)
+
+
+def context_params(checkpoint) -> ContextParams | None:
+    """The in-song context decoding a checkpoint's thresholds were tuned for (offline.tune_thresholds --context),
+    or None."""
+    raw = checkpoint.extra.get("context")
+    return None if raw is None else ContextParams(**raw)
 
 
 def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
-    """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> hit classifier."""
+    """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> hit classifier (with the
+    checkpoint's in-song context decoding where the scheduling allows it: files, not live input)."""
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
+    context = context_params(checkpoint) if scheduling.context else None
     return [
         LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=scheduling.frames_per_call),
         OnsetDetector(op, n_mels=fp.n_mels),
-        HitClassifier(checkpoint, batch_frames=scheduling.batch_frames),
+        HitClassifier(checkpoint, batch_frames=scheduling.batch_frames, context=context),
     ]
 
 
@@ -76,6 +86,17 @@ class Engine:
             if out is None:  # nothing completed in this block: the later stages have nothing to do
                 break
         self.position_samples += len(block)
+        return self._release(out)
+
+    def drain(self) -> list:
+        """Release what the stages hold back for later context (the in-song context decoding's waiting onsets),
+        for a stream cut short: Ctrl-C keeps every hit heard so far."""
+        out = []
+        for stage in self.stages:
+            out += getattr(stage, "drain", list)()
+        return self._release(out)
+
+    def _release(self, out) -> list:
         if not out:
             return []
         emitted_s = self.position_samples / self.sample_rate_hz
@@ -102,6 +123,7 @@ class Engine:
         except KeyboardInterrupt:
             stats.interrupted = True
             log.info("interrupted after %.1f s of audio", stats.samples / self.sample_rate_hz)
+            stats.hits += len(self.drain())
         return stats
 
 

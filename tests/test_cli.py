@@ -62,6 +62,27 @@ def test_transcribe_writes_mid_csv_and_plot(capsys, groove_wav, checkpoint_path,
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "temporary files left behind"
 
 
+def test_context_decoding_latency_is_in_the_events(capsys, groove_wav, tmp_path):
+    """The shipped model decides a file's onsets with the in-song context, which waits ahead_s for the onsets
+    after each one: `emitted_s` says so. --no-context decides each onset alone and releases it sooner."""
+    import csv as csvlib
+
+    from models import DEFAULT_MODEL_PATH
+    from models.cnn import load_checkpoint
+
+    ahead_s = load_checkpoint(DEFAULT_MODEL_PATH).extra["context"]["ahead_s"]
+    waits = {}
+    for flags in ((), ("--no-context",)):
+        events = tmp_path / f"e{len(flags)}.csv"
+        code, _, err = run_cli(capsys, "transcribe", groove_wav, "-o", tmp_path / "o.mid", "--events", events, *flags)
+        assert code == EXIT_OK, err
+        rows = list(csvlib.DictReader(events.open()))
+        assert rows
+        waits[flags] = [float(r["emitted_s"]) - float(r["onset_s"]) for r in rows]
+    assert min(waits[()]) >= ahead_s
+    assert max(waits[("--no-context",)]) < ahead_s
+
+
 def test_drum_map_changes_notes(capsys, groove_wav, checkpoint_path, tmp_path):
     gm, sd3 = tmp_path / "gm.mid", tmp_path / "sd3.mid"
     assert run_cli(capsys, "transcribe", groove_wav, "-o", gm, "--model", checkpoint_path)[0] == EXIT_OK

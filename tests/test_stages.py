@@ -4,7 +4,8 @@ reset(), and streaming equal to processing the whole input in one process() call
 Parametrised over every stage (spectrogram, onset detector, hit classifier) and the whole engine, with both
 schedulings (LIVE computes every frame at once, OFFLINE in groups), and over both analysis recipes (the offline
 model's 1024-sample window with a peak-picking onset detector, the live model's 512-sample window with a
-rising-edge one; and the offline recipe with the band flux on, so that onsets come from two fluxes): real audio,
+rising-edge one; the offline recipe with the band flux on, so that onsets come from two fluxes; and the offline
+recipe with the in-song context decoding, which holds onsets back for the ones after them): real audio,
 random-weight checkpoints.
 For audio stages, block size 1 runs on a short excerpt to keep the time down; for frame stages a "block" is that
 many spectrogram frames.
@@ -17,7 +18,14 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from realtime.engine import LIVE, OFFLINE, Engine, build_stages, tail_samples
+from realtime.engine import (
+    LIVE,
+    OFFLINE,
+    Engine,
+    build_stages,
+    context_params,
+    tail_samples,
+)
 from realtime.types import FrameBlock
 
 BLOCK_SIZES = (1, 64, 65, 128, 4096)
@@ -118,7 +126,8 @@ def _cases(checkpoint, groove_audio) -> dict:
                   _split_frames, _onset_result, False),
         StageCase("HitClassifier-live", lambda: HitClassifier(checkpoint, batch_frames=LIVE.batch_frames),
                   lambda short: with_onsets, _split_frames, _hit_result, False),
-        StageCase("HitClassifier-offline", lambda: HitClassifier(checkpoint, batch_frames=OFFLINE.batch_frames),
+        StageCase("HitClassifier-offline", lambda: HitClassifier(checkpoint, batch_frames=OFFLINE.batch_frames,
+                                                                 context=context_params(checkpoint)),
                   lambda short: with_onsets, _split_frames, _hit_result, False),
         StageCase("Engine-live", lambda: _EngineStage(LIVE), engine_audio(LIVE), _split_audio, _hit_result, True),
         StageCase("Engine-offline", lambda: _EngineStage(OFFLINE), engine_audio(OFFLINE), _split_audio,
@@ -157,10 +166,23 @@ def _band_onsets_checkpoint(checkpoint):
     return band
 
 
-@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe", "band-onsets"])
+def _context_checkpoint(checkpoint):
+    """The offline checkpoint decoding files with the in-song context, its windows short enough that the 5 s
+    groove both waits for onsets ahead and forgets old ones."""
+    import copy
+
+    from realtime.classifier import ContextParams
+
+    context = copy.copy(checkpoint)
+    context.extra = {**checkpoint.extra, "context": ContextParams(ahead_s=1.0, behind_s=1.5).as_dict()}
+    return context
+
+
+@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe", "band-onsets", "context"])
 def cases(request, checkpoint, groove):
     make = {"offline-recipe": lambda: checkpoint, "live-recipe": _live_recipe_checkpoint,
-            "band-onsets": lambda: _band_onsets_checkpoint(checkpoint)}[request.param]
+            "band-onsets": lambda: _band_onsets_checkpoint(checkpoint),
+            "context": lambda: _context_checkpoint(checkpoint)}[request.param]
     return _cases(make(), groove[0])
 
 
