@@ -177,10 +177,15 @@ class HitClassifier:
                     hits += self._classify(onsets, history, start)
         if self.context is not None:
             # an onset is decided once every onset up to ahead_frames after it is classified
-            done = self.undecided
-            while done < len(self.bank) and self._batch(self.bank[done][0] + self.ahead_frames) <= complete:
-                done += 1
-            hits += self._decide_in_context(done)
+            # (in groups fixed by frame index alone, so that the arithmetic never depends on the block size)
+            while self.undecided < len(self.bank):
+                group = self._batch(self.bank[self.undecided][0] + self.ahead_frames)
+                if group > complete:
+                    break
+                done = self.undecided
+                while done < len(self.bank) and self._batch(self.bank[done][0] + self.ahead_frames) == group:
+                    done += 1
+                hits += self._decide_in_context(done)
             waiting = self.bank[self.undecided][0] if self.undecided < len(self.bank) else frames_done
             self._forget(min(waiting, frames_done))
         keep = self.history_frames
@@ -238,23 +243,23 @@ class HitClassifier:
         probs = np.stack([entry[1] for entry in self.bank])
         embedding = np.stack([entry[2] for entry in self.bank])
         c = self.context
-        blended = []
-        for i in range(self.undecided, stop):
-            f = frames[i]
-            lo = np.searchsorted(frames, f - self.behind_frames, side="left")
-            hi = np.searchsorted(frames, f + self.ahead_frames, side="right")
-            near = np.arange(lo, hi)
-            near = near[np.abs(frames[near] - f) >= max(self.exclude_frames, 1)]
-            p = probs[i]
-            if len(near):
-                similarity = np.ascontiguousarray(embedding[near]) @ embedding[i]
-                best = np.argsort(-similarity, kind="stable")[: c.neighbours]
-                weights = np.maximum(similarity[best], 1e-6)
-                p = (1.0 - c.weight) * p + c.weight * (weights @ probs[near[best]]) / weights.sum()
-            blended.append(p)
+        rows = np.arange(self.undecided, stop)
+        lo = np.searchsorted(frames, frames[rows[0]] - self.behind_frames, side="left")
+        hi = np.searchsorted(frames, frames[rows[-1]] + self.ahead_frames, side="right")
+        gap = frames[None, lo:hi] - frames[rows, None]  # (onsets to decide, candidate neighbours)
+        near = (gap <= self.ahead_frames) & (gap >= -self.behind_frames) & (np.abs(gap) >= max(self.exclude_frames, 1))
+        similarity = np.where(near, np.ascontiguousarray(embedding[rows]) @ np.ascontiguousarray(embedding[lo:hi]).T,
+                              -np.inf)
+        k = min(c.neighbours, similarity.shape[1])
+        best = np.argpartition(-similarity, k - 1, axis=1)[:, :k]  # the k most alike, in no particular order
+        weights = np.take_along_axis(similarity, best, axis=1)
+        weights = np.where(np.isfinite(weights), np.maximum(weights, 1e-6), 0.0)
+        total = weights.sum(axis=1, keepdims=True)
+        neighbours = np.einsum("nk,nkc->nc", weights, probs[lo:hi][best]) / np.maximum(total, 1e-12)
+        blended = np.where(total > 0, (1.0 - c.weight) * probs[rows] + c.weight * neighbours, probs[rows])
         entries = self.bank[self.undecided : stop]
         self.undecided = stop
-        return self._decide([e[0] for e in entries], np.stack(blended), [e[3] for e in entries])
+        return self._decide([e[0] for e in entries], blended, [e[3] for e in entries])
 
     def _forget(self, oldest_needed: int) -> None:
         """Drop the decided onsets no later onset can have as a neighbour."""
