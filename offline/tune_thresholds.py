@@ -6,6 +6,11 @@ Each track is transcribed once with every threshold low; then, class group by cl
 the one threshold shared by the drums of that group is chosen from a coarse grid to maximise F3 + F5 (pooled,
 50 ms), two rounds over the groups. One parameter per group and a coarse grid keep the fit to five short tracks small; the figures
 reported from the same tracks are therefore tuned, not held out, and the README says so.
+
+A checkpoint holds two sets: `thresholds`, for each onset decided alone (live input, `transcribe --no-context`),
+and `extra["context"]["thresholds"]`, for the in-song context decoding files use (realtime.classifier.ContextParams).
+By default the set of the checkpoint's own file decoding is tuned; `--context` tunes (and, if missing, adds) the
+context decoding's, `--no-context` the other.
 """
 from __future__ import annotations
 
