@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--window-ms", type=float, default=50.0, metavar="MS", help="onset tolerance (default 50)")
     e.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
                    help=f"samples per engine block (default {DEFAULT_BLOCK_SIZE_SAMPLES})")
+    e.add_argument("--no-context", action="store_true",
+                   help="decide each onset alone, as 'transcribe --no-context' does")
     e.set_defaults(run=cmd_evaluate)
 
     commands.add_parser("train", help="train the hit classifier (options: 'drumscribe train --help')",
@@ -410,7 +412,7 @@ def cmd_evaluate(args) -> int:
         except ev.AnnotationError as exc:
             raise UserError(one_line(exc)) from None
         source = _open_source(str(audio_path), args.block_size)
-        hits = ev.transcribe_source(source, checkpoint)
+        hits = ev.transcribe_source(source, checkpoint, context=not args.no_context)
         per_track[audio_path.stem] = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
         row = per_track[audio_path.stem]
         print(f"{audio_path.stem:<40.40} F3 {row['F3']['f']:.3f}  F5 {row['F5']['f']:.3f}", flush=True)
@@ -426,7 +428,8 @@ def cmd_evaluate(args) -> int:
 
         from realtime.sinks import atomic_output
 
-        record = {"model": str(args.model), "window_s": window_s, "audio": str(args.audio),
+        record = {"model": str(args.model), "context": not args.no_context, "window_s": window_s,
+                  "audio": str(args.audio),
                   "annotations": str(args.annotations), "tracks": per_track, "overall": overall}
         with atomic_output(args.json) as tmp:
             tmp.write_text(json.dumps(record, indent=2) + "\n")

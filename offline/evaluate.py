@@ -168,8 +168,11 @@ def find_tracks(audio_dir: str | Path, annotation_dir: str | Path,
     return pairs
 
 
-def transcribe_source(source, checkpoint) -> list:
-    """Every DrumHit of a source, through the same engine and stages as `drumscribe transcribe`."""
+def transcribe_source(source, checkpoint, *, context: bool = True) -> list:
+    """Every DrumHit of a source, through the same engine and stages as `drumscribe transcribe` (`context`:
+    with its in-song context decoding, where the checkpoint has one; False as `--no-context`)."""
+    from dataclasses import replace
+
     from realtime.engine import OFFLINE, Engine, build_stages
 
     hits = []
@@ -178,7 +181,8 @@ def transcribe_source(source, checkpoint) -> list:
         def write(self, batch):
             hits.extend(batch)
 
-    Engine(build_stages(checkpoint, OFFLINE), [_Collect()], sample_rate_hz=source.sample_rate_hz).run(source)
+    Engine(build_stages(checkpoint, replace(OFFLINE, context=context)), [_Collect()],
+           sample_rate_hz=source.sample_rate_hz).run(source)
     return hits
 
 

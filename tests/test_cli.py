@@ -378,6 +378,39 @@ def test_evaluate_prints_table_and_json(capsys, groove, groove_wav, checkpoint_p
     assert record["overall"]["F5"]["n_ref"] == sum(1 for _, d, _ in groove[1] if SCORE_CLASS[d] != "OT")
 
 
+def test_evaluate_scores_the_decoding_transcribe_uses(capsys, groove, groove_wav, tmp_path):
+    """evaluate decodes as transcribe does: with the shipped model's in-song context, or each onset alone with
+    --no-context; its counts are those of the engine run each way."""
+    import json
+    import shutil
+    from dataclasses import replace
+
+    from models import DEFAULT_MODEL_PATH
+    from models.cnn import load_checkpoint
+    from offline.evaluate import hits_to_classes
+    from realtime.drums import SCORE_CLASS
+    from realtime.engine import OFFLINE, transcribe_array
+    from realtime.sources import decode_audio
+
+    audio_dir, ann_dir = tmp_path / "audio", tmp_path / "ann"
+    audio_dir.mkdir()
+    ann_dir.mkdir()
+    shutil.copy(groove_wav, audio_dir / "groove.wav")
+    (ann_dir / "groove.txt").write_text("".join(f"{t:.4f}\t{SCORE_CLASS[d]}\n" for t, d, _ in groove[1]))
+    checkpoint = load_checkpoint(DEFAULT_MODEL_PATH)
+    audio = decode_audio(groove_wav)
+    for flags, context in (((), True), (("--no-context",), False)):
+        out = tmp_path / f"scores{len(flags)}.json"
+        code, _, err = run_cli(capsys, "evaluate", "--audio", audio_dir, "--annotations", ann_dir, "--json", out,
+                               *flags)
+        assert code == EXIT_OK, err
+        record = json.loads(out.read_text())
+        assert record["context"] is context
+        hits = transcribe_array(audio, checkpoint, scheduling=replace(OFFLINE, context=context))
+        expected = sum(len(t) for c, t in hits_to_classes(hits).items() if c != "OT")
+        assert record["overall"]["F5"]["n_est"] == expected
+
+
 def test_evaluate_bad_folders(capsys, tmp_path, checkpoint_path):
     code, _, err = run_cli(capsys, "evaluate", "--audio", tmp_path / "none", "--annotations", tmp_path,
                            "--model", checkpoint_path)
