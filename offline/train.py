@@ -42,6 +42,7 @@ class TrainConfig:
     lowpass_hz: tuple = (7000, 16000)  # ... the cut-off drawn log-uniformly from this range of Hz
     eq_rate: float = 0.0  # share of training windows heard through a random EQ (a tilt and one bell)
     eq_db: float = 9.0  # ... the bell's gain drawn from +-this many dB, the tilt from +-half of it end to end
+    focal_gamma: float = 0.0  # > 0: focal loss, each label's BCE weighted by (1 - p_true) ** gamma (hard labels count more)
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     init: str = ""  # start from this checkpoint's weights (fine-tuning) instead of from scratch
@@ -189,6 +190,20 @@ def eq_windows(xb, rng, rate: float, max_db: float) -> np.ndarray:
     gain = (10.0 ** (eq_curves(rng, len(chosen), xb.shape[1], max_db) / 10.0)).astype(np.float32)
     xb[chosen] = np.log10(1.0 + (10.0 ** xb[chosen] - 1.0) * gain[:, :, None])
     return xb
+
+
+def focal_bce(logits, targets, gamma: float):
+    """Binary cross-entropy per label weighted by (1 - p)^gamma, p the probability given to the true answer
+    (Lin et al., focal loss), averaged: the labels the network already gets right count less, the quiet ghost note
+    or masked hi-hat it misses counts more. gamma 0 is plain BCE."""
+    import torch
+
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    if not gamma:
+        return bce.mean()
+    p = torch.sigmoid(logits)
+    p_true = p * targets + (1 - p) * (1 - targets)
+    return ((1 - p_true) ** gamma * bce).mean()
 
 
 def predict(model, x, cfg, offset, device, batch_size=2048):
@@ -367,7 +382,7 @@ def train(cfg: TrainConfig) -> dict:
                 group["lr"] = get_lr(step, total, cfg)
             xb, yb = get_batch(x, y, order[b * cfg.batch_size : (b + 1) * cfg.batch_size], cfg, offset, rng, device, True,
                                lowpass)
-            loss = loss_fn(model(xb), yb)
+            loss = focal_bce(model(xb), yb, cfg.focal_gamma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -429,6 +444,8 @@ def main(argv=None) -> int:
         parser.error(f"--eq-rate {cfg.eq_rate} must be between 0 and 1")
     if not 0.0 <= cfg.eq_db <= 24.0:
         parser.error(f"--eq-db {cfg.eq_db} must be between 0 and 24")
+    if not 0.0 <= cfg.focal_gamma <= 5.0:
+        parser.error(f"--focal-gamma {cfg.focal_gamma} must be between 0 and 5")
     if not 0.0 <= cfg.lowpass_rate <= 1.0:
         parser.error(f"--lowpass-rate {cfg.lowpass_rate} must be between 0 and 1")
     if len(cfg.lowpass_hz) != 2 or not 0 < cfg.lowpass_hz[0] <= cfg.lowpass_hz[1]:

@@ -360,6 +360,23 @@ def test_eq_windows_scale_each_band_by_a_smooth_curve_in_power():
     assert np.allclose(eq_windows(xb, rng, 1.0, 0.0), xb, atol=1e-5)  # 0 dB: unchanged but for rounding
 
 
+def test_focal_loss_is_bce_at_gamma_0_and_weighs_the_labels_the_network_misses():
+    import torch
+
+    from offline.train import focal_bce
+
+    logits = torch.tensor([[4.0, -4.0, 0.2, -0.3]])
+    targets = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none")
+    assert torch.isclose(focal_bce(logits, targets, 0.0), bce.mean())
+    weights = (focal_bce(logits[:, [0]], targets[:, [0]], 2.0) / bce[0, 0],
+               focal_bce(logits[:, [3]], targets[:, [3]], 2.0) / bce[0, 3])
+    # the confident right answer (p_true 0.98) keeps 0.03 % of its loss, the missed label (p_true 0.43) a third
+    assert float(weights[0]) == pytest.approx((1 - torch.sigmoid(torch.tensor(4.0))).item() ** 2, rel=1e-4)
+    assert float(weights[1]) == pytest.approx((1 - torch.sigmoid(torch.tensor(-0.3))).item() ** 2, rel=1e-4)
+    assert float(focal_bce(logits, targets, 2.0)) < float(bce.mean())
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--eq-rate", "2"], "--eq-rate 2.0 must be between 0 and 1"),
     (["--eq-db", "-3"], "--eq-db -3.0 must be between 0 and 24"),
@@ -367,6 +384,7 @@ def test_eq_windows_scale_each_band_by_a_smooth_curve_in_power():
     (["--lowpass-hz", "16000", "7000"], "--lowpass-hz 16000 7000: expected two frequencies"),
     (["--lowpass-hz", "0", "7000"], "--lowpass-hz 0 7000: expected two frequencies"),
     (["--mix-rate", "-0.1"], "--mix-rate -0.1 must be between 0 and 1"),
+    (["--focal-gamma", "-1"], "--focal-gamma -1.0 must be between 0 and 5"),
 ])
 def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, tmp_path, capsys):
     """drumscribe train: a share outside 0-1 or a cut-off range that is not LOW <= HIGH above 0 is one line and
