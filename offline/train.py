@@ -42,6 +42,9 @@ class TrainConfig:
     lowpass_hz: tuple = (7000, 16000)  # ... the cut-off drawn log-uniformly from this range of Hz
     eq_rate: float = 0.0  # share of training windows heard through a random EQ (a tilt and one bell)
     eq_db: float = 9.0  # ... the bell's gain drawn from +-this many dB, the tilt from +-half of it end to end
+    shift_rate: float = 0.0  # share of training windows whose bands above shift_from_hz move up or down (brighter or
+    shift_bins: int = 3  # ... darker hats and cymbals, as another kit's): by 1 to this many mel bands
+    shift_from_hz: float = 1000.0  # ... the bands below stay (the mel scale is linear there: a shift is no retuning)
     focal_gamma: float = 0.0  # > 0: focal loss, each label's BCE weighted by (1 - p_true) ** gamma (hard labels count more)
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
@@ -106,7 +109,7 @@ def recipe(meta):
     return FeatureParams(**read("feature_params")), OnsetParams(**read("onset_params"))
 
 
-def get_batch(x, y, idx, cfg, offset, rng, device, train: bool, lowpass=None):
+def get_batch(x, y, idx, cfg, offset, rng, device, train: bool, lowpass=None, shift_from=None):
     import torch
 
     n_frames = cfg.frames_before + 1 + cfg.frames_after
@@ -127,6 +130,8 @@ def get_batch(x, y, idx, cfg, offset, rng, device, train: bool, lowpass=None):
         xb = lowpass_windows(xb, rng, cfg.lowpass_rate, lowpass)
     if train and cfg.eq_rate:
         xb = eq_windows(xb, rng, cfg.eq_rate, cfg.eq_db)
+    if train and cfg.shift_rate and shift_from is not None:
+        xb = shift_windows(xb, rng, cfg.shift_rate, cfg.shift_bins, shift_from)
     return torch.from_numpy(xb).to(device), torch.from_numpy(yb).to(device)
 
 
@@ -204,6 +209,22 @@ def focal_bce(logits, targets, gamma: float):
     p = torch.sigmoid(logits)
     p_true = p * targets + (1 - p) * (1 - targets)
     return ((1 - p_true) ** gamma * bce).mean()
+
+
+def shift_windows(xb, rng, rate: float, max_bins: int, first_band: int) -> np.ndarray:
+    """Other kits' hats and cymbals sit higher or lower: a `rate` share of the windows have their bands from
+    `first_band` up moved by 1 to `max_bins` mel bands, up or down (above 1 kHz a mel band is a nearly constant
+    ratio in frequency, so this is a pitch shift of everything there), the bands left empty at the ends repeating
+    their neighbour. Labels do not change."""
+    chosen = np.flatnonzero(rng.random(len(xb)) < rate)
+    if not len(chosen) or max_bins < 1:
+        return xb
+    xb = xb.copy()
+    n = xb.shape[1]
+    for i, shift in zip(chosen, rng.integers(1, max_bins + 1, len(chosen)) * rng.choice((-1, 1), len(chosen))):
+        source = np.clip(np.arange(first_band, n) - shift, first_band, n - 1)
+        xb[i, first_band:] = xb[i, source]
+    return xb
 
 
 def predict(model, x, cfg, offset, device, batch_size=2048):
@@ -356,6 +377,11 @@ def train(cfg: TrainConfig) -> dict:
     lowpass = None
     if cfg.lowpass_rate:
         lowpass = lowpass_weights(mel_basis(fp_), fp_.sample_rate_hz, np.geomspace(*cfg.lowpass_hz, 64))
+    shift_from = None
+    if cfg.shift_rate:
+        basis = mel_basis(fp_)  # each band's centre: the peak of its filter
+        centres_hz = np.linspace(0.0, fp_.sample_rate_hz / 2, basis.shape[1])[basis.argmax(axis=1)]
+        shift_from = int(np.searchsorted(centres_hz, cfg.shift_from_hz))
 
     def save(model, thresholds, history):
         extra = {
@@ -381,7 +407,7 @@ def train(cfg: TrainConfig) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = get_lr(step, total, cfg)
             xb, yb = get_batch(x, y, order[b * cfg.batch_size : (b + 1) * cfg.batch_size], cfg, offset, rng, device, True,
-                               lowpass)
+                               lowpass, shift_from)
             loss = focal_bce(model(xb), yb, cfg.focal_gamma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -444,6 +470,10 @@ def main(argv=None) -> int:
         parser.error(f"--eq-rate {cfg.eq_rate} must be between 0 and 1")
     if not 0.0 <= cfg.eq_db <= 24.0:
         parser.error(f"--eq-db {cfg.eq_db} must be between 0 and 24")
+    if not 0.0 <= cfg.shift_rate <= 1.0:
+        parser.error(f"--shift-rate {cfg.shift_rate} must be between 0 and 1")
+    if not 0 <= cfg.shift_bins <= 8:
+        parser.error(f"--shift-bins {cfg.shift_bins} must be between 0 and 8")
     if not 0.0 <= cfg.focal_gamma <= 5.0:
         parser.error(f"--focal-gamma {cfg.focal_gamma} must be between 0 and 5")
     if not 0.0 <= cfg.lowpass_rate <= 1.0:

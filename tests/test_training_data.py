@@ -360,6 +360,21 @@ def test_eq_windows_scale_each_band_by_a_smooth_curve_in_power():
     assert np.allclose(eq_windows(xb, rng, 1.0, 0.0), xb, atol=1e-5)  # 0 dB: unchanged but for rounding
 
 
+def test_shifted_windows_move_the_upper_bands_and_keep_the_lower():
+    from offline.train import shift_windows
+
+    rng = np.random.default_rng(3)
+    xb = rng.random((200, 64, 20)).astype(np.float32)
+    out = shift_windows(xb, rng, 0.5, 3, 20)
+    moved = [i for i in range(len(xb)) if not np.array_equal(out[i], xb[i])]
+    assert 60 < len(moved) < 140  # about half
+    for i in moved:
+        assert np.array_equal(out[i, :20], xb[i, :20])
+        shifts = [d for d in (-3, -2, -1, 1, 2, 3) if np.array_equal(out[i, 23:61], xb[i, 23 - d : 61 - d])]
+        assert len(shifts) == 1  # one shift of 1-3 bands, up or down, for the whole upper region
+    assert np.array_equal(shift_windows(xb, rng, 1.0, 0, 20), xb)
+
+
 def test_focal_loss_is_bce_at_gamma_0_and_weighs_the_labels_the_network_misses():
     import torch
 
@@ -385,6 +400,7 @@ def test_focal_loss_is_bce_at_gamma_0_and_weighs_the_labels_the_network_misses()
     (["--lowpass-hz", "0", "7000"], "--lowpass-hz 0 7000: expected two frequencies"),
     (["--mix-rate", "-0.1"], "--mix-rate -0.1 must be between 0 and 1"),
     (["--focal-gamma", "-1"], "--focal-gamma -1.0 must be between 0 and 5"),
+    (["--shift-rate", "2"], "--shift-rate 2.0 must be between 0 and 1"),
 ])
 def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, tmp_path, capsys):
     """drumscribe train: a share outside 0-1 or a cut-off range that is not LOW <= HIGH above 0 is one line and
