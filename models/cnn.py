@@ -20,6 +20,7 @@ class HitCNNConfig:
     convs_per_stage: int = 1  # 3x3 convolutions in each stage
     hidden: int = 128  # fully connected width
     dropout: float = 0.3
+    contrast_channel: bool = False  # a second input plane: each band's rise over its quietest frame in the window
 
     @property
     def n_frames(self) -> int:
@@ -33,7 +34,8 @@ class HitCNN(nn.Module):
         super().__init__()
         self.config = config
         layers = []
-        c_in = 1
+        planes = 2 if config.contrast_channel else 1
+        c_in = planes
         for c_out in config.channels:
             for _ in range(config.convs_per_stage):
                 layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
@@ -41,7 +43,7 @@ class HitCNN(nn.Module):
             layers.append(nn.MaxPool2d((2, 2), ceil_mode=True))
         self.features = nn.Sequential(*layers).eval()  # a probe in training mode would move batch-norm statistics
         with torch.no_grad():
-            n_flat = self.features(torch.zeros(1, 1, config.n_mels, config.n_frames)).numel()
+            n_flat = self.features(torch.zeros(1, planes, config.n_mels, config.n_frames)).numel()
         self.features.train()
         self.head = nn.Sequential(
             nn.Flatten(),
@@ -54,16 +56,24 @@ class HitCNN(nn.Module):
         self.register_buffer("band_mean", torch.zeros(config.n_mels))
         self.register_buffer("band_std", torch.ones(config.n_mels))
 
+    def _planes(self, windows: torch.Tensor) -> torch.Tensor:
+        """(batch, planes, n_mels, n_frames): the normalised window, and with `contrast_channel` each band's rise
+        over its quietest frame in the window (a hit over a sustained background: a guitar chord held under the
+        snare is the band's floor, the snare what rises above it), in units of the band's spread."""
+        x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
+        if not self.config.contrast_channel:
+            return x[:, None]
+        rise = (windows - windows.amin(dim=2, keepdim=True)) / self.band_std[:, None]
+        return torch.stack((x, rise), dim=1)
+
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """windows: (batch, n_mels, n_frames) log-mel. Returns logits (batch, n_classes)."""
-        x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
-        return self.head(self.features(x[:, None]))
+        return self.head(self.features(self._planes(windows)))
 
     def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
         """(logits, embedding): the logits of forward() and the hidden layer they are read from, (batch, hidden).
         Windows that sound alike to the network lie close in the embedding (the in-song context decoding uses it)."""
-        x = (windows - self.band_mean[:, None]) / self.band_std[:, None]
-        embedding = self.head[:-1](self.features(x[:, None]))
+        embedding = self.head[:-1](self.features(self._planes(windows)))
         return self.head[-1](embedding), embedding
 
 

@@ -42,6 +42,7 @@ class TrainConfig:
     lowpass_hz: tuple = (7000, 16000)  # ... the cut-off drawn log-uniformly from this range of Hz
     eq_rate: float = 0.0  # share of training windows heard through a random EQ (a tilt and one bell)
     eq_db: float = 9.0  # ... the bell's gain drawn from +-this many dB, the tilt from +-half of it end to end
+    contrast_channel: bool = False  # the network also sees each band's rise over its quietest frame (models.cnn)
     shift_rate: float = 0.0  # share of training windows whose bands above shift_from_hz move up or down (brighter or
     shift_bins: int = 3  # ... darker hats and cymbals, as another kit's): by 1 to this many mel bands
     shift_from_hz: float = 1000.0  # ... the bands below stay (the mel scale is linear there: a shift is no retuning)
@@ -318,7 +319,7 @@ def _pooled_shape(net) -> tuple:
     training = net.training
     net.eval()
     try:
-        return tuple(net.features(torch.zeros(1, 1, net.config.n_mels, net.config.n_frames)).shape[1:])
+        return tuple(net.features(torch.zeros(1, net.features[0].in_channels, net.config.n_mels, net.config.n_frames)).shape[1:])
     finally:
         net.train(training)
 
@@ -353,7 +354,8 @@ def train(cfg: TrainConfig) -> dict:
         vkit = vmeta["kit"]
 
     model_cfg = HitCNNConfig(n_mels=x.shape[1], frames_before=cfg.frames_before, frames_after=cfg.frames_after,
-                             n_classes=len(labels), channels=tuple(cfg.channels), hidden=cfg.hidden)
+                             n_classes=len(labels), channels=tuple(cfg.channels), hidden=cfg.hidden,
+                             contrast_channel=cfg.contrast_channel)
     model = HitCNN(model_cfg)
     sample = x[rng.choice(len(x), min(len(x), 20000), replace=False)].astype(np.float32)
     model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
@@ -449,6 +451,8 @@ def main(argv=None) -> int:
             parser.add_argument("-o", flag, default=default, help="checkpoint to write (default %(default)s)")
         elif isinstance(default, tuple):
             parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
+        elif isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help="(off by default)")
         else:
             parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
     parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (command-line flags win)")
@@ -490,7 +494,8 @@ def main(argv=None) -> int:
             init = load_checkpoint(cfg.init).model
             load_init(HitCNN(HitCNNConfig(n_mels=init.config.n_mels, frames_before=cfg.frames_before,
                                           frames_after=cfg.frames_after, n_classes=init.config.n_classes,
-                                          channels=tuple(cfg.channels), hidden=cfg.hidden)), init)
+                                          channels=tuple(cfg.channels), hidden=cfg.hidden,
+                                          contrast_channel=cfg.contrast_channel)), init)
         except (CheckpointError, ValueError) as exc:
             parser.error(f"--init {cfg.init}: {str(exc).removeprefix('--init: ')}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -252,6 +252,31 @@ def test_init_into_a_wider_model_answers_as_before_and_then_learns_with_its_new_
     assert wide.head[5].weight[:, 16:].abs().sum() > 0
 
 
+def test_contrast_plane_is_each_bands_rise_and_a_grown_model_answers_as_before():
+    """--contrast-channel: the second input plane is each band's rise over its quietest frame of the window, and
+    a network grown with it from one without answers as that one did (the new plane's weights start at zero)."""
+    import torch
+
+    from models.cnn import HitCNN, HitCNNConfig
+    from offline.train import load_init
+
+    torch.manual_seed(0)
+    plain = HitCNN(HitCNNConfig(channels=(4, 8, 8), hidden=16)).eval()
+    grown = HitCNN(HitCNNConfig(channels=(4, 8, 8), hidden=16, contrast_channel=True))
+    load_init(grown, plain)
+    grown.eval()
+    windows = torch.rand(5, 64, 20) * 3
+    windows[:, 10, :] = 2.0  # a sustained band: no rise at all
+    windows[:, 20, 7] += 4.0  # a hit in band 20 at the onset frame
+    planes = grown._planes(windows)
+    assert planes.shape == (5, 2, 64, 20)
+    assert torch.all(planes[:, 1, 10] == 0)
+    rise = (windows[:, 20, 7] - windows[:, 20].amin(dim=1)) / grown.band_std[20]
+    assert torch.allclose(planes[:, 1, 20, 7], rise)
+    assert torch.allclose(grown(windows), plain(windows), atol=1e-5)
+    assert not grown.features[0].weight[:, 1].any() and grown.features[0].weight[:, 0].abs().sum() > 0
+
+
 def _band_db(x: np.ndarray, lo: float, hi: float, sr: int = 48000) -> float:
     spectrum = np.abs(np.fft.rfft(x)) ** 2
     f = np.fft.rfftfreq(len(x), 1 / sr)
