@@ -456,13 +456,7 @@ def cmd_train(argv: list) -> int:
 
 
 def cmd_drum_maps(args) -> int:
-    from realtime.drums import (
-        DRUM_MAPS_DIR,
-        DRUMS,
-        DrumMapError,
-        available_drum_maps,
-        load_drum_map,
-    )
+    from realtime.drums import DRUM_MAPS_DIR, DRUMS, DrumMapError, available_drum_maps, load_drum_map
 
     for name in available_drum_maps():
         try:

@@ -335,7 +335,7 @@ def train(cfg: TrainConfig) -> dict:
     import torch
 
     from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
-    from realtime.features import mel_basis
+    from realtime.features import mel_basis, mel_centers_hz
 
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -381,9 +381,7 @@ def train(cfg: TrainConfig) -> dict:
         lowpass = lowpass_weights(mel_basis(fp_), fp_.sample_rate_hz, np.geomspace(*cfg.lowpass_hz, 64))
     shift_from = None
     if cfg.shift_rate:
-        basis = mel_basis(fp_)  # each band's centre: the peak of its filter
-        centres_hz = np.linspace(0.0, fp_.sample_rate_hz / 2, basis.shape[1])[basis.argmax(axis=1)]
-        shift_from = int(np.searchsorted(centres_hz, cfg.shift_from_hz))
+        shift_from = int(np.searchsorted(mel_centers_hz(fp_.as_dict()), cfg.shift_from_hz))
 
     def save(model, thresholds, history):
         extra = {

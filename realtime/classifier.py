@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from .features import mel_centers_hz
 from .types import DrumHit, FrameBlock
 
 # Mel-band regions whose energy gives each drum's loudness, in Hz.
@@ -132,7 +133,7 @@ class HitClassifier:
             self.behind_frames = round(context.behind_s * frames_per_s)
             self.exclude_frames = round(context.exclude_s * frames_per_s)
             self.latency_samples += self.ahead_frames * self.hop_samples
-        mel_hz = _mel_centers_hz(fp)
+        mel_hz = mel_centers_hz(fp)
         self.offsets_db = np.array([_LOUDNESS_OFFSET_DB.get(label, 0.0) for label in self.labels])
         bands = [_LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ) for label in self.labels]
         # (n_mels, n_classes) 0/1: which mel bands make each drum's loudness
@@ -152,7 +153,7 @@ class HitClassifier:
         self.history_start = 0  # absolute frame index of history[0]
         self.pending = []  # onset frames waiting for their look-ahead
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
-        self.bank = []  # (context) classified onsets in frame order: (frame, probs, unit embedding, velocities)
+        self.bank = []  # (context) classified onsets in frame order: (frame, probs, unit embedding, frames after)
         self.undecided = 0  # (context) bank[undecided:] wait for the onsets after them
 
     def _batch(self, onset: int) -> int:
@@ -227,12 +228,12 @@ class HitClassifier:
         x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
         logits, embedding = self._network(x)
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        velocities = [self._velocities(w[self.frames_before : self.frames_before + 5]) for w in windows]
+        afters = windows[:, self.frames_before : self.frames_before + 5]  # what a hit's velocity is measured on
         if self.context is None:
-            return self._decide(onsets, probs, velocities)
+            return self._decide(onsets, probs, afters)
         embedding = embedding.astype(np.float64)
         embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-12
-        self.bank += list(zip(onsets, probs, embedding, velocities))
+        self.bank += list(zip(onsets, probs, embedding, afters))
         return []
 
     def _decide_in_context(self, stop: int) -> list:
@@ -240,22 +241,21 @@ class HitClassifier:
         if stop <= self.undecided:
             return []
         frames = np.array([entry[0] for entry in self.bank])
-        probs = np.stack([entry[1] for entry in self.bank])
-        embedding = np.stack([entry[2] for entry in self.bank])
         c = self.context
-        rows = np.arange(self.undecided, stop)
-        lo = np.searchsorted(frames, frames[rows[0]] - self.behind_frames, side="left")
-        hi = np.searchsorted(frames, frames[rows[-1]] + self.ahead_frames, side="right")
-        gap = frames[None, lo:hi] - frames[rows, None]  # (onsets to decide, candidate neighbours)
+        lo = np.searchsorted(frames, frames[self.undecided] - self.behind_frames, side="left")
+        hi = np.searchsorted(frames, frames[stop - 1] + self.ahead_frames, side="right")
+        probs = np.stack([entry[1] for entry in self.bank[lo:hi]])  # the candidates, from lo on
+        embedding = np.stack([entry[2] for entry in self.bank[lo:hi]])
+        rows = np.arange(self.undecided, stop) - lo
+        gap = frames[None, lo:hi] - frames[rows + lo, None]  # (onsets to decide, candidate neighbours)
         near = (gap <= self.ahead_frames) & (gap >= -self.behind_frames) & (np.abs(gap) >= max(self.exclude_frames, 1))
-        similarity = np.where(near, np.ascontiguousarray(embedding[rows]) @ np.ascontiguousarray(embedding[lo:hi]).T,
-                              -np.inf)
+        similarity = np.where(near, np.ascontiguousarray(embedding[rows]) @ embedding.T, -np.inf)
         k = min(c.neighbours, similarity.shape[1])
         best = np.argpartition(-similarity, k - 1, axis=1)[:, :k]  # the k most alike, in no particular order
         weights = np.take_along_axis(similarity, best, axis=1)
         weights = np.where(np.isfinite(weights), np.maximum(weights, 1e-6), 0.0)
         total = weights.sum(axis=1, keepdims=True)
-        neighbours = np.einsum("nk,nkc->nc", weights, probs[lo:hi][best]) / np.maximum(total, 1e-12)
+        neighbours = np.einsum("nk,nkc->nc", weights, probs[best]) / np.maximum(total, 1e-12)
         blended = np.where(total > 0, (1.0 - c.weight) * probs[rows] + c.weight * neighbours, probs[rows])
         entries = self.bank[self.undecided : stop]
         self.undecided = stop
@@ -270,7 +270,7 @@ class HitClassifier:
             del self.bank[:cut]
             self.undecided -= cut
 
-    def _decide(self, onsets: list, probs: np.ndarray, velocities: list) -> list:
+    def _decide(self, onsets: list, probs: np.ndarray, afters) -> list:
         """The hits of classified onsets: exclusive groups as one, thresholds, double-trigger suppression."""
         probs = probs.copy()
         for group in self.exclusive:  # one decision per group: its summed probability, on its likeliest member
@@ -279,11 +279,12 @@ class HitClassifier:
             probs[:, group] = 0.0
             probs[np.arange(len(probs)), best] = total
         hits = []
-        for onset, p, v in zip(onsets, probs, velocities):
+        for onset, p, after in zip(onsets, probs, afters):
             found = np.flatnonzero(p >= self.thresholds)
             if not len(found):
                 continue
             onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
+            v = self._velocities(after)
             for c in found:
                 drum = self.labels[c]
                 last = self.last_hit_frame.get(drum)
@@ -303,19 +304,3 @@ class HitClassifier:
         """MIDI velocity (1-127) of every drum: its level mapped linearly from the floor to the ceiling."""
         return velocity_from_db(self.levels_db(after), self.velocity_floor_db, self.velocity_ceiling_db)
 
-
-def _mel_centers_hz(fp: dict) -> np.ndarray:
-    """Centre frequencies of the mel bands (Slaney mel scale, as librosa's filterbank)."""
-    def hz_to_mel(f):
-        f = np.asarray(f, dtype=np.float64)
-        lin = f / (200.0 / 3)
-        log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
-        return np.where(f >= 1000.0, log, lin)
-
-    def mel_to_hz(m):
-        lin = m * (200.0 / 3)
-        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
-        return np.where(m >= 15.0, log, lin)
-
-    mels = np.linspace(hz_to_mel(fp["fmin_hz"]), hz_to_mel(fp["fmax_hz"]), fp["n_mels"] + 2)
-    return mel_to_hz(mels[1:-1])

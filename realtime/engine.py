@@ -24,10 +24,12 @@ class RunStats:
 
 @dataclass(frozen=True)
 class Scheduling:
-    """How eagerly the stages compute: never what they compute (the hits are the same), only when.
+    """How eagerly the stages compute, and (`context`) whether onsets may wait for the song around them.
 
     Live input computes every frame and classifies every onset the moment it can; files group frames and
-    onsets into batches, which is many times faster and only delays when hits are released.
+    onsets into batches, which is many times faster and only delays when hits are released (the hits are the
+    same). Only `context` changes the hits themselves: files decide each onset with the in-song context
+    (realtime.classifier.ContextParams) where the checkpoint has it, which waits seconds; live input never does.
     """
 
     frames_per_call: int  # spectrogram frames computed together

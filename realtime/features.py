@@ -50,6 +50,24 @@ def mel_basis(params: FeatureParams) -> np.ndarray:
     ).astype(np.float64)
 
 
+def mel_centers_hz(fp: dict) -> np.ndarray:
+    """Centre frequencies of the mel bands of FeatureParams given as a dict (Slaney mel scale, as librosa's
+    filterbank), without librosa."""
+    def hz_to_mel(f):
+        f = np.asarray(f, dtype=np.float64)
+        lin = f / (200.0 / 3)
+        log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+        return np.where(f >= 1000.0, log, lin)
+
+    def mel_to_hz(m):
+        lin = m * (200.0 / 3)
+        log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+        return np.where(m >= 15.0, log, lin)
+
+    mels = np.linspace(hz_to_mel(fp["fmin_hz"]), hz_to_mel(fp["fmax_hz"]), fp["n_mels"] + 2)
+    return mel_to_hz(mels[1:-1])
+
+
 class LogMelSpectrogram:
     """Streaming stage: audio blocks of any size in, complete log-mel frames out.
 
