@@ -77,6 +77,34 @@ class HitCNN(nn.Module):
         return self.head[-1](embedding), embedding
 
 
+class HitEnsemble(nn.Module):
+    """Several HitCNNs that read the same window, answering together: each drum's probability is the mean of the
+    members' (returned as its logit), the embedding the members' hidden layers side by side (so the in-song
+    context decoding finds neighbours that sound alike to all of them). Built from trained checkpoints with
+    `python -m offline.ensemble`; not trained as a whole."""
+
+    def __init__(self, configs):
+        super().__init__()
+        configs = list(configs)
+        shape = {(c.n_mels, c.frames_before, c.frames_after, c.n_classes) for c in configs}
+        if len(configs) < 2 or len(shape) != 1:
+            raise ValueError("an ensemble needs two or more networks with the same window and classes, got "
+                             + "; ".join(f"{c.n_mels} mels, {c.frames_before}+1+{c.frames_after} frames, "
+                                         f"{c.n_classes} classes" for c in configs))
+        self.members = nn.ModuleList(HitCNN(c) for c in configs)
+        self.config = configs[0]  # what the engine reads of it: the window and the classes, the same for all
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_embedding(windows)[0]
+
+    def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
+        both = [m.forward_with_embedding(windows) for m in self.members]
+        logits = torch.stack([logits for logits, _ in both])  # the mean probability's logit, in logs throughout:
+        hit = torch.logsumexp(-nn.functional.softplus(-logits), dim=0)  # log(p) + log(n), stable where p is near 1
+        miss = torch.logsumexp(-nn.functional.softplus(logits), dim=0)  # log(1 - p) + log(n)
+        return hit - miss, torch.cat([e for _, e in both], dim=1)
+
+
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     model = ckpt.model
     state = {k.removeprefix("_orig_mod."): v.detach().cpu() for k, v in model.state_dict().items()}
@@ -84,6 +112,7 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
         {
             "state_dict": state,
             "model_config": asdict(model.config),
+            **({"member_configs": [asdict(m.config) for m in model.members]} if isinstance(model, HitEnsemble) else {}),
             "labels": list(ckpt.labels),
             "feature_params": dict(ckpt.feature_params),
             "onset_params": dict(ckpt.onset_params),
@@ -106,8 +135,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"model file '{path}' does not exist")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-        config = HitCNNConfig(**{**raw["model_config"], "channels": tuple(raw["model_config"]["channels"])})
-        model = HitCNN(config)
+        configs = [HitCNNConfig(**{**c, "channels": tuple(c["channels"])})
+                   for c in raw.get("member_configs") or [raw["model_config"]]]
+        config = configs[0]
+        model = HitEnsemble(configs) if len(configs) > 1 else HitCNN(config)
         model.load_state_dict(raw["state_dict"])
     except Exception as exc:  # torch raises many types for a bad file
         raise CheckpointError(f"model file '{path}' is not a drumscribe checkpoint ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,77 @@
+"""Several trained drum-hit networks as one offline model: their probabilities averaged at each onset.
+
+    python -m offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt
+
+The members must read the same window (mel bands, frames around the onset), with the same features and labels.
+The first member gives the onset settings, the thresholds and the in-song context settings; tune the thresholds
+for the ensemble afterwards (`python -m offline.tune_thresholds --model runs/ensemble.pt --context -o ...`), as for
+any new network. `extra["members"]` keeps each member's training record; `extra["data"]["kits"]` is the union of
+their kits, so the held-out-kit test still sees every kit any member trained on.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+
+def ensemble(paths) -> object:
+    """A Checkpoint whose model is a models.cnn.HitEnsemble of the checkpoints at `paths`."""
+    from models.cnn import HitEnsemble, load_checkpoint
+    from models.runtime import file_sha256
+
+    members = [load_checkpoint(p) for p in paths]
+    first = members[0]
+    for path, ckpt in zip(paths, members):
+        if hasattr(ckpt.model, "members"):
+            raise ValueError(f"'{path}' is an ensemble already: give its members")
+        if ckpt.labels != first.labels:
+            raise ValueError(f"'{path}' has labels {ckpt.labels}, the first model {first.labels}")
+        if ckpt.feature_params != first.feature_params or not np.array_equal(ckpt.mel_basis, first.mel_basis):
+            raise ValueError(f"'{path}' reads other features than the first model "
+                             f"({ckpt.feature_params} against {first.feature_params})")
+    model = HitEnsemble([c.model.config for c in members])
+    for net, ckpt in zip(model.members, members):
+        net.load_state_dict(ckpt.model.state_dict())
+    model.eval()
+    kits = sorted({k for c in members for k in c.extra.get("data", {}).get("kits", [])})
+    records = [{"source": Path(p).name, "source_sha256": file_sha256(p),
+                **{k: c.extra[k] for k in ("data", "train_config", "device", "train_seconds") if k in c.extra}}
+               for p, c in zip(paths, members)]
+    extra = {k: v for k, v in first.extra.items() if k not in ("data", "train_config", "history", "train_seconds")}
+    extra.update(data={"kits": kits}, members=records)
+    return type(first)(model=model, labels=list(first.labels), feature_params=dict(first.feature_params),
+                       onset_params=dict(first.onset_params), mel_basis=first.mel_basis,
+                       thresholds=list(first.thresholds), onset_offset_frames=first.onset_offset_frames, extra=extra)
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    parser = argparse.ArgumentParser(prog="python -m offline.ensemble", description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="+", help="two or more .pt checkpoints")
+    parser.add_argument("-o", "--out", required=True, help="the ensemble's .pt checkpoint")
+    args = parser.parse_args(argv)
+    if len(args.models) < 2:
+        parser.error(f"an ensemble needs two or more models, got {len(args.models)}")
+
+    from models.cnn import CheckpointError, save_checkpoint
+
+    if not Path(args.out).resolve().parent.is_dir():
+        parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': no folder {Path(args.out).parent}\n")
+    try:
+        ckpt = ensemble(args.models)
+    except (CheckpointError, ValueError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
+    try:
+        save_checkpoint(args.out, ckpt)
+    except (OSError, RuntimeError) as e:  # torch.save raises RuntimeError for some unwritable paths
+        parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': {getattr(e, 'strerror', None) or e}\n")
+    print(f"wrote {args.out}: {len(args.models)} networks, "
+          f"{sum(p.numel() for p in ckpt.model.parameters()) / 1e3:.0f}k parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

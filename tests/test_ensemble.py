@@ -1,0 +1,113 @@
+"""Several networks as one offline model (models.cnn.HitEnsemble, python -m offline.ensemble): the mean of the
+members' probabilities, their embeddings side by side, through a checkpoint, an ONNX bundle and the engine."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.cnn import (
+    Checkpoint,
+    HitCNN,
+    HitCNNConfig,
+    HitEnsemble,
+    load_checkpoint,
+    save_checkpoint,
+)
+from models.runtime import load_bundle, write_bundle
+from offline.ensemble import ensemble
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def members(checkpoint_path, tmp_path_factory):
+    """The random test network and a second, other one (another seed, the contrast plane, a wider head), with
+    different kits in their training records."""
+    base = load_checkpoint(checkpoint_path)
+    torch.manual_seed(99)
+    other = HitCNN(HitCNNConfig(n_classes=len(base.labels), contrast_channel=True, hidden=64)).eval()
+    folder = tmp_path_factory.mktemp("members")
+    first, second = folder / "a.pt", folder / "b.pt"
+    save_checkpoint(first, Checkpoint(**{**base.__dict__, "extra": {"data": {"kits": ["kit:A", "kit:B"]}}}))
+    save_checkpoint(second, Checkpoint(**{**base.__dict__, "model": other, "extra": {"data": {"kits": ["kit:C"]}}}))
+    return first, second
+
+
+def test_ensemble_answers_the_mean_probability_and_both_embeddings(members):
+    nets = [load_checkpoint(p).model for p in members]
+    both = ensemble(members)
+    windows = torch.randn(32, 64, 20, generator=torch.Generator().manual_seed(3)) * 3 + 1
+    with torch.no_grad():
+        logits, embedding = both.model.forward_with_embedding(windows)
+        alone = [n.forward_with_embedding(windows) for n in nets]
+    mean = torch.stack([torch.sigmoid(lg) for lg, _ in alone]).mean(0)
+    assert torch.allclose(torch.sigmoid(logits), mean, atol=1e-6)
+    assert torch.equal(embedding, torch.cat([e for _, e in alone], dim=1))
+    assert embedding.shape[1] == nets[0].config.hidden + nets[1].config.hidden
+    assert torch.isfinite(logits).all()  # far-off logits too (the windows are loud: some members answer ~0 or ~1)
+
+
+def test_ensemble_checkpoint_and_bundle_round_trip(members, tmp_path):
+    path = tmp_path / "ens.pt"
+    save_checkpoint(path, ensemble(members))
+    loaded = load_checkpoint(path)
+    assert isinstance(loaded.model, HitEnsemble) and len(loaded.model.members) == 2
+    assert loaded.extra["data"]["kits"] == ["kit:A", "kit:B", "kit:C"]
+    assert [m["source"] for m in loaded.extra["members"]] == ["a.pt", "b.pt"]
+    write_bundle(path)  # checks ONNX Runtime's logits and embedding against torch's itself
+    bundle = load_bundle(path)
+    windows = np.random.default_rng(0).normal(1, 3, (8, 64, 20)).astype(np.float32)
+    with torch.no_grad():
+        want = loaded.model(torch.from_numpy(windows)).numpy()
+    np.testing.assert_allclose(bundle.model.run_numpy(windows), want, atol=1e-4)
+
+
+def test_engine_transcribes_with_an_ensemble(members, groove, tmp_path):
+    from realtime.engine import transcribe_array
+
+    ckpt = ensemble(members)
+    ckpt.thresholds = [0.0] * len(ckpt.labels)  # every onset gives hits: the ensemble's answers reach the sinks
+    hits = transcribe_array(groove[0].astype(np.float64), ckpt)
+    assert hits
+    ckpt.model = ckpt.model.members[0]
+    assert [h.confidence for h in transcribe_array(groove[0].astype(np.float64), ckpt)] != [h.confidence for h in hits]
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "offline.ensemble", *map(str, args)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_cli_writes_an_ensemble(members, tmp_path):
+    out = tmp_path / "ens.pt"
+    run = _cli(*members, "-o", out)
+    assert run.returncode == 0, run.stderr
+    assert isinstance(load_checkpoint(out).model, HitEnsemble)
+
+
+def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path):
+    ens = tmp_path / "ens.pt"
+    save_checkpoint(ens, ensemble(members))
+    odd = load_checkpoint(checkpoint_path)
+    odd.labels = odd.labels[::-1]
+    save_checkpoint(tmp_path / "odd.pt", odd)
+    wide = load_checkpoint(checkpoint_path)
+    wide.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), frames_after=8)).eval()
+    save_checkpoint(tmp_path / "short.pt", wide)
+    cases = {
+        (members[0],): "two or more",
+        (members[0], tmp_path / "missing.pt"): "does not exist",
+        (members[0], ens): "is an ensemble already",
+        (members[0], tmp_path / "odd.pt"): "has labels",
+        (members[0], tmp_path / "short.pt"): "same window",
+    }
+    for models, expected in cases.items():
+        run = _cli(*models, "-o", tmp_path / "out.pt")
+        assert run.returncode == 2, (models, run.stdout)
+        lines = run.stderr.strip().splitlines()
+        assert expected in lines[-1] and "Traceback" not in run.stderr, run.stderr
+    run = _cli(*members, "-o", tmp_path / "no" / "such" / "dir" / "e.pt")
+    assert run.returncode == 2 and "cannot write" in run.stderr and "Traceback" not in run.stderr
