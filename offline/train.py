@@ -272,6 +272,9 @@ def load_init(model, init) -> None:
     weight (function-preserving widening, as Net2Net; here by zeros, not copies)."""
     import torch
 
+    if hasattr(init, "members"):
+        raise ValueError(f"--init: that checkpoint is an ensemble of {len(init.members)} networks (python -m "
+                         "offline.ensemble); start from one of its members' checkpoints")
     if (model.config.frames_before != init.config.frames_before
             or model.config.frames_after < init.config.frames_after):
         raise ValueError(f"--init: a model of {init.config.frames_before} frames before and {init.config.frames_after} "

@@ -111,3 +111,12 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
         assert expected in lines[-1] and "Traceback" not in run.stderr, run.stderr
     run = _cli(*members, "-o", tmp_path / "no" / "such" / "dir" / "e.pt")
     assert run.returncode == 2 and "cannot write" in run.stderr and "Traceback" not in run.stderr
+
+
+
+def test_training_refuses_to_start_from_an_ensemble(members):
+    """`drumscribe train --init` grows one network from one network; an ensemble gets a clear refusal."""
+    from offline.train import load_init
+
+    with pytest.raises(ValueError, match="is an ensemble of 2 networks"):
+        load_init(HitCNN(HitCNNConfig(n_classes=11)), ensemble(members).model)
