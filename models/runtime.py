@@ -34,14 +34,15 @@ class NetworkConfig:
 
 
 class OnnxNetwork:
-    """A drum-hit network in ONNX Runtime on one thread: `run_numpy` maps (batch, n_mels, n_frames) float32 windows
-    to (batch, n_classes) logits."""
+    """A drum-hit network in ONNX Runtime: `run_numpy` maps (batch, n_mels, n_frames) float32 windows to (batch,
+    n_classes) logits. One thread by default (live input: no thread may wait on another within a block); files
+    may give it more, for the batches of onsets they classify at once."""
 
-    def __init__(self, onnx: bytes, config: NetworkConfig):
+    def __init__(self, onnx: bytes, config: NetworkConfig, threads: int = 1):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
@@ -153,9 +154,9 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     return out
 
 
-def load_bundle(checkpoint_path: str | Path) -> Checkpoint | None:
+def load_bundle(checkpoint_path: str | Path, threads: int = 1) -> Checkpoint | None:
     """The bundle beside `checkpoint_path` if it was written from this very file, else None (no bundle, a stale
-    one, an unreadable one, or no ONNX Runtime)."""
+    one, an unreadable one, or no ONNX Runtime). `threads`: ONNX Runtime's threads for the network."""
     path = bundle_path(checkpoint_path)
     if not path.is_file() or not Path(checkpoint_path).is_file():
         return None
@@ -166,7 +167,7 @@ def load_bundle(checkpoint_path: str | Path) -> Checkpoint | None:
                 return None
             onnx = data["onnx"].tobytes()
             basis = data["mel_basis"]
-        network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]))
+        network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]), threads=threads)
     except Exception:  # a damaged bundle, or onnxruntime missing: the .pt is the truth
         return None
     return Checkpoint(

@@ -443,15 +443,16 @@ def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, 
     (["--channels", "8", "16", "32"], "cannot start one of channels [8, 16, 32]"),
     (["--frames-before", "6"], "cannot start one of 6 and 16"),
 ])
-def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, message, tmp_path, capsys):
-    """drumscribe train --init from the shipped model into a narrower network, or another window before the
-    onset: one line and exit 2, before the (here empty) data is read; a missing --init file likewise."""
-    from models import DEFAULT_MODEL_PATH
+def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, message, checkpoint_path, tmp_path,
+                                                                       capsys):
+    """drumscribe train --init from a network (16/32/64 channels) into a narrower one, or another window before the
+    onset: one line and exit 2, before the (here empty) data is read; a missing --init file likewise. (The shipped
+    model is an ensemble, which --init refuses whole: tests/test_ensemble.py.)"""
     from offline.train import main
 
     data = tmp_path / "d.npz"
     data.write_bytes(b"")
-    for init, expected in ((DEFAULT_MODEL_PATH, message), (tmp_path / "no.pt", "does not exist")):
+    for init, expected in ((checkpoint_path, message), (tmp_path / "no.pt", "does not exist")):
         with pytest.raises(SystemExit) as exit_info:
             main(["--data", str(data), "--init", str(init), *flags])
         assert exit_info.value.code == 2
