@@ -38,24 +38,14 @@ def soup(checkpoints):
 
 
 def probability_average(checkpoints):
-    """The first checkpoint whose network answers the mean of every network's probabilities (as logits)."""
-    import torch
+    """The first checkpoint whose network is models.cnn.HitEnsemble of every checkpoint's network: the mean of
+    their probabilities, their embeddings side by side (as python -m offline.ensemble builds and the engine runs)."""
+    from models.cnn import HitEnsemble
 
-    class Average(torch.nn.Module):
-        def __init__(self, nets):
-            super().__init__()
-            self.nets = torch.nn.ModuleList(nets)
-            self.config = nets[0].config
-
-        def forward(self, x):
-            return self.forward_with_embedding(x)[0]
-
-        def forward_with_embedding(self, x):  # the embeddings side by side
-            both = [n.forward_with_embedding(x) for n in self.nets]
-            p = torch.stack([torch.sigmoid(logits) for logits, _ in both]).mean(0)
-            return torch.logit(p.clamp(1e-6, 1 - 1e-6)), torch.cat([e for _, e in both], dim=1)
-
-    checkpoints[0].model = Average([c.model.eval() for c in checkpoints]).eval()
+    model = HitEnsemble([c.model.config for c in checkpoints])
+    for net, c in zip(model.members, checkpoints):
+        net.load_state_dict(c.model.state_dict())
+    checkpoints[0].model = model.eval()
     return checkpoints[0]
 
 
