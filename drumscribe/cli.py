@@ -164,8 +164,8 @@ def _load_drum_map(name: str):
 
 
 def file_threads() -> int:
-    """ONNX Runtime threads for a file's network: the batches of onsets a file classifies at once run about 1.5x
-    faster on this project's 2-core machine with 2 (`bench/speed.py`); at most 4, past which small batches only spin."""
+    """ONNX Runtime threads for a file's network: on this project's 2-core machine, 2 took `bench/speed.py`'s
+    median from 4.24 s to 3.14 s with the three-network model; at most 4, past which small batches only spin."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -65,7 +65,7 @@ def test_ensemble_checkpoint_and_bundle_round_trip(members, tmp_path):
     np.testing.assert_allclose(bundle.model.run_numpy(windows), want, atol=1e-4)
 
 
-def test_engine_transcribes_with_an_ensemble(members, groove, tmp_path):
+def test_engine_transcribes_with_an_ensemble(members, groove):
     from realtime.engine import transcribe_array
 
     ckpt = ensemble(members)
@@ -94,9 +94,9 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
     odd = load_checkpoint(checkpoint_path)
     odd.labels = odd.labels[::-1]
     save_checkpoint(tmp_path / "odd.pt", odd)
-    wide = load_checkpoint(checkpoint_path)
-    wide.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), frames_after=8)).eval()
-    save_checkpoint(tmp_path / "short.pt", wide)
+    short = load_checkpoint(checkpoint_path)
+    short.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), frames_after=8)).eval()
+    save_checkpoint(tmp_path / "short.pt", short)
     cases = {
         (members[0],): "two or more",
         (members[0], tmp_path / "missing.pt"): "does not exist",
@@ -111,7 +111,6 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
         assert expected in lines[-1] and "Traceback" not in run.stderr, run.stderr
     run = _cli(*members, "-o", tmp_path / "no" / "such" / "dir" / "e.pt")
     assert run.returncode == 2 and "cannot write" in run.stderr and "Traceback" not in run.stderr
-
 
 
 def test_training_refuses_to_start_from_an_ensemble(members):
