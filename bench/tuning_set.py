@@ -11,6 +11,16 @@ tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, wit
                                                                     # candidates less than 20 ms earlier
     python bench/tuning_set.py --context | --no-context             # with / without the in-song context decoding
                                                                     # (default: as the checkpoint decodes files)
+    python bench/tuning_set.py --leave-one-out                      # held-out figures: each song's stem and mix
+                                                                    # scored at thresholds tuned without that song
+    python bench/tuning_set.py --tune-on mixes                      # thresholds tuned on that part alone (repeatable:
+                                                                    # stems, mixes, validation kit), every part scored
+
+`--tune-on` answers whether a part's shortfall is the thresholds' or the network's: tuned on a part alone, that
+part's figure is the best one threshold per class group can do there (in-sample, not a figure to ship).
+
+`--leave-one-out` estimates what the tuned figures are worth on songs the thresholds never saw: five folds, each
+tuning on every part but one song (its stem and its mix), scoring that song; the stems and mixes pooled over the folds.
 
 Prints the tuned thresholds, pooled F3 / F5 (with found / annotated / emitted strokes for F3) and each part.
 """
@@ -26,6 +36,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VALIDATION_KIT = "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0"
+PARTS = ("stems", "mixes", "validation kit")
 SHIPPED_ONSETS = {"band_from_mel": 36, "band_threshold": 0.03}  # what tune_thresholds set for the shipped model
 
 
@@ -62,6 +73,22 @@ def noisy_or(hits, window_s: float, group_of: dict):
     return out
 
 
+def leave_one_out(parts: dict, songs: dict, labels, tune_on) -> dict:
+    """Per part (stems, mixes, both), pooled rows of each song scored at thresholds tuned on `tune_on`'s parts
+    without that song (`songs[part]` names each track of a part; the validation kit has none, so it is never left out)."""
+    from offline import tune_thresholds as T
+    from offline.evaluate import hits_to_classes, pool, score
+
+    index = {d: i for i, d in enumerate(labels)}
+    rows = {"stems": [], "mixes": []}
+    for song in T.TRACKS:
+        thresholds = T.tune([t for name in tune_on for t, s in zip(parts[name], songs[name]) if s != song], labels)
+        for name in rows:
+            rows[name] += [score(ref, hits_to_classes(T.decide(hits, index, thresholds, refractory_s)))
+                           for (hits, ref, refractory_s), s in zip(parts[name], songs[name]) if s == song]
+    return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; default: the shipped one)")
@@ -71,6 +98,10 @@ def main() -> int:
     decoding.add_argument("--context", dest="context", action="store_true", default=None,
                           help="in-song context decoding (the first model's settings, else the defaults)")
     decoding.add_argument("--no-context", dest="context", action="store_false", help="each onset decided alone")
+    parser.add_argument("--tune-on", action="append", choices=PARTS, default=[], metavar="PART",
+                        help=f"tune the thresholds on this part alone (repeatable; {', '.join(PARTS)}; default: all)")
+    parser.add_argument("--leave-one-out", action="store_true",
+                        help="also print held-out figures: each song scored at thresholds tuned without it")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "class_pp").is_dir():
@@ -99,8 +130,10 @@ def main() -> int:
         parts = {k: [(noisy_or(h, args.noisy_or_ms / 1e3, group_of), ref, r) for h, ref, r in v] for k, v in parts.items()}
     tracks = [t for part in parts.values() for t in part]
     labels = checkpoint.labels
-    thresholds = T.tune(tracks, labels)
+    thresholds = T.tune([t for name in (args.tune_on or PARTS) for t in parts[name]], labels)
     rows = T.pooled(tracks, labels, thresholds)
+    if args.tune_on:
+        print("thresholds tuned on:", ", ".join(args.tune_on), "(every part scored with them below)")
     print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, thresholds)))
     f3 = rows["F3"]
     print(f"tuning set F3 {f3['f']:.4f} / F5 {rows['F5']['f']:.4f}  (F3 strokes: {f3['tp']} found of {f3['n_ref']}, "
@@ -108,6 +141,13 @@ def main() -> int:
     for name, part in parts.items():
         r = T.pooled(part, labels, np.asarray(thresholds))
         print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
+    if args.leave_one_out:
+        songs = {name: [t for t in T.TRACKS if (args.data / kind / f"{t}.flac").is_file()]
+                 for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
+        songs["validation kit"] = [None] * len(parts["validation kit"])
+        print("leave one song out (thresholds tuned without the song scored):")
+        for name, r in leave_one_out(parts, songs, labels, args.tune_on or PARTS).items():
+            print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
     return 0
 
 
