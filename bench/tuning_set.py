@@ -74,18 +74,16 @@ def noisy_or(hits, window_s: float, group_of: dict):
 
 
 def leave_one_out(parts: dict, songs: dict, labels, tune_on) -> dict:
-    """Per part (stems, mixes, both), pooled rows of each song scored at thresholds tuned on `tune_on`'s parts
-    without that song (`songs[part]` names each track of a part; the validation kit has none, so it is never left out)."""
+    """Per part (stems, mixes, both), each song's rows at thresholds tuned on `tune_on`'s parts without that song,
+    pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out)."""
     from offline import tune_thresholds as T
-    from offline.evaluate import hits_to_classes, pool, score
+    from offline.evaluate import pool
 
-    index = {d: i for i, d in enumerate(labels)}
     rows = {"stems": [], "mixes": []}
     for song in T.TRACKS:
         thresholds = T.tune([t for name in tune_on for t, s in zip(parts[name], songs[name]) if s != song], labels)
-        for name in rows:
-            rows[name] += [score(ref, hits_to_classes(T.decide(hits, index, thresholds, refractory_s)))
-                           for (hits, ref, refractory_s), s in zip(parts[name], songs[name]) if s == song]
+        for name, scored in rows.items():
+            scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds))
     return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
 
 

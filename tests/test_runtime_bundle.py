@@ -48,7 +48,6 @@ def test_bundle_gives_the_hits_torch_gives(path):
     np.testing.assert_allclose([h.confidence for h in by_onnx], [h.confidence for h in by_torch], atol=1e-4)
 
 
-
 def test_more_threads_for_files_give_the_same_hits():
     """Files run the network on more ONNX Runtime threads (drumscribe.cli.file_threads); the hits must not change."""
     from realtime.engine import OFFLINE, transcribe_array
@@ -60,6 +59,7 @@ def test_more_threads_for_files_give_the_same_hits():
     assert [(h.onset_s, h.drum, h.velocity) for h in two] == [(h.onset_s, h.drum, h.velocity) for h in one]
     np.testing.assert_allclose([h.confidence for h in two], [h.confidence for h in one], atol=1e-5)
     assert load_bundle(DEFAULT_MODEL_PATH, threads=2).model.session.get_session_options().intra_op_num_threads == 2
+
 
 def test_stale_or_damaged_bundle_is_not_used(tmp_path):
     pt = tmp_path / "model.pt"
