@@ -111,6 +111,7 @@ def main() -> int:
     from models import DEFAULT_MODEL_PATH
     from models.cnn import load_checkpoint
     from offline import tune_thresholds as T
+    from offline.evaluate import CLASSES
     from realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
@@ -145,7 +146,8 @@ def main() -> int:
         songs["validation kit"] = [None] * len(parts["validation kit"])
         print("leave one song out (thresholds tuned without the song scored):")
         for name, r in leave_one_out(parts, songs, labels, args.tune_on or PARTS).items():
-            print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
+            print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}  ("
+                  + ", ".join(f"{c} {r[c]['f']:.3f}" for c in CLASSES if c in r) + ")")
     return 0
 
 

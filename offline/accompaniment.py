@@ -30,6 +30,9 @@ PROGRESSIONS = (
 )
 
 
+_BLOCK = 64  # fluidsynth renders in blocks of this many samples and starts notes on their edges
+
+
 class AccompanimentError(RuntimeError):
     """The accompaniment cannot be rendered (no soundfont, no fluidsynth)."""
 
@@ -154,6 +157,8 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
     try:
         if sfid < 0:
             raise AccompanimentError(f"'{soundfont}' is not a readable sf2 soundfont")
+        if not owned:
+            synth.system_reset()  # a reused synth starts as a new one would
         for channel, program in programs.items():
             synth.program_select(channel, sfid, 0, program)
         if amped:
@@ -194,16 +199,21 @@ def _play(synth, events, n_total: int, sample_rate_hz: int) -> np.ndarray:
             synth.noteoff(channel, note)
     if n_total > done:
         pieces.append(np.asarray(synth.get_samples(n_total - done), dtype=np.float32))
+        done = n_total
+    if done % _BLOCK:  # end on fluidsynth's block clock, so the next render's notes land as this one's did
+        synth.get_samples(_BLOCK - done % _BLOCK)
     stereo = np.concatenate(pieces).reshape(-1, 2) if pieces else np.zeros((0, 2), np.float32)
     mono = stereo.mean(axis=1)[:n_total]
     return np.pad(mono, (0, n_total - len(mono))) if len(mono) < n_total else mono
 
 
 def _silence(synth, programs: dict, sample_rate_hz: int) -> None:
-    """Every note of `programs`' channels off, and their tails rendered away."""
+    """Every sound of `programs`' channels stopped, and what is left rendered away, ending on the block clock: a
+    reused synth then renders the same events the same way whatever it played before."""
     for channel in programs:
         synth.all_notes_off(channel)
-    synth.get_samples(int(0.5 * sample_rate_hz))
+        synth.all_sounds_off(channel)
+    synth.get_samples(-(-int(0.5 * sample_rate_hz) // _BLOCK) * _BLOCK)
 
 
 def amp_chain(rng: np.random.Generator) -> list:

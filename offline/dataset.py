@@ -93,10 +93,11 @@ def _kit(spec: str):
 def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: OnsetParams, lp: LabelParams,
                   basis, accompaniment_prob: float = 0.0, pool: tuple = (), quiet_metal_db: float = 0.0,
                   lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0,
-                  amp_prob: float = 0.0) -> dict:
+                  amp_prob: float = 0.0, band_soundfonts: tuple = ()) -> dict:
     """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
     retuned per drum and half the clips are mixed on channel buses; a share `bleed_prob` of the clips is heard
-    as a miked kit (overheads, snare wires); a share `amp_prob` of the power chords goes through a guitar amp."""
+    as a miked kit (overheads, snare wires); a share `amp_prob` of the power chords goes through a guitar amp;
+    with `band_soundfonts`, each band plays from one of those soundfonts."""
     from .render import render_performance
 
     rng = np.random.default_rng(seed)
@@ -108,7 +109,7 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
         audio, hits = render_performance(kit, rng, accompaniment_prob=accompaniment_prob, other_kits=others,
                                          tune_semitones=1.5 if others else 0.0, bus_mix_prob=0.5 if others else 0.0,
                                          quiet_metal_db=quiet_metal_db, lead_prob=lead_prob, band_db=band_db,
-                                         bleed_prob=bleed_prob, amp_prob=amp_prob)
+                                         bleed_prob=bleed_prob, amp_prob=amp_prob, band_soundfonts=band_soundfonts)
         mel, onsets = detect(audio, fp, op, basis)
         y, v, d, m = label_onsets(onsets, hits, fp, lp)
         xs.append(windows(mel, onsets).astype(np.float16))
@@ -129,18 +130,20 @@ def _job(args):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
-    spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp = args
+    spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp, soundfonts = args
     recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
         "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
     part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}"
                     + (f"-q{quiet:g}" if quiet else "") + (f"-lead{lead:g}" if lead else "")
                     + ("" if tuple(band_db) == BAND_DB else f"-band{band_db[0]:g}_{band_db[1]:g}")
-                    + (f"-bleed{bleed:g}" if bleed else "") + (f"-amp{amp:g}" if amp else "") + ".npz")
+                    + (f"-bleed{bleed:g}" if bleed else "") + (f"-amp{amp:g}" if amp else "")
+                    + ("-sf" + hashlib.sha1("|".join(soundfonts).encode()).hexdigest()[:8] if soundfonts else "") + ".npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
     t = time.time()
-    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet, lead, tuple(band_db), bleed, amp)
+    out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet, lead, tuple(band_db), bleed, amp,
+                        soundfonts)
     np.savez(part, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
                 len(out["y"]), out["missed"], out["hits"], time.time() - t)
@@ -150,7 +153,8 @@ def _job(args):
 def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: int = 2,
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
           accompaniment_prob: float = 0.0, mix_kits: bool = False, quiet_metal_db: float = 0.0,
-          lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0, amp_prob: float = 0.0):
+          lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0, amp_prob: float = 0.0,
+          band_soundfonts: tuple = ()):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -159,7 +163,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
     cache.mkdir(parents=True, exist_ok=True)
     pool = tuple(kits) if mix_kits else ()
     jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool, quiet_metal_db,
-             lead_prob, tuple(band_db), bleed_prob, amp_prob) for i, spec in enumerate(kits)]
+             lead_prob, tuple(band_db), bleed_prob, amp_prob, tuple(band_soundfonts)) for i, spec in enumerate(kits)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
     kit_ids = np.concatenate([np.full(len(p["y"]), i, np.int16) for i, p in enumerate(parts)])
@@ -210,6 +214,9 @@ def main(argv=None):
                         help="share of clips heard as a miked kit: overheads and snare-wire rattle (default 0)")
     parser.add_argument("--amp", type=float, default=0.0, metavar="P",
                         help="share of the power-chord clips whose guitar goes through an amp (default 0)")
+    parser.add_argument("--band-soundfont", action="append", default=[], metavar="SF2",
+                        help="the bands play from this General MIDI soundfont, one drawn per clip (repeatable; "
+                             "default: FluidR3_GM); never a held-out kit's soundfont")
     live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
     live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
     live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
@@ -231,6 +238,12 @@ def main(argv=None):
     for name in ("accompaniment", "lead", "bleed", "amp"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             parser.error(f"--{name} {getattr(args, name):g}: a share of the clips, from 0 to 1")
+    held_sf2 = {Path(k.split(":")[1]).resolve() for k in HELD_OUT_KITS if k.startswith("sf2:")}
+    for soundfont in args.band_soundfont:
+        if not Path(soundfont).is_file():
+            parser.error(f"--band-soundfont '{soundfont}': no such file (an .sf2 General MIDI soundfont)")
+        if Path(soundfont).resolve() in held_sf2:
+            parser.error(f"--band-soundfont '{soundfont}': the soundfont of a held-out kit, never rendered for training")
     fp = FeatureParams(n_fft=args.n_fft, hop_samples=args.hop, n_mels=args.n_mels)
     band_from, band_threshold = args.onset_band or (0, OnsetParams.band_threshold)
     if args.onset_band and (band_from != int(band_from) or not 0 < band_from < args.n_mels):
@@ -255,7 +268,7 @@ def main(argv=None):
     parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,
                   accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, quiet_metal_db=args.quiet_metal,
                   lead_prob=args.lead, band_db=tuple(args.band_db), bleed_prob=args.bleed, amp_prob=args.amp,
-                  fp=fp, op=op, lp=lp)
+                  band_soundfonts=tuple(args.band_soundfont), fp=fp, op=op, lp=lp)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     missed, hits = sum(int(p["missed"]) for p in parts), sum(int(p["hits"]) for p in parts)

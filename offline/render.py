@@ -385,17 +385,21 @@ def augment(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int 
 _SYNTH = {}
 
 
-def _accompaniment_synth(sample_rate_hz: int):
-    """One loaded General-MIDI soundfont per process (loading takes seconds)."""
-    if sample_rate_hz not in _SYNTH:
+def _accompaniment_synth(sample_rate_hz: int, soundfont=None):
+    """One loaded General-MIDI soundfont per process and soundfont (loading takes seconds); by default
+    accompaniment.DEFAULT_SOUNDFONT."""
+    from .accompaniment import DEFAULT_SOUNDFONT, AccompanimentError
+
+    key = (sample_rate_hz, str(soundfont or DEFAULT_SOUNDFONT))
+    if key not in _SYNTH:
         import fluidsynth
 
-        from .accompaniment import DEFAULT_SOUNDFONT
-
+        if not Path(key[1]).is_file():
+            raise AccompanimentError(f"soundfont '{key[1]}' does not exist")
         synth = fluidsynth.Synth(samplerate=float(sample_rate_hz), gain=0.4,
                                  **{"synth.reverb.active": 0, "synth.chorus.active": 0})
-        _SYNTH[sample_rate_hz] = (synth, synth.sfload(str(DEFAULT_SOUNDFONT)))
-    return _SYNTH[sample_rate_hz]
+        _SYNTH[key] = (synth, synth.sfload(key[1]))
+    return _SYNTH[key]
 
 
 def drum_levels_db(drums, rng: np.random.Generator, *, quiet_metal_db: float = 0.0) -> dict:
@@ -423,14 +427,15 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
                        quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = BAND_DB,
-                       bleed_prob: float = 0.0, amp_prob: float = 0.0):
+                       bleed_prob: float = 0.0, amp_prob: float = 0.0, band_soundfonts: tuple = ()):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
     probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (BAND_DB) around the drums,
     and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
     With `quiet_metal_db`, half the clips pull the hi-hat and cymbals down by up to that much (a drummer who
     rides the hats softly, a mix with the overheads low). With probability `bleed_prob` the kit is heard as miked,
     with overheads and snare-wire rattle (`bleed_buses`). With probability `amp_prob` a lead clip's power chords go
-    through a guitar amp (`accompaniment.amp_chain`)."""
+    through a guitar amp (`accompaniment.amp_chain`). With `band_soundfonts`, each band's instruments come from one
+    of those General MIDI soundfonts, drawn per clip (default: accompaniment.DEFAULT_SOUNDFONT)."""
     bars = bars or int(rng.integers(4, 12))
     band = rng.random() < accompaniment_prob
     if band:
@@ -459,8 +464,9 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
 
         lead = bool(lead_prob) and rng.random() < lead_prob
         amp = lead and bool(amp_prob) and rng.random() < amp_prob  # no draw without it: older renders stay the same
+        soundfont = band_soundfonts[int(rng.integers(len(band_soundfonts)))] if band_soundfonts else None  # nor here
         music = render_accompaniment(rng, tempo_bpm=tempo_bpm, bars=bars, sample_rate_hz=sample_rate_hz,
-                                     synth=_accompaniment_synth(sample_rate_hz), lead=lead, amp=amp)
+                                     synth=_accompaniment_synth(sample_rate_hz, soundfont), lead=lead, amp=amp)
         n = min(len(audio), len(music))
         drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
         music_rms = float(np.sqrt(np.mean(music[:n] ** 2))) + 1e-9

@@ -326,6 +326,47 @@ def test_bleed_changes_the_sound_and_never_the_labels():
     assert not np.allclose(dry[: len(wet)], wet[: len(dry)])
 
 
+def test_band_soundfonts_change_the_band_and_never_the_labels():
+    """band_soundfonts: the band plays from the soundfont drawn; without it (or with it empty) the render is the one
+    it always was (no extra draw), and the hits are the same whichever soundfont plays."""
+    from offline.accompaniment import DEFAULT_SOUNDFONT
+    from offline.render import render_performance
+    from realtime.kits import Instrument, Kit, Layer
+
+    sr = 48000
+    t = np.arange(int(0.2 * sr)) / sr
+    noise = (np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.03)).astype(np.float32)
+    sounds = {"kick": (np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05)).astype(np.float32), "hh_closed": noise}
+    kit = Kit(name="test", path=None, kind="test", licence="test",
+              instruments={d: [Instrument(d, d, [Layer(0.0, 1.0, a)])] for d, a in sounds.items()})
+
+    def render(**kw):
+        return render_performance(kit, np.random.default_rng(5), bars=2, style="groove", augment_strength=0.0,
+                                  accompaniment_prob=1.0, **kw)
+
+    render()  # the process's synth, loaded and used once
+    plain, _ = render()
+    again, _ = render(band_soundfonts=())
+    assert len(plain) == len(again) and np.abs(plain - again).max() < 0.01 * np.abs(plain).max()  # the same draws
+    fluid, hits_fluid = render(band_soundfonts=(str(DEFAULT_SOUNDFONT),))
+    other, hits_other = render(band_soundfonts=("/usr/share/sounds/sf2/TimGM6mb.sf2",))
+    assert hits_fluid == hits_other and hits_fluid
+    assert len(fluid) == len(other) and not np.allclose(fluid, other, atol=1e-3)
+
+
+@pytest.mark.parametrize("soundfont, message", [
+    ("/usr/share/sounds/sf2/TimGM6mb.sf2", "the soundfont of a held-out kit, never rendered for training"),
+    ("/nonexistent/band.sf2", "no such file (an .sf2 General MIDI soundfont)")])
+def test_dataset_refuses_a_held_out_or_missing_band_soundfont(soundfont, message, tmp_path, capsys):
+    from offline.dataset import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--out", str(tmp_path / "x.npz"), "--accompaniment", "1", "--band-soundfont", soundfont])
+    assert exit_info.value.code == 2
+    assert f"--band-soundfont '{soundfont}': {message}" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
+
+
 @pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed", "--amp"])
 def test_dataset_shares_must_lie_between_0_and_1(flag, tmp_path, capsys):
     from offline.dataset import main
