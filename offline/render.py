@@ -68,6 +68,57 @@ def load_kit(spec: str) -> Kit:
     raise ValueError(f"kit spec '{spec}' is not 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'")
 
 
+# General MIDI percussion that is none of the drums transcribed: in songs it plays along with the kit (a tambourine
+# on the backbeat, a shaker in sixteenths), and a transcriber must not call it a cymbal or a hi-hat.
+PERCUSSION_NOTES = {54: "tambourine", 56: "cowbell", 69: "cabasa", 70: "maracas"}
+PERCUSSION_WEIGHTS = {"tambourine": 0.5, "cowbell": 0.1, "cabasa": 0.2, "maracas": 0.2}  # the tambourine most often
+
+
+PERCUSSION_KITS = (
+    "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0",  # MIT (fluid-soundfont-gm)
+    "sf2:/usr/share/sounds/sf2/MuseScore_General_Full.sf2:128:0",  # MIT (musescore-general-soundfont-lossless)
+    "sf2:/usr/share/sounds/sf2/sf_GMbank.sf2:128:0",  # public domain (csound-soundfont)
+)
+"""Where load_percussion finds PERCUSSION_NOTES for training renders (never a held-out kit's soundfont)."""
+
+
+def load_percussion(spec: str) -> Kit:
+    """PERCUSSION_NOTES of an 'sf2:<path>:<bank>:<preset>' kit, keyed by instrument name (no drum of DRUMS)."""
+    kind, _, rest = spec.partition(":")
+    if kind != "sf2":
+        raise ValueError(f"percussion spec '{spec}' is not 'sf2:<path>:<bank>:<preset>'")
+    path, bank, preset = rest.rsplit(":", 2)
+    return render_sf2_kit(path, bank=int(bank), preset=int(preset), notes=PERCUSSION_NOTES,
+                          name=f"{Path(path).stem} {bank}:{preset} percussion")
+
+
+def percussion_part(percussion: Kit, rng: np.random.Generator, *, tempo_bpm: float, duration_s: float,
+                    sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """One percussion instrument of `percussion` playing along for `duration_s`: on the backbeat, in eighths or in
+    sixteenths (accented on the beat), humanised. Mono float32, peak-free (unit-gain samples, velocity-scaled)."""
+    names = sorted(percussion.instruments)
+    weights = np.array([PERCUSSION_WEIGHTS.get(n, 0.1) for n in names])
+    name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    insts = percussion.instruments[name]
+    inst = insts[int(rng.integers(len(insts)))]
+    beat = 60.0 / tempo_bpm
+    pattern = int(rng.integers(3))  # 0: beats 2 and 4, 1: eighths, 2: sixteenths
+    step = (2 * beat, beat / 2, beat / 4)[pattern]
+    first = beat if pattern == 0 else 0.0
+    out = np.zeros(int(duration_s * sample_rate_hz) + sample_rate_hz, np.float32)
+    t, k = first, 0
+    while t < duration_s:
+        accent = pattern == 0 or (k * step) % beat < 1e-6
+        velocity = float(np.clip(rng.normal(0.8 if accent else 0.55, 0.08), 0.1, 1.0))
+        audio = inst.layer_for(velocity, rng).audio
+        start = round((t + rng.normal(0, 0.006)) * sample_rate_hz)
+        if 0 <= start < len(out):
+            end = min(len(out), start + len(audio))
+            out[start:end] += velocity * audio[: end - start]
+        t, k = t + step, k + 1
+    return out[: int(duration_s * sample_rate_hz)]
+
+
 def available(spec: str) -> bool:
     kind, _, rest = spec.partition(":")
     if kind == "hydrogen":
@@ -427,7 +478,8 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
                        quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = BAND_DB,
-                       bleed_prob: float = 0.0, amp_prob: float = 0.0, band_soundfonts: tuple = ()):
+                       bleed_prob: float = 0.0, amp_prob: float = 0.0, band_soundfonts: tuple = (),
+                       percussion_prob: float = 0.0, percussion: tuple = ()):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
     probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (BAND_DB) around the drums,
     and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
@@ -435,12 +487,18 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     rides the hats softly, a mix with the overheads low). With probability `bleed_prob` the kit is heard as miked,
     with overheads and snare-wire rattle (`bleed_buses`). With probability `amp_prob` a lead clip's power chords go
     through a guitar amp (`accompaniment.amp_chain`). With `band_soundfonts`, each band's instruments come from one
-    of those General MIDI soundfonts, drawn per clip (default: accompaniment.DEFAULT_SOUNDFONT)."""
+    of those General MIDI soundfonts, drawn per clip (default: accompaniment.DEFAULT_SOUNDFONT). With probability
+    `percussion_prob` one instrument of a kit of `percussion` (load_percussion: tambourine, shaker, cowbell, ...)
+    plays along, 0-18 dB below the drums (RMS), and is never labelled: it is not a drum to transcribe."""
     bars = bars or int(rng.integers(4, 12))
     band = rng.random() < accompaniment_prob
     if band:
         style = style or str(rng.choice(["groove", "groove", "groove", "jazz"]))
         tempo_bpm = tempo_bpm or float(rng.uniform(60, 200))
+    shaker = None
+    if percussion_prob and percussion and rng.random() < percussion_prob:  # no draw without it: older renders stay
+        shaker = percussion[int(rng.integers(len(percussion)))]
+        tempo_bpm = tempo_bpm or float(rng.uniform(60, 200))  # the groove's tempo, which the part follows
     if other_kits:
         kit = mix_kits(kit, list(other_kits), rng)
     if tune_semitones:
@@ -459,6 +517,13 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                              axis=0).astype(np.float32))
     else:
         audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz)
+    if shaker:
+        part = percussion_part(shaker, rng, tempo_bpm=tempo_bpm, duration_s=duration, sample_rate_hz=sample_rate_hz)
+        n = min(len(audio), len(part))
+        drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
+        part_rms = float(np.sqrt(np.mean(part[:n] ** 2))) + 1e-9
+        audio = audio.copy()
+        audio[:n] += part[:n] * (drums_rms / part_rms) * 10 ** (rng.uniform(-18, 0) / 20)
     if band:
         from .accompaniment import render_accompaniment
 

@@ -161,8 +161,10 @@ def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RAT
 
 
 def render_sf2_kit(sf2_path: str | Path, *, bank: int = 128, preset: int = 0, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                   velocities=(20, 40, 60, 80, 100, 127), seconds: float = 2.0, name: str | None = None) -> Kit:
-    """A GM drum kit of a soundfont, each GM drum note rendered by fluidsynth at several velocities."""
+                   velocities=(20, 40, 60, 80, 100, 127), seconds: float = 2.0, name: str | None = None,
+                   notes: dict | None = None) -> Kit:
+    """A GM drum kit of a soundfont, each GM drum note (or each of `notes`, note -> instrument name) rendered by
+    fluidsynth at several velocities."""
     import fluidsynth
 
     sf2_path = Path(sf2_path)
@@ -178,7 +180,7 @@ def render_sf2_kit(sf2_path: str | Path, *, bank: int = 128, preset: int = 0, sa
         kit = Kit(name=name or f"{sf2_path.stem} {bank}:{preset}", path=sf2_path, kind="sf2")
         n = int(seconds * sample_rate_hz)
         edges = [0] + [v for v in velocities]
-        for note, drum in GM_NOTE_DRUM.items():
+        for note, drum in (GM_NOTE_DRUM if notes is None else notes).items():
             layers = []
             for i, vel in enumerate(velocities):
                 synth.noteon(9, note, vel)

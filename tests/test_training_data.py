@@ -76,7 +76,10 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
     assert default["band_from_mel"] == 0 and (band["band_from_mel"], band["band_threshold"]) == (36, 0.03)
     assert s_band == s_default and n_band > n_default and missed_band <= missed_default
 
-    from offline.train import load_windows, recipe  # training on both: the checkpoint runs behind the last detector
+    from offline.train import (  # training on both: the checkpoint runs behind the last detector
+        load_windows,
+        recipe,
+    )
     x, y, meta, _ = load_windows(f"{tmp_path / 'default.npz'},{tmp_path / 'band.npz'}", 3, 16)
     assert len(x) == len(y) == n_default + n_band and recipe(meta)[1].band_from_mel == 36
 
@@ -367,7 +370,51 @@ def test_dataset_refuses_a_held_out_or_missing_band_soundfont(soundfont, message
     assert not (tmp_path / "x.npz").exists()
 
 
-@pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed", "--amp"])
+def test_percussion_plays_on_the_groove_and_is_never_labelled():
+    """--percussion: a tambourine or shaker of a GM kit plays along on the beat grid, unlabelled; without it the
+    render is the one it always was."""
+    from offline.render import (
+        PERCUSSION_NOTES,
+        load_percussion,
+        percussion_part,
+        render_performance,
+    )
+    from realtime.drums import DRUMS
+    from realtime.kits import Instrument, Kit, Layer
+
+    percussion = load_percussion("sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0")
+    assert set(percussion.instruments) == set(PERCUSSION_NOTES.values()) and not percussion.drums
+
+    sr = 48000
+    click = np.zeros(int(0.05 * sr), np.float32)
+    click[:48] = 1.0
+    clicks = Kit(name="c", path=None, kind="test", instruments={"tambourine": [Instrument("t", "tambourine",
+                                                                                        [Layer(0.0, 1.0, click)])]})
+    for seed in range(6):  # the three patterns: every stroke on the grid of its step (beats 2 and 4, 8ths, 16ths)
+        part = percussion_part(clicks, np.random.default_rng(seed), tempo_bpm=120.0, duration_s=4.0)
+        starts = np.flatnonzero(np.diff((part > 0).astype(int)) == 1) + 1
+        steps = starts / sr / 0.125  # in sixteenths at 120 bpm
+        assert len(starts) >= 4 and np.abs(steps - np.round(steps)).max() < 0.4  # humanised by a few ms
+
+    t = np.arange(int(0.2 * sr)) / sr
+    tone = (np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05)).astype(np.float32)
+    kit = Kit(name="k", path=None, kind="test", instruments={d: [Instrument(d, d, [Layer(0.0, 1.0, tone)])]
+                                                               for d in ("kick", "snare")})
+    plain = render_performance(kit, np.random.default_rng(2), bars=2, augment_strength=0.0)
+    again = render_performance(kit, np.random.default_rng(2), bars=2, augment_strength=0.0, percussion_prob=0.0,
+                               percussion=(percussion,))
+    assert np.array_equal(plain[0], again[0]) and plain[1] == again[1]
+    tb = np.arange(int(0.05 * sr)) / sr
+    ting = Kit(name="b", path=None, kind="test", instruments={"tambourine": [Instrument("t", "tambourine", [
+        Layer(0.0, 1.0, (np.sin(2 * np.pi * 5000 * tb) * np.exp(-tb / 0.01)).astype(np.float32))])]})
+    for seed in range(3):
+        audio, hits = render_performance(kit, np.random.default_rng(seed), bars=2, style="groove",
+                                         augment_strength=0.0, percussion_prob=1.0, percussion=(ting,))
+        assert hits and all(h.drum in DRUMS for h in hits)
+        assert _band_db(audio, 4000, 6000) > _band_db(plain[0], 4000, 6000) + 20  # the 5 kHz part is in the mix
+
+
+@pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed", "--amp", "--percussion"])
 def test_dataset_shares_must_lie_between_0_and_1(flag, tmp_path, capsys):
     from offline.dataset import main
 
