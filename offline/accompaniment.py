@@ -157,8 +157,6 @@ def render_accompaniment(rng: np.random.Generator, *, tempo_bpm: float, bars: in
     try:
         if sfid < 0:
             raise AccompanimentError(f"'{soundfont}' is not a readable sf2 soundfont")
-        if not owned:
-            synth.system_reset()  # a reused synth starts as a new one would
         for channel, program in programs.items():
             synth.program_select(channel, sfid, 0, program)
         if amped:

@@ -95,7 +95,7 @@ def load_percussion(spec: str) -> Kit:
 def percussion_part(percussion: Kit, rng: np.random.Generator, *, tempo_bpm: float, duration_s: float,
                     sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """One percussion instrument of `percussion` playing along for `duration_s`: on the backbeat, in eighths or in
-    sixteenths (accented on the beat), humanised. Mono float32, peak-free (unit-gain samples, velocity-scaled)."""
+    sixteenths (accented on the beat), humanised. Mono float32: the kit's samples times each stroke's velocity."""
     names = sorted(percussion.instruments)
     weights = np.array([PERCUSSION_WEIGHTS.get(n, 0.1) for n in names])
     name = names[int(rng.choice(len(names), p=weights / weights.sum()))]
@@ -473,6 +473,14 @@ def brick_wall(audio: np.ndarray, cutoff_hz: float, sample_rate_hz: int = SAMPLE
     return np.fft.irfft(spectrum, n=len(audio))
 
 
+def _add_at_level(audio: np.ndarray, other: np.ndarray, level_db: float) -> None:
+    """Add `other` into `audio` (in place, over their common length) with its RMS `level_db` from `audio`'s."""
+    n = min(len(audio), len(other))
+    audio_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
+    other_rms = float(np.sqrt(np.mean(other[:n] ** 2))) + 1e-9
+    audio[:n] += other[:n] * (audio_rms / other_rms) * 10 ** (level_db / 20)
+
+
 def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None = None, style: str | None = None,
                        augment_strength: float = 1.0, tempo_bpm: float | None = None,
                        accompaniment_prob: float = 0.0, sample_rate_hz: int = SAMPLE_RATE_HZ,
@@ -519,11 +527,7 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
         audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz)
     if shaker:
         part = percussion_part(shaker, rng, tempo_bpm=tempo_bpm, duration_s=duration, sample_rate_hz=sample_rate_hz)
-        n = min(len(audio), len(part))
-        drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
-        part_rms = float(np.sqrt(np.mean(part[:n] ** 2))) + 1e-9
-        audio = audio.copy()
-        audio[:n] += part[:n] * (drums_rms / part_rms) * 10 ** (rng.uniform(-18, 0) / 20)
+        _add_at_level(audio, part, float(rng.uniform(-18, 0)))
     if band:
         from .accompaniment import render_accompaniment
 
@@ -532,10 +536,7 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
         soundfont = band_soundfonts[int(rng.integers(len(band_soundfonts)))] if band_soundfonts else None  # nor here
         music = render_accompaniment(rng, tempo_bpm=tempo_bpm, bars=bars, sample_rate_hz=sample_rate_hz,
                                      synth=_accompaniment_synth(sample_rate_hz, soundfont), lead=lead, amp=amp)
-        n = min(len(audio), len(music))
-        drums_rms = float(np.sqrt(np.mean(audio[:n] ** 2))) + 1e-9
-        music_rms = float(np.sqrt(np.mean(music[:n] ** 2))) + 1e-9
-        audio[:n] += music[:n] * (drums_rms / music_rms) * 10 ** (rng.uniform(*band_db) / 20)
+        _add_at_level(audio, music, float(rng.uniform(*band_db)))
     if augment_strength > 0:
         audio = augment(audio, rng, strength=augment_strength, sample_rate_hz=sample_rate_hz)
     return audio, [h for h in hits if h.labelled and h.time_s < duration]
