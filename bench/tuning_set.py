@@ -73,9 +73,10 @@ def noisy_or(hits, window_s: float, group_of: dict):
     return out
 
 
-def leave_one_out(parts: dict, songs: dict, labels, tune_on) -> dict:
+def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None) -> dict:
     """Per part (stems, mixes, both), each song's rows at thresholds tuned on `tune_on`'s parts without that song,
-    pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out)."""
+    pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out).
+    A `folds` list gets (song, its thresholds, its stem and mix pooled) per fold."""
     from offline import tune_thresholds as T
     from offline.evaluate import pool
 
@@ -84,6 +85,8 @@ def leave_one_out(parts: dict, songs: dict, labels, tune_on) -> dict:
         thresholds = T.tune([t for name in tune_on for t, s in zip(parts[name], songs[name]) if s != song], labels)
         for name, scored in rows.items():
             scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds))
+        if folds is not None:
+            folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]])))
     return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
 
 
@@ -145,7 +148,14 @@ def main() -> int:
                  for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
         songs["validation kit"] = [None] * len(parts["validation kit"])
         print("leave one song out (thresholds tuned without the song scored):")
-        for name, r in leave_one_out(parts, songs, labels, args.tune_on or PARTS).items():
+        folds = []
+        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds)
+        for song, thresholds, r in folds:
+            print(f"  without {song}: " + ", ".join(f"{g} {thresholds[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items())
+                  + f"; {song} (stem and mix) at them: " + ", ".join(
+                      f"{c} {r[c]['tp']}/{r[c]['n_ref']}/{r[c]['n_est']}" for c in CLASSES if c in r)
+                  + " (found / annotated / emitted)")
+        for name, r in held.items():
             print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}  ("
                   + ", ".join(f"{c} {r[c]['f']:.3f}" for c in CLASSES if c in r) + ")")
     return 0

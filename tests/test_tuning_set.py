@@ -47,7 +47,12 @@ def test_a_song_unlike_the_others_loses_what_its_own_tuning_gave_it():
     parts, names = _parts([_song(0.9, 0.45)] * 4 + [_song(0.4, None, kicks=100)])
     tuned = T.pooled(parts["stems"], LABELS, T.tune(parts["stems"], LABELS))
     assert (tuned["KD"]["tp"], tuned["KD"]["n_est"]) == (180, 260)
-    held = tuning_set.leave_one_out(parts, names, LABELS, ("stems",))
+    folds = []
+    held = tuning_set.leave_one_out(parts, names, LABELS, ("stems",), folds)
     assert (held["stems"]["KD"]["tp"], held["stems"]["KD"]["n_est"]) == (80, 160)
+    assert [song for song, _, _ in folds] == list(T.TRACKS)
+    _, fifth_thresholds, fifth_rows = folds[-1]
+    assert fifth_thresholds[LABELS.index("kick")] > 0.45  # tuned on the four alone
+    assert (fifth_rows["KD"]["tp"], fifth_rows["KD"]["n_ref"]) == (0, 200)  # its stem and mix, nothing found
     assert held["stems"]["KD"]["f"] < tuned["KD"]["f"]
     assert held["stems and mixes"]["KD"]["n_ref"] == 360
