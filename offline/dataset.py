@@ -93,12 +93,14 @@ def _kit(spec: str):
 def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: OnsetParams, lp: LabelParams,
                   basis, accompaniment_prob: float = 0.0, pool: tuple = (), quiet_metal_db: float = 0.0,
                   lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0,
-                  amp_prob: float = 0.0, band_soundfonts: tuple = (), percussion_prob: float = 0.0) -> dict:
+                  amp_prob: float = 0.0, band_soundfonts: tuple = (), percussion_prob: float = 0.0,
+                  cymbal_play: float = 0.0) -> dict:
     """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
     retuned per drum and half the clips are mixed on channel buses; a share `bleed_prob` of the clips is heard
     as a miked kit (overheads, snare wires); a share `amp_prob` of the power chords goes through a guitar amp;
     with `band_soundfonts`, each band plays from one of those soundfonts; a share `percussion_prob` of the clips has
-    an unlabelled tambourine, shaker or the like (render.PERCUSSION_KITS) playing along."""
+    an unlabelled tambourine, shaker or the like (render.PERCUSSION_KITS) playing along; a share `cymbal_play` of
+    the crashes is choked and of the strong ride strokes played on the bell (render.render_hits)."""
     from .render import render_performance
 
     rng = np.random.default_rng(seed)
@@ -112,7 +114,8 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
                                          tune_semitones=1.5 if others else 0.0, bus_mix_prob=0.5 if others else 0.0,
                                          quiet_metal_db=quiet_metal_db, lead_prob=lead_prob, band_db=band_db,
                                          bleed_prob=bleed_prob, amp_prob=amp_prob, band_soundfonts=band_soundfonts,
-                                         percussion_prob=percussion_prob, percussion=percussion)
+                                         percussion_prob=percussion_prob, percussion=percussion,
+                                         cymbal_play=cymbal_play)
         mel, onsets = detect(audio, fp, op, basis)
         y, v, d, m = label_onsets(onsets, hits, fp, lp)
         xs.append(windows(mel, onsets).astype(np.float16))
@@ -142,7 +145,8 @@ def _job(args):
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
-    spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp, soundfonts, perc = args
+    (spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp, soundfonts, perc,
+     cymbals) = args
     recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
         "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
     part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}"
@@ -150,13 +154,13 @@ def _job(args):
                     + ("" if tuple(band_db) == BAND_DB else f"-band{band_db[0]:g}_{band_db[1]:g}")
                     + (f"-bleed{bleed:g}" if bleed else "") + (f"-amp{amp:g}" if amp else "")
                     + ("-sf" + hashlib.sha1("|".join(soundfonts).encode()).hexdigest()[:8] if soundfonts else "")
-                    + (f"-perc{perc:g}" if perc else "") + ".npz")
+                    + (f"-perc{perc:g}" if perc else "") + (f"-cym{cymbals:g}" if cymbals else "") + ".npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
     t = time.time()
     out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet, lead, tuple(band_db), bleed, amp,
-                        soundfonts, perc)
+                        soundfonts, perc, cymbals)
     np.savez(part, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
                 len(out["y"]), out["missed"], out["hits"], time.time() - t)
@@ -167,7 +171,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
           accompaniment_prob: float = 0.0, mix_kits: bool = False, quiet_metal_db: float = 0.0,
           lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0, amp_prob: float = 0.0,
-          band_soundfonts: tuple = (), percussion_prob: float = 0.0):
+          band_soundfonts: tuple = (), percussion_prob: float = 0.0, cymbal_play: float = 0.0):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -176,7 +180,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
     cache.mkdir(parents=True, exist_ok=True)
     pool = tuple(kits) if mix_kits else ()
     jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool, quiet_metal_db,
-             lead_prob, tuple(band_db), bleed_prob, amp_prob, tuple(band_soundfonts), percussion_prob)
+             lead_prob, tuple(band_db), bleed_prob, amp_prob, tuple(band_soundfonts), percussion_prob, cymbal_play)
             for i, spec in enumerate(kits)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
@@ -234,6 +238,9 @@ def main(argv=None):
     parser.add_argument("--percussion", type=float, default=0.0, metavar="P",
                         help="share of clips with a tambourine, shaker, cowbell or the like playing along, unlabelled: "
                              "not a drum to transcribe (default 0)")
+    parser.add_argument("--cymbal-play", type=float, default=0.0, metavar="P",
+                        help="share of the crashes choked by hand, and of the strong ride strokes played on the bell "
+                             "where the kit has one (default 0: crashes ring out, the ride as the kit gives it)")
     live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
     live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
     live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
@@ -252,9 +259,10 @@ def main(argv=None):
                       help="an onset owns the hits that began this long before its frame's end (default %(default)s)")
     live.add_argument("--label-target-ms", type=float, help="... and of several onsets, the one nearest this delay")
     args = parser.parse_args(argv)
-    for name in ("accompaniment", "lead", "bleed", "amp", "percussion"):
+    for name in ("accompaniment", "lead", "bleed", "amp", "percussion", "cymbal_play"):
         if not 0.0 <= getattr(args, name) <= 1.0:
-            parser.error(f"--{name} {getattr(args, name):g}: a share of the clips, from 0 to 1")
+            what = "a share of the crashes and strong ride strokes" if name == "cymbal_play" else "a share of the clips"
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name):g}: {what}, from 0 to 1")
     held_sf2 = {Path(k.split(":")[1]).resolve() for k in HELD_OUT_KITS if k.startswith("sf2:")}
     for soundfont in args.band_soundfont:
         if not Path(soundfont).is_file():
@@ -285,7 +293,8 @@ def main(argv=None):
     parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,
                   accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, quiet_metal_db=args.quiet_metal,
                   lead_prob=args.lead, band_db=tuple(args.band_db), bleed_prob=args.bleed, amp_prob=args.amp,
-                  band_soundfonts=tuple(args.band_soundfont), percussion_prob=args.percussion, fp=fp, op=op, lp=lp)
+                  band_soundfonts=tuple(args.band_soundfont), percussion_prob=args.percussion,
+                  cymbal_play=args.cymbal_play, fp=fp, op=op, lp=lp)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     missed, hits = sum(int(p["missed"]) for p in parts), sum(int(p["hits"]) for p in parts)

@@ -271,21 +271,53 @@ BUSES = {"kick": "kick", "snare": "snare", "side_stick": "snare", "hh_closed": "
 """The mixing-desk channel each drum is recorded on."""
 
 
+def is_bell(instrument) -> bool:
+    """Whether a ride instrument is its bell (GM note 53, or a Hydrogen instrument named bell or cup)."""
+    import re
+
+    return instrument.name == "GM 53" or bool(re.search(r"bell|cup", instrument.name.lower()))
+
+
+def _fade_out(audio: np.ndarray, at: int, fade: int) -> np.ndarray:
+    """`audio` silenced from sample `at` on, through a linear fade of `fade` samples (a copy where it changes)."""
+    if at >= len(audio):
+        return audio
+    fade = min(fade, len(audio) - at)
+    out = audio[: at + fade].copy()
+    out[at:] *= np.linspace(1, 0, fade, dtype=np.float32)
+    return out
+
+
 def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Generator | None = None,
-                drum_gain_db: dict | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ, buses: bool = False):
+                drum_gain_db: dict | None = None, sample_rate_hz: int = SAMPLE_RATE_HZ, buses: bool = False,
+                cymbal_play: float = 0.0):
     """Play hits on a kit: velocity layers, round robin, hi-hat choke, per-drum level. Mono float32, or
-    (buses=True) a dict of one such signal per mixing-desk channel (BUSES)."""
+    (buses=True) a dict of one such signal per mixing-desk channel (BUSES).
+
+    `cymbal_play` > 0 plays the cymbals as drummers do besides letting them ring: that share of the crashes is
+    choked by hand 0.08-0.6 s after the stroke (a 10 ms fade), and where the kit has a ride bell beside its ride,
+    the performance rides the bow and that share of its strong strokes (velocity 80 or more) goes to the bell.
+    Both are still a crash and a ride: the labels do not change."""
     rng = rng or np.random.default_rng(0)
     n_out = int(duration_s * sample_rate_hz) + sample_rate_hz
     outs = {}
     # one instrument per drum for the whole performance, like one kit on a stage (two crashes sometimes)
     chosen = {d: insts[rng.integers(len(insts))] for d, insts in kit.instruments.items()}
+    rides = kit.instruments.get("ride", [])
+    bells = [i for i in rides if is_bell(i)] if cymbal_play else []
+    bows = [i for i in rides if not is_bell(i)]
+    if bells and bows:
+        chosen["ride"] = bows[int(rng.integers(len(bows)))]
     hat_stops = [h.time_s for h in hits if h.drum in ("hh_closed", "hh_pedal")]
     for hit in hits:
         insts = kit.instruments.get(hit.drum)
         if not insts:
             continue
-        inst = chosen[hit.drum] if rng.random() < 0.85 else insts[rng.integers(len(insts))]
+        if bells and bows and hit.drum == "ride":
+            bell = hit.velocity >= 80 and rng.random() < cymbal_play
+            inst = bells[int(rng.integers(len(bells)))] if bell else chosen["ride"]
+        else:
+            inst = chosen[hit.drum] if rng.random() < 0.85 else insts[rng.integers(len(insts))]
         v = hit.velocity / 127.0
         layer = inst.layer_for(v, rng)
         gain = layer.gain * inst.gain * v ** rng.uniform(0.8, 1.6)
@@ -295,11 +327,9 @@ def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Gener
         if hit.drum == "hh_open":  # choked by the next closed or pedal hat
             later = [t for t in hat_stops if t > hit.time_s + 0.03]
             if later:
-                n = int((later[0] - hit.time_s) * sample_rate_hz)
-                if n < len(audio):
-                    fade = min(480, len(audio) - n)
-                    audio = audio[: n + fade].copy()
-                    audio[n:] *= np.linspace(1, 0, fade, dtype=np.float32)
+                audio = _fade_out(audio, int((later[0] - hit.time_s) * sample_rate_hz), 480)
+        elif hit.drum == "crash" and cymbal_play and rng.random() < cymbal_play:  # grabbed by the hand
+            audio = _fade_out(audio, int(rng.uniform(0.08, 0.6) * sample_rate_hz), int(0.01 * sample_rate_hz))
         start = int(round(hit.time_s * sample_rate_hz))
         bus = BUSES.get(hit.drum, "other") if buses else "mix"
         out = outs.get(bus)
@@ -487,7 +517,7 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
                        quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = BAND_DB,
                        bleed_prob: float = 0.0, amp_prob: float = 0.0, band_soundfonts: tuple = (),
-                       percussion_prob: float = 0.0, percussion: tuple = ()):
+                       percussion_prob: float = 0.0, percussion: tuple = (), cymbal_play: float = 0.0):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
     probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (BAND_DB) around the drums,
     and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
@@ -497,7 +527,8 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     through a guitar amp (`accompaniment.amp_chain`). With `band_soundfonts`, each band's instruments come from one
     of those General MIDI soundfonts, drawn per clip (default: accompaniment.DEFAULT_SOUNDFONT). With probability
     `percussion_prob` one instrument of a kit of `percussion` (load_percussion: tambourine, shaker, cowbell, ...)
-    plays along, 0-18 dB below the drums (RMS), and is never labelled: it is not a drum to transcribe."""
+    plays along, 0-18 dB below the drums (RMS), and is never labelled: it is not a drum to transcribe.
+    `cymbal_play`: crash chokes and ride bells (render_hits)."""
     bars = bars or int(rng.integers(4, 12))
     band = rng.random() < accompaniment_prob
     if band:
@@ -517,14 +548,15 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     by_bus = rng.random() < bus_mix_prob
     if by_bus or bleed:
         buses = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz,
-                            buses=True)
+                            buses=True, cymbal_play=cymbal_play)
         if bleed:
             buses = bleed_buses(buses, rng, sample_rate_hz=sample_rate_hz)
         audio = (mix_buses(buses, rng, sample_rate_hz=sample_rate_hz) if by_bus
                  else np.sum([buses[b] for b in sorted(buses)] or [np.zeros(int(duration * sample_rate_hz))],
                              axis=0).astype(np.float32))
     else:
-        audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz)
+        audio = render_hits(hits, kit, duration_s=duration, rng=rng, drum_gain_db=gains, sample_rate_hz=sample_rate_hz,
+                            cymbal_play=cymbal_play)
     if shaker:
         part = percussion_part(shaker, rng, tempo_bpm=tempo_bpm, duration_s=duration, sample_rate_hz=sample_rate_hz)
         _add_at_level(audio, part, float(rng.uniform(-18, 0)))

@@ -547,3 +547,43 @@ def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, me
         err = capsys.readouterr().err
         assert f"--init {init}" in err and expected in err and "Traceback" not in err
         assert "--init: " not in err  # the flag is named once
+
+
+def _cymbal_kit():
+    """A kit of two seconds of noise as its crash, a 1 kHz tone as its ride's bow and a 3 kHz tone as its bell."""
+    from realtime.kits import Instrument, Kit, Layer
+
+    rate = 48000
+    t = np.arange(2 * rate) / rate
+    noise = np.random.default_rng(0).standard_normal(2 * rate).astype(np.float32) * 0.3
+    bow = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)
+    bell = (0.3 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
+    return Kit(name="cymbals", path=None, kind="test", instruments={
+        "crash": [Instrument("Crash", "crash", [Layer(0.0, 1.0, noise)])],
+        "ride": [Instrument("GM 51", "ride", [Layer(0.0, 1.0, bow)]), Instrument("GM 53", "ride", [Layer(0.0, 1.0, bell)])]})
+
+
+def test_cymbal_play_chokes_crashes_and_rides_the_bell_on_strong_strokes():
+    """--cymbal-play: a crash grabbed by the hand is silent after at most 0.61 s (it rings 2 s when let ring); a ride
+    stroke of velocity 80 or more sounds the bell, a softer one the bow; the hits (the labels) stay as played."""
+    from offline.render import Hit, is_bell, render_hits
+
+    kit = _cymbal_kit()
+    assert [is_bell(i) for i in kit.instruments["ride"]] == [False, True]
+    crash = [Hit(0.1, "crash", 110)]
+    rung = render_hits(crash, kit, duration_s=3.0, rng=np.random.default_rng(1))
+    choked = render_hits(crash, kit, duration_s=3.0, rng=np.random.default_rng(1), cymbal_play=1.0)
+    after = slice(int(0.72 * 48000), int(2.0 * 48000))
+    assert np.abs(rung[after]).max() > 0.1 and np.abs(choked[after]).max() == 0.0
+    assert np.abs(choked[int(0.12 * 48000) : int(0.17 * 48000)]).max() > 0.1  # the stroke itself is heard
+
+    def tone_at(audio, t, hz):
+        seg = audio[int(t * 48000) : int((t + 0.1) * 48000)]
+        return np.abs(np.fft.rfft(seg))[int(hz * 0.1)]
+
+    strokes = [Hit(2.5 * k + 0.1, "ride", 100 if k % 2 else 50) for k in range(8)]  # each rings 2 s, alone
+    for seed in range(4):
+        audio = render_hits(strokes, kit, duration_s=21.0, rng=np.random.default_rng(seed), cymbal_play=1.0)
+        for hit in strokes:
+            bell = tone_at(audio, hit.time_s, 3000) > tone_at(audio, hit.time_s, 1000)
+            assert bell == (hit.velocity >= 80), (seed, hit)
