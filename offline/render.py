@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from realtime import SAMPLE_RATE_HZ
-from realtime.kits import HYDROGEN_KIT_DIRS, Kit, load_hydrogen_kit, render_sf2_kit
+from realtime.kits import HYDROGEN_KIT_DIRS, Kit, is_bell, load_hydrogen_kit, render_sf2_kit
 
 # Kits of Debian's hydrogen-drumkits and GM soundfonts. Licences: /usr/share/doc/<package>/copyright.
 TRAIN_KITS = (
@@ -271,13 +271,6 @@ BUSES = {"kick": "kick", "snare": "snare", "side_stick": "snare", "hh_closed": "
 """The mixing-desk channel each drum is recorded on."""
 
 
-def is_bell(instrument) -> bool:
-    """Whether a ride instrument is its bell (GM note 53, or a Hydrogen instrument named bell or cup)."""
-    import re
-
-    return instrument.name == "GM 53" or bool(re.search(r"bell|cup", instrument.name.lower()))
-
-
 def _fade_out(audio: np.ndarray, at: int, fade: int) -> np.ndarray:
     """`audio` silenced from sample `at` on, through a linear fade of `fade` samples (a copy where it changes)."""
     if at >= len(audio):
@@ -305,7 +298,7 @@ def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Gener
     chosen = {d: insts[rng.integers(len(insts))] for d, insts in kit.instruments.items()}
     rides = kit.instruments.get("ride", [])
     bells = [i for i in rides if is_bell(i)] if cymbal_play else []
-    bows = [i for i in rides if not is_bell(i)]
+    bows = [i for i in rides if not is_bell(i)] if bells else []
     if bells and bows:
         chosen["ride"] = bows[int(rng.integers(len(bows)))]
     hat_stops = [h.time_s for h in hits if h.drum in ("hh_closed", "hh_pedal")]

@@ -44,6 +44,15 @@ _NAME_RULES = [
 ]
 
 
+GM_RIDE_BELL = 53  # a ride in GM_NOTE_DRUM, struck on its bell
+
+
+def is_bell(instrument) -> bool:
+    """Whether a ride instrument is its bell: a soundfont's GM note 53 (render_sf2_kit names it 'GM 53'), or an
+    instrument named bell or cup."""
+    return instrument.name == f"GM {GM_RIDE_BELL}" or bool(re.search(r"bell|cup", instrument.name.lower()))
+
+
 def drum_for_name(name: str):
     """The drum an instrument name stands for, or None."""
     lowered = name.lower()

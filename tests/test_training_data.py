@@ -565,8 +565,9 @@ def _cymbal_kit():
 
 def test_cymbal_play_chokes_crashes_and_rides_the_bell_on_strong_strokes():
     """--cymbal-play: a crash grabbed by the hand is silent after at most 0.61 s (it rings 2 s when let ring); a ride
-    stroke of velocity 80 or more sounds the bell, a softer one the bow; the hits (the labels) stay as played."""
-    from offline.render import Hit, is_bell, render_hits
+    stroke of velocity 80 or more sounds the bell, a softer one the bow."""
+    from offline.render import Hit, render_hits
+    from realtime.kits import is_bell
 
     kit = _cymbal_kit()
     assert [is_bell(i) for i in kit.instruments["ride"]] == [False, True]
