@@ -94,13 +94,15 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
                   basis, accompaniment_prob: float = 0.0, pool: tuple = (), quiet_metal_db: float = 0.0,
                   lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0,
                   amp_prob: float = 0.0, band_soundfonts: tuple = (), percussion_prob: float = 0.0,
-                  cymbal_play: float = 0.0) -> dict:
+                  cymbal_play: float = 0.0, drum_mask: str = "") -> dict:
     """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
     retuned per drum and half the clips are mixed on channel buses; a share `bleed_prob` of the clips is heard
     as a miked kit (overheads, snare wires); a share `amp_prob` of the power chords goes through a guitar amp;
     with `band_soundfonts`, each band plays from one of those soundfonts; a share `percussion_prob` of the clips has
     an unlabelled tambourine, shaker or the like (render.PERCUSSION_KITS) playing along; a share `cymbal_play` of
-    the crashes is choked and of the strong ride strokes played on the bell (render.render_hits)."""
+    the crashes is choked and of the strong ride strokes played on the bell (render.render_hits). With a
+    `drum_mask` (models.unmix checkpoint), the windows are cut from the masked spectrogram the classifier reads
+    behind realtime.unmix.DrumMaskStage; the onsets are still found on the clip as it is."""
     from .render import render_performance
 
     rng = np.random.default_rng(seed)
@@ -117,6 +119,8 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
                                          percussion_prob=percussion_prob, percussion=percussion,
                                          cymbal_play=cymbal_play)
         mel, onsets = detect(audio, fp, op, basis)
+        if drum_mask:
+            mel = masked(mel, _drum_mask(drum_mask))
         y, v, d, m = label_onsets(onsets, hits, fp, lp)
         xs.append(windows(mel, onsets).astype(np.float16))
         ys.append(y)
@@ -127,6 +131,24 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
         seconds += len(audio) / fp.sample_rate_hz
     return {"x": np.concatenate(xs), "y": np.concatenate(ys), "v": np.concatenate(vs), "delays": np.concatenate(delays),
             "missed": missed, "hits": total, "seconds": seconds, "kit": spec}
+
+
+def _drum_mask(path: str) -> list:
+    """A drum mask's weights (models.unmix.numpy_weights), loaded once per worker process."""
+    if ("mask", path) not in _KITS:
+        from models.unmix import load_mask, numpy_weights
+
+        _KITS[("mask", path)] = numpy_weights(load_mask(path)[0])
+    return _KITS[("mask", path)]
+
+
+def masked(mel: np.ndarray, weights: list) -> np.ndarray:
+    """A whole clip's log-mel through the drum mask, with silence before and after it (as a stream has)."""
+    from realtime.unmix import mask_frames
+
+    reach = sum((w.shape[0] - 1) // 2 * d for w, _, d in weights)
+    pad = np.zeros((reach, mel.shape[1]))
+    return mask_frames(weights, np.concatenate((pad, mel, pad)))
 
 
 def _percussion() -> tuple:
@@ -146,7 +168,7 @@ def _job(args):
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
     (spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp, soundfonts, perc,
-     cymbals) = args
+     cymbals, drum_mask) = args
     recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
         "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
     part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}"
@@ -154,13 +176,15 @@ def _job(args):
                     + ("" if tuple(band_db) == BAND_DB else f"-band{band_db[0]:g}_{band_db[1]:g}")
                     + (f"-bleed{bleed:g}" if bleed else "") + (f"-amp{amp:g}" if amp else "")
                     + ("-sf" + hashlib.sha1("|".join(soundfonts).encode()).hexdigest()[:8] if soundfonts else "")
-                    + (f"-perc{perc:g}" if perc else "") + (f"-cym{cymbals:g}" if cymbals else "") + ".npz")
+                    + (f"-perc{perc:g}" if perc else "") + (f"-cym{cymbals:g}" if cymbals else "")
+                    + ("-mask" + hashlib.sha1(Path(drum_mask).read_bytes()).hexdigest()[:8] if drum_mask else "")
+                    + ".npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
     t = time.time()
     out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet, lead, tuple(band_db), bleed, amp,
-                        soundfonts, perc, cymbals)
+                        soundfonts, perc, cymbals, drum_mask)
     np.savez(part, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
                 len(out["y"]), out["missed"], out["hits"], time.time() - t)
@@ -171,7 +195,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
           accompaniment_prob: float = 0.0, mix_kits: bool = False, quiet_metal_db: float = 0.0,
           lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0, amp_prob: float = 0.0,
-          band_soundfonts: tuple = (), percussion_prob: float = 0.0, cymbal_play: float = 0.0):
+          band_soundfonts: tuple = (), percussion_prob: float = 0.0, cymbal_play: float = 0.0, drum_mask: str = ""):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -180,8 +204,8 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
     cache.mkdir(parents=True, exist_ok=True)
     pool = tuple(kits) if mix_kits else ()
     jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool, quiet_metal_db,
-             lead_prob, tuple(band_db), bleed_prob, amp_prob, tuple(band_soundfonts), percussion_prob, cymbal_play)
-            for i, spec in enumerate(kits)]
+             lead_prob, tuple(band_db), bleed_prob, amp_prob, tuple(band_soundfonts), percussion_prob, cymbal_play,
+             str(drum_mask)) for i, spec in enumerate(kits)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
     kit_ids = np.concatenate([np.full(len(p["y"]), i, np.int16) for i, p in enumerate(parts)])
@@ -202,6 +226,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
         feature_params=json.dumps(fp.as_dict()),
         onset_params=json.dumps(op.as_dict()),
         label_params=json.dumps(asdict(lp)),
+        drum_mask=str(drum_mask),
     )
     return parts
 
@@ -241,6 +266,8 @@ def main(argv=None):
     parser.add_argument("--cymbal-play", type=float, default=0.0, metavar="P",
                         help="share of the crashes choked by hand, and of the strong ride strokes played on the bell "
                              "where the kit has one (default 0: crashes ring out, the ride as the kit gives it)")
+    parser.add_argument("--drum-mask", type=Path, metavar="PT",
+                        help="cut the windows from the spectrogram behind this drum mask (python -m offline.unmix)")
     live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
     live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
     live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
@@ -294,7 +321,7 @@ def main(argv=None):
                   accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, quiet_metal_db=args.quiet_metal,
                   lead_prob=args.lead, band_db=tuple(args.band_db), bleed_prob=args.bleed, amp_prob=args.amp,
                   band_soundfonts=tuple(args.band_soundfont), percussion_prob=args.percussion,
-                  cymbal_play=args.cymbal_play, fp=fp, op=op, lp=lp)
+                  cymbal_play=args.cymbal_play, drum_mask=args.drum_mask or "", fp=fp, op=op, lp=lp)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     missed, hits = sum(int(p["missed"]) for p in parts), sum(int(p["hits"]) for p in parts)

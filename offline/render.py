@@ -422,6 +422,14 @@ def bleed_buses(buses: dict, rng: np.random.Generator, *, sample_rate_hz: int = 
 def augment(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
             strength: float = 1.0) -> np.ndarray:
     """A random studio: room reverb, EQ, bus compression, saturation, mp3 coding, noise and level."""
+    return augment_parts([audio], rng, sample_rate_hz=sample_rate_hz, strength=strength)[0]
+
+
+def augment_parts(parts: list, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                  strength: float = 1.0) -> list:
+    """`augment` of parts[0] (the whole recording), and every other part (a share of it, such as its drums alone)
+    through the same studio at the same gains, so that what each part contributes to the whole can be told
+    (offline.unmix). The draws are augment's, in its order: one studio whatever the number of parts."""
     import pedalboard as pb
 
     chain = []
@@ -443,17 +451,19 @@ def augment(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int 
         chain.append(pb.Distortion(drive_db=float(rng.uniform(3, 15))))
     if r() < 0.1 * strength:
         chain.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 2)), depth=float(rng.uniform(0.1, 0.4)), mix=0.3))
-    peak = np.abs(audio).max() + 1e-9
-    x = (audio / peak * 0.5).astype(np.float32)
+    peak = np.abs(parts[0]).max() + 1e-9
+    xs = [(a / peak * 0.5).astype(np.float32) for a in parts]
     if chain:
-        x = pb.Pedalboard(chain)(x, sample_rate_hz)
+        xs = [pb.Pedalboard(chain)(x, sample_rate_hz) for x in xs]
     if r() < 0.3 * strength:
-        x = pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz)
+        mp3 = pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])
+        xs = [mp3(x, sample_rate_hz) for x in xs]
     if r() < 0.5 * strength:
-        x = x + rng.normal(0, 10 ** (rng.uniform(-80, -45) / 20), len(x)).astype(np.float32)
+        noise = rng.normal(0, 10 ** (rng.uniform(-80, -45) / 20), len(xs[0])).astype(np.float32)
+        xs = [x + noise[: len(x)] for x in xs]
     level_db = rng.uniform(-30, -1)
-    x = x / (np.abs(x).max() + 1e-9) * 10 ** (level_db / 20)
-    return x.astype(np.float32)
+    peak = np.abs(xs[0]).max() + 1e-9
+    return [(x / peak * 10 ** (level_db / 20)).astype(np.float32) for x in xs]
 
 
 _SYNTH = {}
@@ -510,7 +520,8 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
                        other_kits: list = (), tune_semitones: float = 0.0, bus_mix_prob: float = 0.0,
                        quiet_metal_db: float = 0.0, lead_prob: float = 0.0, band_db: tuple = BAND_DB,
                        bleed_prob: float = 0.0, amp_prob: float = 0.0, band_soundfonts: tuple = (),
-                       percussion_prob: float = 0.0, percussion: tuple = (), cymbal_play: float = 0.0):
+                       percussion_prob: float = 0.0, percussion: tuple = (), cymbal_play: float = 0.0,
+                       drums_apart: bool = False):
     """One labelled clip: (audio, hits) with a random groove on `kit`, a random mix and a random room; with
     probability `accompaniment_prob` a band (bass and chords) plays along, `band_db` (BAND_DB) around the drums,
     and of those bands a share `lead_prob` adds a melody and sometimes distorted power chords.
@@ -521,7 +532,8 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     of those General MIDI soundfonts, drawn per clip (default: accompaniment.DEFAULT_SOUNDFONT). With probability
     `percussion_prob` one instrument of a kit of `percussion` (load_percussion: tambourine, shaker, cowbell, ...)
     plays along, 0-18 dB below the drums (RMS), and is never labelled: it is not a drum to transcribe.
-    `cymbal_play`: crash chokes and ride bells (render_hits)."""
+    `cymbal_play`: crash chokes and ride bells (render_hits). `drums_apart`: (audio, hits, drums), where drums is
+    what the drums (and any unlabelled percussion) contribute to audio, through the same studio (augment_parts)."""
     bars = bars or int(rng.integers(4, 12))
     band = rng.random() < accompaniment_prob
     if band:
@@ -553,6 +565,7 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
     if shaker:
         part = percussion_part(shaker, rng, tempo_bpm=tempo_bpm, duration_s=duration, sample_rate_hz=sample_rate_hz)
         _add_at_level(audio, part, float(rng.uniform(-18, 0)))
+    drums = audio.copy() if drums_apart else None
     if band:
         from .accompaniment import render_accompaniment
 
@@ -562,6 +575,11 @@ def render_performance(kit: Kit, rng: np.random.Generator, *, bars: int | None =
         music = render_accompaniment(rng, tempo_bpm=tempo_bpm, bars=bars, sample_rate_hz=sample_rate_hz,
                                      synth=_accompaniment_synth(sample_rate_hz, soundfont), lead=lead, amp=amp)
         _add_at_level(audio, music, float(rng.uniform(*band_db)))
+    hits = [h for h in hits if h.labelled and h.time_s < duration]
+    if drums_apart:
+        if augment_strength > 0:
+            audio, drums = augment_parts([audio, drums], rng, strength=augment_strength, sample_rate_hz=sample_rate_hz)
+        return audio, hits, drums
     if augment_strength > 0:
         audio = augment(audio, rng, strength=augment_strength, sample_rate_hz=sample_rate_hz)
-    return audio, [h for h in hits if h.labelled and h.time_s < duration]
+    return audio, hits

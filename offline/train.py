@@ -78,8 +78,13 @@ def load_windows(path: str, before: int, after: int):
         if len({recipe(p[2])[1] for p in parts}) != 1:
             log.warning("datasets %s were rendered behind different onset detectors; the checkpoint takes the last "
                         "one's", path)
+        masks = {str(p[2]["drum_mask"]) if "drum_mask" in p[2] else "" for p in parts}
+        if len(masks) != 1:
+            raise ValueError(f"datasets {path} mix windows behind a drum mask and without one (offline.dataset "
+                             "--drum-mask): a network reads one or the other")
         meta = {
             **{k: parts[-1][2][k] for k in ("feature_params", "onset_params") if k in parts[-1][2]},
+            "drum_mask": masks.pop(),
             "labels": parts[0][2]["labels"],
             "kits": np.concatenate([p[2]["kits"] for p in parts]),
             "kit": np.concatenate([p[2]["kit"] + b for p, b in zip(parts, kit_base)]),
@@ -386,6 +391,13 @@ def train(cfg: TrainConfig) -> dict:
     if cfg.shift_rate:
         shift_from = int(np.searchsorted(mel_centers_hz(fp_.as_dict()), cfg.shift_from_hz))
 
+    drum_mask = str(meta["drum_mask"]) if "drum_mask" in meta else ""
+    if drum_mask:
+        from realtime.unmix import mask_to_extra
+
+        drum_mask = mask_to_extra(drum_mask)
+        log.warning("the windows were cut behind the drum mask %s: the checkpoint carries it", meta["drum_mask"])
+
     def save(model, thresholds, history):
         extra = {
             "train_config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
@@ -394,6 +406,8 @@ def train(cfg: TrainConfig) -> dict:
             "train_seconds": round(time.time() - t0, 1),
             "history": history,
         }
+        if drum_mask:  # the network reads the spectrogram behind this mask: the mask is part of the model
+            extra["drum_mask"] = drum_mask
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         copy = HitCNN(model_cfg)
         copy.load_state_dict(state)
