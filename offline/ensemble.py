@@ -29,6 +29,9 @@ def ensemble(paths) -> object:
             raise ValueError(f"'{path}' is an ensemble already: give its members")
         if ckpt.labels != first.labels:
             raise ValueError(f"'{path}' has labels {ckpt.labels}, the first model {first.labels}")
+        if ckpt.extra.get("drum_mask") != first.extra.get("drum_mask"):
+            raise ValueError(f"'{path}' reads the spectrogram behind another drum mask than the first model, or "
+                             "behind one where it does not (offline.unmix): the members must read the same input")
         if ckpt.feature_params != first.feature_params or not np.array_equal(ckpt.mel_basis, first.mel_basis):
             raise ValueError(f"'{path}' reads other features than the first model "
                              f"({ckpt.feature_params} against {first.feature_params})")

@@ -97,12 +97,16 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
     short = load_checkpoint(checkpoint_path)
     short.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), frames_after=8)).eval()
     save_checkpoint(tmp_path / "short.pt", short)
+    masked = load_checkpoint(checkpoint_path)
+    masked.extra = {**masked.extra, "drum_mask": {"layers": [], "source": "mask.pt"}}
+    save_checkpoint(tmp_path / "masked.pt", masked)
     cases = {
         (members[0],): "two or more",
         (members[0], tmp_path / "missing.pt"): "does not exist",
         (members[0], ens): "is an ensemble already",
         (members[0], tmp_path / "odd.pt"): "has labels",
         (members[0], tmp_path / "short.pt"): "same window",
+        (members[0], tmp_path / "masked.pt"): "another drum mask",
     }
     for models, expected in cases.items():
         run = _cli(*models, "-o", tmp_path / "out.pt")
