@@ -15,6 +15,8 @@ tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, wit
                                                                     # scored at thresholds tuned without that song
     python bench/tuning_set.py --tune-on mixes                      # thresholds tuned on that part alone (repeatable:
                                                                     # stems, mixes, validation kit), every part scored
+    python bench/tuning_set.py --drum-mask runs/drummask.pt         # the networks read the spectrogram behind this
+                                                                    # drum mask (offline.unmix), as if trained so
 
 `--tune-on` answers whether a part's shortfall is the thresholds' or the network's: tuned on a part alone, that
 part's figure is the best one threshold per class group can do there (in-sample, not a figure to ship).
@@ -94,6 +96,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; default: the shipped one)")
     parser.add_argument("--soup", action="store_true", help="average the models' weights, not their probabilities")
+    parser.add_argument("--drum-mask", type=Path, metavar="PT",
+                        help="put this drum mask (python -m offline.unmix) before the networks, which are not retrained")
     parser.add_argument("--noisy-or-ms", type=float, default=0.0, metavar="MS")
     decoding = parser.add_mutually_exclusive_group()
     decoding.add_argument("--context", dest="context", action="store_true", default=None,
@@ -122,6 +126,11 @@ def main() -> int:
     checkpoint = checkpoints[0] if len(checkpoints) == 1 else (soup if args.soup else probability_average)(checkpoints)
     checkpoint.onset_params = {**OnsetParams().as_dict(), **checkpoint.onset_params, **SHIPPED_ONSETS}
     checkpoint = T.with_decoding(checkpoint, args.context)
+    if args.drum_mask:
+        from realtime.unmix import mask_to_extra
+
+        checkpoint.extra["drum_mask"] = mask_to_extra(args.drum_mask)
+        print("behind the drum mask", args.drum_mask)
     context = checkpoint.extra.get("context")
     print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
           if context else "each onset alone")
