@@ -81,7 +81,10 @@ class HitEnsemble(nn.Module):
     """Several HitCNNs that read the same window, answering together: each drum's probability is the mean of the
     members' (returned as its logit), the embedding the members' hidden layers side by side (so the in-song
     context decoding finds neighbours that sound alike to all of them). Built from trained checkpoints with
-    `python -m offline.ensemble`; not trained as a whole."""
+    `python -m offline.ensemble`; not trained as a whole.
+
+    `class_weights` (members, drums), 1 or 0: which members vote on which drum (all on all by default; a member
+    trained for some drums can vote on those alone). Every drum needs at least one voter."""
 
     def __init__(self, configs):
         super().__init__()
@@ -93,6 +96,15 @@ class HitEnsemble(nn.Module):
                                          f"{c.n_classes} classes" for c in configs))
         self.members = nn.ModuleList(HitCNN(c) for c in configs)
         self.config = configs[0]  # what the engine reads of it: the window and the classes, the same for all
+        self.register_buffer("class_weights", torch.ones(len(configs), configs[0].n_classes))
+
+    def set_class_weights(self, weights) -> None:
+        weights = torch.as_tensor(weights, dtype=torch.float32)
+        if weights.shape != self.class_weights.shape or not ((weights == 0) | (weights == 1)).all():
+            raise ValueError(f"class weights must be 0 or 1, shape {tuple(self.class_weights.shape)}")
+        if (weights.sum(0) == 0).any():
+            raise ValueError("every drum needs at least one member voting on it")
+        self.class_weights.copy_(weights)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.forward_with_embedding(windows)[0]
@@ -100,8 +112,10 @@ class HitEnsemble(nn.Module):
     def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
         both = [m.forward_with_embedding(windows) for m in self.members]
         logits = torch.stack([logits for logits, _ in both])  # the mean probability's logit, in logs throughout:
-        hit = torch.logsumexp(-nn.functional.softplus(-logits), dim=0)  # log(p) + log(n), stable where p is near 1
-        miss = torch.logsumexp(-nn.functional.softplus(logits), dim=0)  # log(1 - p) + log(n)
+        # log(p) + log(n) and log(1 - p) + log(n) over the voting members, stable where p is near 0 or 1
+        vote = torch.where(self.class_weights > 0, 0.0, -1e4)[:, None, :]
+        hit = torch.logsumexp(-nn.functional.softplus(-logits) + vote, dim=0)
+        miss = torch.logsumexp(-nn.functional.softplus(logits) + vote, dim=0)
         return hit - miss, torch.cat([e for _, e in both], dim=1)
 
 
@@ -139,7 +153,10 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                    for c in raw.get("member_configs") or [raw["model_config"]]]
         config = configs[0]
         model = HitEnsemble(configs) if len(configs) > 1 else HitCNN(config)
-        model.load_state_dict(raw["state_dict"])
+        state = dict(raw["state_dict"])
+        if len(configs) > 1:  # ensembles from before class weights: every member votes on every drum
+            state.setdefault("class_weights", model.class_weights.clone())
+        model.load_state_dict(state)
     except Exception as exc:  # torch raises many types for a bad file
         raise CheckpointError(f"model file '{path}' is not a drumscribe checkpoint ({type(exc).__name__}: {exc})") from None
     model.eval()

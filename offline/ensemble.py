@@ -1,7 +1,9 @@
 """Several trained drum-hit networks as one offline model: their probabilities averaged at each onset.
 
-    python -m offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt
+    python -m offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride]
 
+With `--member-classes`, a member votes on the drums named alone (say, a network whose renders taught it cymbals
+and cost it the kick under a band); each drum's probability is the mean of the members that vote on it.
 The members must read the same window (mel bands, frames around the onset), with the same features and labels.
 The first member gives the onset settings, the thresholds and the in-song context settings; tune the thresholds
 for the ensemble afterwards (`python -m offline.tune_thresholds --model runs/ensemble.pt --context -o ...`), as for
@@ -17,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 
-def ensemble(paths) -> object:
-    """A Checkpoint whose model is a models.cnn.HitEnsemble of the checkpoints at `paths`."""
+def ensemble(paths, member_classes: dict | None = None) -> object:
+    """A Checkpoint whose model is a models.cnn.HitEnsemble of the checkpoints at `paths`; `member_classes` maps a
+    path to the drums that member votes on (the others vote on every drum)."""
     from models.cnn import HitEnsemble, load_checkpoint
     from models.runtime import file_sha256
 
@@ -38,9 +41,21 @@ def ensemble(paths) -> object:
     model = HitEnsemble([c.model.config for c in members])
     for net, ckpt in zip(model.members, members):
         net.load_state_dict(ckpt.model.state_dict())
+    if member_classes:
+        weights = np.ones((len(members), len(first.labels)), np.float32)
+        for path, drums in member_classes.items():
+            if path not in [str(p) for p in paths]:
+                raise ValueError(f"--member-classes '{path}': not one of the members")
+            unknown = sorted(set(drums) - set(first.labels))
+            if unknown:
+                raise ValueError(f"--member-classes '{path}': '{unknown[0]}' is not a drum of the models "
+                                 f"({', '.join(first.labels)})")
+            weights[[str(p) for p in paths].index(path)] = [d in drums for d in first.labels]
+        model.set_class_weights(weights)
     model.eval()
     kits = sorted({k for c in members for k in c.extra.get("data", {}).get("kits", [])})
-    records = [{"source": Path(p).name, "source_sha256": file_sha256(p),
+    votes = {str(p): list((member_classes or {}).get(str(p), first.labels)) for p in paths}
+    records = [{"source": Path(p).name, "source_sha256": file_sha256(p), "votes_on": votes[str(p)],
                 **{k: c.extra[k] for k in ("data", "train_config", "device", "train_seconds") if k in c.extra}}
                for p, c in zip(paths, members)]
     extra = {k: v for k, v in first.extra.items() if k not in ("data", "train_config", "history", "train_seconds")}
@@ -55,16 +70,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m offline.ensemble", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="two or more .pt checkpoints")
     parser.add_argument("-o", "--out", required=True, help="the ensemble's .pt checkpoint")
+    parser.add_argument("--member-classes", action="append", default=[], metavar="PT=DRUM,DRUM",
+                        help="that member votes on these drums only (repeatable; the others vote on every drum)")
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error(f"an ensemble needs two or more models, got {len(args.models)}")
+    member_classes = {}
+    for spec in args.member_classes:
+        path, _, drums = spec.partition("=")
+        if not drums:
+            parser.error(f"--member-classes '{spec}': expected PT=DRUM,DRUM (a member, then the drums it votes on)")
+        member_classes[path] = [d.strip() for d in drums.split(",") if d.strip()]
 
     from models.cnn import CheckpointError, save_checkpoint
 
     if not Path(args.out).resolve().parent.is_dir():
         parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': no folder {Path(args.out).parent}\n")
     try:
-        ckpt = ensemble(args.models)
+        ckpt = ensemble(args.models, member_classes)
     except (CheckpointError, ValueError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     try:

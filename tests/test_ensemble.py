@@ -50,6 +50,34 @@ def test_ensemble_answers_the_mean_probability_and_both_embeddings(members):
     assert torch.isfinite(logits).all()  # far-off logits too (the windows are loud: some members answer ~0 or ~1)
 
 
+def test_a_member_votes_on_its_drums_only_through_checkpoint_and_bundle(members, tmp_path):
+    """--member-classes: the second member votes on two drums; those get the mean of both members, every other
+    drum the first member's probability alone, the same from the saved checkpoint and its ONNX bundle."""
+    first, second = members
+    labels = load_checkpoint(first).labels
+    nets = [load_checkpoint(p).model for p in members]
+    run = _cli(first, second, "--member-classes", f"{second}={labels[0]},{labels[-1]}", "-o", tmp_path / "e.pt")
+    assert run.returncode == 0, run.stderr
+    ens = load_checkpoint(tmp_path / "e.pt")
+    assert ens.extra["members"][1]["votes_on"] == [labels[0], labels[-1]]
+    windows = torch.randn(16, 64, 20, generator=torch.Generator().manual_seed(4)) * 2 + 1
+    with torch.no_grad():
+        got = torch.sigmoid(ens.model(windows))
+        alone = [torch.sigmoid(n(windows)) for n in nets]
+    both = (alone[0] + alone[1]) / 2
+    for i in range(len(labels)):
+        expected = both[:, i] if i in (0, len(labels) - 1) else alone[0][:, i]
+        assert torch.allclose(got[:, i], expected, atol=1e-6)
+    assert not torch.allclose(got[:, 0], alone[0][:, 0], atol=1e-3)  # the vote counts
+    write_bundle(tmp_path / "e.pt")
+    onnx = load_bundle(tmp_path / "e.pt").model.run_numpy(windows.numpy())
+    assert np.allclose(1 / (1 + np.exp(-onnx)), got.numpy(), atol=1e-5)
+    for bad, message in ((f"{second}=nodrum", "'nodrum' is not a drum"), (f"{tmp_path}/x.pt={labels[0]}", "not one of"),
+                         (str(second), "expected PT=DRUM")):
+        run = _cli(first, second, "--member-classes", bad, "-o", tmp_path / "f.pt")
+        assert run.returncode == 2 and message in run.stderr.strip().splitlines()[-1], run.stderr
+
+
 def test_ensemble_checkpoint_and_bundle_round_trip(members, tmp_path):
     path = tmp_path / "ens.pt"
     save_checkpoint(path, ensemble(members))
