@@ -84,7 +84,9 @@ class HitEnsemble(nn.Module):
     `python -m offline.ensemble`; not trained as a whole.
 
     `class_weights` (members, drums), 1 or 0: which members vote on which drum (all on all by default; a member
-    trained for some drums can vote on those alone). Every drum needs at least one voter."""
+    trained for some drums can vote on those alone). Every drum needs at least one voter, and at least one member
+    votes on every drum. A member that votes on some drums only takes part in nothing else: its hidden layer is
+    not in the embedding, so the context decoding of the other drums is as without it."""
 
     def __init__(self, configs):
         super().__init__()
@@ -104,6 +106,8 @@ class HitEnsemble(nn.Module):
             raise ValueError(f"class weights must be 0 or 1, shape {tuple(self.class_weights.shape)}")
         if (weights.sum(0) == 0).any():
             raise ValueError("every drum needs at least one member voting on it")
+        if not (weights == 1).all(1).any():
+            raise ValueError("at least one member must vote on every drum (the embedding is theirs)")
         self.class_weights.copy_(weights)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
@@ -116,7 +120,8 @@ class HitEnsemble(nn.Module):
         vote = torch.where(self.class_weights > 0, 0.0, -1e4)[:, None, :]
         hit = torch.logsumexp(-nn.functional.softplus(-logits) + vote, dim=0)
         miss = torch.logsumexp(-nn.functional.softplus(logits) + vote, dim=0)
-        return hit - miss, torch.cat([e for _, e in both], dim=1)
+        full = (self.class_weights == 1).all(1).tolist()  # fixed per model: a constant in an exported graph
+        return hit - miss, torch.cat([e for (_, e), f in zip(both, full) if f], dim=1)
 
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:

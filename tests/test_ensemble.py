@@ -52,7 +52,8 @@ def test_ensemble_answers_the_mean_probability_and_both_embeddings(members):
 
 def test_a_member_votes_on_its_drums_only_through_checkpoint_and_bundle(members, tmp_path):
     """--member-classes: the second member votes on two drums; those get the mean of both members, every other
-    drum the first member's probability alone, the same from the saved checkpoint and its ONNX bundle."""
+    drum the first member's probability alone, and the embedding is the first member's; the same from the saved
+    checkpoint and its ONNX bundle."""
     first, second = members
     labels = load_checkpoint(first).labels
     nets = [load_checkpoint(p).model for p in members]
@@ -69,6 +70,8 @@ def test_a_member_votes_on_its_drums_only_through_checkpoint_and_bundle(members,
         expected = both[:, i] if i in (0, len(labels) - 1) else alone[0][:, i]
         assert torch.allclose(got[:, i], expected, atol=1e-6)
     assert not torch.allclose(got[:, 0], alone[0][:, 0], atol=1e-3)  # the vote counts
+    with torch.no_grad():  # ... and nothing else: the embedding is the full voter's alone
+        assert torch.equal(ens.model.forward_with_embedding(windows)[1], nets[0].forward_with_embedding(windows)[1])
     write_bundle(tmp_path / "e.pt")
     onnx = load_bundle(tmp_path / "e.pt").model.run_numpy(windows.numpy())
     assert np.allclose(1 / (1 + np.exp(-onnx)), got.numpy(), atol=1e-5)
