@@ -76,6 +76,18 @@ def render_events(kit, events, *, tail_s: float = 1.5, sample_rate_hz: int = SAM
     return out * (10 ** (-3 / 20) / peak) if peak > 0 else out
 
 
+def kick_and_hat_kit(sample_rate_hz: int = SAMPLE_RATE_HZ):
+    """A two-drum realtime.kits.Kit of synthetic one-shots (a 60 Hz decaying sine, a noise burst): renders in
+    milliseconds, needs no installed kit."""
+    from realtime.kits import Instrument, Kit, Layer
+
+    t = np.arange(int(0.2 * sample_rate_hz)) / sample_rate_hz
+    noise = (np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.03)).astype(np.float32)
+    sounds = {"kick": (np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05)).astype(np.float32), "hh_closed": noise}
+    return Kit(name="test", path=None, kind="test", licence="test",
+               instruments={d: [Instrument(d, d, [Layer(0.0, 1.0, a)])] for d, a in sounds.items()})
+
+
 @pytest.fixture(scope="session")
 def kit():
     from realtime.kits import load_hydrogen_kit

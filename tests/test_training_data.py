@@ -332,16 +332,12 @@ def test_bleed_changes_the_sound_and_never_the_labels():
 def test_band_soundfonts_change_the_band_and_never_the_labels():
     """band_soundfonts: the band plays from the soundfont drawn; without it (or with it empty) the render is the one
     it always was (no extra draw), and the hits are the same whichever soundfont plays."""
+    from conftest import kick_and_hat_kit
+
     from offline.accompaniment import DEFAULT_SOUNDFONT
     from offline.render import render_performance
-    from realtime.kits import Instrument, Kit, Layer
 
-    sr = 48000
-    t = np.arange(int(0.2 * sr)) / sr
-    noise = (np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.03)).astype(np.float32)
-    sounds = {"kick": (np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05)).astype(np.float32), "hh_closed": noise}
-    kit = Kit(name="test", path=None, kind="test", licence="test",
-              instruments={d: [Instrument(d, d, [Layer(0.0, 1.0, a)])] for d, a in sounds.items()})
+    kit = kick_and_hat_kit()
 
     def render(**kw):
         return render_performance(kit, np.random.default_rng(5), bars=2, style="groove", augment_strength=0.0,

@@ -81,15 +81,11 @@ def test_augment_parts_keeps_augment_s_draws_and_puts_every_part_through_one_stu
 def test_drums_apart_are_what_the_drums_contribute():
     """render_performance(drums_apart=True): without a band the drums apart are the whole clip, through the
     studio too; with one (no studio) the whole minus the drums is the band, at a level around the drums'."""
-    from offline.render import render_performance
-    from realtime.kits import Instrument, Kit, Layer
+    from conftest import kick_and_hat_kit
 
-    sr = 48000
-    t = np.arange(int(0.2 * sr)) / sr
-    noise = (np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.03)).astype(np.float32)
-    sounds = {"kick": (np.sin(2 * np.pi * 60 * t) * np.exp(-t / 0.05)).astype(np.float32), "hh_closed": noise}
-    kit = Kit(name="test", path=None, kind="test", licence="test",
-              instruments={d: [Instrument(d, d, [Layer(0.0, 1.0, a)])] for d, a in sounds.items()})
+    from offline.render import render_performance
+
+    kit = kick_and_hat_kit()
     audio, hits, drums = render_performance(kit, np.random.default_rng(3), bars=2, style="groove", drums_apart=True)
     assert hits and np.array_equal(audio, drums)
     plain, plain_hits = render_performance(kit, np.random.default_rng(3), bars=2, style="groove")
