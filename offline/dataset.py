@@ -144,9 +144,9 @@ def _drum_mask(path: str) -> list:
 
 def masked(mel: np.ndarray, weights: list) -> np.ndarray:
     """A whole clip's log-mel through the drum mask, with silence before and after it (as a stream has)."""
-    from realtime.unmix import mask_frames
+    from realtime.unmix import mask_frames, reach_frames
 
-    reach = sum((w.shape[0] - 1) // 2 * d for w, _, d in weights)
+    reach = reach_frames(weights)
     pad = np.zeros((reach, mel.shape[1]))
     return mask_frames(weights, np.concatenate((pad, mel, pad)))
 

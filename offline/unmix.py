@@ -89,6 +89,7 @@ def train(data: Path, out: Path, *, steps: int = 6000, batch: int = 32, frames: 
     rng = np.random.default_rng(seed)
     z = np.load(data)
     mix, drums, lengths = z["mix"], z["drums"], z["lengths"]
+    fp = FeatureParams(**json.loads(str(z["feature_params"]))) if "feature_params" in z else FeatureParams()
     starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
     model = DrumMask(DrumMaskConfig(n_mels=mix.shape[1], channels=channels))
     r = model.config.reach_frames
@@ -126,7 +127,7 @@ def train(data: Path, out: Path, *, steps: int = 6000, batch: int = 32, frames: 
             n += y.numel()
     info = {"data": str(data), "steps": steps, "batch": batch, "frames": frames, "lr": lr, "seed": seed,
             "seconds": round(time.time() - t0), "l1_unmasked": before / n, "l1_masked": after / n,
-            "hours": float(lengths.sum()) * 0.005 / 3600}
+            "hours": float(lengths.sum()) * fp.hop_samples / fp.sample_rate_hz / 3600}
     save_mask(out, model, info)
     return info
 
@@ -168,7 +169,9 @@ def main(argv=None):
                      band_db=tuple(args.band_db), bleed_prob=args.bleed, quiet_metal_db=args.quiet_metal,
                      percussion_prob=args.percussion, cymbal_play=args.cymbal_play,
                      band_soundfonts=tuple(args.band_soundfont))
-        print(f"{args.out}: {len(out['lengths'])} clips, {out['lengths'].sum() * 0.005 / 3600:.2f} h, "
+        fp = FeatureParams()
+        print(f"{args.out}: {len(out['lengths'])} clips, "
+              f"{out['lengths'].sum() * fp.hop_samples / fp.sample_rate_hz / 3600:.2f} h, "
               f"{len(kits)} kits, {time.time() - t0:.0f} s")
     else:
         info = train(args.data, args.out, steps=args.steps, lr=args.lr, channels=args.channels, seed=args.seed)

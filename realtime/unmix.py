@@ -3,7 +3,8 @@
 Put between the onset detector and the classifier, it hands the classifier each frame with the power that is not
 drums (the band of a song) taken out, and passes the onsets through unchanged: they were found on the song as it
 is. Frames come out in groups of `group_frames`, fixed by frame index, each once the mask's reach of frames after
-the group has arrived (files only: it adds (group + reach) frames of delay, which a live note cannot wait for).
+the group has arrived: (group + reach) frames of delay. Files take groups of 256 frames; live input takes one,
+and still waits the reach (0.16 s with the default mask), which a live note cannot afford.
 """
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def weights_from_extra(spec: dict) -> list:
             for layer in spec["layers"]]
 
 
+def reach_frames(weights: list) -> int:
+    """Frames each side of a frame that its mask depends on."""
+    return sum((w.shape[0] - 1) // 2 * d for w, _, d in weights)
+
+
 def mask_frames(weights: list, mel: np.ndarray) -> np.ndarray:
     """(frames + 2 * reach, mels) log-mel -> the masked log-mel of the inner frames (models.unmix.DrumMask.apply)."""
     x = mel.astype(np.float32) * np.float32(0.25)
@@ -53,7 +59,7 @@ class DrumMaskStage:
         if group_frames < 1:
             raise ValueError(f"group_frames {group_frames} must be >= 1")
         self.weights = weights
-        self.reach = sum((w.shape[0] - 1) // 2 * d for w, _, d in weights)
+        self.reach = reach_frames(weights)
         self.group = group_frames
         self.n_mels = weights[0][0].shape[1]
         self.latency_samples = (self.group + self.reach) * hop_samples
