@@ -124,9 +124,27 @@ class HitEnsemble(nn.Module):
         return hit - miss, torch.cat([e for (_, e), f in zip(both, full) if f], dim=1)
 
 
+HALF = "float16"  # Checkpoint.extra["weights_dtype"]: the file stores the weights in 16 bits
+
+
+def round_to_half(model: nn.Module) -> None:
+    """Round every weight and buffer of `model` to the nearest 16-bit float, in place (kept as 32-bit floats): what
+    a checkpoint stored with `extra["weights_dtype"] = "float16"` loads back as, exactly."""
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.is_floating_point():
+                if t.abs().max() > torch.finfo(torch.float16).max:
+                    raise ValueError("a weight is too large to store in 16 bits")
+                t.copy_(t.half().float())
+
+
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    """Write `ckpt`; with `ckpt.extra["weights_dtype"] == "float16"`, its floating-point weights in 16 bits (half
+    the file; call round_to_half first, so that what was measured is what loads back)."""
     model = ckpt.model
     state = {k.removeprefix("_orig_mod."): v.detach().cpu() for k, v in model.state_dict().items()}
+    if ckpt.extra.get("weights_dtype") == HALF:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     torch.save(
         {
             "state_dict": state,
@@ -161,7 +179,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         state = dict(raw["state_dict"])
         if len(configs) > 1:  # ensembles from before class weights: every member votes on every drum
             state.setdefault("class_weights", model.class_weights.clone())
-        model.load_state_dict(state)
+        model.load_state_dict(state)  # 16-bit weights (extra["weights_dtype"]) load as 32-bit floats
     except Exception as exc:  # torch raises many types for a bad file
         raise CheckpointError(f"model file '{path}' is not a drumscribe checkpoint ({type(exc).__name__}: {exc})") from None
     model.eval()

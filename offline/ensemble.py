@@ -1,6 +1,6 @@
 """Several trained drum-hit networks as one offline model: their probabilities averaged at each onset.
 
-    python -m offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride]
+    python -m offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride] [--half]
 
 With `--member-classes`, a member votes on the drums named alone (say, a network whose renders taught it cymbals
 and cost it the kick under a band); each drum's probability is the mean of the members that vote on it.
@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 
-def ensemble(paths, member_classes: dict | None = None) -> object:
+def ensemble(paths, member_classes: dict | None = None, half: bool = False) -> object:
     """A Checkpoint whose model is a models.cnn.HitEnsemble of the checkpoints at `paths`; `member_classes` maps a
-    path to the drums that member votes on (the others vote on every drum)."""
-    from models.cnn import HitEnsemble, load_checkpoint
+    path to the drums that member votes on (the others vote on every drum). `half`: its weights rounded to 16-bit
+    floats, and saved so (`extra["weights_dtype"]`), half the file."""
+    from models.cnn import HALF, HitEnsemble, load_checkpoint, round_to_half
     from models.runtime import file_sha256
 
     members = [load_checkpoint(p) for p in paths]
@@ -53,6 +54,8 @@ def ensemble(paths, member_classes: dict | None = None) -> object:
             weights[[str(p) for p in paths].index(path)] = [d in drums for d in first.labels]
         model.set_class_weights(weights)
     model.eval()
+    if half:
+        round_to_half(model)
     kits = sorted({k for c in members for k in c.extra.get("data", {}).get("kits", [])})
     votes = {str(p): list((member_classes or {}).get(str(p), first.labels)) for p in paths}
     records = [{"source": Path(p).name, "source_sha256": file_sha256(p), "votes_on": votes[str(p)],
@@ -60,6 +63,10 @@ def ensemble(paths, member_classes: dict | None = None) -> object:
                for p, c in zip(paths, members)]
     extra = {k: v for k, v in first.extra.items() if k not in ("data", "train_config", "history", "train_seconds")}
     extra.update(data={"kits": kits}, members=records)
+    if half:
+        extra["weights_dtype"] = HALF
+    else:
+        extra.pop("weights_dtype", None)
     return type(first)(model=model, labels=list(first.labels), feature_params=dict(first.feature_params),
                        onset_params=dict(first.onset_params), mel_basis=first.mel_basis,
                        thresholds=list(first.thresholds), onset_offset_frames=first.onset_offset_frames, extra=extra)
@@ -72,6 +79,8 @@ def main(argv=None) -> int:
     parser.add_argument("-o", "--out", required=True, help="the ensemble's .pt checkpoint")
     parser.add_argument("--member-classes", action="append", default=[], metavar="PT=DRUM,DRUM",
                         help="that member votes on these drums only (repeatable; the others vote on every drum)")
+    parser.add_argument("--half", action="store_true",
+                        help="store the weights as 16-bit floats: half the file; the model is measured as rounded")
     args = parser.parse_args(argv)
     if len(args.models) < 2:
         parser.error(f"an ensemble needs two or more models, got {len(args.models)}")
@@ -87,7 +96,7 @@ def main(argv=None) -> int:
     if not Path(args.out).resolve().parent.is_dir():
         parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': no folder {Path(args.out).parent}\n")
     try:
-        ckpt = ensemble(args.models, member_classes)
+        ckpt = ensemble(args.models, member_classes, half=args.half)
     except (CheckpointError, ValueError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
     try:

@@ -96,6 +96,33 @@ def test_ensemble_checkpoint_and_bundle_round_trip(members, tmp_path):
     np.testing.assert_allclose(bundle.model.run_numpy(windows), want, atol=1e-4)
 
 
+def test_half_weights_halve_the_file_and_load_back_as_measured(members, tmp_path):
+    """--half: the weights rounded to 16 bits, stored so; the file loads back to exactly the rounded model (what
+    the thresholds were tuned on), stays 16-bit when saved again (as offline.tune_thresholds does), and its ONNX
+    bundle agrees with it."""
+    full, half = tmp_path / "full.pt", tmp_path / "half.pt"
+    assert _cli(*members, "-o", full).returncode == 0
+    run = _cli(*members, "--half", "-o", half)
+    assert run.returncode == 0, run.stderr
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    rounded, loaded = ensemble(members, half=True), load_checkpoint(half)
+    assert loaded.extra["weights_dtype"] == "float16" and "weights_dtype" not in load_checkpoint(full).extra
+    for (name, want), got in zip(rounded.model.state_dict().items(), loaded.model.state_dict().values()):
+        assert got.dtype == want.dtype and torch.equal(got, want), name
+    windows = torch.randn(16, 64, 20, generator=torch.Generator().manual_seed(5)) * 3 + 1
+    with torch.no_grad():
+        exact, rounded_logits = load_checkpoint(full).model(windows), loaded.model(windows)
+    assert not torch.equal(exact, rounded_logits)  # the rounding did happen ...
+    assert torch.allclose(torch.sigmoid(exact), torch.sigmoid(rounded_logits), atol=2e-3)  # ... and is small
+    again = tmp_path / "again.pt"
+    save_checkpoint(again, loaded)
+    assert again.stat().st_size == pytest.approx(half.stat().st_size, rel=0.01)
+    write_bundle(half)  # checks ONNX Runtime against torch itself
+    with torch.no_grad():
+        np.testing.assert_allclose(load_bundle(half).model.run_numpy(windows.numpy()),
+                                   loaded.model(windows).numpy(), atol=1e-4)
+
+
 def test_engine_transcribes_with_an_ensemble(members, groove):
     from realtime.engine import transcribe_array
 
