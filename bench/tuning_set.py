@@ -17,6 +17,10 @@ tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, wit
                                                                     # stems, mixes, validation kit), every part scored
     python bench/tuning_set.py --drum-mask runs/drummask.pt         # the networks read the spectrogram behind this
                                                                     # drum mask (offline.unmix), as if trained so
+    python bench/tuning_set.py --context --stem-set runs/drummask.pt
+                                                                    # two threshold sets, drum stems and any song,
+                                                                    # chosen by the drum share that mask measures
+                                                                    # (default where the checkpoint carries them)
 
 `--tune-on` answers whether a part's shortfall is the thresholds' or the network's: tuned on a part alone, that
 part's figure is the best one threshold per class group can do there (in-sample, not a figure to ship).
@@ -39,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VALIDATION_KIT = "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0"
 PARTS = ("stems", "mixes", "validation kit")
+STEM_PARTS = ("stems", "validation kit")  # drums alone: what a stem set may be tuned on
 SHIPPED_ONSETS = {"band_from_mel": 36, "band_threshold": 0.03}  # what tune_thresholds set for the shipped model
 
 
@@ -75,21 +80,46 @@ def noisy_or(hits, window_s: float, group_of: dict):
     return out
 
 
-def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None) -> dict:
+def tune_sets(parts: dict, labels, tune_on, stem_set, keep=lambda name, song: True) -> tuple:
+    """(thresholds, stem thresholds or None) tuned on the tracks of `tune_on`'s parts that `keep`: the stem set,
+    where asked, on the drum-alone parts `stem_set` names (of STEM_PARTS) with the first set held."""
+    from offline import tune_thresholds as T
+
+    def tracks(names):
+        return [t for name in names for t, s in zip(parts[name], parts.songs[name]) if keep(name, s)]
+
+    thresholds = T.tune(tracks(tune_on), labels)
+    if not stem_set:
+        return thresholds, None
+    return thresholds, T.tune(tracks(stem_set), labels, base=thresholds)
+
+
+def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None, stem_set=()) -> dict:
     """Per part (stems, mixes, both), each song's rows at thresholds tuned on `tune_on`'s parts without that song,
     pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out).
-    A `folds` list gets (song, its thresholds, its stem and mix pooled) per fold."""
+    A `folds` list gets (song, its thresholds, its stem and mix pooled) per fold. With `stem_set`, both sets are
+    tuned without the song (tune_sets)."""
     from offline import tune_thresholds as T
     from offline.evaluate import pool
 
     rows = {"stems": [], "mixes": []}
+    parts = _Parts(parts, songs)
     for song in T.TRACKS:
-        thresholds = T.tune([t for name in tune_on for t, s in zip(parts[name], songs[name]) if s != song], labels)
+        thresholds, stem = tune_sets(parts, labels, tune_on, stem_set, lambda name, s, song=song: s != song)
         for name, scored in rows.items():
-            scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds))
+            scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds,
+                                   stem))
         if folds is not None:
-            folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]])))
+            folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]]), stem))
     return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
+
+
+class _Parts(dict):
+    """The parts, with `songs`: per part, the song of each track (None for the validation kit's grooves)."""
+
+    def __init__(self, parts: dict, songs: dict):
+        super().__init__(parts)
+        self.songs = songs
 
 
 def main() -> int:
@@ -99,6 +129,12 @@ def main() -> int:
     parser.add_argument("--drum-mask", type=Path, metavar="PT",
                         help="put this drum mask (python -m offline.unmix) before the networks, which are not retrained")
     parser.add_argument("--noisy-or-ms", type=float, default=0.0, metavar="MS")
+    parser.add_argument("--stem-set", type=Path, metavar="MASK_PT",
+                        help="(context decoding) a second threshold set for drum stems, chosen by the drum share "
+                             "this drum mask measures (offline.tune_thresholds --stem-set); the default where the "
+                             "checkpoint carries one")
+    parser.add_argument("--stem-set-on", action="append", choices=STEM_PARTS, default=[], metavar="PART",
+                        help=f"tune the stem set on this part (repeatable; {', '.join(STEM_PARTS)}; default: both)")
     decoding = parser.add_mutually_exclusive_group()
     decoding.add_argument("--context", dest="context", action="store_true", default=None,
                           help="in-song context decoding (the first model's settings, else the defaults)")
@@ -131,7 +167,18 @@ def main() -> int:
 
         checkpoint.extra["drum_mask"] = mask_to_extra(args.drum_mask)
         print("behind the drum mask", args.drum_mask)
+    if args.stem_set:
+        from realtime.unmix import mask_to_extra
+
+        if not checkpoint.extra.get("context"):
+            parser.error("--stem-set needs the in-song context decoding (--context)")
+        checkpoint.extra["drum_share"] = {"mask": mask_to_extra(args.stem_set), "every": 4, "group_frames": 256}
+        checkpoint.extra["context"] = {**checkpoint.extra["context"], "stem_thresholds": [0.5] * len(checkpoint.labels)}
     context = checkpoint.extra.get("context")
+    stem_set = ()
+    if context and context.get("stem_thresholds") and checkpoint.extra.get("drum_share"):
+        stem_set = tuple(args.stem_set_on or STEM_PARTS)
+        print(f"two threshold sets: drum stems (tuned on {' and '.join(stem_set)}), and any song")
     print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
           if context else "each onset alone")
     parts = {"stems": T.collect(checkpoint, args.data, ["drum_only"]), "mixes": T.collect(checkpoint, args.data, ["mix"]),
@@ -141,26 +188,30 @@ def main() -> int:
         parts = {k: [(noisy_or(h, args.noisy_or_ms / 1e3, group_of), ref, r) for h, ref, r in v] for k, v in parts.items()}
     tracks = [t for part in parts.values() for t in part]
     labels = checkpoint.labels
-    thresholds = T.tune([t for name in (args.tune_on or PARTS) for t in parts[name]], labels)
-    rows = T.pooled(tracks, labels, thresholds)
+    songs = {name: [t for t in T.TRACKS if (args.data / kind / f"{t}.flac").is_file()]
+             for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
+    songs["validation kit"] = [None] * len(parts["validation kit"])
+    thresholds, stem = tune_sets(_Parts(parts, songs), labels, args.tune_on or PARTS, stem_set)
+    rows = T.pooled(tracks, labels, thresholds, stem)
     if args.tune_on:
         print("thresholds tuned on:", ", ".join(args.tune_on), "(every part scored with them below)")
     print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, thresholds)))
+    if stem is not None:
+        print("stem thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, stem)))
     f3 = rows["F3"]
     print(f"tuning set F3 {f3['f']:.4f} / F5 {rows['F5']['f']:.4f}  (F3 strokes: {f3['tp']} found of {f3['n_ref']}, "
           f"{f3['n_est']} emitted)")
     for name, part in parts.items():
-        r = T.pooled(part, labels, np.asarray(thresholds))
+        r = T.pooled(part, labels, np.asarray(thresholds), stem)
         print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
     if args.leave_one_out:
-        songs = {name: [t for t in T.TRACKS if (args.data / kind / f"{t}.flac").is_file()]
-                 for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
-        songs["validation kit"] = [None] * len(parts["validation kit"])
         print("leave one song out (thresholds tuned without the song scored):")
         folds = []
-        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds)
-        for song, thresholds, r in folds:
+        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds, stem_set)
+        for song, thresholds, r, stem in folds:
             print(f"  without {song}: " + ", ".join(f"{g} {thresholds[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items())
+                  + ("" if stem is None else " (stems: " + ", ".join(
+                      f"{g} {stem[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items()) + ")")
                   + f"; {song} (stem and mix) at them: " + ", ".join(
                       f"{c} {r[c]['tp']}/{r[c]['n_ref']}/{r[c]['n_est']}" for c in CLASSES if c in r)
                   + " (found / annotated / emitted)")

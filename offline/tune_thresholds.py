@@ -10,7 +10,9 @@ reported from the same tracks are therefore tuned, not held out, and the README 
 A checkpoint holds two sets: `thresholds`, for each onset decided alone (live input, `transcribe --no-context`),
 and `extra["context"]["thresholds"]`, for the in-song context decoding files use (realtime.classifier.ContextParams).
 By default the set of the checkpoint's own file decoding is tuned; `--context` tunes (and, if missing, adds) the
-context decoding's, `--no-context` the other.
+context decoding's, `--no-context` the other. Then `--context --stem-set MASK.pt --kinds drum_only` tunes a third,
+`extra["context"]["stem_thresholds"]`, for songs whose power a drum mask finds to be drums alone (drum stems; see
+realtime.unmix.DrumShareStage), holding the context set, which goes on serving every other song.
 """
 from __future__ import annotations
 
@@ -31,6 +33,15 @@ GROUPS = {
 TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 
 
+class Candidates(list):
+    """A track's candidate hits, with `gates`: onset_s -> the weight of the stem thresholds there (0 where the
+    checkpoint has none; realtime.classifier.ContextParams.stem_thresholds)."""
+
+    def __init__(self, hits=(), gates: dict | None = None):
+        super().__init__(hits)
+        self.gates = gates or {}
+
+
 def _candidates(checkpoint, audio: np.ndarray):
     """Every candidate hit (confidence >= 0.05, no double-trigger suppression) and the suppression time."""
     from realtime.engine import OFFLINE, Engine, build_stages
@@ -38,6 +49,9 @@ def _candidates(checkpoint, audio: np.ndarray):
 
     stages = build_stages(checkpoint, OFFLINE)
     stages[-1].thresholds = np.full(len(checkpoint.labels), 0.05)
+    if stages[-1].stem_thresholds is not None:
+        stages[-1].stem_thresholds = np.full(len(checkpoint.labels), 0.05)
+    stages[-1].gates = {}
     refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
     stages[-1].refractory_frames = 0
     hits = []
@@ -47,7 +61,7 @@ def _candidates(checkpoint, audio: np.ndarray):
             hits.extend(batch)
 
     Engine(stages, [_Collect()]).run(ArraySource(audio, block_size_samples=4096))
-    return hits, refractory_s
+    return Candidates(hits, stages[-1].gates), refractory_s
 
 
 def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
@@ -100,12 +114,18 @@ def with_decoding(checkpoint, context: bool | None):
     return out
 
 
-def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float) -> list:
+def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
+           stem_thresholds: np.ndarray | None = None) -> list:
     """The hits the classifier emits at these thresholds: above its drum's threshold and not within the
-    refractory time of that drum's previous emitted hit."""
+    refractory time of that drum's previous emitted hit. With `stem_thresholds`, each hit's threshold is the
+    blend the classifier used there (Candidates.gates)."""
     last, kept = {}, []
+    gates = getattr(hits, "gates", {}) if stem_thresholds is not None else {}
     for h in sorted(hits, key=lambda h: h.onset_s):
-        if h.confidence < thresholds[index[h.drum]]:
+        g = gates.get(h.onset_s, 0.0)
+        threshold = thresholds[index[h.drum]] if not g else (
+            g * stem_thresholds[index[h.drum]] + (1.0 - g) * thresholds[index[h.drum]])
+        if h.confidence < threshold:
             continue
         if h.drum in last and h.onset_s - last[h.drum] < refractory_s - 1e-9:
             continue
@@ -114,11 +134,11 @@ def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float)
     return kept
 
 
-def pooled(tracks: list, labels: list, thresholds: np.ndarray) -> dict:
+def pooled(tracks: list, labels: list, thresholds: np.ndarray, stem_thresholds: np.ndarray | None = None) -> dict:
     from .evaluate import hits_to_classes, pool, score
 
     index = {d: i for i, d in enumerate(labels)}
-    return pool([score(ref, hits_to_classes(decide(hits, index, thresholds, refractory_s)))
+    return pool([score(ref, hits_to_classes(decide(hits, index, thresholds, refractory_s, stem_thresholds)))
                  for hits, ref, refractory_s in tracks])
 
 
@@ -127,8 +147,9 @@ def objective(rows: dict) -> float:
     return rows["F3"]["f"] + rows["F5"]["f"]
 
 
-def tune(tracks: list, labels: list, rounds: int = 2) -> np.ndarray:
-    """Coordinate ascent from 0.5: each class group's threshold in turn, `rounds` times over."""
+def tune(tracks: list, labels: list, rounds: int = 2, base: np.ndarray | None = None) -> np.ndarray:
+    """Coordinate ascent from 0.5: each class group's threshold in turn, `rounds` times over. With `base`, the
+    stem thresholds are tuned, the others held at `base` (where a hit's gate is 0, only `base` counts)."""
     thresholds = np.full(len(labels), 0.5)
     for _ in range(rounds):
         for drums in GROUPS.values():
@@ -137,7 +158,7 @@ def tune(tracks: list, labels: list, rounds: int = 2) -> np.ndarray:
                 trial = thresholds.copy()
                 for d in drums:
                     trial[labels.index(d)] = value
-                f = objective(pooled(tracks, labels, trial))
+                f = objective(pooled(tracks, labels, trial) if base is None else pooled(tracks, labels, base, trial))
                 if best is None or f > best[0] + 1e-9:
                     best = (f, value)
             for d in drums:
@@ -163,8 +184,14 @@ def main(argv=None) -> int:
                                "its default settings where the checkpoint has none), which files use")
     decoding.add_argument("--no-context", dest="context", action="store_false",
                           help="tune the thresholds of each onset decided alone, which live input uses")
+    parser.add_argument("--stem-set", metavar="MASK_PT",
+                        help="with --context: tune a second set, for drum stems (ContextParams.stem_thresholds), "
+                             "with the context thresholds held; each song's drum share is measured with this drum "
+                             "mask (python -m offline.unmix), which the checkpoint then carries")
     parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
     args = parser.parse_args(argv)
+    if args.stem_set and not args.context:
+        parser.error("--stem-set tunes a set of the in-song context decoding: give --context too")
 
     import torch
 
@@ -190,6 +217,20 @@ def main(argv=None) -> int:
             parser.error(f"--onset '{item}': {e}")
     checkpoint.onset_params = onset
     tuned = with_decoding(checkpoint, args.context)
+    base = None
+    if args.stem_set:
+        from realtime.unmix import mask_to_extra
+
+        context = tuned.extra.get("context") or {}
+        if not context.get("thresholds"):
+            parser.error(f"'{args.model}' has no context thresholds to hold: tune them first (--context)")
+        base = np.asarray(context["thresholds"])
+        try:
+            share = {"mask": mask_to_extra(args.stem_set), "every": 4, "group_frames": 256}
+        except Exception as e:  # noqa: BLE001  (torch raises many types for a file that is not a mask)
+            parser.error(f"--stem-set '{args.stem_set}' is not a drum mask checkpoint ({type(e).__name__})")
+        tuned.extra = {**tuned.extra, "drum_share": share,
+                       "context": {**context, "stem_thresholds": [0.5] * len(checkpoint.labels)}}
     parts = {kind: collect(tuned, args.data, [kind]) for kind in args.kinds.split(",")}
     for spec in args.kit:
         parts[spec] = collect_kit(tuned, spec, args.grooves)
@@ -201,21 +242,29 @@ def main(argv=None) -> int:
           if context else "each onset alone")
     before = pooled(tracks, checkpoint.labels, np.asarray(context["thresholds"] if context and context["thresholds"]
                                                           else checkpoint.thresholds))
-    thresholds = tune(tracks, checkpoint.labels)
-    after = pooled(tracks, checkpoint.labels, thresholds)
-    print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(checkpoint.labels, thresholds)))
+    thresholds = tune(tracks, checkpoint.labels, base=base)
+    both = (thresholds,) if base is None else (base, thresholds)
+    after = pooled(tracks, checkpoint.labels, *both)
+    print("stem thresholds:" if args.stem_set else "thresholds:",
+          ", ".join(f"{d} {t:.2f}" for d, t in zip(checkpoint.labels, thresholds)))
     print("pooled F before/after: " + ", ".join(f"{k} {before[k]['f']:.3f}/{after[k]['f']:.3f}" for k in after))
     for name, part in parts.items():
         if part:
-            rows = pooled(part, checkpoint.labels, thresholds)
+            rows = pooled(part, checkpoint.labels, *both)
             print(f"  {name} at these thresholds: F3 {rows['F3']['f']:.3f} / F5 {rows['F5']['f']:.3f}")
     if args.out:
-        if context:
-            checkpoint.extra["context"] = {**context, "thresholds": thresholds.tolist()}
+        tuned_on = f"MDB Drums dev ({args.kinds}), class_pp, 50 ms" + "".join(
+            f"; {args.grooves} grooves on {k}" for k in args.kit)
+        if args.stem_set:
+            checkpoint.extra["drum_share"] = tuned.extra["drum_share"]
+            checkpoint.extra["context"] = {**context, "stem_thresholds": thresholds.tolist()}
+            checkpoint.extra["stem_thresholds_tuned_on"] = tuned_on
         else:
-            checkpoint.thresholds = thresholds.tolist()
-        checkpoint.extra["thresholds_tuned_on"] = (f"MDB Drums dev ({args.kinds}), class_pp, 50 ms"
-                                                   + "".join(f"; {args.grooves} grooves on {k}" for k in args.kit))
+            if context:
+                checkpoint.extra["context"] = {**context, "thresholds": thresholds.tolist()}
+            else:
+                checkpoint.thresholds = thresholds.tolist()
+            checkpoint.extra["thresholds_tuned_on"] = tuned_on
         if args.onset:
             checkpoint.extra["onset_params_set_when_tuning"] = list(args.onset)
         save_checkpoint(args.out, checkpoint)

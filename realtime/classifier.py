@@ -66,6 +66,11 @@ class ContextParams:
     behind_s: float = 60.0  # ... and this long before it (the memory)
     exclude_s: float = 0.05  # not within this of the onset: another candidate of the same stroke is no evidence
     thresholds: tuple = ()  # per-class thresholds tuned with this decoding; empty: the checkpoint's own
+    # A second set for drums heard alone (a drum stem), where the stages measure the drum share of the song
+    # (realtime.unmix.DrumShareStage, over the same neighbourhood): below stem_share[0] the set above, from
+    # stem_share[1] on this one, in between a blend. Empty: the set above everywhere.
+    stem_thresholds: tuple = ()
+    stem_share: tuple = (0.8, 0.93)
 
     def __post_init__(self):
         if self.neighbours < 1:
@@ -76,9 +81,14 @@ class ContextParams:
             if getattr(self, name) < 0:
                 raise ValueError(f"context {name} {getattr(self, name)} must be >= 0")
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
+        object.__setattr__(self, "stem_thresholds", tuple(float(t) for t in self.stem_thresholds))
+        object.__setattr__(self, "stem_share", tuple(float(t) for t in self.stem_share))
+        if len(self.stem_share) != 2 or not 0.0 <= self.stem_share[0] < self.stem_share[1] <= 1.0:
+            raise ValueError(f"context stem_share {self.stem_share} must be two shares, 0 <= low < high <= 1")
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "thresholds": list(self.thresholds)}
+        return {**asdict(self), "thresholds": list(self.thresholds), "stem_thresholds": list(self.stem_thresholds),
+                "stem_share": list(self.stem_share)}
 
 
 class HitClassifier:
@@ -108,6 +118,13 @@ class HitClassifier:
             if len(context.thresholds) != len(self.labels):
                 raise ValueError(f"context thresholds: {len(context.thresholds)} values for {len(self.labels)} drums")
             self.thresholds = np.asarray(context.thresholds, dtype=np.float64)
+        self.stem_thresholds = None
+        if context is not None and context.stem_thresholds:
+            if len(context.stem_thresholds) != len(self.labels):
+                raise ValueError(f"context stem thresholds: {len(context.stem_thresholds)} values for "
+                                 f"{len(self.labels)} drums")
+            self.stem_thresholds = np.asarray(context.stem_thresholds, dtype=np.float64)
+        self.gates = None  # a dict here gets onset_s -> the weight of stem_thresholds at each decided onset
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels
@@ -155,6 +172,7 @@ class HitClassifier:
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
         self.bank = []  # (context) classified onsets in frame order: (frame, probs, unit embedding, frames after)
         self.undecided = 0  # (context) bank[undecided:] wait for the onsets after them
+        self.shares = []  # (context) DrumShareStage's (first frame, last frame, drum power, power), in frame order
 
     def _batch(self, onset: int) -> int:
         """Onsets are classified together, in batches fixed by frame index alone (so never by block size)."""
@@ -166,6 +184,8 @@ class HitClassifier:
         history = np.concatenate((self.history, frames.mel))
         start = self.history_start if len(self.history) else frames.start_frame
         self.pending.extend(frames.onsets)
+        if self.context is not None:
+            self.shares.extend(frames.drum_share)
         frames_done = start + len(history)
         hits = []
         complete = frames_done // self.batch_frames  # batches whose last frame has arrived
@@ -259,7 +279,23 @@ class HitClassifier:
         blended = np.where(total > 0, (1.0 - c.weight) * probs[rows] + c.weight * neighbours, probs[rows])
         entries = self.bank[self.undecided : stop]
         self.undecided = stop
-        return self._decide([e[0] for e in entries], blended, [e[3] for e in entries])
+        onsets = [e[0] for e in entries]
+        gate = None if self.stem_thresholds is None else self._stem_weight(np.asarray(onsets))
+        return self._decide(onsets, blended, [e[3] for e in entries], gate)
+
+    def _stem_weight(self, onsets: np.ndarray) -> np.ndarray:
+        """How far each onset's song is a drum stem, 0-1 (ContextParams.stem_share): its drum share over the
+        measured stretches within the context window, those whose mask needed no frame past the window's end.
+        No stretch (or only silence) measured yet: 0, the thresholds for any song."""
+        if not self.shares:
+            return np.zeros(len(onsets))
+        first, needed, drums, power = np.asarray(self.shares).T
+        inside = (first[None] >= onsets[:, None] - self.behind_frames) & (
+            needed[None] <= onsets[:, None] + self.ahead_frames)
+        total = inside @ power
+        share = np.where(total > 0, (inside @ drums) / np.maximum(total, 1e-30), 0.0)
+        low, high = self.context.stem_share
+        return np.where(total > 0, np.clip((share - low) / (high - low), 0.0, 1.0), 0.0)
 
     def _forget(self, oldest_needed: int) -> None:
         """Drop the decided onsets no later onset can have as a neighbour."""
@@ -269,9 +305,16 @@ class HitClassifier:
         if cut:
             del self.bank[:cut]
             self.undecided -= cut
+        oldest = self.bank[self.undecided][0] if self.undecided < len(self.bank) else oldest_needed
+        drop = 0
+        while drop < len(self.shares) and self.shares[drop][0] < min(oldest, oldest_needed) - self.behind_frames - 8:
+            drop += 1
+        if drop:
+            del self.shares[:drop]
 
-    def _decide(self, onsets: list, probs: np.ndarray, afters) -> list:
-        """The hits of classified onsets: exclusive groups as one, thresholds, double-trigger suppression."""
+    def _decide(self, onsets: list, probs: np.ndarray, afters, gate: np.ndarray | None = None) -> list:
+        """The hits of classified onsets: exclusive groups as one, thresholds (per onset, with `gate` the weight
+        of the stem thresholds), double-trigger suppression."""
         probs = probs.copy()
         for group in self.exclusive:  # one decision per group: its summed probability, on its likeliest member
             best = group[np.argmax(probs[:, group], axis=1)]
@@ -279,11 +322,17 @@ class HitClassifier:
             probs[:, group] = 0.0
             probs[np.arange(len(probs)), best] = total
         hits = []
-        for onset, p, after in zip(onsets, probs, afters):
-            found = np.flatnonzero(p >= self.thresholds)
+        if gate is None:
+            thresholds = np.broadcast_to(self.thresholds, probs.shape)
+        else:
+            thresholds = gate[:, None] * self.stem_thresholds + (1.0 - gate[:, None]) * self.thresholds
+        for i, (onset, p, after) in enumerate(zip(onsets, probs, afters)):
+            onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
+            if self.gates is not None:
+                self.gates[onset_s] = 0.0 if gate is None else float(gate[i])
+            found = np.flatnonzero(p >= thresholds[i])
             if not len(found):
                 continue
-            onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
             v = self._velocities(after)
             for c in found:
                 drum = self.labels[c]

@@ -10,7 +10,7 @@ from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
 from .classifier import ContextParams, HitClassifier
 from .features import FeatureParams, LogMelSpectrogram
 from .onsets import OnsetDetector, OnsetParams
-from .unmix import DrumMaskStage, weights_from_extra
+from .unmix import DrumMaskStage, DrumShareStage, weights_from_extra
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +50,18 @@ def context_params(checkpoint) -> ContextParams | None:
 
 
 def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
-    """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> (the drum mask, where the
-    network was trained behind one) -> hit classifier (with the checkpoint's in-song context decoding where the
+    """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> (the drum share, where the
+    thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> hit classifier (with the checkpoint's in-song context decoding where the
     scheduling allows it: files, not live input)."""
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
     context = context_params(checkpoint) if scheduling.context else None
     stages = [LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=scheduling.frames_per_call),
               OnsetDetector(op, n_mels=fp.n_mels)]
+    share = checkpoint.extra.get("drum_share")
+    if context is not None and context.stem_thresholds and share:  # thresholds chosen by how drum-alone the song is
+        stages.append(DrumShareStage(weights_from_extra(share["mask"]), every=share["every"],
+                                     group_frames=share["group_frames"]))
     mask = checkpoint.extra.get("drum_mask")
     if mask:  # the network was trained behind a drum mask (realtime.unmix): it reads the song's drums
         stages.append(DrumMaskStage(weights_from_extra(mask), group_frames=256 if scheduling.context else 1,

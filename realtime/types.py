@@ -12,11 +12,14 @@ class FrameBlock:
 
     `mel` has shape (n_frames, n_mels); `onsets` lists absolute frame indices of onsets that the onset
     detector decided while these frames came in (an onset may lie a frame or two before start_frame).
+    `drum_share` (realtime.unmix.DrumShareStage) lists (first frame, last frame its measure needed, drum power,
+    power) of stretches of the stream whose drum share became known while these frames came in.
     """
 
     start_frame: int
     mel: np.ndarray
     onsets: tuple = ()
+    drum_share: tuple = ()
 
     def __post_init__(self):
         if self.mel.ndim != 2:

@@ -70,12 +70,14 @@ class DrumMaskStage:
         self.buffer_start = -self.reach
         self.done = 0  # frames masked so far
         self.onsets = []
+        self.shares = []  # DrumShareStage's records, passed on
 
     def process(self, frames: FrameBlock | None) -> FrameBlock | None:
         if frames is None:
             return None
         self.buffer = np.concatenate((self.buffer, frames.mel))
         self.onsets += list(frames.onsets)
+        self.shares += list(frames.drum_share)
         have = self.buffer_start + len(self.buffer)  # frames received
         ready = (have - self.reach) // self.group * self.group  # masked frames that can be complete now
         if ready <= self.done:
@@ -84,8 +86,53 @@ class DrumMaskStage:
         for g in range(self.done, ready, self.group):
             lo = g - self.reach - self.buffer_start
             out.append(mask_frames(self.weights, self.buffer[lo : lo + self.group + 2 * self.reach]))
-        block = FrameBlock(self.done, np.concatenate(out), tuple(self.onsets))
-        self.done, self.onsets = ready, []
+        block = FrameBlock(self.done, np.concatenate(out), tuple(self.onsets), tuple(self.shares))
+        self.done, self.onsets, self.shares = ready, [], []
         keep = self.done - self.reach - self.buffer_start
         self.buffer, self.buffer_start = self.buffer[keep:], self.buffer_start + keep
         return block
+
+
+class DrumShareStage:
+    """Streaming stage: how much of a song's power is drums, for the hit classifier to choose its thresholds by
+    (ContextParams.stem_thresholds): a drum stem and a full mix want different ones.
+
+    Frames and onsets pass through at once, unchanged. Every `every`-th group of `group_frames` frames (fixed by
+    frame index) goes through the drum mask; its (first frame, last frame the mask needed, drum power, power)
+    rides on the block in which that last frame arrives. A sample of the song is enough for a share, and costs
+    1/`every` of masking it all.
+    """
+
+    def __init__(self, weights: list, *, every: int = 4, group_frames: int = 256):
+        if every < 1 or group_frames < 1:
+            raise ValueError(f"every {every} and group_frames {group_frames} must be >= 1")
+        self.weights = weights
+        self.reach = reach_frames(weights)
+        self.every = every
+        self.group = group_frames
+        self.n_mels = weights[0][0].shape[1]
+        self.latency_samples = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.buffer = np.zeros((self.reach, self.n_mels))  # silence before the stream; buffer[0] is frame -reach
+        self.buffer_start = -self.reach
+        self.next_group = 0  # first frame of the next group to measure
+
+    def process(self, frames: FrameBlock | None) -> FrameBlock | None:
+        if frames is None:
+            return None
+        self.buffer = np.concatenate((self.buffer, frames.mel))
+        have = self.buffer_start + len(self.buffer)  # frames received
+        records = []
+        while self.next_group + self.group + self.reach <= have:
+            g = self.next_group
+            lo = g - self.reach - self.buffer_start
+            mel = self.buffer[lo : lo + self.group + 2 * self.reach]
+            power = np.power(10.0, mel[self.reach : self.reach + self.group]) - 1.0
+            drums = np.power(10.0, mask_frames(self.weights, mel)) - 1.0
+            records.append((g, g + self.group - 1 + self.reach, float(drums.sum()), float(power.sum())))
+            self.next_group += self.every * self.group
+        keep = max(0, min(self.next_group - self.reach, have) - self.buffer_start)
+        self.buffer, self.buffer_start = self.buffer[keep:], self.buffer_start + keep
+        return FrameBlock(frames.start_frame, frames.mel, frames.onsets, frames.drum_share + tuple(records))

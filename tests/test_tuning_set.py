@@ -50,9 +50,32 @@ def test_a_song_unlike_the_others_loses_what_its_own_tuning_gave_it():
     folds = []
     held = tuning_set.leave_one_out(parts, names, LABELS, ("stems",), folds)
     assert (held["stems"]["KD"]["tp"], held["stems"]["KD"]["n_est"]) == (80, 160)
-    assert [song for song, _, _ in folds] == list(T.TRACKS)
-    _, fifth_thresholds, fifth_rows = folds[-1]
+    assert [song for song, _, _, _ in folds] == list(T.TRACKS)
+    _, fifth_thresholds, fifth_rows, stem = folds[-1]
+    assert stem is None  # one set
     assert fifth_thresholds[LABELS.index("kick")] > 0.45  # tuned on the four alone
     assert (fifth_rows["KD"]["tp"], fifth_rows["KD"]["n_ref"]) == (0, 200)  # its stem and mix, nothing found
     assert held["stems"]["KD"]["f"] < tuned["KD"]["f"]
     assert held["stems and mixes"]["KD"]["n_ref"] == 360
+
+
+def test_a_stem_set_serves_the_stems_and_leaves_the_mixes_alone():
+    """Stems whose false onsets sit at 0.45 (gate 1: drums alone) and mixes whose kicks sit at 0.4 (gate 0): one
+    set must trade them; with a stem set, tuned on the stems with the first set held, both are found whole, held
+    out too, and the mixes score exactly as with one set."""
+    def gated(song, gate):
+        hits, ref, refractory = song
+        return T.Candidates(hits, {h.onset_s: gate for h in hits}), ref, refractory
+
+    stems = [gated(_song(0.9, 0.45), 1.0)] * 5
+    mixes = [gated(_song(0.4, None), 0.0)] * 5
+    parts = {"stems": stems, "mixes": mixes, "validation kit": []}
+    names = {"stems": list(T.TRACKS), "mixes": list(T.TRACKS), "validation kit": []}
+    one = tuning_set.leave_one_out(parts, names, LABELS, tuning_set.PARTS)
+    assert one["stems"]["KD"]["f"] < 1.0 or one["mixes"]["KD"]["f"] < 1.0
+    folds = []
+    two = tuning_set.leave_one_out(parts, names, LABELS, tuning_set.PARTS, folds, stem_set=("stems",))
+    assert two["stems"]["KD"]["f"] == 1.0
+    assert two["mixes"]["KD"] == one["mixes"]["KD"]
+    for _, thresholds, _, stem in folds:
+        assert stem[LABELS.index("kick")] > 0.45 >= thresholds[LABELS.index("kick")]
