@@ -172,7 +172,7 @@ class HitClassifier:
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
         self.bank = []  # (context) classified onsets in frame order: (frame, probs, unit embedding, frames after)
         self.undecided = 0  # (context) bank[undecided:] wait for the onsets after them
-        self.shares = []  # (context) DrumShareStage's (first frame, last frame, drum power, power), in frame order
+        self.shares = []  # (context) DrumShareStage's (first frame, last frame needed, drum power, power), in order
 
     def _batch(self, onset: int) -> int:
         """Onsets are classified together, in batches fixed by frame index alone (so never by block size)."""
