@@ -80,13 +80,14 @@ def noisy_or(hits, window_s: float, group_of: dict):
     return out
 
 
-def tune_sets(parts: dict, labels, tune_on, stem_set, keep=lambda name, song: True) -> tuple:
-    """(thresholds, stem thresholds or None) tuned on the tracks of `tune_on`'s parts that `keep`: the stem set,
-    where asked, on the drum-alone parts `stem_set` names (of STEM_PARTS) with the first set held."""
+def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None) -> tuple:
+    """(thresholds, stem thresholds or None) tuned on `tune_on`'s parts less the song `skip` (`songs[part]` names
+    each track of a part): the stem set, where asked, on the drum-alone parts `stem_set` names (of STEM_PARTS)
+    with the first set held."""
     from offline import tune_thresholds as T
 
     def tracks(names):
-        return [t for name in names for t, s in zip(parts[name], parts.songs[name]) if keep(name, s)]
+        return [t for name in names for t, s in zip(parts[name], songs[name]) if s is None or s != skip]
 
     thresholds = T.tune(tracks(tune_on), labels)
     if not stem_set:
@@ -103,23 +104,14 @@ def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None 
     from offline.evaluate import pool
 
     rows = {"stems": [], "mixes": []}
-    parts = _Parts(parts, songs)
     for song in T.TRACKS:
-        thresholds, stem = tune_sets(parts, labels, tune_on, stem_set, lambda name, s, song=song: s != song)
+        thresholds, stem = tune_sets(parts, songs, labels, tune_on, stem_set, skip=song)
         for name, scored in rows.items():
             scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds,
                                    stem))
         if folds is not None:
             folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]]), stem))
     return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
-
-
-class _Parts(dict):
-    """The parts, with `songs`: per part, the song of each track (None for the validation kit's grooves)."""
-
-    def __init__(self, parts: dict, songs: dict):
-        super().__init__(parts)
-        self.songs = songs
 
 
 def main() -> int:
@@ -168,11 +160,11 @@ def main() -> int:
         checkpoint.extra["drum_mask"] = mask_to_extra(args.drum_mask)
         print("behind the drum mask", args.drum_mask)
     if args.stem_set:
-        from realtime.unmix import mask_to_extra
+        from realtime.unmix import share_to_extra
 
         if not checkpoint.extra.get("context"):
             parser.error("--stem-set needs the in-song context decoding (--context)")
-        checkpoint.extra["drum_share"] = {"mask": mask_to_extra(args.stem_set), "every": 4, "group_frames": 256}
+        checkpoint.extra["drum_share"] = share_to_extra(args.stem_set)
         checkpoint.extra["context"] = {**checkpoint.extra["context"], "stem_thresholds": [0.5] * len(checkpoint.labels)}
     context = checkpoint.extra.get("context")
     stem_set = ()
@@ -191,7 +183,7 @@ def main() -> int:
     songs = {name: [t for t in T.TRACKS if (args.data / kind / f"{t}.flac").is_file()]
              for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
     songs["validation kit"] = [None] * len(parts["validation kit"])
-    thresholds, stem = tune_sets(_Parts(parts, songs), labels, args.tune_on or PARTS, stem_set)
+    thresholds, stem = tune_sets(parts, songs, labels, args.tune_on or PARTS, stem_set)
     rows = T.pooled(tracks, labels, thresholds, stem)
     if args.tune_on:
         print("thresholds tuned on:", ", ".join(args.tune_on), "(every part scored with them below)")

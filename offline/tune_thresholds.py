@@ -219,14 +219,14 @@ def main(argv=None) -> int:
     tuned = with_decoding(checkpoint, args.context)
     base = None
     if args.stem_set:
-        from realtime.unmix import mask_to_extra
+        from realtime.unmix import share_to_extra
 
         context = tuned.extra.get("context") or {}
         if not context.get("thresholds"):
             parser.error(f"'{args.model}' has no context thresholds to hold: tune them first (--context)")
         base = np.asarray(context["thresholds"])
         try:
-            share = {"mask": mask_to_extra(args.stem_set), "every": 4, "group_frames": 256}
+            share = share_to_extra(args.stem_set)
         except Exception as e:  # noqa: BLE001  (torch raises many types for a file that is not a mask)
             parser.error(f"--stem-set '{args.stem_set}' is not a drum mask checkpoint ({type(e).__name__})")
         tuned.extra = {**tuned.extra, "drum_share": share,

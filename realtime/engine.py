@@ -51,8 +51,8 @@ def context_params(checkpoint) -> ContextParams | None:
 
 def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
     """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> (the drum share, where the
-    thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> hit classifier (with the checkpoint's in-song context decoding where the
-    scheduling allows it: files, not live input)."""
+    thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> hit classifier (with
+    the checkpoint's in-song context decoding where the scheduling allows it: files, not live input)."""
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
     context = context_params(checkpoint) if scheduling.context else None

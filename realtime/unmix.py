@@ -38,8 +38,13 @@ def reach_frames(weights: list) -> int:
     return sum((w.shape[0] - 1) // 2 * d for w, _, d in weights)
 
 
-def mask_frames(weights: list, mel: np.ndarray) -> np.ndarray:
-    """(frames + 2 * reach, mels) log-mel -> the masked log-mel of the inner frames (models.unmix.DrumMask.apply)."""
+def share_to_extra(path, every: int = 4, group_frames: int = 256) -> dict:
+    """A drum mask checkpoint as a hit checkpoint's extra["drum_share"] (DrumShareStage's settings with it)."""
+    return {"mask": mask_to_extra(path), "every": every, "group_frames": group_frames}
+
+
+def drum_mask(weights: list, mel: np.ndarray) -> np.ndarray:
+    """(frames + 2 * reach, mels) log-mel -> the share of each inner frame's and band's power that is drums."""
     x = mel.astype(np.float32) * np.float32(0.25)
     for i, (w, b, d) in enumerate(weights):
         n = len(x) - (w.shape[0] - 1) * d
@@ -47,10 +52,14 @@ def mask_frames(weights: list, mel: np.ndarray) -> np.ndarray:
         for j in range(1, w.shape[0]):
             y += x[j * d : j * d + n] @ w[j]
         x = np.maximum(y, 0.0) if i < len(weights) - 1 else y
-    reach = (len(mel) - len(x)) // 2
-    mask = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def mask_frames(weights: list, mel: np.ndarray) -> np.ndarray:
+    """(frames + 2 * reach, mels) log-mel -> the masked log-mel of the inner frames (models.unmix.DrumMask.apply)."""
+    reach = reach_frames(weights)
     inner = mel[reach : len(mel) - reach]
-    return np.log10(1.0 + mask * (np.power(10.0, inner) - 1.0))
+    return np.log10(1.0 + drum_mask(weights, mel) * (np.power(10.0, inner) - 1.0))
 
 
 class DrumMaskStage:
@@ -130,7 +139,7 @@ class DrumShareStage:
             lo = g - self.reach - self.buffer_start
             mel = self.buffer[lo : lo + self.group + 2 * self.reach]
             power = np.power(10.0, mel[self.reach : self.reach + self.group]) - 1.0
-            drums = np.power(10.0, mask_frames(self.weights, mel)) - 1.0
+            drums = drum_mask(self.weights, mel) * power
             records.append((g, g + self.group - 1 + self.reach, float(drums.sum()), float(power.sum())))
             self.next_group += self.every * self.group
         keep = max(0, min(self.next_group - self.reach, have) - self.buffer_start)
