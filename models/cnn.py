@@ -1,7 +1,7 @@
 """The drum-hit CNN: a log-mel window around one onset in, one probability per drum out."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -78,10 +78,11 @@ class HitCNN(nn.Module):
 
 
 class HitEnsemble(nn.Module):
-    """Several HitCNNs that read the same window, answering together: each drum's probability is the mean of the
+    """Several HitCNNs that read windows around the same onset, answering together: each drum's probability is the mean of the
     members' (returned as its logit), the embedding the members' hidden layers side by side (so the in-song
     context decoding finds neighbours that sound alike to all of them). Built from trained checkpoints with
-    `python -m offline.ensemble`; not trained as a whole.
+    `python -m offline.ensemble`; not trained as a whole. Members may see different frames around the onset: the
+    ensemble's window (`config`) spans them all, and each member reads its own frames of it.
 
     `class_weights` (members, drums), 1 or 0: which members vote on which drum (all on all by default; a member
     trained for some drums can vote on those alone). Every drum needs at least one voter, and at least one member
@@ -91,13 +92,16 @@ class HitEnsemble(nn.Module):
     def __init__(self, configs):
         super().__init__()
         configs = list(configs)
-        shape = {(c.n_mels, c.frames_before, c.frames_after, c.n_classes) for c in configs}
+        shape = {(c.n_mels, c.n_classes) for c in configs}
         if len(configs) < 2 or len(shape) != 1:
-            raise ValueError("an ensemble needs two or more networks with the same window and classes, got "
-                             + "; ".join(f"{c.n_mels} mels, {c.frames_before}+1+{c.frames_after} frames, "
-                                         f"{c.n_classes} classes" for c in configs))
+            raise ValueError("an ensemble needs two or more networks with the same mel bands and classes, got "
+                             + "; ".join(f"{c.n_mels} mels, {c.n_classes} classes" for c in configs))
         self.members = nn.ModuleList(HitCNN(c) for c in configs)
-        self.config = configs[0]  # what the engine reads of it: the window and the classes, the same for all
+        # what the engine reads of it: the classes, and the window that holds every member's (each member reads
+        # its own frames of it, the onset frame aligned)
+        before = max(c.frames_before for c in configs)
+        self.config = replace(configs[0], frames_before=before, frames_after=max(c.frames_after for c in configs))
+        self.crops = [(before - c.frames_before, before - c.frames_before + c.n_frames) for c in configs]
         self.register_buffer("class_weights", torch.ones(len(configs), configs[0].n_classes))
 
     def set_class_weights(self, weights) -> None:
@@ -114,7 +118,9 @@ class HitEnsemble(nn.Module):
         return self.forward_with_embedding(windows)[0]
 
     def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
-        both = [m.forward_with_embedding(windows) for m in self.members]
+        full_window = (0, self.config.n_frames)
+        both = [m.forward_with_embedding(windows if crop == full_window else windows[..., crop[0]:crop[1]])
+                for m, crop in zip(self.members, self.crops)]
         logits = torch.stack([logits for logits, _ in both])  # the mean probability's logit, in logs throughout:
         # log(p) + log(n) and log(1 - p) + log(n) over the voting members, stable where p is near 0 or 1
         vote = torch.where(self.class_weights > 0, 0.0, -1e4)[:, None, :]

@@ -4,7 +4,8 @@
 
 With `--member-classes`, a member votes on the drums named alone (say, a network whose renders taught it cymbals
 and cost it the kick under a band); each drum's probability is the mean of the members that vote on it.
-The members must read the same window (mel bands, frames around the onset), with the same features and labels.
+The members must read the same features (mel bands) and answer the same labels; they may see different frames
+around the onset (the ensemble's window spans them all, each member reads its own frames of it).
 The first member gives the onset settings, the thresholds and the in-song context settings; tune the thresholds
 for the ensemble afterwards (`python -m offline.tune_thresholds --model runs/ensemble.pt --context -o ...`), as for
 any new network. `extra["members"]` keeps each member's training record; `extra["data"]["kits"]` is the union of

@@ -139,6 +139,34 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=120, check=False)
 
 
+def test_members_with_other_windows_each_read_their_own_frames(members, checkpoint_path, tmp_path):
+    """A member that sees more frames before the onset (or fewer after it) joins: the ensemble's window holds
+    every member's, the onset frame aligned, and each member answers on its own frames of it exactly as alone;
+    the same through the saved checkpoint and its ONNX bundle."""
+    wide = load_checkpoint(checkpoint_path)
+    torch.manual_seed(7)
+    wide.model = HitCNN(HitCNNConfig(n_classes=len(wide.labels), frames_before=5, frames_after=12,
+                                     contrast_channel=True)).eval()
+    save_checkpoint(tmp_path / "wide.pt", wide)
+    ens = ensemble([members[0], tmp_path / "wide.pt"])
+    cfg, first = ens.model.config, load_checkpoint(members[0]).model.config
+    assert (cfg.frames_before, cfg.frames_after) == (5, first.frames_after)
+    windows = torch.randn(16, 64, cfg.n_frames, generator=torch.Generator().manual_seed(8)) * 2 + 1
+    with torch.no_grad():
+        got = torch.sigmoid(ens.model(windows))
+        alone = [torch.sigmoid(load_checkpoint(members[0]).model(windows[..., 2:])),
+                 torch.sigmoid(wide.model(windows[..., : 5 + 1 + 12]))]
+    assert torch.allclose(got, torch.stack(alone).mean(0), atol=1e-6)
+    save_checkpoint(tmp_path / "e.pt", ens)
+    loaded = load_checkpoint(tmp_path / "e.pt")
+    assert loaded.model.config.n_frames == cfg.n_frames
+    with torch.no_grad():
+        assert torch.allclose(torch.sigmoid(loaded.model(windows)), got, atol=1e-6)
+    write_bundle(tmp_path / "e.pt")
+    onnx = load_bundle(tmp_path / "e.pt").model.run_numpy(windows.numpy())
+    np.testing.assert_allclose(1 / (1 + np.exp(-onnx)), got.numpy(), atol=1e-4)
+
+
 def test_cli_writes_an_ensemble(members, tmp_path):
     out = tmp_path / "ens.pt"
     run = _cli(*members, "-o", out)
@@ -152,9 +180,9 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
     odd = load_checkpoint(checkpoint_path)
     odd.labels = odd.labels[::-1]
     save_checkpoint(tmp_path / "odd.pt", odd)
-    short = load_checkpoint(checkpoint_path)
-    short.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), frames_after=8)).eval()
-    save_checkpoint(tmp_path / "short.pt", short)
+    narrow = load_checkpoint(checkpoint_path)
+    narrow.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), n_mels=32)).eval()
+    save_checkpoint(tmp_path / "narrow.pt", narrow)
     masked = load_checkpoint(checkpoint_path)
     masked.extra = {**masked.extra, "drum_mask": {"layers": [], "source": "mask.pt"}}
     save_checkpoint(tmp_path / "masked.pt", masked)
@@ -163,7 +191,7 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
         (members[0], tmp_path / "missing.pt"): "does not exist",
         (members[0], ens): "is an ensemble already",
         (members[0], tmp_path / "odd.pt"): "has labels",
-        (members[0], tmp_path / "short.pt"): "same window",
+        (members[0], tmp_path / "narrow.pt"): "same mel bands",
         (members[0], tmp_path / "masked.pt"): "another drum mask",
     }
     for models, expected in cases.items():
