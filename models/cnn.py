@@ -78,9 +78,9 @@ class HitCNN(nn.Module):
 
 
 class HitEnsemble(nn.Module):
-    """Several HitCNNs that read windows around the same onset, answering together: each drum's probability is the mean of the
-    members' (returned as its logit), the embedding the members' hidden layers side by side (so the in-song
-    context decoding finds neighbours that sound alike to all of them). Built from trained checkpoints with
+    """Several HitCNNs that read windows around the same onset, answering together: each drum's probability is
+    the mean of the members' (returned as its logit), the embedding the members' hidden layers side by side (so the
+    in-song context decoding finds neighbours that sound alike to all of them). Built from trained checkpoints with
     `python -m offline.ensemble`; not trained as a whole. Members may see different frames around the onset: the
     ensemble's window (`config`) spans them all, and each member reads its own frames of it.
 
@@ -118,9 +118,7 @@ class HitEnsemble(nn.Module):
         return self.forward_with_embedding(windows)[0]
 
     def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
-        full_window = (0, self.config.n_frames)
-        both = [m.forward_with_embedding(windows if crop == full_window else windows[..., crop[0]:crop[1]])
-                for m, crop in zip(self.members, self.crops)]
+        both = [m.forward_with_embedding(windows[..., a:b]) for m, (a, b) in zip(self.members, self.crops)]
         logits = torch.stack([logits for logits, _ in both])  # the mean probability's logit, in logs throughout:
         # log(p) + log(n) and log(1 - p) + log(n) over the voting members, stable where p is near 0 or 1
         vote = torch.where(self.class_weights > 0, 0.0, -1e4)[:, None, :]
