@@ -91,6 +91,54 @@ class ContextParams:
                 "stem_share": list(self.stem_share)}
 
 
+class _Bank:
+    """(context) The classified onsets waiting to be decided or to serve as neighbours, in frame order: frame,
+    probabilities, unit embedding and the frames after each, in arrays that grow at the back and are cut at the
+    front, so that a decision reads its neighbours by slicing, not by stacking thousands of rows each time."""
+
+    def __init__(self):
+        self.frames = np.zeros(0, dtype=np.int64)
+        self.probs = np.zeros((0, 0))
+        self.embedding = np.zeros((0, 0))
+        self.afters = []
+        self.start = 0  # rows before it are forgotten
+        self.stop = 0  # rows from it on are free
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+    def add(self, onsets: list, probs: np.ndarray, embedding: np.ndarray, afters: np.ndarray) -> None:
+        n = len(onsets)
+        if self.stop + n > len(self.frames):  # move the live rows to the front, growing when they fill half
+            live = len(self)
+            capacity = max(2 * (live + n), 1024) if 2 * (live + n) > len(self.frames) else len(self.frames)
+            frames = np.zeros(capacity, dtype=np.int64)
+            frames[:live] = self.frames[self.start : self.stop]
+            stores = []
+            for old, new in ((self.probs, probs), (self.embedding, embedding)):
+                store = np.zeros((capacity, new.shape[1]))
+                if live:
+                    store[:live] = old[self.start : self.stop]
+                stores.append(store)
+            self.frames, (self.probs, self.embedding) = frames, stores
+            self.afters = self.afters[self.start : self.stop]
+            self.start, self.stop = 0, live
+        end = self.stop + n
+        self.frames[self.stop : end] = onsets
+        self.probs[self.stop : end] = probs
+        self.embedding[self.stop : end] = embedding
+        self.afters += list(afters)
+        self.stop = end
+
+    def frame(self, i: int) -> int:
+        """The frame of the i-th live row."""
+        return int(self.frames[self.start + i])
+
+    def forget(self, n: int) -> None:
+        """Drop the first n live rows."""
+        self.start += n
+
+
 class HitClassifier:
     """Streaming stage: FrameBlock (with onsets) in, the DrumHits decided during that block out.
 
@@ -161,7 +209,7 @@ class HitClassifier:
         self.history_start = 0
         self.pending = []
         self.last_hit_frame = {}
-        self.bank = []
+        self.bank = _Bank()
         self.undecided = 0
         self.reset()
 
@@ -170,7 +218,7 @@ class HitClassifier:
         self.history_start = 0  # absolute frame index of history[0]
         self.pending = []  # onset frames waiting for their look-ahead
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
-        self.bank = []  # (context) classified onsets in frame order: (frame, probs, unit embedding, frames after)
+        self.bank = _Bank()  # (context) classified onsets in frame order
         self.undecided = 0  # (context) bank[undecided:] wait for the onsets after them
         self.shares = []  # (context) DrumShareStage's (first frame, last frame needed, drum power, power), in order
 
@@ -200,14 +248,14 @@ class HitClassifier:
             # an onset is decided once every onset up to ahead_frames after it is classified
             # (in groups fixed by frame index alone, so that the arithmetic never depends on the block size)
             while self.undecided < len(self.bank):
-                group = self._batch(self.bank[self.undecided][0] + self.ahead_frames)
+                group = self._batch(self.bank.frame(self.undecided) + self.ahead_frames)
                 if group > complete:
                     break
                 done = self.undecided
-                while done < len(self.bank) and self._batch(self.bank[done][0] + self.ahead_frames) == group:
+                while done < len(self.bank) and self._batch(self.bank.frame(done) + self.ahead_frames) == group:
                     done += 1
                 hits += self._decide_in_context(done)
-            waiting = self.bank[self.undecided][0] if self.undecided < len(self.bank) else frames_done
+            waiting = self.bank.frame(self.undecided) if self.undecided < len(self.bank) else frames_done
             self._forget(min(waiting, frames_done))
         keep = self.history_frames
         if len(history) > keep:
@@ -253,19 +301,20 @@ class HitClassifier:
             return self._decide(onsets, probs, afters)
         embedding = embedding.astype(np.float64)
         embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-12
-        self.bank += list(zip(onsets, probs, embedding, afters))
+        self.bank.add(onsets, probs, embedding, afters)
         return []
 
     def _decide_in_context(self, stop: int) -> list:
         """Decide bank[undecided:stop]: each onset's probabilities blended with its most alike neighbours'."""
         if stop <= self.undecided:
             return []
-        frames = np.array([entry[0] for entry in self.bank])
+        b = self.bank
+        frames = b.frames[b.start : b.stop]
         c = self.context
         lo = np.searchsorted(frames, frames[self.undecided] - self.behind_frames, side="left")
         hi = np.searchsorted(frames, frames[stop - 1] + self.ahead_frames, side="right")
-        probs = np.stack([entry[1] for entry in self.bank[lo:hi]])  # the candidates, from lo on
-        embedding = np.stack([entry[2] for entry in self.bank[lo:hi]])
+        probs = b.probs[b.start + lo : b.start + hi]  # the candidates, from lo on
+        embedding = b.embedding[b.start + lo : b.start + hi]
         rows = np.arange(self.undecided, stop) - lo
         gap = frames[None, lo:hi] - frames[rows + lo, None]  # (onsets to decide, candidate neighbours)
         near = (gap <= self.ahead_frames) & (gap >= -self.behind_frames) & (np.abs(gap) >= max(self.exclude_frames, 1))
@@ -277,11 +326,11 @@ class HitClassifier:
         total = weights.sum(axis=1, keepdims=True)
         neighbours = np.einsum("nk,nkc->nc", weights, probs[best]) / np.maximum(total, 1e-12)
         blended = np.where(total > 0, (1.0 - c.weight) * probs[rows] + c.weight * neighbours, probs[rows])
-        entries = self.bank[self.undecided : stop]
+        onsets = [int(k) for k in frames[self.undecided : stop]]
+        afters = b.afters[b.start + self.undecided : b.start + stop]
         self.undecided = stop
-        onsets = [e[0] for e in entries]
         gate = None if self.stem_thresholds is None else self._stem_weight(np.asarray(onsets))
-        return self._decide(onsets, blended, [e[3] for e in entries], gate)
+        return self._decide(onsets, blended, afters, gate)
 
     def _stem_weight(self, onsets: np.ndarray) -> np.ndarray:
         """How far each onset's song is a drum stem, 0-1 (ContextParams.stem_share): its drum share over the
@@ -300,12 +349,12 @@ class HitClassifier:
     def _forget(self, oldest_needed: int) -> None:
         """Drop the decided onsets no later onset can have as a neighbour."""
         cut = 0
-        while cut < self.undecided and self.bank[cut][0] < oldest_needed - self.behind_frames - 8:
-            cut += 1
+        frames = self.bank.frames[self.bank.start : self.bank.start + self.undecided]
+        cut = int(np.searchsorted(frames, oldest_needed - self.behind_frames - 8, side="left"))
         if cut:
-            del self.bank[:cut]
+            self.bank.forget(cut)
             self.undecided -= cut
-        oldest = self.bank[self.undecided][0] if self.undecided < len(self.bank) else oldest_needed
+        oldest = self.bank.frame(self.undecided) if self.undecided < len(self.bank) else oldest_needed
         drop = 0
         while drop < len(self.shares) and self.shares[drop][0] < min(oldest, oldest_needed) - self.behind_frames - 8:
             drop += 1

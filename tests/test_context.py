@@ -142,3 +142,28 @@ def test_ctrl_c_keeps_the_onsets_waiting_for_context(checkpoint, groove):
     assert len(early) > 5 and all(h in cut for h in early)
     assert tail_samples(build_stages(ckpt, OFFLINE)) > 1.0 * 48000
     assert context_params(checkpoint) is None
+
+
+def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
+    """The context's store of classified onsets (slices, not stacked lists) against a plain list of its rows."""
+    from realtime.classifier import _Bank
+
+    rng = np.random.default_rng(0)
+    bank, rows, frame = _Bank(), [], 0
+    for step in range(120):  # thousands of rows through a store that starts at 1024: it moves and grows
+        n = int(rng.integers(1, 60))
+        frames = frame + np.cumsum(rng.integers(1, 9, n))
+        frame = int(frames[-1])
+        probs, embedding, afters = rng.random((n, 11)), rng.random((n, 6)), rng.random((n, 5, 4))
+        bank.add(list(frames), probs, embedding, afters)
+        rows += list(zip(frames, probs, embedding, afters))
+        cut = int(rng.integers(0, len(rows) // 2 + 1)) if step % 3 and step > 60 else 0  # grow, then move
+        bank.forget(cut)
+        del rows[:cut]
+        assert len(bank) == len(rows)
+        live = slice(bank.start, bank.stop)
+        assert [bank.frame(i) for i in range(len(rows))] == [int(r[0]) for r in rows]
+        assert np.array_equal(bank.probs[live], np.array([r[1] for r in rows]).reshape(-1, 11))
+        assert np.array_equal(bank.embedding[live], np.array([r[2] for r in rows]).reshape(-1, 6))
+        assert all(np.array_equal(a, r[3]) for a, r in zip(bank.afters[live], rows))
+    assert len(bank.frames) > 1024
