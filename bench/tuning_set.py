@@ -135,6 +135,9 @@ def main() -> int:
                         help=f"tune the thresholds on this part alone (repeatable; {', '.join(PARTS)}; default: all)")
     parser.add_argument("--leave-one-out", action="store_true",
                         help="also print held-out figures: each song scored at thresholds tuned without it")
+    parser.add_argument("--gate", type=float, metavar="P",
+                        help="(context decoding) the onset gate, realtime.classifier.ContextParams.gate (an ensemble: "
+                             "several --model, or one built with offline.ensemble); default: the first model's")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "class_pp").is_dir():
@@ -154,6 +157,10 @@ def main() -> int:
     checkpoint = checkpoints[0] if len(checkpoints) == 1 else (soup if args.soup else probability_average)(checkpoints)
     checkpoint.onset_params = {**OnsetParams().as_dict(), **checkpoint.onset_params, **SHIPPED_ONSETS}
     checkpoint = T.with_decoding(checkpoint, args.context)
+    if args.gate is not None:
+        if not checkpoint.extra.get("context"):
+            parser.error("--gate is a setting of the in-song context decoding (--context)")
+        checkpoint.extra["context"] = {**checkpoint.extra["context"], "gate": args.gate}
     if args.drum_mask:
         from realtime.unmix import mask_to_extra
 

@@ -117,6 +117,17 @@ class HitEnsemble(nn.Module):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         return self.forward_with_embedding(windows)[0]
 
+    @property
+    def gate_member(self) -> int:
+        """The member the onset gate asks first (realtime.classifier.ContextParams.gate): the first that votes on
+        every drum."""
+        return int(torch.nonzero((self.class_weights == 1).all(1))[0, 0])
+
+    def gate_logits(self, windows: torch.Tensor) -> torch.Tensor:
+        """The gate member's logits alone, on its frames of the ensemble's windows."""
+        a, b = self.crops[self.gate_member]
+        return self.members[self.gate_member](windows[..., a:b])
+
     def forward_with_embedding(self, windows: torch.Tensor) -> tuple:
         both = [m.forward_with_embedding(windows[..., a:b]) for m, (a, b) in zip(self.members, self.crops)]
         logits = torch.stack([logits for logits, _ in both])  # the mean probability's logit, in logs throughout:

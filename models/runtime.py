@@ -38,7 +38,7 @@ class OnnxNetwork:
     n_classes) logits. One thread by default (live input: no thread may wait on another within a block); files
     may give it more, for the batches of onsets they classify at once."""
 
-    def __init__(self, onnx: bytes, config: NetworkConfig, threads: int = 1):
+    def __init__(self, onnx: bytes, config: NetworkConfig, threads: int = 1, gate: bytes | None = None):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -47,6 +47,9 @@ class OnnxNetwork:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         self.session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
+        # an ensemble's gate member alone (models.cnn.HitEnsemble.gate_logits), for the onset gate
+        self.gate_session = None if gate is None else ort.InferenceSession(gate, options,
+                                                                           providers=["CPUExecutionProvider"])
         self.config = config
 
     def eval(self) -> "OnnxNetwork":
@@ -63,6 +66,14 @@ class OnnxNetwork:
         logits, embedding = self.session.run(["logits", "embedding"],
                                              {"windows": np.ascontiguousarray(windows, dtype=np.float32)})
         return logits, embedding
+
+    @property
+    def has_gate(self) -> bool:
+        return self.gate_session is not None
+
+    def run_gate(self, windows: np.ndarray) -> np.ndarray:
+        """The gate member's logits (an ensemble's bundle only), as HitEnsemble.gate_logits."""
+        return self.gate_session.run(["logits"], {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
 
 
 @dataclass
@@ -89,9 +100,9 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def onnx_bytes(model) -> bytes:
+def onnx_bytes(model, gate: bool = False) -> bytes:
     """A HitCNN (torch) exported to ONNX, batch size free, with two outputs: "logits" and (from
-    forward_with_embedding) "embedding"."""
+    forward_with_embedding) "embedding". With `gate` (an ensemble), its gate member alone: "logits" only."""
     import io
     import warnings
 
@@ -103,16 +114,16 @@ def onnx_bytes(model) -> bytes:
             self.net = net
 
         def forward(self, windows):
-            return self.net.forward_with_embedding(windows)
+            return self.net.gate_logits(windows) if gate else self.net.forward_with_embedding(windows)
 
     cfg = model.config
     example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
+    outputs = ["logits"] if gate else ["logits", "embedding"]
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter announces its deprecation
         torch.onnx.export(_Both(model.eval()).eval(), example, buffer, input_names=["windows"],
-                          output_names=["logits", "embedding"],
-                          dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}, "embedding": {0: "batch"}},
+                          output_names=outputs, dynamic_axes={name: {0: "batch"} for name in ["windows", *outputs]},
                           dynamo=False)
     return buffer.getvalue()
 
@@ -127,11 +138,16 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     cfg = ckpt.model.config
     config = NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after, cfg.n_classes)
     onnx = onnx_bytes(ckpt.model)
+    gate = onnx_bytes(ckpt.model, gate=True) if hasattr(ckpt.model, "gate_logits") else None
     shape = (8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
     windows = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 2 + 1
     with torch.inference_mode():
         reference, reference_embedding = (t.numpy() for t in ckpt.model.forward_with_embedding(windows))
-    got, got_embedding = OnnxNetwork(onnx, config).run_numpy_with_embedding(windows.numpy())
+        reference_gate = ckpt.model.gate_logits(windows).numpy() if gate is not None else None
+    network = OnnxNetwork(onnx, config, gate=gate)
+    got, got_embedding = network.run_numpy_with_embedding(windows.numpy())
+    if gate is not None and not np.allclose(network.run_gate(windows.numpy()), reference_gate, atol=1e-4):
+        raise RuntimeError("ONNX Runtime's gate logits differ from torch's")
     if not np.allclose(got, reference, atol=1e-4):
         raise RuntimeError(f"ONNX Runtime's logits differ from torch's by {np.abs(got - reference).max():.2g}")
     if not np.allclose(got_embedding, reference_embedding, atol=1e-4):
@@ -150,7 +166,8 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     out = bundle_path(checkpoint_path)
     with open(out, "wb") as f:
         np.savez_compressed(f, onnx=np.frombuffer(onnx, np.uint8), meta=np.array(json.dumps(meta, default=str)),
-                            mel_basis=np.zeros(0) if ckpt.mel_basis is None else np.asarray(ckpt.mel_basis, np.float64))
+                            mel_basis=np.zeros(0) if ckpt.mel_basis is None else np.asarray(ckpt.mel_basis, np.float64),
+                            **({} if gate is None else {"gate": np.frombuffer(gate, np.uint8)}))
     return out
 
 
@@ -166,8 +183,9 @@ def load_bundle(checkpoint_path: str | Path, threads: int = 1) -> Checkpoint | N
             if meta["source_sha256"] != file_sha256(checkpoint_path):
                 return None
             onnx = data["onnx"].tobytes()
+            gate = data["gate"].tobytes() if "gate" in data.files else None
             basis = data["mel_basis"]
-        network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]), threads=threads)
+        network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]), threads=threads, gate=gate)
     except Exception:  # a damaged bundle, or onnxruntime missing: the .pt is the truth
         return None
     return Checkpoint(

@@ -188,10 +188,15 @@ def main(argv=None) -> int:
                         help="with --context: tune a second set, for drum stems (ContextParams.stem_thresholds), "
                              "with the context thresholds held; each song's drum share is measured with this drum "
                              "mask (python -m offline.unmix), which the checkpoint then carries")
+    parser.add_argument("--gate", type=float, metavar="P",
+                        help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
+                             "ensemble only), which the checkpoint then carries; 0 turns it off")
     parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
     args = parser.parse_args(argv)
     if args.stem_set and not args.context:
         parser.error("--stem-set tunes a set of the in-song context decoding: give --context too")
+    if args.gate is not None and not args.context:
+        parser.error("--gate is a setting of the in-song context decoding: give --context too")
 
     import torch
 
@@ -217,6 +222,15 @@ def main(argv=None) -> int:
             parser.error(f"--onset '{item}': {e}")
     checkpoint.onset_params = onset
     tuned = with_decoding(checkpoint, args.context)
+    if args.gate is not None:
+        from realtime.classifier import ContextParams, HitClassifier
+
+        try:
+            context = ContextParams(**{**tuned.extra["context"], "gate": args.gate})
+            HitClassifier(tuned, context=context)
+        except ValueError as e:
+            parser.error(f"--gate {args.gate}: {e}")
+        tuned.extra["context"] = context.as_dict()
     base = None
     if args.stem_set:
         from realtime.unmix import share_to_extra

@@ -71,6 +71,10 @@ class ContextParams:
     # stem_share[1] on this one, in between a blend. Empty: the set above everywhere.
     stem_thresholds: tuple = ()
     stem_share: tuple = (0.8, 0.93)
+    # The onset gate (an ensemble of networks): its first all-drums member (models.cnn.HitEnsemble.gate_logits) hears
+    # every onset first, and one it gives every drum less than this is dropped (no hit, no neighbour); the whole
+    # ensemble hears the rest. Most onset candidates are no drum, so this saves most of their cost. 0: no gate.
+    gate: float = 0.0
 
     def __post_init__(self):
         if self.neighbours < 1:
@@ -85,6 +89,8 @@ class ContextParams:
         object.__setattr__(self, "stem_share", tuple(float(t) for t in self.stem_share))
         if len(self.stem_share) != 2 or not 0.0 <= self.stem_share[0] < self.stem_share[1] <= 1.0:
             raise ValueError(f"context stem_share {self.stem_share} must be two shares, 0 <= low < high <= 1")
+        if not 0.0 <= self.gate < 1.0:
+            raise ValueError(f"context gate {self.gate} must be a probability, 0 <= gate < 1")
 
     def as_dict(self) -> dict:
         return {**asdict(self), "thresholds": list(self.thresholds), "stem_thresholds": list(self.stem_thresholds),
@@ -173,6 +179,10 @@ class HitClassifier:
                                  f"{len(self.labels)} drums")
             self.stem_thresholds = np.asarray(context.stem_thresholds, dtype=np.float64)
         self.gates = None  # a dict here gets onset_s -> the weight of stem_thresholds at each decided onset
+        self.onset_gate = 0.0 if context is None else context.gate
+        if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
+            raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
+                             "(write the bundle again: python -m models.runtime CHECKPOINT)")
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels
@@ -288,12 +298,25 @@ class HitClassifier:
                 return logits.numpy(), embedding.numpy()
             return self.model(self.torch.from_numpy(x)).numpy(), None
 
+    def _gate_logits(self, x: np.ndarray) -> np.ndarray:
+        if getattr(self.model, "has_gate", False):
+            return self.model.run_gate(x)
+        with self.torch.inference_mode():
+            return self.model.gate_logits(self.torch.from_numpy(x)).numpy()
+
     def _classify(self, onsets: list, history: np.ndarray, start: int) -> list:
         if len(onsets) == 1:  # the live case
             windows = self._window(onsets[0], history, start)[None]
         else:
             windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
         x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
+        if self.onset_gate:  # (context) the gate member first; the ensemble hears only the onsets it lets through
+            heard = 1.0 / (1.0 + np.exp(-self._gate_logits(x).astype(np.float64)))
+            keep = np.flatnonzero(heard.max(axis=1) >= self.onset_gate)
+            if not len(keep):
+                return []
+            if len(keep) < len(onsets):
+                onsets, windows, x = [onsets[i] for i in keep], windows[keep], np.ascontiguousarray(x[keep])
         logits, embedding = self._network(x)
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         afters = windows[:, self.frames_before : self.frames_before + 5]  # what a hit's velocity is measured on

@@ -209,3 +209,84 @@ def test_training_refuses_to_start_from_an_ensemble(members):
 
     with pytest.raises(ValueError, match="is an ensemble of 2 networks"):
         load_init(HitCNN(HitCNNConfig(n_classes=11)), ensemble(members).model)
+
+
+def _onsets_and_windows(ckpt, audio):
+    from realtime.features import FeatureParams, LogMelSpectrogram
+    from realtime.onsets import OnsetDetector, OnsetParams
+    from realtime.types import FrameBlock
+
+    fp = FeatureParams(**ckpt.feature_params)
+    mel = LogMelSpectrogram(fp, ckpt.mel_basis).process(audio).mel
+    onsets = OnsetDetector(OnsetParams(**ckpt.onset_params), n_mels=fp.n_mels).process(FrameBlock(0, mel)).onsets
+    cfg = ckpt.model.config
+    padded = np.concatenate((np.zeros((cfg.frames_before, cfg.n_mels)), mel, np.zeros((64, cfg.n_mels))))
+    windows = np.stack([padded[k : k + cfg.frames_before + cfg.frames_after + 1] for k in onsets])
+    return mel, list(onsets), np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
+
+
+def _gated_hits(ckpt, mel, onsets, gate):
+    """Every hit of the stage with the context's blending off (weight 0), thresholds 0 and the onset gate."""
+    from realtime.classifier import ContextParams, HitClassifier
+    from realtime.types import FrameBlock
+
+    stage = HitClassifier(ckpt, batch_frames=400, context=ContextParams(weight=0.0, ahead_s=1.0, gate=gate))
+    stage.thresholds = np.zeros(len(stage.labels))
+    stage.refractory_frames = 0
+    hits = stage.process(FrameBlock(0, mel, tuple(onsets)))
+    return stage, hits + stage.process(FrameBlock(len(mel), np.zeros((2000, mel.shape[1]))))
+
+
+def test_onset_gate_drops_the_onsets_its_member_does_not_hear_and_no_other(members, groove, tmp_path):
+    """ContextParams.gate: an onset whose every drum the gate member (the first voting on all) gives less than
+    the gate has no hit; every other onset has the hits it had without the gate, at the same confidences; the
+    ONNX bundle's gate network answers as torch's."""
+    path = tmp_path / "ens.pt"
+    save_checkpoint(path, ensemble(members))
+    ckpt = load_checkpoint(path)
+    mel, onsets, windows = _onsets_and_windows(ckpt, groove[0].astype(np.float64))
+    assert len(onsets) > 20
+    with torch.no_grad():
+        heard = torch.sigmoid(ckpt.model.gate_logits(torch.from_numpy(windows))).numpy().max(axis=1)
+        alone = torch.sigmoid(ckpt.model.members[0](torch.from_numpy(windows[..., : 20]))).numpy().max(axis=1)
+    np.testing.assert_array_equal(heard, alone)  # the gate member is the first, on its own frames
+    ordered = np.sort(heard)
+    gate = float(ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2  # about half the onsets below
+    stage, every = _gated_hits(ckpt, mel, onsets, 0.0)
+    _, gated = _gated_hits(ckpt, mel, onsets, gate)
+    to_onset = {stage.hop_samples * (k + 1 - stage.onset_offset_frames) / stage.sample_rate_hz: i
+                for i, k in enumerate(onsets)}
+    assert {to_onset[h.onset_s] for h in every} == set(range(len(onsets)))
+    assert {to_onset[h.onset_s] for h in gated} == set(np.flatnonzero(heard >= gate).tolist())
+    assert sorted((h.onset_s, h.drum, h.confidence) for h in gated) == sorted(
+        (h.onset_s, h.drum, h.confidence) for h in every if heard[to_onset[h.onset_s]] >= gate)
+
+    write_bundle(path)  # checks the gate network's logits against torch's itself
+    bundle = load_bundle(path)
+    assert bundle.model.has_gate
+    np.testing.assert_allclose(bundle.model.run_gate(windows), ckpt.model.gate_logits(torch.from_numpy(windows))
+                               .detach().numpy(), atol=1e-4)
+    _, from_bundle = _gated_hits(bundle, mel, onsets, gate)
+    assert {h.onset_s for h in from_bundle} == {h.onset_s for h in gated}
+
+
+def test_onset_gate_needs_an_ensemble_and_a_probability(checkpoint):
+    from realtime.classifier import ContextParams, HitClassifier
+
+    with pytest.raises(ValueError, match="gate"):
+        ContextParams(gate=1.0)
+    with pytest.raises(ValueError, match="one network"):
+        HitClassifier(checkpoint, context=ContextParams(gate=0.05))
+    HitClassifier(checkpoint, context=ContextParams(gate=0.0))  # off: any model
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gate", "0.05"], "give --context too"),
+    (["--context", "--gate", "1.5"], "must be a probability"),
+    (["--context", "--gate", "0.05"], "one network"),
+])
+def test_tune_cli_refuses_a_gate_it_cannot_use_in_one_line(checkpoint_path, args, message):
+    run = subprocess.run([sys.executable, "-m", "offline.tune_thresholds", "--model", str(checkpoint_path), *args],
+                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert message in run.stderr.strip().splitlines()[-1]
