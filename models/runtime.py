@@ -47,7 +47,7 @@ class OnnxNetwork:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
         if gate is not None:  # two sessions take turns: a pool that spins idle after its run would starve the other's
-            # (on 2 cores the gated six networks took 7.4 s for the 5-minute mp3 with spinning, 4.4 s without)
+            # (bench/speed.py on 2 cores, the gated six networks: median 7.4 s with spinning, 4.2 s without)
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
         # an ensemble's gate member alone (models.cnn.HitEnsemble.gate_logits), for the onset gate

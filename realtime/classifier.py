@@ -371,7 +371,6 @@ class HitClassifier:
 
     def _forget(self, oldest_needed: int) -> None:
         """Drop the decided onsets no later onset can have as a neighbour."""
-        cut = 0
         frames = self.bank.frames[self.bank.start : self.bank.start + self.undecided]
         cut = int(np.searchsorted(frames, oldest_needed - self.behind_frames - 8, side="left"))
         if cut:
