@@ -357,7 +357,7 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
 
     midi_sink, summary = sinks[0], sinks[-1]
     duration_s = source.duration_s
-    peak = float(np.abs(source.audio).max())
+    peak = max(float(source.audio.max()), -float(source.audio.min()))  # no full-length copy of a long song
     if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
         with _sigint_ignored():
             _close_all(sinks)
