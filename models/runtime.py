@@ -39,21 +39,25 @@ class OnnxNetwork:
     may give it more, for the batches of onsets they classify at once."""
 
     def __init__(self, onnx: bytes, config: NetworkConfig, threads: int = 1, gate: bytes | None = None):
+        self.onnx, self.gate, self.threads = onnx, gate, max(1, int(threads))
+        self.session = self._session(onnx, spinning=True)
+        # an ensemble's gate member alone (models.cnn.HitEnsemble.gate_logits), for the onset gate: its session is
+        # made on the first run_gate, so that a model that never gates runs as one without a gate network
+        self.gate_session = None
+        self.config = config
+
+    def _session(self, onnx: bytes, spinning: bool):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, int(threads))
+        options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
-        if gate is not None:  # two sessions take turns: a pool that spins idle after its run would starve the other's
+        if not spinning:  # two sessions take turns: a pool that spins idle after its run would starve the other's
             # (bench/speed.py on 2 cores, the gated six networks: median 7.4 s with spinning, 4.2 s without)
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
-        # an ensemble's gate member alone (models.cnn.HitEnsemble.gate_logits), for the onset gate
-        self.gate_session = None if gate is None else ort.InferenceSession(gate, options,
-                                                                           providers=["CPUExecutionProvider"])
-        self.config = config
+        return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
     def eval(self) -> "OnnxNetwork":
         return self
@@ -72,10 +76,13 @@ class OnnxNetwork:
 
     @property
     def has_gate(self) -> bool:
-        return self.gate_session is not None
+        return self.gate is not None
 
     def run_gate(self, windows: np.ndarray) -> np.ndarray:
         """The gate member's logits (an ensemble's bundle only), as HitEnsemble.gate_logits."""
+        if self.gate_session is None:  # the first gated batch: both sessions without idle spinning from now on
+            self.session = self._session(self.onnx, spinning=False)
+            self.gate_session = self._session(self.gate, spinning=False)
         return self.gate_session.run(["logits"], {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
 
 

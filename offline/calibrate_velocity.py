@@ -1,6 +1,7 @@
 """Fit the per-drum loudness offsets that turn a hit's band level into a MIDI velocity, on training kits only.
 
     python -m offline.calibrate_velocity [--model models/weights/hitcnn.pt] [--grooves 6] [--kit SPEC ...]
+        [--frames 8 --reduce sum] [--validate SPEC] [--write]
 
 The classifier gives each hit the velocity of its loudness: the loudest of the first frames after the onset, in
 the drum's band, in dB, plus a per-drum offset (`realtime.classifier._LOUDNESS_OFFSET_DB`), mapped linearly from
@@ -10,6 +11,12 @@ training set, transcribes them with the offsets at zero, and for every hit found
 the gap between the level its played velocity maps to and the level measured; the median gap per drum is its
 offset. It prints the offsets and the Spearman correlation of played and transcribed velocity with them, on these
 kits. The held-out kits (`offline.render.HELD_OUT_KITS`) are refused: they are for measuring, not fitting.
+
+`--frames N --reduce max|sum` measure the level as the loudest of, or the energy over, N frames from the onset
+frame (default: the checkpoint's measure, `realtime.classifier.velocity_measure`). `--validate SPEC` prints the
+Spearman on grooves of that kit too, at the fitted offsets (the validation kit TimGM6mb; never the test kit).
+`--write` stores the measure and its fitted offsets in the checkpoint (`extra["velocity"]`; the engine reads them
+from there) and rewrites its ONNX bundle.
 """
 from __future__ import annotations
 
@@ -28,7 +35,8 @@ FIT_KITS = (
 )
 
 
-def measure(checkpoint, kits, grooves: int, seed: int = 3) -> list:
+def measure(checkpoint, kits, grooves: int, seed: int = 3, frames: int | None = None,
+            reduce: str | None = None) -> list:
     """(drum, played velocity, measured level in dB without offset) of every hit found as the drum played."""
     from realtime.engine import OFFLINE, build_stages, transcribe_array
     from realtime.features import FeatureParams, log_mel
@@ -38,6 +46,9 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3) -> list:
     fp = FeatureParams(**checkpoint.feature_params)
     classifier = build_stages(checkpoint, OFFLINE)[-1]  # its loudness bands, with the offsets to fit at zero
     classifier.offsets_db = np.zeros_like(classifier.offsets_db)
+    classifier.velocity_frames = frames or classifier.velocity_frames
+    classifier.velocity_reduce = reduce or classifier.velocity_reduce
+    n = classifier.velocity_frames
     index = {d: i for i, d in enumerate(checkpoint.labels)}
     rng = np.random.default_rng(seed)
     rows = []
@@ -49,13 +60,13 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3) -> list:
             audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
             found = transcribe_array(audio.astype(np.float64), checkpoint)
             mel = log_mel(audio.astype(np.float64), fp, checkpoint.mel_basis)
-            mel = np.concatenate((mel, np.zeros((8, mel.shape[1]))))
+            mel = np.concatenate((mel, np.zeros((n + 8, mel.shape[1]))))
             for f in found:
                 near = [h for h in hits if h.drum == f.drum and abs(h.time_s - f.onset_s) < 0.03]
                 if near:
                     # the onset frame, back from onset_s as the classifier computed it
                     k = round(f.onset_s * fp.sample_rate_hz / fp.hop_samples - 1 + checkpoint.onset_offset_frames)
-                    after = mel[k : k + 5]
+                    after = mel[k : k + min(n, 1 + classifier.frames_after)]
                     rows.append((f.drum, near[0].velocity, float(classifier.levels_db(after)[index[f.drum]])))
     return rows
 
@@ -88,24 +99,53 @@ def main(argv=None) -> int:
     parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
     parser.add_argument("--grooves", type=int, default=6, help="grooves per kit (default %(default)s)")
     parser.add_argument("--kit", action="append", metavar="SPEC", help="a training kit to fit on (repeatable)")
+    parser.add_argument("--frames", type=int, help="frames from the onset frame the level is measured over")
+    parser.add_argument("--reduce", choices=("max", "sum"), help="the loudest frame, or the energy of them all")
+    parser.add_argument("--validate", metavar="SPEC", help="also print the Spearman on grooves of this kit")
+    parser.add_argument("--write", action="store_true", help="store the measure and offsets in the checkpoint")
     args = parser.parse_args(argv)
     kits = args.kit or [k for k in FIT_KITS if available(k)]
     held = [k for k in kits if k in HELD_OUT_KITS]
     if held:
         print(f"refusing to fit on held-out kit(s) {', '.join(held)}: they measure the result", file=sys.stderr)
         return 2
+    if args.validate and args.validate != HELD_OUT_KITS[1]:
+        print(f"--validate {args.validate}: expected the validation kit {HELD_OUT_KITS[1]} (the test kit "
+              f"{HELD_OUT_KITS[0]} measures the result, and a training kit validates nothing)", file=sys.stderr)
+        return 2
+    if args.frames is not None and args.frames < 1:
+        print(f"--frames {args.frames} is not a positive number of frames", file=sys.stderr)
+        return 2
     import torch
 
-    from models.cnn import load_checkpoint
-    from realtime.classifier import _LOUDNESS_OFFSET_DB
+    from models.cnn import load_checkpoint, save_checkpoint
+    from realtime.classifier import velocity_measure
 
     torch.set_num_threads(1)
-    rows = measure(load_checkpoint(args.model), kits, args.grooves)
+    checkpoint = load_checkpoint(args.model)
+    frames, reduce, current = velocity_measure(checkpoint)
+    frames, reduce = args.frames or frames, args.reduce or reduce
+    rows = measure(checkpoint, kits, args.grooves, frames=frames, reduce=reduce)
     offsets = fit(rows)
-    print(f"{len(rows)} hits on {len(kits)} kits: {', '.join(kits)}")
-    print(f"Spearman with the current offsets {spearman(rows, _LOUDNESS_OFFSET_DB):.3f}, "
+    print(f"{len(rows)} hits on {len(kits)} kits: {', '.join(kits)}; level: {reduce} of {frames} frames")
+    print(f"Spearman with the checkpoint's offsets {spearman(rows, current):.3f}, "
           f"with the fitted ones {spearman(rows, offsets):.3f}")
-    print("_LOUDNESS_OFFSET_DB = {" + ", ".join(f'"{d}": {v}' for d, v in offsets.items()) + "}")
+    if args.validate:
+        held_rows = measure(checkpoint, [args.validate], args.grooves, seed=4, frames=frames, reduce=reduce)
+        print(f"{args.validate}: Spearman {spearman(held_rows, offsets):.3f} over {len(held_rows)} hits")
+    print("offsets_db = {" + ", ".join(f'"{d}": {v}' for d, v in offsets.items()) + "}")
+    if args.write:
+        from models.runtime import bundle_path, write_bundle
+
+        shift = float(np.median([offsets[d] - current[d] for d in offsets if d in current])) if offsets else 0.0
+        for drum in checkpoint.labels:  # a drum the grooves never found: its old offset, moved as the others moved
+            offsets.setdefault(drum, round(current.get(drum, 0.0) + shift, 1))
+        checkpoint.extra["velocity"] = {"frames": frames, "reduce": reduce, "offsets_db": offsets,
+                                        "fitted_on": list(kits), "grooves_per_kit": args.grooves}
+        save_checkpoint(args.model, checkpoint)
+        print(f"wrote the velocity measure into {args.model}")
+        if bundle_path(args.model).is_file():
+            print(f"wrote {write_bundle(args.model)}")
     return 0
 
 

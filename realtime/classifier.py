@@ -29,6 +29,24 @@ _LOUDNESS_OFFSET_DB = {
 }
 
 
+VELOCITY_FRAMES = 5  # a hit's level: the loudest of this many frames from its onset frame (as before a checkpoint
+# carried its own measure; see velocity_measure)
+
+
+def velocity_measure(checkpoint) -> tuple:
+    """(frames, reduce, offsets_db) of the checkpoint's velocity measure: its level is the loudest ("max") or the
+    energy ("sum") of its drum's band over `frames` frames from the onset frame (as many as its window holds), plus
+    the drum's offset. `checkpoint.extra["velocity"]` carries them where `python -m offline.calibrate_velocity
+    --write` fitted them for that checkpoint; otherwise the loudest of 5 frames with _LOUDNESS_OFFSET_DB."""
+    v = (getattr(checkpoint, "extra", None) or {}).get("velocity") or {}
+    reduce = v.get("reduce", "max")
+    if reduce not in ("max", "sum"):
+        raise ValueError(f"velocity measure '{reduce}' is not max or sum")
+    offsets = dict(_LOUDNESS_OFFSET_DB)
+    offsets.update(v.get("offsets_db", {}))
+    return int(v.get("frames", VELOCITY_FRAMES)), reduce, offsets
+
+
 VELOCITY_FLOOR_DB = -60.0  # a level at or below this is velocity 1
 VELOCITY_CEILING_DB = -6.0  # ... at or above this, velocity 127; linear in dB between
 
@@ -209,7 +227,8 @@ class HitClassifier:
             self.exclude_frames = round(context.exclude_s * frames_per_s)
             self.latency_samples += self.ahead_frames * self.hop_samples
         mel_hz = mel_centers_hz(fp)
-        self.offsets_db = np.array([_LOUDNESS_OFFSET_DB.get(label, 0.0) for label in self.labels])
+        self.velocity_frames, self.velocity_reduce, offsets = velocity_measure(checkpoint)
+        self.offsets_db = np.array([offsets.get(label, 0.0) for label in self.labels])
         bands = [_LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ) for label in self.labels]
         # (n_mels, n_classes) 0/1: which mel bands make each drum's loudness
         self.band_matrix = np.stack([(mel_hz >= lo) & (mel_hz <= hi) for lo, hi in bands], axis=1).astype(np.float64)
@@ -319,7 +338,7 @@ class HitClassifier:
                 onsets, windows, x = [onsets[i] for i in keep], windows[keep], np.ascontiguousarray(x[keep])
         logits, embedding = self._network(x)
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        afters = windows[:, self.frames_before : self.frames_before + 5]  # what a hit's velocity is measured on
+        afters = windows[:, self.frames_before : self.frames_before + self.velocity_frames]  # a hit's velocity's
         if self.context is None:
             return self._decide(onsets, probs, afters)
         embedding = embedding.astype(np.float64)
@@ -415,10 +434,12 @@ class HitClassifier:
         return hits
 
     def levels_db(self, after: np.ndarray) -> np.ndarray:
-        """Every drum's loudness in dB, per-drum offset included: the loudest of the given frames (those right after
-        an onset) in the drum's band."""
+        """Every drum's loudness in dB, per-drum offset included: the loudest of the given frames (those from an
+        onset on) in the drum's band, or their energy (the checkpoint's velocity measure)."""
         power = (10.0**after - 1.0) / self.log_gain
-        return 10.0 * np.log10((power @ self.band_matrix).max(axis=0) + 1e-12) + self.offsets_db
+        band = power @ self.band_matrix
+        level = band.sum(axis=0) if self.velocity_reduce == "sum" else band.max(axis=0)
+        return 10.0 * np.log10(level + 1e-12) + self.offsets_db
 
     def _velocities(self, after: np.ndarray) -> np.ndarray:
         """MIDI velocity (1-127) of every drum: its level mapped linearly from the floor to the ceiling."""
