@@ -1,13 +1,15 @@
 """Accuracy of a drumscribe model: MDB Drums dev tracks (drum-only and mixes) and held-out synthetic kits.
 
     python bench/accuracy.py [--model models/weights/hitcnn.pt] [--data ../shared/data/mdb-dev] [--out bench/out]
+        [--skip-synthetic] [--gain-db -12]
 
 Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
 annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
 toms), how many annotated strokes get an onset from the model's detector (and from the broadband flux alone, when
 the detector has a band flux), the same on grooves rendered from the held-out kits, and writes a confusion matrix
 PNG and a JSON report.
-The MDB tracks are only ever scored here; they are never trained on.
+The MDB tracks are only ever scored here; they are never trained on. `--gain-db` scales them first (a quieter
+recording of the same songs): the figures are not level-invariant.
 """
 from __future__ import annotations
 
@@ -177,6 +179,8 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data/mdb-dev")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out")
     parser.add_argument("--skip-synthetic", action="store_true")
+    parser.add_argument("--gain-db", type=float, default=0.0,
+                        help="scale the MDB recordings by this much first: how the figures move with a file's level")
     args = parser.parse_args()
 
     import torch
@@ -203,7 +207,7 @@ def main() -> int:
                 audio = args.data / kind / f"{track}.flac"
                 if not audio.is_file():
                     continue
-                samples = decode_audio(audio)
+                samples = decode_audio(audio) * 10 ** (args.gain_db / 20)
                 hits = transcribe_array(samples, checkpoint)
                 annotations = load_annotations(args.data / "class_pp" / f"{track}.txt")
                 track_strokes = strokes(annotations)
@@ -221,7 +225,8 @@ def main() -> int:
             if not scores:
                 continue
             pooled = pool(scores)
-            print(format_table(pooled, title=f"MDB Drums dev, {kind} ({len(scores)} tracks), class_pp, 50 ms"))
+            gain = f", scaled by {args.gain_db:+.1f} dB" if args.gain_db else ""
+            print(format_table(pooled, title=f"MDB Drums dev, {kind} ({len(scores)} tracks){gain}, class_pp, 50 ms"))
             print("per track F3/F5: " + ", ".join(f"{t} {v['F3']:.3f}/{v['F5']:.3f}" for t, v in per_track.items()))
             for name, (found, n_onsets, n_strokes) in coverage.items():
                 print(f"onsets, {name}: {found}/{n_strokes} annotated strokes ({found / max(1, n_strokes):.1%}) have "
