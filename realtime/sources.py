@@ -85,6 +85,7 @@ class ArraySource:
         if block_size_samples < 1:
             raise AudioInputError(f"block size {block_size_samples} is not a positive number of samples")
         # float32 stays float32 (half the memory of a long song); the blocks are float64 either way
+        audio = np.asarray(audio)
         self.audio = np.ascontiguousarray(audio, dtype=np.float32 if audio.dtype == np.float32 else np.float64)
         self.block_size_samples = block_size_samples
         self.sample_rate_hz = sample_rate_hz
