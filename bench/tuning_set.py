@@ -80,37 +80,42 @@ def noisy_or(hits, window_s: float, group_of: dict):
     return out
 
 
-def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None) -> tuple:
-    """(thresholds, stem thresholds or None) tuned on `tune_on`'s parts less the song `skip` (`songs[part]` names
-    each track of a part): the stem set, where asked, on the drum-alone parts `stem_set` names (of STEM_PARTS)
-    with the first set held."""
+def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None, floors: bool = False) -> tuple:
+    """(thresholds, stem thresholds or None, floors or None) tuned on `tune_on`'s parts less the song `skip`
+    (`songs[part]` names each track of a part): the stem set, where asked, on the drum-alone parts `stem_set` names
+    (of STEM_PARTS) with the first set held; with `floors`, the song-level floors with the first set."""
     from offline import tune_thresholds as T
 
     def tracks(names):
         return [t for name in names for t, s in zip(parts[name], songs[name]) if s is None or s != skip]
 
+    if floors:
+        thresholds, tuned_floors = T.tune_with_floors(tracks(tune_on), labels)
+        return thresholds, None, tuned_floors
     thresholds = T.tune(tracks(tune_on), labels)
     if not stem_set:
-        return thresholds, None
-    return thresholds, T.tune(tracks(stem_set), labels, base=thresholds)
+        return thresholds, None, None
+    return thresholds, T.tune(tracks(stem_set), labels, base=thresholds), None
 
 
-def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None, stem_set=()) -> dict:
+def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None, stem_set=(),
+                  floors: bool = False) -> dict:
     """Per part (stems, mixes, both), each song's rows at thresholds tuned on `tune_on`'s parts without that song,
     pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out).
     A `folds` list gets (song, its thresholds, its stem and mix pooled) per fold. With `stem_set`, both sets are
-    tuned without the song (tune_sets)."""
+    tuned without the song (tune_sets); with `floors`, the song-level floors too (the fold's floors follow its
+    thresholds in `folds`)."""
     from offline import tune_thresholds as T
     from offline.evaluate import pool
 
     rows = {"stems": [], "mixes": []}
     for song in T.TRACKS:
-        thresholds, stem = tune_sets(parts, songs, labels, tune_on, stem_set, skip=song)
+        thresholds, stem, fold_floors = tune_sets(parts, songs, labels, tune_on, stem_set, skip=song, floors=floors)
         for name, scored in rows.items():
             scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds,
-                                   stem))
+                                   stem, fold_floors))
         if folds is not None:
-            folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]]), stem))
+            folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]]), stem, fold_floors))
     return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
 
 
@@ -138,6 +143,9 @@ def main() -> int:
     parser.add_argument("--gate", type=float, metavar="P",
                         help="(context decoding) the onset gate, realtime.classifier.ContextParams.gate (an ensemble: "
                              "several --model, or one built with offline.ensemble); default: the first model's")
+    parser.add_argument("--floors", action="store_true",
+                        help="(context decoding) tune song-level floors with the thresholds (ContextParams.floors; "
+                             "the default where the first checkpoint carries any)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "class_pp").is_dir():
@@ -150,6 +158,7 @@ def main() -> int:
     from models.cnn import load_checkpoint
     from offline import tune_thresholds as T
     from offline.evaluate import CLASSES
+    from realtime.classifier import ContextParams
     from realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
@@ -178,8 +187,13 @@ def main() -> int:
     if context and context.get("stem_thresholds") and checkpoint.extra.get("drum_share"):
         stem_set = tuple(args.stem_set_on or STEM_PARTS)
         print(f"two threshold sets: drum stems (tuned on {' and '.join(stem_set)}), and any song")
+    floors = bool(context) and (args.floors or ContextParams(**context).adapts)
+    if args.floors and not context:
+        parser.error("--floors is a setting of the in-song context decoding (--context)")
+    if floors and stem_set:
+        parser.error("song-level floors and a stem set are not tuned together")
     print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
-          if context else "each onset alone")
+          if context else "each onset alone", "(song-level floors tuned)" if floors else "")
     parts = {"stems": T.collect(checkpoint, args.data, ["drum_only"]), "mixes": T.collect(checkpoint, args.data, ["mix"]),
              "validation kit": T.collect_kit(checkpoint, VALIDATION_KIT, 6)}
     if args.noisy_or_ms:
@@ -190,25 +204,30 @@ def main() -> int:
     songs = {name: [t for t in T.TRACKS if (args.data / kind / f"{t}.flac").is_file()]
              for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
     songs["validation kit"] = [None] * len(parts["validation kit"])
-    thresholds, stem = tune_sets(parts, songs, labels, args.tune_on or PARTS, stem_set)
-    rows = T.pooled(tracks, labels, thresholds, stem)
+    thresholds, stem, tuned_floors = tune_sets(parts, songs, labels, args.tune_on or PARTS, stem_set, floors=floors)
+    rows = T.pooled(tracks, labels, thresholds, stem, tuned_floors)
     if args.tune_on:
         print("thresholds tuned on:", ", ".join(args.tune_on), "(every part scored with them below)")
     print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, thresholds)))
+    if tuned_floors is not None:
+        print("floors:", ", ".join(f"{g} {tuned_floors[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items()))
     if stem is not None:
         print("stem thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, stem)))
     f3 = rows["F3"]
     print(f"tuning set F3 {f3['f']:.4f} / F5 {rows['F5']['f']:.4f}  (F3 strokes: {f3['tp']} found of {f3['n_ref']}, "
           f"{f3['n_est']} emitted)")
     for name, part in parts.items():
-        r = T.pooled(part, labels, np.asarray(thresholds), stem)
+        r = T.pooled(part, labels, np.asarray(thresholds), stem, tuned_floors)
         print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
     if args.leave_one_out:
         print("leave one song out (thresholds tuned without the song scored):")
         folds = []
-        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds, stem_set)
-        for song, thresholds, r, stem in folds:
-            print(f"  without {song}: " + ", ".join(f"{g} {thresholds[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items())
+        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds, stem_set, floors)
+        for song, thresholds, r, stem, fold_floors in folds:
+            print(f"  without {song}: " + ", ".join(
+                f"{g} {thresholds[labels.index(d[0])]:.2f}" + ("" if fold_floors is None or fold_floors[
+                    labels.index(d[0])] >= 1 else f" (floor {fold_floors[labels.index(d[0])]:.2f})")
+                for g, d in T.GROUPS.items())
                   + ("" if stem is None else " (stems: " + ", ".join(
                       f"{g} {stem[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items()) + ")")
                   + f"; {song} (stem and mix) at them: " + ", ".join(

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)
+FLOOR_GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 1.0)  # song-level thresholds' floors; 1.0: the group does not adapt
 GROUPS = {
     "KD": ("kick",),
     "SD": ("snare", "side_stick"),
@@ -35,11 +36,42 @@ TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 
 class Candidates(list):
     """A track's candidate hits, with `gates`: onset_s -> the weight of the stem thresholds there (0 where the
-    checkpoint has none; realtime.classifier.ContextParams.stem_thresholds)."""
+    checkpoint has none; realtime.classifier.ContextParams.stem_thresholds), and `splits`: (onset_s, class group)
+    -> the song-level split there (ContextParams.floors; absent where too few candidates or no context)."""
 
-    def __init__(self, hits=(), gates: dict | None = None):
+    def __init__(self, hits=(), gates: dict | None = None, splits: dict | None = None):
         super().__init__(hits)
         self.gates = gates or {}
+        self.splits = splits or {}
+
+
+def song_splits_of(hits: list, labels: list, context, frames_per_s: float) -> dict:
+    """(onset_s, class group) -> the split the classifier computes for that onset's group (realtime.classifier.
+    song_splits), from the candidates themselves: every drum's decoded probability from 0.05 on is a candidate,
+    which is all a split counts when ContextParams.split_from is 0.05 or more."""
+    from realtime.classifier import song_splits
+    from realtime.drums import SCORE_CLASS
+
+    if context is None or not hits:
+        return {}
+    if context.split_from < 0.05:
+        raise ValueError(f"split_from {context.split_from}: the candidates start at 0.05")
+    times = sorted({h.onset_s for h in hits})
+    row = {t: i for i, t in enumerate(times)}
+    probs = np.zeros((len(times), len(labels)))
+    index = {d: i for i, d in enumerate(labels)}
+    for h in hits:
+        probs[row[h.onset_s], index[h.drum]] = h.confidence
+    frames = np.array([round(t * frames_per_s) for t in times])  # the onset frames, less a constant
+    out = {}
+    for name in dict.fromkeys(SCORE_CLASS[d] for d in labels if d in SCORE_CLASS):
+        columns = np.array([i for i, d in enumerate(labels) if SCORE_CLASS.get(d) == name])
+        rows = np.flatnonzero((probs[:, columns] > 0).any(axis=1))
+        split = song_splits(frames, probs, rows, columns, behind=round(context.behind_s * frames_per_s),
+                            ahead=round(context.split_ahead_s * frames_per_s), minimum=context.split_min,
+                            candidates_from=context.split_from)
+        out.update({(times[r], name): float(v) for r, v in zip(rows, split) if np.isfinite(v)})
+    return out
 
 
 def _candidates(checkpoint, audio: np.ndarray):
@@ -52,6 +84,7 @@ def _candidates(checkpoint, audio: np.ndarray):
     if stages[-1].stem_thresholds is not None:
         stages[-1].stem_thresholds = np.full(len(checkpoint.labels), 0.05)
     stages[-1].gates = {}
+    stages[-1].split_groups = []  # the splits are computed below, from the candidates (song_splits_of)
     refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
     stages[-1].refractory_frames = 0
     hits = []
@@ -61,7 +94,9 @@ def _candidates(checkpoint, audio: np.ndarray):
             hits.extend(batch)
 
     Engine(stages, [_Collect()]).run(ArraySource(audio, block_size_samples=4096))
-    return Candidates(hits, stages[-1].gates), refractory_s
+    frames_per_s = stages[-1].sample_rate_hz / stages[-1].hop_samples
+    splits = song_splits_of(hits, list(checkpoint.labels), stages[-1].context, frames_per_s)
+    return Candidates(hits, stages[-1].gates, splits), refractory_s
 
 
 def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
@@ -115,16 +150,24 @@ def with_decoding(checkpoint, context: bool | None):
 
 
 def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
-           stem_thresholds: np.ndarray | None = None) -> list:
+           stem_thresholds: np.ndarray | None = None, floors: np.ndarray | None = None) -> list:
     """The hits the classifier emits at these thresholds: above its drum's threshold and not within the
     refractory time of that drum's previous emitted hit. With `stem_thresholds`, each hit's threshold is the
-    blend the classifier used there (Candidates.gates)."""
+    blend the classifier used there (Candidates.gates); with `floors`, lowered to the song's split there as the
+    classifier does (Candidates.splits, realtime.classifier.ContextParams.floors)."""
+    from realtime.drums import SCORE_CLASS
+
     last, kept = {}, []
     gates = getattr(hits, "gates", {}) if stem_thresholds is not None else {}
+    splits = getattr(hits, "splits", {}) if floors is not None else {}
     for h in sorted(hits, key=lambda h: h.onset_s):
         g = gates.get(h.onset_s, 0.0)
         threshold = thresholds[index[h.drum]] if not g else (
             g * stem_thresholds[index[h.drum]] + (1.0 - g) * thresholds[index[h.drum]])
+        if splits and floors[index[h.drum]] < 1.0:
+            split = splits.get((h.onset_s, SCORE_CLASS.get(h.drum)))
+            if split is not None:
+                threshold = min(threshold, max(floors[index[h.drum]], split))
         if h.confidence < threshold:
             continue
         if h.drum in last and h.onset_s - last[h.drum] < refractory_s - 1e-9:
@@ -134,11 +177,12 @@ def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
     return kept
 
 
-def pooled(tracks: list, labels: list, thresholds: np.ndarray, stem_thresholds: np.ndarray | None = None) -> dict:
+def pooled(tracks: list, labels: list, thresholds: np.ndarray, stem_thresholds: np.ndarray | None = None,
+           floors: np.ndarray | None = None) -> dict:
     from .evaluate import hits_to_classes, pool, score
 
     index = {d: i for i, d in enumerate(labels)}
-    return pool([score(ref, hits_to_classes(decide(hits, index, thresholds, refractory_s, stem_thresholds)))
+    return pool([score(ref, hits_to_classes(decide(hits, index, thresholds, refractory_s, stem_thresholds, floors)))
                  for hits, ref, refractory_s in tracks])
 
 
@@ -166,6 +210,28 @@ def tune(tracks: list, labels: list, rounds: int = 2, base: np.ndarray | None = 
     return thresholds
 
 
+def tune_with_floors(tracks: list, labels: list, rounds: int = 2) -> tuple:
+    """(thresholds, floors): as `tune`, each class group's threshold and song-level floor chosen together (a floor
+    below its threshold, or 1.0: none) from GRID x FLOOR_GRID. The tracks' candidates need their splits
+    (collected with the in-song context)."""
+    thresholds, floors = np.full(len(labels), 0.5), np.ones(len(labels))
+    for _ in range(rounds):
+        for drums in GROUPS.values():
+            columns = [labels.index(d) for d in drums if d in labels]
+            best = None
+            for value in GRID:
+                for floor in FLOOR_GRID:
+                    if floor < 1.0 and floor >= value:
+                        continue
+                    trial, trial_floors = thresholds.copy(), floors.copy()
+                    trial[columns], trial_floors[columns] = value, floor
+                    f = objective(pooled(tracks, labels, trial, None, trial_floors))
+                    if best is None or f > best[0] + 1e-9:
+                        best = (f, value, floor)
+            thresholds[columns], floors[columns] = best[1], best[2]
+    return thresholds, floors
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -191,8 +257,13 @@ def main(argv=None) -> int:
     parser.add_argument("--gate", type=float, metavar="P",
                         help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
                              "ensemble only), which the checkpoint then carries; 0 turns it off")
+    parser.add_argument("--floors", action="store_true",
+                        help="with --context: tune song-level thresholds too (ContextParams.floors: per class group, "
+                             "a floor down to which a song's own split may lower the threshold)")
     parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
     args = parser.parse_args(argv)
+    if args.floors and (not args.context or args.stem_set):
+        parser.error("--floors tunes the in-song context decoding's thresholds: give --context, without --stem-set")
     if args.stem_set and not args.context:
         parser.error("--stem-set tunes a set of the in-song context decoding: give --context too")
     if args.gate is not None and not args.context:
@@ -255,16 +326,26 @@ def main(argv=None) -> int:
     print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
           if context else "each onset alone")
     before = pooled(tracks, checkpoint.labels, np.asarray(context["thresholds"] if context and context["thresholds"]
-                                                          else checkpoint.thresholds))
-    thresholds = tune(tracks, checkpoint.labels, base=base)
+                                                          else checkpoint.thresholds), None,
+                    np.asarray(context["floors"]) if context and context.get("floors") else None)
+    floors = None
+    if args.floors:
+        thresholds, floors = tune_with_floors(tracks, checkpoint.labels)
+    else:
+        thresholds = tune(tracks, checkpoint.labels, base=base)
     both = (thresholds,) if base is None else (base, thresholds)
-    after = pooled(tracks, checkpoint.labels, *both)
+    after = pooled(tracks, checkpoint.labels, *both) if floors is None else pooled(
+        tracks, checkpoint.labels, thresholds, None, floors)
     print("stem thresholds:" if args.stem_set else "thresholds:",
           ", ".join(f"{d} {t:.2f}" for d, t in zip(checkpoint.labels, thresholds)))
+    if floors is not None:
+        print("floors (1.00: the song's split is not used):",
+              ", ".join(f"{d} {f:.2f}" for d, f in zip(checkpoint.labels, floors)))
     print("pooled F before/after: " + ", ".join(f"{k} {before[k]['f']:.3f}/{after[k]['f']:.3f}" for k in after))
     for name, part in parts.items():
         if part:
-            rows = pooled(part, checkpoint.labels, *both)
+            rows = pooled(part, checkpoint.labels, *both) if floors is None else pooled(
+                part, checkpoint.labels, thresholds, None, floors)
             print(f"  {name} at these thresholds: F3 {rows['F3']['f']:.3f} / F5 {rows['F5']['f']:.3f}")
     if args.out:
         tuned_on = f"MDB Drums dev ({args.kinds}), class_pp, 50 ms" + "".join(
@@ -275,7 +356,8 @@ def main(argv=None) -> int:
             checkpoint.extra["stem_thresholds_tuned_on"] = tuned_on
         else:
             if context:
-                checkpoint.extra["context"] = {**context, "thresholds": thresholds.tolist()}
+                checkpoint.extra["context"] = {**context, "thresholds": thresholds.tolist(),
+                                               "floors": [] if floors is None else floors.tolist()}
             else:
                 checkpoint.thresholds = thresholds.tolist()
             checkpoint.extra["thresholds_tuned_on"] = tuned_on

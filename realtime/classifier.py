@@ -69,6 +69,41 @@ def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB,
 EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"), ("snare", "side_stick"))
 
 
+def otsu_split(confidences, minimum: int = 8) -> float | None:
+    """Otsu's split of confidences, made on their logits: the probability halfway (in logit) between the two groups
+    whose between-group variance is largest, each group two values or more. None for fewer than `minimum` values."""
+    c = np.asarray(confidences, dtype=np.float64).ravel()
+    n = len(c)
+    if n < max(minimum, 4):
+        return None
+    c = np.clip(c, 1e-6, 1.0 - 1e-6)
+    x = np.sort(np.log(c / (1.0 - c)))
+    total = np.cumsum(x)
+    i = np.arange(2, n - 1)  # the lower group is x[:i]
+    lower = total[i - 1] / i
+    upper = (total[-1] - total[i - 1]) / (n - i)
+    k = int(i[np.argmax(i * (n - i) * (lower - upper) ** 2)])
+    return float(1.0 / (1.0 + np.exp(-(x[k - 1] + x[k]) / 2.0)))
+
+
+def song_splits(times: np.ndarray, probs: np.ndarray, rows, columns, *, behind: float, ahead: float,
+                minimum: int = 8, candidates_from: float = 0.05) -> np.ndarray:
+    """(in-song context) For each of `rows`: otsu_split of the candidates of one class group, the values of `probs`
+    (onsets in time order, after the exclusive groups) in `columns` that reach `candidates_from`, over the onsets whose
+    time lies from `behind` before the row's to `ahead` after it (times and spans in one unit). NaN where too few."""
+    out = np.full(len(rows), np.nan)
+    done = {}
+    for j, r in enumerate(rows):
+        lo = int(np.searchsorted(times, times[r] - behind, side="left"))
+        hi = int(np.searchsorted(times, times[r] + ahead, side="right"))
+        if (lo, hi) not in done:
+            values = probs[lo:hi][:, columns]
+            split = otsu_split(values[values >= candidates_from], minimum)
+            done[(lo, hi)] = np.nan if split is None else split
+        out[j] = done[(lo, hi)]
+    return out
+
+
 @dataclass(frozen=True)
 class ContextParams:
     """In-song context decoding (files only): a drum sounds alike every time it is struck in one recording, so each
@@ -93,6 +128,15 @@ class ContextParams:
     # every onset first, and one it gives every drum less than this is dropped (no hit, no neighbour); the whole
     # ensemble hears the rest. Most onset candidates are no drum, so this saves most of their cost. 0: no gate.
     gate: float = 0.0
+    # Song-level thresholds: a song the networks hear less surely as a whole (drums under a loud band) gets lower
+    # thresholds of its own. Per class group (realtime.drums.SCORE_CLASS), each onset's threshold becomes
+    # min(threshold, max(floor, split)), split = otsu_split of the group's candidates (decoded probability >=
+    # split_from) among the onsets from behind_s before it to split_ahead_s after it, when there are split_min of
+    # them. `floors` has one value per drum; 1.0 leaves a drum's threshold as it is; empty: no drum adapts.
+    floors: tuple = ()
+    split_ahead_s: float = 30.0
+    split_min: int = 8
+    split_from: float = 0.05
 
     def __post_init__(self):
         if self.neighbours < 1:
@@ -105,6 +149,12 @@ class ContextParams:
         object.__setattr__(self, "thresholds", tuple(float(t) for t in self.thresholds))
         object.__setattr__(self, "stem_thresholds", tuple(float(t) for t in self.stem_thresholds))
         object.__setattr__(self, "stem_share", tuple(float(t) for t in self.stem_share))
+        object.__setattr__(self, "floors", tuple(float(f) for f in self.floors))
+        if any(not 0.0 <= f <= 1.0 for f in self.floors):
+            raise ValueError(f"context floors {self.floors} must be probabilities, 0 to 1 (1: no song-level threshold)")
+        if self.split_ahead_s < 0 or self.split_min < 4 or not 0.0 <= self.split_from < 1.0:
+            raise ValueError(f"context split: ahead {self.split_ahead_s} s must be >= 0, at least {self.split_min} "
+                             f"candidates must be >= 4, from {self.split_from} must be 0 <= p < 1")
         if len(self.stem_share) != 2 or not 0.0 <= self.stem_share[0] < self.stem_share[1] <= 1.0:
             raise ValueError(f"context stem_share {self.stem_share} must be two shares, 0 <= low < high <= 1")
         if not 0.0 <= self.gate < 1.0:
@@ -112,18 +162,25 @@ class ContextParams:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "thresholds": list(self.thresholds), "stem_thresholds": list(self.stem_thresholds),
-                "stem_share": list(self.stem_share)}
+                "stem_share": list(self.stem_share), "floors": list(self.floors)}
+
+    @property
+    def adapts(self) -> bool:
+        """Whether any drum's threshold follows the song (floors)."""
+        return any(f < 1.0 for f in self.floors)
 
 
 class _Bank:
     """(context) The classified onsets waiting to be decided or to serve as neighbours, in frame order: frame,
-    probabilities, unit embedding and the frames after each, in arrays that grow at the back and are cut at the
-    front, so that a decision reads its neighbours by slicing, not by stacking thousands of rows each time."""
+    probabilities, unit embedding, the decoded probabilities (blended, exclusive groups applied; filled in later) and
+    the frames after each, in arrays that grow at the back and are cut at the front, so that a decision reads its
+    neighbours by slicing, not by stacking thousands of rows each time."""
 
     def __init__(self):
         self.frames = np.zeros(0, dtype=np.int64)
         self.probs = np.zeros((0, 0))
         self.embedding = np.zeros((0, 0))
+        self.decoded = np.zeros((0, 0))
         self.afters = []
         self.start = 0  # rows before it are forgotten
         self.stop = 0  # rows from it on are free
@@ -139,18 +196,20 @@ class _Bank:
             frames = np.zeros(capacity, dtype=np.int64)
             frames[:live] = self.frames[self.start : self.stop]
             stores = []
-            for old, new in ((self.probs, probs), (self.embedding, embedding)):
-                store = np.zeros((capacity, new.shape[1]))
+            for old, width in ((self.probs, probs.shape[1]), (self.embedding, embedding.shape[1]),
+                               (self.decoded, probs.shape[1])):
+                store = np.zeros((capacity, width))
                 if live:
                     store[:live] = old[self.start : self.stop]
                 stores.append(store)
-            self.frames, (self.probs, self.embedding) = frames, stores
+            self.frames, (self.probs, self.embedding, self.decoded) = frames, stores
             self.afters = self.afters[self.start : self.stop]
             self.start, self.stop = 0, live
         end = self.stop + n
         self.frames[self.stop : end] = onsets
         self.probs[self.stop : end] = probs
         self.embedding[self.stop : end] = embedding
+        self.decoded[self.stop : end] = 0.0
         self.afters += list(afters)
         self.stop = end
 
@@ -226,6 +285,27 @@ class HitClassifier:
             self.behind_frames = round(context.behind_s * frames_per_s)
             self.exclude_frames = round(context.exclude_s * frames_per_s)
             self.latency_samples += self.ahead_frames * self.hop_samples
+        # (context) song-level thresholds: per class group, the drums' columns and floors, where any floor is < 1
+        self.split_groups = []
+        self.split_frames = 0
+        if context is not None and context.floors:
+            if len(context.floors) != len(self.labels):
+                raise ValueError(f"context floors: {len(context.floors)} values for {len(self.labels)} drums")
+            from .drums import SCORE_CLASS
+
+            floors = np.asarray(context.floors, dtype=np.float64)
+            for name in dict.fromkeys(SCORE_CLASS[d] for d in self.labels if d in SCORE_CLASS):
+                columns = np.array([i for i, d in enumerate(self.labels) if SCORE_CLASS.get(d) == name])
+                if (floors[columns] < 1.0).any():
+                    self.split_groups.append((columns, floors[columns]))
+            stray = [d for d, f in zip(self.labels, floors) if f < 1.0 and d not in SCORE_CLASS]
+            if stray:
+                raise ValueError(f"context floors: {', '.join(stray)} belong to no class group (realtime.drums)")
+            if self.split_groups:
+                self.split_frames = round(context.split_ahead_s * frames_per_s)
+                self.latency_samples += self.split_frames * self.hop_samples
+        # what drain() can release without more audio: the wait for the song around an onset, once it is classified
+        self.held_samples = 0 if context is None else (self.ahead_frames + self.split_frames) * self.hop_samples
         mel_hz = mel_centers_hz(fp)
         self.velocity_frames, self.velocity_reduce, offsets = velocity_measure(checkpoint)
         self.offsets_db = np.array([offsets.get(label, 0.0) for label in self.labels])
@@ -239,6 +319,7 @@ class HitClassifier:
         self.pending = []
         self.last_hit_frame = {}
         self.bank = _Bank()
+        self.unblended = 0
         self.undecided = 0
         self.reset()
 
@@ -248,7 +329,8 @@ class HitClassifier:
         self.pending = []  # onset frames waiting for their look-ahead
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
         self.bank = _Bank()  # (context) classified onsets in frame order
-        self.undecided = 0  # (context) bank[undecided:] wait for the onsets after them
+        self.unblended = 0  # (context) bank[unblended:] wait for the onsets after them to be blended with
+        self.undecided = 0  # (context) bank[undecided:unblended] are blended and wait for the song-level thresholds
         self.shares = []  # (context) DrumShareStage's (first frame, last frame needed, drum power, power), in order
 
     def _batch(self, onset: int) -> int:
@@ -274,16 +356,10 @@ class HitClassifier:
                     onsets = [k for k in ready if self._batch(k) == batch]
                     hits += self._classify(onsets, history, start)
         if self.context is not None:
-            # an onset is decided once every onset up to ahead_frames after it is classified
-            # (in groups fixed by frame index alone, so that the arithmetic never depends on the block size)
-            while self.undecided < len(self.bank):
-                group = self._batch(self.bank.frame(self.undecided) + self.ahead_frames)
-                if group > complete:
-                    break
-                done = self.undecided
-                while done < len(self.bank) and self._batch(self.bank.frame(done) + self.ahead_frames) == group:
-                    done += 1
-                hits += self._decide_in_context(done)
+            # an onset is blended once every onset up to ahead_frames after it is classified, and decided once every
+            # onset up to split_frames after it is blended (in groups fixed by frame index alone, so that the
+            # arithmetic never depends on the block size)
+            hits += self._settle(complete)
             waiting = self.bank.frame(self.undecided) if self.undecided < len(self.bank) else frames_done
             self._forget(min(waiting, frames_done))
         keep = self.history_frames
@@ -294,9 +370,41 @@ class HitClassifier:
         return hits
 
     def drain(self) -> list:
-        """(context) Decide every classified onset still waiting, with the neighbours at hand: for a stream that
-        ends without its flush (Ctrl-C), so that what was heard is not lost."""
-        return self._decide_in_context(len(self.bank)) if self.context is not None else []
+        """For a stream that ends without its flush (Ctrl-C), so that what was heard is not lost: classify every
+        onset whose look-ahead has arrived though its batch has not, then (context) decide every classified onset
+        still waiting, with the neighbours at hand."""
+        hits = []
+        end = self.history_start + len(self.history)  # the frames held
+        ready = [k for k in self.pending if k + self.frames_after < end]
+        if ready:
+            self.pending = [k for k in self.pending if k + self.frames_after >= end]
+            for batch in sorted({self._batch(k) for k in ready}):
+                hits += self._classify([k for k in ready if self._batch(k) == batch], self.history, self.history_start)
+        return hits + (self._settle(complete=None) if self.context is not None else [])
+
+    def _settle(self, complete: int | None) -> list:
+        """(context) Blend, then decide, the onsets whose wait is over, group by group (None: every onset held)."""
+        last = complete if complete is not None else np.iinfo(np.int64).max
+        while (done := self._ready(self.unblended, len(self.bank), self.ahead_frames, last)) > self.unblended:
+            self._blend(done)
+        hits = []
+        wait = self.ahead_frames + self.split_frames
+        while (done := self._ready(self.undecided, self.unblended, wait, last)) > self.undecided:
+            hits += self._decide_rows(done)
+        return hits
+
+    def _ready(self, first: int, stop: int, wait_frames: int, complete: int) -> int:
+        """The end of the group of bank[first:stop] that shares bank[first]'s batch `wait_frames` later, where that
+        batch has completed (else `first`): a whole group at a time, so that nothing depends on the block size."""
+        if first >= stop:
+            return first
+        group = self._batch(self.bank.frame(first) + wait_frames)
+        if group > complete:
+            return first
+        done = first
+        while done < stop and self._batch(self.bank.frame(done) + wait_frames) == group:
+            done += 1
+        return done
 
     def _window(self, onset: int, history: np.ndarray, start: int) -> np.ndarray:
         lo = onset - self.frames_before - start
@@ -346,19 +454,30 @@ class HitClassifier:
         self.bank.add(onsets, probs, embedding, afters)
         return []
 
-    def _decide_in_context(self, stop: int) -> list:
-        """Decide bank[undecided:stop]: each onset's probabilities blended with its most alike neighbours'."""
-        if stop <= self.undecided:
-            return []
+    def _grouped(self, probs: np.ndarray) -> np.ndarray:
+        """Exclusive groups decided as one: each group's summed probability (at most 1) on its likeliest member."""
+        probs = probs.copy()
+        for group in self.exclusive:
+            best = group[np.argmax(probs[:, group], axis=1)]
+            total = np.minimum(probs[:, group].sum(axis=1), 1.0)
+            probs[:, group] = 0.0
+            probs[np.arange(len(probs)), best] = total
+        return probs
+
+    def _blend(self, stop: int) -> None:
+        """Blend bank[unblended:stop]: each onset's probabilities with its most alike neighbours' (then grouped)."""
+        if stop <= self.unblended:
+            return
         b = self.bank
         frames = b.frames[b.start : b.stop]
         c = self.context
-        lo = np.searchsorted(frames, frames[self.undecided] - self.behind_frames, side="left")
+        first = self.unblended
+        lo = np.searchsorted(frames, frames[first] - self.behind_frames, side="left")
         hi = np.searchsorted(frames, frames[stop - 1] + self.ahead_frames, side="right")
         probs = b.probs[b.start + lo : b.start + hi]  # the candidates, from lo on
         embedding = b.embedding[b.start + lo : b.start + hi]
-        rows = np.arange(self.undecided, stop) - lo
-        gap = frames[None, lo:hi] - frames[rows + lo, None]  # (onsets to decide, candidate neighbours)
+        rows = np.arange(first, stop) - lo
+        gap = frames[None, lo:hi] - frames[rows + lo, None]  # (onsets to blend, candidate neighbours)
         near = (gap <= self.ahead_frames) & (gap >= -self.behind_frames) & (np.abs(gap) >= max(self.exclude_frames, 1))
         similarity = np.where(near, np.ascontiguousarray(embedding[rows]) @ embedding.T, -np.inf)
         k = min(c.neighbours, similarity.shape[1])
@@ -368,11 +487,38 @@ class HitClassifier:
         total = weights.sum(axis=1, keepdims=True)
         neighbours = np.einsum("nk,nkc->nc", weights, probs[best]) / np.maximum(total, 1e-12)
         blended = np.where(total > 0, (1.0 - c.weight) * probs[rows] + c.weight * neighbours, probs[rows])
-        onsets = [int(k) for k in frames[self.undecided : stop]]
-        afters = b.afters[b.start + self.undecided : b.start + stop]
-        self.undecided = stop
+        b.decoded[b.start + first : b.start + stop] = self._grouped(blended)
+        self.unblended = stop
+
+    def _decide_rows(self, stop: int) -> list:
+        """Decide bank[undecided:stop] (blended): at the thresholds (blended by drum share where there are two
+        sets), lowered to the song's where the floors allow."""
+        if stop <= self.undecided:
+            return []
+        b = self.bank
+        first = self.undecided
+        probs = b.decoded[b.start + first : b.start + stop]
+        onsets = [int(k) for k in b.frames[b.start + first : b.start + stop]]
+        afters = b.afters[b.start + first : b.start + stop]
         gate = None if self.stem_thresholds is None else self._stem_weight(np.asarray(onsets))
-        return self._decide(onsets, blended, afters, gate)
+        if gate is None:
+            thresholds = np.repeat(self.thresholds[None], len(probs), axis=0)
+        else:
+            thresholds = gate[:, None] * self.stem_thresholds + (1.0 - gate[:, None]) * self.thresholds
+        c = self.context
+        for columns, floors in self.split_groups:
+            # only where the split can change a decision: a drum at or above its floor but under its threshold
+            where = np.flatnonzero(((probs[:, columns] >= floors) & (probs[:, columns] < thresholds[:, columns])).any(axis=1))
+            if not len(where):
+                continue
+            live = slice(b.start, b.stop)
+            split = song_splits(b.frames[live], b.decoded[live], where + first, columns, behind=self.behind_frames,
+                                ahead=self.split_frames, minimum=c.split_min, candidates_from=c.split_from)
+            known = np.isfinite(split)
+            lowered = np.minimum(thresholds[where[known]][:, columns], np.maximum(floors, split[known, None]))
+            thresholds[where[known][:, None], columns[None]] = lowered
+        self.undecided = stop
+        return self._decide(onsets, probs, afters, gate, thresholds=thresholds, grouped=True)
 
     def _stem_weight(self, onsets: np.ndarray) -> np.ndarray:
         """How far each onset's song is a drum stem, 0-1 (ContextParams.stem_share): its drum share over the
@@ -395,6 +541,7 @@ class HitClassifier:
         if cut:
             self.bank.forget(cut)
             self.undecided -= cut
+            self.unblended -= cut
         oldest = self.bank.frame(self.undecided) if self.undecided < len(self.bank) else oldest_needed
         drop = 0
         while drop < len(self.shares) and self.shares[drop][0] < min(oldest, oldest_needed) - self.behind_frames - 8:
@@ -402,20 +549,15 @@ class HitClassifier:
         if drop:
             del self.shares[:drop]
 
-    def _decide(self, onsets: list, probs: np.ndarray, afters, gate: np.ndarray | None = None) -> list:
-        """The hits of classified onsets: exclusive groups as one, thresholds (per onset, with `gate` the weight
-        of the stem thresholds), double-trigger suppression."""
-        probs = probs.copy()
-        for group in self.exclusive:  # one decision per group: its summed probability, on its likeliest member
-            best = group[np.argmax(probs[:, group], axis=1)]
-            total = np.minimum(probs[:, group].sum(axis=1), 1.0)
-            probs[:, group] = 0.0
-            probs[np.arange(len(probs)), best] = total
+    def _decide(self, onsets: list, probs: np.ndarray, afters, gate: np.ndarray | None = None, *,
+                thresholds: np.ndarray | None = None, grouped: bool = False) -> list:
+        """The hits of classified onsets: exclusive groups as one (unless `grouped` already), thresholds (per onset,
+        with `gate` the weight of the stem thresholds, or as given), double-trigger suppression."""
+        if not grouped:  # one decision per group: its summed probability, on its likeliest member
+            probs = self._grouped(probs)
         hits = []
-        if gate is None:
+        if thresholds is None:
             thresholds = np.broadcast_to(self.thresholds, probs.shape)
-        else:
-            thresholds = gate[:, None] * self.stem_thresholds + (1.0 - gate[:, None]) * self.thresholds
         for i, (onset, p, after) in enumerate(zip(onsets, probs, afters)):
             onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
             if self.gates is not None:

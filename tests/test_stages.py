@@ -178,11 +178,26 @@ def _context_checkpoint(checkpoint):
     return context
 
 
-@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe", "band-onsets", "context"])
+def _split_checkpoint(checkpoint):
+    """The context checkpoint with song-level thresholds: thresholds the random network's candidates straddle, and
+    floors that let the song's split lower them (realtime.classifier.ContextParams.floors)."""
+    import copy
+
+    from realtime.classifier import ContextParams
+
+    split = copy.copy(checkpoint)
+    split.extra = {**checkpoint.extra, "context": ContextParams(
+        ahead_s=1.0, behind_s=1.5, split_ahead_s=1.0, thresholds=[0.52] * len(checkpoint.labels),
+        floors=[0.05] * len(checkpoint.labels)).as_dict()}
+    return split
+
+
+@pytest.fixture(scope="module", params=["offline-recipe", "live-recipe", "band-onsets", "context", "song-split"])
 def cases(request, checkpoint, groove):
     make = {"offline-recipe": lambda: checkpoint, "live-recipe": _live_recipe_checkpoint,
             "band-onsets": lambda: _band_onsets_checkpoint(checkpoint),
-            "context": lambda: _context_checkpoint(checkpoint)}[request.param]
+            "context": lambda: _context_checkpoint(checkpoint),
+            "song-split": lambda: _split_checkpoint(checkpoint)}[request.param]
     return _cases(make(), groove[0])
 
 

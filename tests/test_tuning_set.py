@@ -5,6 +5,7 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from offline import tune_thresholds as T
 from realtime.drums import DRUMS
@@ -50,8 +51,8 @@ def test_a_song_unlike_the_others_loses_what_its_own_tuning_gave_it():
     folds = []
     held = tuning_set.leave_one_out(parts, names, LABELS, ("stems",), folds)
     assert (held["stems"]["KD"]["tp"], held["stems"]["KD"]["n_est"]) == (80, 160)
-    assert [song for song, _, _, _ in folds] == list(T.TRACKS)
-    _, fifth_thresholds, fifth_rows, stem = folds[-1]
+    assert [song for song, _, _, _, _ in folds] == list(T.TRACKS)
+    _, fifth_thresholds, fifth_rows, stem, _ = folds[-1]
     assert stem is None  # one set
     assert fifth_thresholds[LABELS.index("kick")] > 0.45  # tuned on the four alone
     assert (fifth_rows["KD"]["tp"], fifth_rows["KD"]["n_ref"]) == (0, 200)  # its stem and mix, nothing found
@@ -77,5 +78,33 @@ def test_a_stem_set_serves_the_stems_and_leaves_the_mixes_alone():
     two = tuning_set.leave_one_out(parts, names, LABELS, tuning_set.PARTS, folds, stem_set=("stems",))
     assert two["stems"]["KD"]["f"] == 1.0
     assert two["mixes"]["KD"] == one["mixes"]["KD"]
-    for _, thresholds, _, stem in folds:
+    for _, thresholds, _, stem, _ in folds:
         assert stem[LABELS.index("kick")] > 0.45 >= thresholds[LABELS.index("kick")]
+
+
+def test_floors_let_an_under_confident_song_keep_its_kicks_held_out():
+    """Stems whose false onsets sit at 0.45 and mixes the network hears less surely as a whole (kicks at 0.4, other
+    onsets at 0.1): one threshold must trade them, held out too. With song-level floors, each song's own split
+    (Otsu's, from its candidates: T.song_splits_of) lowers the mixes' threshold and leaves the stems' where it is,
+    so both are found whole, held out."""
+    from realtime.classifier import ContextParams
+
+    context = ContextParams()
+
+    def with_splits(song):
+        hits, ref, refractory = song
+        return T.Candidates(hits, splits=T.song_splits_of(hits, LABELS, context, 200.0)), ref, refractory
+
+    stems = [with_splits(_song(0.9, 0.45))] * 5
+    mixes = [with_splits(_song(0.4, 0.1))] * 5
+    parts = {"stems": stems, "mixes": mixes, "validation kit": []}
+    names = {"stems": list(T.TRACKS), "mixes": list(T.TRACKS), "validation kit": []}
+    one = tuning_set.leave_one_out(parts, names, LABELS, tuning_set.PARTS)
+    assert one["stems"]["KD"]["f"] < 1.0 or one["mixes"]["KD"]["f"] < 1.0
+    folds = []
+    floored = tuning_set.leave_one_out(parts, names, LABELS, tuning_set.PARTS, folds, floors=True)
+    assert floored["stems"]["KD"]["f"] == floored["mixes"]["KD"]["f"] == 1.0
+    for _, thresholds, _, _, floors in folds:
+        kick = LABELS.index("kick")
+        assert floors[kick] < 0.4 < 0.45 < thresholds[kick]
+    assert mixes[0][0].splits[(0.25, "KD")] == pytest.approx(1 / (1 + np.exp(-(np.log(0.4 / 0.6) + np.log(0.1 / 0.9)) / 2)))
