@@ -1,7 +1,7 @@
 """Accuracy of a drumscribe model: MDB Drums dev tracks (drum-only and mixes) and held-out synthetic kits.
 
     python bench/accuracy.py [--model models/weights/hitcnn.pt] [--data ../shared/data/mdb-dev] [--out bench/out]
-        [--skip-synthetic] [--gain-db -12]
+        [--skip-synthetic] [--gain-db -12] [--mp3 128]
 
 Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
 annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
@@ -9,7 +9,9 @@ toms), how many annotated strokes get an onset from the model's detector (and fr
 the detector has a band flux), the same on grooves rendered from the held-out kits, and writes a confusion matrix
 PNG and a JSON report.
 The MDB tracks are only ever scored here; they are never trained on. `--gain-db` scales them first (a quieter
-recording of the same songs): the figures are not level-invariant.
+recording of the same songs): the figures are not level-invariant. `--mp3 KBPS` scores them as mp3 files instead:
+each recording (scaled first, with --gain-db) is written at its own sample rate as a constant-bitrate mp3 (LAME,
+through libsndfile) and read back the way `drumscribe transcribe` reads any file.
 """
 from __future__ import annotations
 
@@ -173,6 +175,19 @@ def drum_table(rows: dict, title: str) -> str:
     return "\n".join(lines)
 
 
+def as_mp3(path: Path, kbps: int, folder: Path, gain: float = 1.0) -> Path:
+    """A constant-bitrate mp3 of the recording at `path` (its own sample rate, scaled by `gain`), in `folder`.
+    libsndfile's compression level runs from 320 kbps (0) to 32 kbps (1)."""
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    audio, rate = sf.read(str(path), dtype="float32")
+    out = folder / f"{path.parent.name}_{path.stem}.mp3"
+    sf.write(str(out), audio * np.float32(gain), rate, format="MP3", bitrate_mode="CONSTANT",
+             compression_level=float(np.clip((320 - kbps) / 288, 0.0, 1.0)))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models/weights/hitcnn.pt"))
@@ -181,7 +196,11 @@ def main() -> int:
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--gain-db", type=float, default=0.0,
                         help="scale the MDB recordings by this much first: how the figures move with a file's level")
+    parser.add_argument("--mp3", type=int, metavar="KBPS",
+                        help="score the MDB recordings as constant-bitrate mp3s of about this bitrate (32-320 kbps)")
     args = parser.parse_args()
+    if args.mp3 is not None and not 32 <= args.mp3 <= 320:
+        parser.error(f"--mp3 {args.mp3}: expected a bitrate from 32 to 320 kbps")
 
     import torch
 
@@ -207,7 +226,10 @@ def main() -> int:
                 audio = args.data / kind / f"{track}.flac"
                 if not audio.is_file():
                     continue
-                samples = decode_audio(audio) * 10 ** (args.gain_db / 20)
+                if args.mp3:
+                    samples = decode_audio(as_mp3(audio, args.mp3, args.out / "mp3", 10 ** (args.gain_db / 20)))
+                else:
+                    samples = decode_audio(audio) * 10 ** (args.gain_db / 20)
                 hits = transcribe_array(samples, checkpoint)
                 annotations = load_annotations(args.data / "class_pp" / f"{track}.txt")
                 track_strokes = strokes(annotations)
@@ -225,7 +247,8 @@ def main() -> int:
             if not scores:
                 continue
             pooled = pool(scores)
-            gain = f", scaled by {args.gain_db:+.1f} dB" if args.gain_db else ""
+            gain = (f", scaled by {args.gain_db:+.1f} dB" if args.gain_db else "") + (
+                f", as {args.mp3} kbps mp3s" if args.mp3 else "")
             print(format_table(pooled, title=f"MDB Drums dev, {kind} ({len(scores)} tracks){gain}, class_pp, 50 ms"))
             print("per track F3/F5: " + ", ".join(f"{t} {v['F3']:.3f}/{v['F5']:.3f}" for t, v in per_track.items()))
             for name, (found, n_onsets, n_strokes) in coverage.items():
