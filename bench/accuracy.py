@@ -1,7 +1,7 @@
 """Accuracy of a drumscribe model: MDB Drums dev tracks (drum-only and mixes) and held-out synthetic kits.
 
     python bench/accuracy.py [--model models/weights/hitcnn.pt] [--data ../shared/data/mdb-dev] [--out bench/out]
-        [--skip-synthetic] [--gain-db -12] [--mp3 128]
+        [--skip-synthetic] [--gain-db -12] [--mp3 128] [--band-db 3]
 
 Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
 annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
@@ -132,8 +132,15 @@ def plot_confusion(cm: np.ndarray, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def held_out_kits(checkpoint, seed: int = 11, clips: int = 6) -> tuple[dict, dict]:
-    from offline.render import HELD_OUT_KITS, available, generate_pattern, load_kit, render_hits
+BAND_SOUNDFONT = Path("/usr/share/sounds/sf2/TimGM6mb.sf2")  # its instruments never played a training band
+
+
+def held_out_kits(checkpoint, seed: int = 11, clips: int = 6, band_db: float | None = None) -> tuple[dict, dict]:
+    """Grooves rendered on the held-out kits, scored; with `band_db`, each with a band playing along (bass, chords
+    and half the time a melody and distorted power chords, on BAND_SOUNDFONT's instruments) at that RMS level
+    around the drums."""
+    from offline.render import HELD_OUT_KITS, _accompaniment_synth, _add_at_level, available, generate_pattern, \
+        load_kit, render_hits
     from realtime.engine import transcribe_array
 
     class_rows, drum_rows, velocity = {}, {}, {}
@@ -144,8 +151,15 @@ def held_out_kits(checkpoint, seed: int = 11, clips: int = 6) -> tuple[dict, dic
         kit = load_kit(spec)
         scores, drums, pairs = [], [], []
         for _ in range(clips):
-            hits, duration = generate_pattern(rng, bars=8, style="groove", drums_available=kit.drums)
+            tempo = float(rng.uniform(80, 180)) if band_db is not None else None
+            hits, duration = generate_pattern(rng, bars=8, style="groove", tempo_bpm=tempo, drums_available=kit.drums)
             audio = render_hits(hits, kit, duration_s=duration, rng=rng)
+            if band_db is not None:
+                from offline.accompaniment import render_accompaniment
+
+                music = render_accompaniment(rng, tempo_bpm=tempo, bars=8, lead=bool(rng.random() < 0.5),
+                                             synth=_accompaniment_synth(48000, BAND_SOUNDFONT))
+                _add_at_level(audio, music, band_db)
             audio = 0.5 * audio / (np.abs(audio).max() + 1e-9)
             found = transcribe_array(audio.astype(np.float64), checkpoint)
             for f in found:  # velocity played vs transcribed, for hits found as the drum that was played
@@ -196,6 +210,9 @@ def main() -> int:
     parser.add_argument("--skip-synthetic", action="store_true")
     parser.add_argument("--gain-db", type=float, default=0.0,
                         help="scale the MDB recordings by this much first: how the figures move with a file's level")
+    parser.add_argument("--band-db", type=float, metavar="DB",
+                        help="also score the held-out kits' grooves with a band playing along at this RMS level "
+                             "around the drums (instruments of TimGM6mb, which no training band used)")
     parser.add_argument("--mp3", type=int, metavar="KBPS",
                         help="score the MDB recordings as constant-bitrate mp3s of about this bitrate (32-320 kbps)")
     args = parser.parse_args()
@@ -274,6 +291,13 @@ def main() -> int:
                 print(f"velocity played vs transcribed: Spearman {v['spearman']:.3f} over {v['hits']} hits")
             print()
         report["held_out"] = {"classes": class_rows, "drums": drum_rows, "velocity": velocity}
+        if args.band_db is not None:
+            class_rows, drum_rows, velocity = held_out_kits(checkpoint, seed=13, band_db=args.band_db)
+            for spec, pooled in class_rows.items():
+                print(format_table(pooled, title=f"held-out kit {spec}, 6 grooves with a band {args.band_db:+.0f} dB"))
+                print(drum_table(drum_rows[spec], f"per drum, {spec} with a band"))
+                print()
+            report["held_out_band"] = {"classes": class_rows, "drums": drum_rows, "band_db": args.band_db}
     (args.out / "accuracy.json").write_text(json.dumps(report, indent=1, default=float))
     print(f"report: {args.out / 'accuracy.json'}  ({time.time() - t0:.0f} s)")
     return 0
