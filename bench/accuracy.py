@@ -1,7 +1,7 @@
 """Accuracy of a drumscribe model: MDB Drums dev tracks (drum-only and mixes) and held-out synthetic kits.
 
     python bench/accuracy.py [--model models/weights/hitcnn.pt] [--data ../shared/data/mdb-dev] [--out bench/out]
-        [--skip-synthetic] [--gain-db -12] [--mp3 128] [--band-db 3]
+        [--skip-synthetic] [--gain-db -12] [--mp3 128] [--band-db 3] [--band-alone]
 
 Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
 annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
@@ -11,7 +11,9 @@ PNG and a JSON report.
 The MDB tracks are only ever scored here; they are never trained on. `--gain-db` scales them first (a quieter
 recording of the same songs): the figures are not level-invariant. `--mp3 KBPS` scores them as mp3 files instead:
 each recording (scaled first, with --gain-db) is written at its own sample rate as a constant-bitrate mp3 (LAME,
-through libsndfile) and read back the way `drumscribe transcribe` reads any file.
+through libsndfile) and read back the way `drumscribe transcribe` reads any file. `--band-alone` transcribes the
+band without the drums (mix minus drum stem, for the mixes that are sums of the two) and counts what it emits:
+every hit there is an accompaniment note taken for a drum.
 """
 from __future__ import annotations
 
@@ -202,6 +204,30 @@ def as_mp3(path: Path, kbps: int, folder: Path, gain: float = 1.0) -> Path:
     return out
 
 
+SUMMED_MIXES = ("Beatles", "Country1", "Punk", "Shadows")  # mixes summed from the stems (mdb-dev's README); Rock: a master
+
+
+def band_alone(data: Path, checkpoint, gain: float = 1.0) -> dict:
+    """Hits per drum on each summed mix less its drum stem: the band alone, where every hit is a false one."""
+    from collections import Counter
+
+    from realtime.engine import transcribe_array
+    from realtime.sources import decode_audio
+
+    out = {}
+    for track in SUMMED_MIXES:
+        mix, drums = data / "mix" / f"{track}.flac", data / "drum_only" / f"{track}.flac"
+        if not (mix.is_file() and drums.is_file()):
+            continue
+        mix, drums = decode_audio(mix), decode_audio(drums)
+        n = min(len(mix), len(drums))
+        band = (mix[:n].astype(np.float64) - drums[:n]) * gain
+        out[track] = dict(sorted(Counter(h.drum for h in transcribe_array(band, checkpoint)).items()))
+        print(f"band alone, {track} (mix minus drum stem, {n / 48000:.0f} s): {sum(out[track].values())} hits"
+              + "".join(f", {d} {k}" for d, k in out[track].items()))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models/weights/hitcnn.pt"))
@@ -213,6 +239,8 @@ def main() -> int:
     parser.add_argument("--band-db", type=float, metavar="DB",
                         help="also score the held-out kits' grooves with a band playing along at this RMS level "
                              "around the drums (instruments of TimGM6mb, which no training band used)")
+    parser.add_argument("--band-alone", action="store_true",
+                        help="also transcribe the MDB bands without their drums (mix minus drum stem) and count the hits")
     parser.add_argument("--mp3", type=int, metavar="KBPS",
                         help="score the MDB recordings as constant-bitrate mp3s of about this bitrate (32-320 kbps)")
     args = parser.parse_args()
@@ -279,6 +307,8 @@ def main() -> int:
                 plot_confusion(cm, args.out / f"confusion_{kind}.png", f"MDB Drums dev {kind}: confusion (counts)")
                 report[kind]["confusion"] = cm.tolist()
             print()
+        if args.band_alone:
+            report["band_alone"] = band_alone(args.data, checkpoint, 10 ** (args.gain_db / 20))
     else:
         print(f"no MDB dev data at {args.data}: skipping real recordings")
     if not args.skip_synthetic:
