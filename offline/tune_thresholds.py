@@ -191,45 +191,43 @@ def objective(rows: dict) -> float:
     return rows["F3"]["f"] + rows["F5"]["f"]
 
 
-def tune(tracks: list, labels: list, rounds: int = 2, base: np.ndarray | None = None) -> np.ndarray:
-    """Coordinate ascent from 0.5: each class group's threshold in turn, `rounds` times over. With `base`, the
-    stem thresholds are tuned, the others held at `base` (where a hit's gate is 0, only `base` counts)."""
-    thresholds = np.full(len(labels), 0.5)
-    for _ in range(rounds):
-        for drums in GROUPS.values():
-            best = None
-            for value in GRID:
-                trial = thresholds.copy()
-                for d in drums:
-                    trial[labels.index(d)] = value
-                f = objective(pooled(tracks, labels, trial) if base is None else pooled(tracks, labels, base, trial))
-                if best is None or f > best[0] + 1e-9:
-                    best = (f, value)
-            for d in drums:
-                thresholds[labels.index(d)] = best[1]
-    return thresholds
-
-
-def tune_with_floors(tracks: list, labels: list, rounds: int = 2) -> tuple:
-    """(thresholds, floors): as `tune`, each class group's threshold and song-level floor chosen together (a floor
-    below its threshold, or 1.0: none) from GRID x FLOOR_GRID. The tracks' candidates need their splits
-    (collected with the in-song context)."""
+def _ascent(tracks: list, labels: list, rounds: int, score, floor_grid=(1.0,)) -> tuple:
+    """(thresholds, floors): coordinate ascent from 0.5 (floors 1.0: none), each class group's threshold and floor
+    chosen together from GRID x floor_grid (a floor below its threshold, or 1.0), `rounds` times over, by
+    objective(score(thresholds, floors))."""
     thresholds, floors = np.full(len(labels), 0.5), np.ones(len(labels))
     for _ in range(rounds):
         for drums in GROUPS.values():
             columns = [labels.index(d) for d in drums if d in labels]
             best = None
             for value in GRID:
-                for floor in FLOOR_GRID:
+                for floor in floor_grid:
                     if floor < 1.0 and floor >= value:
                         continue
                     trial, trial_floors = thresholds.copy(), floors.copy()
                     trial[columns], trial_floors[columns] = value, floor
-                    f = objective(pooled(tracks, labels, trial, None, trial_floors))
+                    f = objective(score(trial, trial_floors))
                     if best is None or f > best[0] + 1e-9:
                         best = (f, value, floor)
             thresholds[columns], floors[columns] = best[1], best[2]
     return thresholds, floors
+
+
+def tune(tracks: list, labels: list, rounds: int = 2, base: np.ndarray | None = None) -> np.ndarray:
+    """Coordinate ascent from 0.5: each class group's threshold in turn, `rounds` times over. With `base`, the
+    stem thresholds are tuned, the others held at `base` (where a hit's gate is 0, only `base` counts)."""
+    def score(trial, _):
+        return pooled(tracks, labels, trial) if base is None else pooled(tracks, labels, base, trial)
+
+    return _ascent(tracks, labels, rounds, score)[0]
+
+
+def tune_with_floors(tracks: list, labels: list, rounds: int = 2) -> tuple:
+    """(thresholds, floors): as `tune`, each class group's threshold and song-level floor chosen together (a floor
+    below its threshold, or 1.0: none) from GRID x FLOOR_GRID. The tracks' candidates need their splits
+    (collected with the in-song context)."""
+    return _ascent(tracks, labels, rounds, lambda trial, floors: pooled(tracks, labels, trial, None, floors),
+                   FLOOR_GRID)
 
 
 def main(argv=None) -> int:

@@ -448,7 +448,7 @@ class HitClassifier:
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         afters = windows[:, self.frames_before : self.frames_before + self.velocity_frames]  # a hit's velocity's
         if self.context is None:
-            return self._decide(onsets, probs, afters)
+            return self._decide(onsets, self._grouped(probs), afters)
         embedding = embedding.astype(np.float64)
         embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-12
         self.bank.add(onsets, probs, embedding, afters)
@@ -518,7 +518,7 @@ class HitClassifier:
             lowered = np.minimum(thresholds[where[known]][:, columns], np.maximum(floors, split[known, None]))
             thresholds[where[known][:, None], columns[None]] = lowered
         self.undecided = stop
-        return self._decide(onsets, probs, afters, gate, thresholds=thresholds, grouped=True)
+        return self._decide(onsets, probs, afters, gate, thresholds=thresholds)
 
     def _stem_weight(self, onsets: np.ndarray) -> np.ndarray:
         """How far each onset's song is a drum stem, 0-1 (ContextParams.stem_share): its drum share over the
@@ -550,11 +550,10 @@ class HitClassifier:
             del self.shares[:drop]
 
     def _decide(self, onsets: list, probs: np.ndarray, afters, gate: np.ndarray | None = None, *,
-                thresholds: np.ndarray | None = None, grouped: bool = False) -> list:
-        """The hits of classified onsets: exclusive groups as one (unless `grouped` already), thresholds (per onset,
-        with `gate` the weight of the stem thresholds, or as given), double-trigger suppression."""
-        if not grouped:  # one decision per group: its summed probability, on its likeliest member
-            probs = self._grouped(probs)
+                thresholds: np.ndarray | None = None) -> list:
+        """The hits of classified onsets, their probabilities with the exclusive groups decided as one (_grouped):
+        thresholds (the checkpoint's, or per onset as given; `gate`, each onset's weight of the stem thresholds, is
+        recorded in `gates`), double-trigger suppression."""
         hits = []
         if thresholds is None:
             thresholds = np.broadcast_to(self.thresholds, probs.shape)
