@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -37,18 +38,28 @@ TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 class Candidates(list):
     """A track's candidate hits, with `gates`: onset_s -> the weight of the stem thresholds there (0 where the
     checkpoint has none; realtime.classifier.ContextParams.stem_thresholds), and `splits`: (onset_s, class group)
-    -> the song-level split there (ContextParams.floors; absent where too few candidates or no context)."""
+    -> the song-level split there (ContextParams.floors; absent where too few candidates or no context), and
+    `unchecked`: the same without ContextParams.split_contrast's check (None: no check), which thresholds and
+    floors are tuned on (for_tuning): the check is a guard for songs without a drum, which no tuning song is."""
 
-    def __init__(self, hits=(), gates: dict | None = None, splits: dict | None = None):
+    def __init__(self, hits=(), gates: dict | None = None, splits: dict | None = None, unchecked: dict | None = None):
         super().__init__(hits)
         self.gates = gates or {}
         self.splits = splits or {}
+        self.unchecked = unchecked
 
 
-def song_splits_of(hits: list, labels: list, context, frames_per_s: float) -> dict:
+def for_tuning(tracks: list) -> list:
+    """The tracks as thresholds are tuned on them: each song's splits without the split_contrast check."""
+    return [(h if getattr(h, "unchecked", None) is None else Candidates(h, h.gates, h.unchecked), ref, refractory_s)
+            for h, ref, refractory_s in tracks]
+
+
+def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embeddings: dict | None = None) -> dict:
     """(onset_s, class group) -> the split the classifier computes for that onset's group (realtime.classifier.
     song_splits), from the candidates themselves: every drum's decoded probability from 0.05 on is a candidate,
-    which is all a split counts when ContextParams.split_from is 0.05 or more."""
+    which is all a split counts when ContextParams.split_from is 0.05 or more. With ContextParams.split_contrast,
+    `embeddings` (onset_s -> the onset's unit embedding, HitClassifier.embeddings) must hold every candidate's."""
     from realtime.classifier import song_splits
     from realtime.drums import SCORE_CLASS
 
@@ -63,13 +74,19 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float) -> di
     for h in hits:
         probs[row[h.onset_s], index[h.drum]] = h.confidence
     frames = np.array([round(t * frames_per_s) for t in times])  # the onset frames, less a constant
+    embedding = None
+    if context.split_contrast > 0:
+        if embeddings is None:
+            raise ValueError("split_contrast: the candidates' embeddings are needed")
+        embedding = np.stack([embeddings[t] for t in times])
     out = {}
     for name in dict.fromkeys(SCORE_CLASS[d] for d in labels if d in SCORE_CLASS):
         columns = np.array([i for i, d in enumerate(labels) if SCORE_CLASS.get(d) == name])
         rows = np.flatnonzero((probs[:, columns] > 0).any(axis=1))
         split = song_splits(frames, probs, rows, columns, behind=round(context.behind_s * frames_per_s),
                             ahead=round(context.split_ahead_s * frames_per_s), minimum=context.split_min,
-                            candidates_from=context.split_from)
+                            candidates_from=context.split_from, embedding=embedding,
+                            contrast=context.split_contrast)
         out.update({(times[r], name): float(v) for r, v in zip(rows, split) if np.isfinite(v)})
     return out
 
@@ -84,6 +101,7 @@ def _candidates(checkpoint, audio: np.ndarray):
     if stages[-1].stem_thresholds is not None:
         stages[-1].stem_thresholds = np.full(len(checkpoint.labels), 0.05)
     stages[-1].gates = {}
+    stages[-1].embeddings = {} if stages[-1].context is not None and stages[-1].context.split_contrast > 0 else None
     stages[-1].split_groups = []  # the splits are computed below, from the candidates (song_splits_of)
     refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
     stages[-1].refractory_frames = 0
@@ -95,8 +113,12 @@ def _candidates(checkpoint, audio: np.ndarray):
 
     Engine(stages, [_Collect()]).run(ArraySource(audio, block_size_samples=4096))
     frames_per_s = stages[-1].sample_rate_hz / stages[-1].hop_samples
-    splits = song_splits_of(hits, list(checkpoint.labels), stages[-1].context, frames_per_s)
-    return Candidates(hits, stages[-1].gates, splits), refractory_s
+    context = stages[-1].context
+    splits = song_splits_of(hits, list(checkpoint.labels), context, frames_per_s, stages[-1].embeddings)
+    unchecked = None
+    if context is not None and context.split_contrast > 0:
+        unchecked = song_splits_of(hits, list(checkpoint.labels), replace(context, split_contrast=0.0), frames_per_s)
+    return Candidates(hits, stages[-1].gates, splits, unchecked), refractory_s
 
 
 def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
@@ -219,13 +241,15 @@ def tune(tracks: list, labels: list, rounds: int = 2, base: np.ndarray | None = 
     def score(trial, _):
         return pooled(tracks, labels, trial) if base is None else pooled(tracks, labels, base, trial)
 
+    tracks = for_tuning(tracks)
     return _ascent(tracks, labels, rounds, score)[0]
 
 
 def tune_with_floors(tracks: list, labels: list, rounds: int = 2) -> tuple:
     """(thresholds, floors): as `tune`, each class group's threshold and song-level floor chosen together (a floor
     below its threshold, or 1.0: none) from GRID x FLOOR_GRID. The tracks' candidates need their splits
-    (collected with the in-song context)."""
+    (collected with the in-song context), and are tuned on those without the split_contrast check (for_tuning)."""
+    tracks = for_tuning(tracks)
     return _ascent(tracks, labels, rounds, lambda trial, floors: pooled(tracks, labels, trial, None, floors),
                    FLOOR_GRID)
 
@@ -255,6 +279,10 @@ def main(argv=None) -> int:
     parser.add_argument("--gate", type=float, metavar="P",
                         help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
                              "ensemble only), which the checkpoint then carries; 0 turns it off")
+    parser.add_argument("--split-contrast", type=float, metavar="C",
+                        help="with --context: set ContextParams.split_contrast first (a song's split is used only where "
+                             "the onsets above it sound apart from the other candidates by this much), which the "
+                             "checkpoint then carries; 0 turns the check off")
     parser.add_argument("--floors", action="store_true",
                         help="with --context: tune song-level thresholds too (ContextParams.floors: per class group, "
                              "a floor down to which a song's own split may lower the threshold)")
@@ -264,8 +292,9 @@ def main(argv=None) -> int:
         parser.error("--floors tunes the in-song context decoding's thresholds: give --context, without --stem-set")
     if args.stem_set and not args.context:
         parser.error("--stem-set tunes a set of the in-song context decoding: give --context too")
-    if args.gate is not None and not args.context:
-        parser.error("--gate is a setting of the in-song context decoding: give --context too")
+    for name in ("gate", "split_contrast"):
+        if getattr(args, name) is not None and not args.context:
+            parser.error(f"--{name.replace('_', '-')} is a setting of the in-song context decoding: give --context too")
 
     import torch
 
@@ -291,14 +320,16 @@ def main(argv=None) -> int:
             parser.error(f"--onset '{item}': {e}")
     checkpoint.onset_params = onset
     tuned = with_decoding(checkpoint, args.context)
-    if args.gate is not None:
+    for name in ("gate", "split_contrast"):
+        if getattr(args, name) is None:
+            continue
         from realtime.classifier import ContextParams, HitClassifier
 
         try:
-            context = ContextParams(**{**tuned.extra["context"], "gate": args.gate})
+            context = ContextParams(**{**tuned.extra["context"], name: getattr(args, name)})
             HitClassifier(tuned, context=context)
         except ValueError as e:
-            parser.error(f"--gate {args.gate}: {e}")
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: {e}")
         tuned.extra["context"] = context.as_dict()
     base = None
     if args.stem_set:

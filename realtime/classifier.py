@@ -86,11 +86,27 @@ def otsu_split(confidences, minimum: int = 8) -> float | None:
     return float(1.0 / (1.0 + np.exp(-(x[k - 1] + x[k]) / 2.0)))
 
 
+def split_contrast(embedding: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> float:
+    """How much more alike the onsets above a split sound among themselves than to those below it: the mean cosine
+    similarity of the unit `embedding` rows over pairs of `upper` rows, less that over (upper, lower) pairs. A drum
+    that plays gives its strokes a cluster of their own (one drum, struck again and again); where none plays, the
+    split only cuts a band's notes in two, and the halves sound alike. NaN for fewer than 2 upper or 1 lower rows."""
+    n_up, n_low = len(upper), len(lower)
+    if n_up < 2 or n_low < 1:
+        return float("nan")
+    up = embedding[upper].sum(axis=0)
+    within = (up @ up - n_up) / (n_up * (n_up - 1))
+    return float(within - up @ embedding[lower].sum(axis=0) / (n_up * n_low))
+
+
 def song_splits(times: np.ndarray, probs: np.ndarray, rows, columns, *, behind: float, ahead: float,
-                minimum: int = 8, candidates_from: float = 0.05) -> np.ndarray:
-    """(in-song context) For each of `rows`: otsu_split of the candidates of one class group, the values of `probs`
+                minimum: int = 8, candidates_from: float = 0.05, embedding: np.ndarray | None = None,
+                contrast: float = 0.0) -> np.ndarray:
+    """For each of `rows`: otsu_split of the candidates of one class group, the values of `probs`
     (onsets in time order, after the exclusive groups) in `columns` that reach `candidates_from`, over the onsets whose
-    time lies from `behind` before the row's to `ahead` after it (times and spans in one unit). NaN where too few."""
+    time lies from `behind` before the row's to `ahead` after it (times and spans in one unit). NaN where too few,
+    and, with `contrast` > 0, where the onsets above the split do not sound apart from the other candidates by that
+    much (split_contrast of the onsets' unit `embedding`): no drum of the group plays there."""
     out = np.full(len(rows), np.nan)
     done = {}
     for j, r in enumerate(rows):
@@ -99,6 +115,12 @@ def song_splits(times: np.ndarray, probs: np.ndarray, rows, columns, *, behind: 
         if (lo, hi) not in done:
             values = probs[lo:hi][:, columns]
             split = otsu_split(values[values >= candidates_from], minimum)
+            if split is not None and contrast > 0:
+                top = values.max(axis=1)
+                upper = np.flatnonzero(top >= split)
+                lower = np.flatnonzero((top >= candidates_from) & (top < split))
+                if not split_contrast(embedding[lo:hi], upper, lower) >= contrast:
+                    split = None
             done[(lo, hi)] = np.nan if split is None else split
         out[j] = done[(lo, hi)]
     return out
@@ -137,6 +159,10 @@ class ContextParams:
     split_ahead_s: float = 30.0
     split_min: int = 8
     split_from: float = 0.05
+    # ... and only where the onsets above the split sound apart from the rest by this much (split_contrast of the
+    # hidden layer, as the blend's similarity): a recording, or a long stretch, without that drum keeps the
+    # thresholds above. 0: no such check.
+    split_contrast: float = 0.0
 
     def __post_init__(self):
         if self.neighbours < 1:
@@ -155,6 +181,9 @@ class ContextParams:
         if self.split_ahead_s < 0 or self.split_min < 4 or not 0.0 <= self.split_from < 1.0:
             raise ValueError(f"context split: ahead {self.split_ahead_s} s must be >= 0, at least {self.split_min} "
                              f"candidates must be >= 4, from {self.split_from} must be 0 <= p < 1")
+        if not 0.0 <= self.split_contrast < 2.0:
+            raise ValueError(f"context split_contrast {self.split_contrast} must be >= 0 and < 2 (a difference of "
+                             f"two mean cosine similarities)")
         if len(self.stem_share) != 2 or not 0.0 <= self.stem_share[0] < self.stem_share[1] <= 1.0:
             raise ValueError(f"context stem_share {self.stem_share} must be two shares, 0 <= low < high <= 1")
         if not 0.0 <= self.gate < 1.0:
@@ -256,6 +285,7 @@ class HitClassifier:
                                  f"{len(self.labels)} drums")
             self.stem_thresholds = np.asarray(context.stem_thresholds, dtype=np.float64)
         self.gates = None  # a dict here gets onset_s -> the weight of stem_thresholds at each decided onset
+        self.embeddings = None  # (context) a dict here gets onset_s -> the unit embedding of each decided onset
         self.onset_gate = 0.0 if context is None else context.gate
         if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
             raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
@@ -500,6 +530,9 @@ class HitClassifier:
         probs = b.decoded[b.start + first : b.start + stop]
         onsets = [int(k) for k in b.frames[b.start + first : b.start + stop]]
         afters = b.afters[b.start + first : b.start + stop]
+        if self.embeddings is not None:
+            for onset, e in zip(onsets, b.embedding[b.start + first : b.start + stop]):
+                self.embeddings[self._onset_s(onset)] = e.copy()
         gate = None if self.stem_thresholds is None else self._stem_weight(np.asarray(onsets))
         if gate is None:
             thresholds = np.repeat(self.thresholds[None], len(probs), axis=0)
@@ -513,7 +546,8 @@ class HitClassifier:
                 continue
             live = slice(b.start, b.stop)
             split = song_splits(b.frames[live], b.decoded[live], where + first, columns, behind=self.behind_frames,
-                                ahead=self.split_frames, minimum=c.split_min, candidates_from=c.split_from)
+                                ahead=self.split_frames, minimum=c.split_min, candidates_from=c.split_from,
+                                embedding=b.embedding[live], contrast=c.split_contrast)
             known = np.isfinite(split)
             lowered = np.minimum(thresholds[where[known]][:, columns], np.maximum(floors, split[known, None]))
             thresholds[where[known][:, None], columns[None]] = lowered
@@ -558,7 +592,7 @@ class HitClassifier:
         if thresholds is None:
             thresholds = np.broadcast_to(self.thresholds, probs.shape)
         for i, (onset, p, after) in enumerate(zip(onsets, probs, afters)):
-            onset_s = (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
+            onset_s = self._onset_s(onset)
             if self.gates is not None:
                 self.gates[onset_s] = 0.0 if gate is None else float(gate[i])
             found = np.flatnonzero(p >= thresholds[i])
@@ -573,6 +607,9 @@ class HitClassifier:
                 self.last_hit_frame[drum] = onset
                 hits.append(DrumHit(onset_s, drum, int(v[c]), float(p[c])))
         return hits
+
+    def _onset_s(self, onset: int) -> float:
+        return (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
 
     def levels_db(self, after: np.ndarray) -> np.ndarray:
         """Every drum's loudness in dB, per-drum offset included: the loudest of the given frames (those from an

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from offline import tune_thresholds as T
-from realtime.classifier import ContextParams, HitClassifier, otsu_split
+from realtime.classifier import ContextParams, HitClassifier, otsu_split, song_splits, split_contrast
 from realtime.engine import OFFLINE, Engine, build_stages, tail_samples
 from realtime.sources import ArraySource
 
@@ -40,11 +40,47 @@ def test_otsu_split_falls_between_the_two_groups():
     assert otsu_split(rng.uniform(0.05, 1.0, 7), minimum=4) is not None
 
 
+def _unit(x):
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def test_split_contrast_tells_a_drum_s_cluster_from_a_band_cut_in_two():
+    """The onsets above a split that sound alike (one drum) and apart from the rest give a contrast; a split that
+    cuts one kind of sound in two (a band's notes) gives about none, and its song keeps the thresholds."""
+    rng = np.random.default_rng(1)
+    drum = _unit(np.array([1.0, 0, 0, 0, 0, 0]) + 0.1 * rng.normal(size=(12, 6)))
+    band = _unit(np.array([0, 1.0, 1.0, 0, 0, 0]) + 0.3 * rng.normal(size=(30, 6)))
+    upper, lower = np.arange(12), np.arange(12, 42)
+    assert split_contrast(np.vstack((drum, band)), upper, lower) > 0.5
+    assert abs(split_contrast(band, np.arange(10), np.arange(10, 30))) < 0.1
+    # its definition: mean cosine over pairs of distinct upper rows, less the mean over (upper, lower) pairs
+    e = np.vstack((drum, band))
+    cos = e @ e.T
+    within = (cos[:12, :12].sum() - 12) / (12 * 11)
+    assert split_contrast(e, upper, lower) == pytest.approx(within - cos[:12, 12:].mean(), abs=1e-12)
+    assert np.isnan(split_contrast(e, upper[:1], lower))
+    # in song_splits: the drum's song gets its split, the band alone (probabilities alike in shape) none
+    times = np.arange(42.0)
+    probs = np.concatenate((rng.uniform(0.3, 0.5, 12), rng.uniform(0.05, 0.12, 30)))[:, None]
+    rows, columns = np.arange(42), np.array([0])
+    with_drum = song_splits(times, probs, rows, columns, behind=100, ahead=100, embedding=e, contrast=0.07)
+    assert np.all((with_drum > 0.12) & (with_drum < 0.3))
+    order = rng.permutation(30)
+    band_probs = np.concatenate((rng.uniform(0.3, 0.5, 10), rng.uniform(0.05, 0.12, 20)))[order][:, None]
+    alone = song_splits(times[:30], band_probs, rows[:30], columns, behind=100, ahead=100, embedding=band[order],
+                        contrast=0.07)
+    assert np.all(np.isnan(alone))
+    unchecked = song_splits(times[:30], band_probs, rows[:30], columns, behind=100, ahead=100)
+    assert np.all(np.isfinite(unchecked))
+
+
 def test_context_params_refuse_bad_floors(checkpoint):
     with pytest.raises(ValueError, match="floors"):
         ContextParams(floors=[1.5])
     with pytest.raises(ValueError, match="split"):
         ContextParams(split_min=2)
+    with pytest.raises(ValueError, match="split_contrast"):
+        ContextParams(split_contrast=-0.1)
     with pytest.raises(ValueError, match="context floors: 2 values"):
         HitClassifier(checkpoint, context=ContextParams(floors=[0.2, 0.2]))
     assert not ContextParams(floors=[1.0] * 3).adapts and ContextParams(floors=[1.0, 0.2]).adapts
@@ -97,6 +133,35 @@ def test_the_engine_lowers_thresholds_to_the_song_split_as_the_tuner_scores_it(c
     assert sorted((t, d) for t, d, _, _ in engine([])) == sorted((h.onset_s, h.drum) for h in plain)
     # a floor above every split: no threshold moves
     assert sorted((t, d) for t, d, _, _ in engine([0.999] * len(labels))) == sorted((h.onset_s, h.drum) for h in plain)
+
+
+def test_the_engine_checks_a_split_s_contrast_as_the_tuner_scores_it_and_tunes_without_it(checkpoint, groove):
+    """With split_contrast, the engine lowers a threshold only where the tuner's checked splits say so; the tuner
+    keeps the splits without the check (Candidates.unchecked) and tunes on those (for_tuning)."""
+    audio = groove[0]
+    labels = list(checkpoint.labels)
+    index = {d: i for i, d in enumerate(labels)}
+    loose, _ = T._candidates(_with(checkpoint, **SPLIT), audio)
+    assert loose.unchecked is None and loose.splits
+    # a contrast that passes some of the groove's splits and blocks others
+    for contrast in np.linspace(0.01, 1.0, 100):
+        collected, refractory_s = T._candidates(_with(checkpoint, **SPLIT, split_contrast=float(contrast)), audio)
+        if 0 < len(collected.splits) < len(loose.splits):
+            break
+    else:
+        pytest.fail("no contrast between passing every split and none")
+    assert collected.unchecked == loose.splits
+    assert set(collected.splits.items()) < set(loose.splits.items())
+    assert T.for_tuning([(collected, {}, refractory_s)])[0][0].splits == loose.splits
+    confidences = {d: [h.confidence for h in collected if h.drum == d] for d in labels}
+    thresholds = np.array([np.quantile(confidences[d], 0.75) if confidences[d] else 0.5 for d in labels])
+    floors = np.full(len(labels), 0.05)
+    checked = T.decide(collected, index, thresholds, refractory_s, floors=floors)
+    unchecked = T.decide(loose, index, thresholds, refractory_s, floors=floors)
+    assert len(checked) < len(unchecked)
+    ckpt = _with(checkpoint, **SPLIT, thresholds=thresholds.tolist(), floors=floors.tolist(),
+                 split_contrast=float(contrast))
+    assert sorted((t, d) for t, d, _, _ in _run(ckpt, audio)) == sorted((h.onset_s, h.drum) for h in checked)
 
 
 def test_a_file_s_end_decides_what_waits_without_feeding_the_wait_as_silence(checkpoint, groove):
