@@ -13,7 +13,8 @@ recording of the same songs): the figures are not level-invariant. `--mp3 KBPS` 
 each recording (scaled first, with --gain-db) is written at its own sample rate as a constant-bitrate mp3 (LAME,
 through libsndfile) and read back the way `drumscribe transcribe` reads any file. `--band-alone` transcribes the
 band without the drums (mix minus drum stem, for the mixes that are sums of the two) and counts what it emits:
-every hit there is an accompaniment note taken for a drum.
+every hit there is an accompaniment note taken for a drum; then the band twice followed by the whole mix (a song
+with a drumless intro): the hits in the intro, and the mix's F3 after it.
 """
 from __future__ import annotations
 
@@ -225,6 +226,16 @@ def band_alone(data: Path, checkpoint, gain: float = 1.0) -> dict:
         out[track] = dict(sorted(Counter(h.drum for h in transcribe_array(band, checkpoint)).items()))
         print(f"band alone, {track} (mix minus drum stem, {n / 48000:.0f} s): {sum(out[track].values())} hits"
               + "".join(f", {d} {k}" for d, k in out[track].items()))
+        # a song that opens without drums: the band twice, then the whole mix
+        intro_s = 2 * n / 48000
+        hits = transcribe_array(np.concatenate((band, band, mix[:n].astype(np.float64) * gain)), checkpoint)
+        early = Counter(h.drum for h in hits if h.onset_s < intro_s - 0.05)
+        ref = {c: np.asarray(t) + intro_s for c, t in load_annotations(data / "class_pp" / f"{track}.txt").items()}
+        rows = score(ref, hits_to_classes([h for h in hits if h.onset_s >= intro_s - 0.05]))
+        out[f"{track} after a drumless intro"] = {"intro_hits": dict(sorted(early.items())), "F3": rows["F3"]["f"]}
+        print(f"  the band twice ({intro_s:.0f} s), then the mix: {sum(early.values())} hits in the intro, "
+              f"{early['kick'] + early['snare'] + early['side_stick']} of them kick or snare; the mix after it F3 "
+              f"{rows['F3']['f']:.3f}")
     return out
 
 
@@ -240,7 +251,8 @@ def main() -> int:
                         help="also score the held-out kits' grooves with a band playing along at this RMS level "
                              "around the drums (instruments of TimGM6mb, which no training band used)")
     parser.add_argument("--band-alone", action="store_true",
-                        help="also transcribe the MDB bands without their drums (mix minus drum stem) and count the hits")
+                        help="also transcribe the MDB bands without their drums (mix minus drum stem) and count the "
+                             "hits, and each band twice followed by its whole mix (a song with a drumless intro)")
     parser.add_argument("--mp3", type=int, metavar="KBPS",
                         help="score the MDB recordings as constant-bitrate mp3s of about this bitrate (32-320 kbps)")
     args = parser.parse_args()

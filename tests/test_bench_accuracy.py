@@ -24,3 +24,25 @@ def test_as_mp3_writes_the_bitrate_asked_and_reads_back_sample_for_sample_in_tim
     assert len(coded) == len(original)  # libsndfile reads mp3 without the encoder's delay
     assert np.corrcoef(coded, 0.5 * original)[0, 1] > 0.95  # in place: a shifted copy would not correlate
     assert np.abs(coded).max() == pytest.approx(0.5 * np.abs(original).max(), rel=0.1)
+
+
+def test_band_alone_counts_the_band_s_hits_and_scores_the_mix_after_a_drumless_intro(groove, tmp_path):
+    """--band-alone on an MDB-shaped folder: the band (mix minus drum stem) alone, and the band twice before the whole
+    mix, scored against the annotations moved by the intro's length."""
+    from models.runtime import load_bundle
+    from realtime.drums import SCORE_CLASS
+
+    audio, events = groove
+    band = 0.01 * np.random.default_rng(0).standard_normal(len(audio))
+    for kind, signal in (("mix", audio + band), ("drum_only", audio)):
+        (tmp_path / kind).mkdir()
+        sf.write(str(tmp_path / kind / "Beatles.flac"), signal.astype(np.float32), 48000)
+    (tmp_path / "class_pp").mkdir()
+    (tmp_path / "class_pp" / "Beatles.txt").write_text(
+        "".join(f"{t:.4f}\t{SCORE_CLASS[d]}\n" for t, d, _ in events if d in SCORE_CLASS))
+    out = accuracy.band_alone(tmp_path, load_bundle(str(accuracy.ROOT / "models/weights/hitcnn.pt")))
+    assert set(out) == {"Beatles", "Beatles after a drumless intro"}
+    assert sum(out["Beatles"].values()) <= 2  # noise is no drum
+    intro = out["Beatles after a drumless intro"]
+    assert sum(intro["intro_hits"].values()) <= 2
+    assert intro["F3"] > 0.8  # the annotations moved by the intro: unmoved, nothing would match
