@@ -1,7 +1,7 @@
 """Accuracy of a drumscribe model: MDB Drums dev tracks (drum-only and mixes) and held-out synthetic kits.
 
     python bench/accuracy.py [--model models/weights/hitcnn.pt] [--data ../shared/data/mdb-dev] [--out bench/out]
-        [--skip-synthetic] [--gain-db -12] [--mp3 128] [--band-db 3] [--band-alone]
+        [--skip-synthetic] [--gain-db -12] [--mp3 128] [--band-db 3] [--band-alone] [--back-to-back]
 
 Prints per-class precision/recall/F at 50 ms (KD SD HH TT CY, F3, F5) against the corrected MDB Drums++
 annotations (class_pp/), per-drum figures against the MDB Drums++ MIDI (open vs closed hi-hat, ride vs crash,
@@ -15,6 +15,8 @@ through libsndfile) and read back the way `drumscribe transcribe` reads any file
 band without the drums (mix minus drum stem, for the mixes that are sums of the two) and counts what it emits:
 every hit there is an accompaniment note taken for a drum; then the band twice followed by the whole mix (a song
 with a drumless intro): the hits in the intro, and the mix's F3 after it.
+`--back-to-back` transcribes the five stems, and the five mixes, as one file each (1 s apart, in order and
+reversed) and scores each song where it sits in it.
 """
 from __future__ import annotations
 
@@ -239,6 +241,37 @@ def band_alone(data: Path, checkpoint, gain: float = 1.0) -> dict:
     return out
 
 
+def back_to_back(data: Path, checkpoint, kind: str, gain: float = 1.0) -> dict:
+    """The five recordings of one kind as one file, 1 s of silence between them, in the given order and reversed:
+    each song's F3 and F5 where it sits in that file, and pooled. A file of several songs (an album side, a medley,
+    a set) is what the song-level thresholds and the context blend, whose windows reach 60 s back, do not expect."""
+    from offline.evaluate import load_annotations as annotations
+    from realtime.engine import transcribe_array
+    from realtime.sources import decode_audio
+
+    tracks = [t for t in TRACKS if (data / kind / f"{t}.flac").is_file()]
+    out = {}
+    for order in (tracks, tracks[::-1]):
+        pieces, spans, t0 = [], [], 0.0
+        for track in order:
+            audio = decode_audio(data / kind / f"{track}.flac").astype(np.float64) * gain
+            pieces += [audio, np.zeros(48000)]
+            spans.append((track, t0, t0 + len(audio) / 48000))
+            t0 += (len(audio) + 48000) / 48000
+        hits = transcribe_array(np.concatenate(pieces), checkpoint)
+        rows = {}
+        for track, start, end in spans:
+            ref = {c: np.asarray(t) + start for c, t in annotations(data / "class_pp" / f"{track}.txt").items()}
+            rows[track] = score(ref, hits_to_classes([h for h in hits if start - 0.05 <= h.onset_s < end + 0.05]))
+        pooled = pool(list(rows.values()))
+        name = " > ".join(order)
+        out[name] = {"tracks": {t: {"F3": r["F3"]["f"], "F5": r["F5"]["f"]} for t, r in rows.items()},
+                     "F3": pooled["F3"]["f"], "F5": pooled["F5"]["f"]}
+        print(f"{kind}, back to back ({name}, {t0:.0f} s): F3 {pooled['F3']['f']:.3f} / F5 {pooled['F5']['f']:.3f}; "
+              + ", ".join(f"{t} {r['F3']['f']:.3f}/{r['F5']['f']:.3f}" for t, r in rows.items()))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models/weights/hitcnn.pt"))
@@ -250,6 +283,9 @@ def main() -> int:
     parser.add_argument("--band-db", type=float, metavar="DB",
                         help="also score the held-out kits' grooves with a band playing along at this RMS level "
                              "around the drums (instruments of TimGM6mb, which no training band used)")
+    parser.add_argument("--back-to-back", action="store_true",
+                        help="also transcribe the five stems, and the five mixes, as one file each (1 s apart, in "
+                             "order and reversed) and score each song where it sits")
     parser.add_argument("--band-alone", action="store_true",
                         help="also transcribe the MDB bands without their drums (mix minus drum stem) and count the "
                              "hits, and each band twice followed by its whole mix (a song with a drumless intro)")
@@ -321,6 +357,9 @@ def main() -> int:
             print()
         if args.band_alone:
             report["band_alone"] = band_alone(args.data, checkpoint, 10 ** (args.gain_db / 20))
+        if args.back_to_back:
+            report["back_to_back"] = {kind: back_to_back(args.data, checkpoint, kind, 10 ** (args.gain_db / 20))
+                                      for kind in ("drum_only", "mix")}
     else:
         print(f"no MDB dev data at {args.data}: skipping real recordings")
     if not args.skip_synthetic:

@@ -83,7 +83,8 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
     for name in dict.fromkeys(SCORE_CLASS[d] for d in labels if d in SCORE_CLASS):
         columns = np.array([i for i, d in enumerate(labels) if SCORE_CLASS.get(d) == name])
         rows = np.flatnonzero((probs[:, columns] > 0).any(axis=1))
-        split = song_splits(frames, probs, rows, columns, behind=round(context.behind_s * frames_per_s),
+        behind = context.behind_s if context.split_behind_s is None else context.split_behind_s
+        split = song_splits(frames, probs, rows, columns, behind=round(behind * frames_per_s),
                             ahead=round(context.split_ahead_s * frames_per_s), minimum=context.split_min,
                             candidates_from=context.split_from, embedding=embedding,
                             contrast=context.split_contrast)
@@ -283,6 +284,9 @@ def main(argv=None) -> int:
                         help="with --context: set ContextParams.split_contrast first (a song's split is used only where "
                              "the onsets above it sound apart from the other candidates by this much), which the "
                              "checkpoint then carries; 0 turns the check off")
+    parser.add_argument("--split-window", type=float, nargs=2, metavar=("BACK_S", "AHEAD_S"),
+                        help="with --context: set the song-level split's window first (ContextParams.split_behind_s, "
+                             "split_ahead_s), which the checkpoint then carries")
     parser.add_argument("--floors", action="store_true",
                         help="with --context: tune song-level thresholds too (ContextParams.floors: per class group, "
                              "a floor down to which a song's own split may lower the threshold)")
@@ -292,7 +296,7 @@ def main(argv=None) -> int:
         parser.error("--floors tunes the in-song context decoding's thresholds: give --context, without --stem-set")
     if args.stem_set and not args.context:
         parser.error("--stem-set tunes a set of the in-song context decoding: give --context too")
-    for name in ("gate", "split_contrast"):
+    for name in ("gate", "split_contrast", "split_window"):
         if getattr(args, name) is not None and not args.context:
             parser.error(f"--{name.replace('_', '-')} is a setting of the in-song context decoding: give --context too")
 
@@ -320,16 +324,19 @@ def main(argv=None) -> int:
             parser.error(f"--onset '{item}': {e}")
     checkpoint.onset_params = onset
     tuned = with_decoding(checkpoint, args.context)
-    for name in ("gate", "split_contrast"):
+    for name in ("gate", "split_contrast", "split_window"):
         if getattr(args, name) is None:
             continue
         from realtime.classifier import ContextParams, HitClassifier
 
+        setting = {name: getattr(args, name)} if name != "split_window" else dict(
+            zip(("split_behind_s", "split_ahead_s"), args.split_window))
         try:
-            context = ContextParams(**{**tuned.extra["context"], name: getattr(args, name)})
+            context = ContextParams(**{**tuned.extra["context"], **setting})
             HitClassifier(tuned, context=context)
         except ValueError as e:
-            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: {e}")
+            value = " ".join(f"{v:g}" for v in args.split_window) if name == "split_window" else getattr(args, name)
+            parser.error(f"--{name.replace('_', '-')} {value}: {e}")
         tuned.extra["context"] = context.as_dict()
     base = None
     if args.stem_set:

@@ -153,10 +153,11 @@ class ContextParams:
     # Song-level thresholds: a song the networks hear less surely as a whole (drums under a loud band) gets lower
     # thresholds of its own. Per class group (realtime.drums.SCORE_CLASS), each onset's threshold becomes
     # min(threshold, max(floor, split)), split = otsu_split of the group's candidates (decoded probability >=
-    # split_from) among the onsets from behind_s before it to split_ahead_s after it, when there are split_min of
+    # split_from) among the onsets from split_behind_s (default behind_s) before it to split_ahead_s after it, when there are split_min of
     # them. `floors` has one value per drum; 1.0 leaves a drum's threshold as it is; empty: no drum adapts.
     floors: tuple = ()
     split_ahead_s: float = 30.0
+    split_behind_s: float | None = None  # the split's window back; None: behind_s (never more: the memory)
     split_min: int = 8
     split_from: float = 0.05
     # ... and only where the onsets above the split sound apart from the rest by this much (split_contrast of the
@@ -181,6 +182,9 @@ class ContextParams:
         if self.split_ahead_s < 0 or self.split_min < 4 or not 0.0 <= self.split_from < 1.0:
             raise ValueError(f"context split: ahead {self.split_ahead_s} s must be >= 0, at least {self.split_min} "
                              f"candidates must be >= 4, from {self.split_from} must be 0 <= p < 1")
+        if self.split_behind_s is not None and not 0.0 <= self.split_behind_s <= self.behind_s:
+            raise ValueError(f"context split_behind_s {self.split_behind_s} must be >= 0 and no more than behind_s "
+                             f"{self.behind_s} (what the decoding remembers)")
         if not 0.0 <= self.split_contrast < 2.0:
             raise ValueError(f"context split_contrast {self.split_contrast} must be >= 0 and < 2 (a difference of "
                              f"two mean cosine similarities)")
@@ -333,6 +337,8 @@ class HitClassifier:
                 raise ValueError(f"context floors: {', '.join(stray)} belong to no class group (realtime.drums)")
             if self.split_groups:
                 self.split_frames = round(context.split_ahead_s * frames_per_s)
+                self.split_behind_frames = round((context.behind_s if context.split_behind_s is None
+                                                  else context.split_behind_s) * frames_per_s)
                 self.latency_samples += self.split_frames * self.hop_samples
         # what drain() can release without more audio: the wait for the song around an onset, once it is classified
         self.held_samples = 0 if context is None else (self.ahead_frames + self.split_frames) * self.hop_samples
@@ -545,7 +551,7 @@ class HitClassifier:
             if not len(where):
                 continue
             live = slice(b.start, b.stop)
-            split = song_splits(b.frames[live], b.decoded[live], where + first, columns, behind=self.behind_frames,
+            split = song_splits(b.frames[live], b.decoded[live], where + first, columns, behind=self.split_behind_frames,
                                 ahead=self.split_frames, minimum=c.split_min, candidates_from=c.split_from,
                                 embedding=b.embedding[live], contrast=c.split_contrast)
             known = np.isfinite(split)

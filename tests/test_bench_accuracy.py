@@ -46,3 +46,23 @@ def test_band_alone_counts_the_band_s_hits_and_scores_the_mix_after_a_drumless_i
     intro = out["Beatles after a drumless intro"]
     assert sum(intro["intro_hits"].values()) <= 2
     assert intro["F3"] > 0.8  # the annotations moved by the intro: unmoved, nothing would match
+
+
+def test_back_to_back_scores_each_song_where_it_sits_in_the_one_file(groove, tmp_path):
+    """--back-to-back: the recordings of a kind as one file, 1 s apart, in order and reversed; each song scored
+    against its annotations moved to where it starts (unmoved, the second song would match nothing)."""
+    from models.runtime import load_bundle
+    from realtime.drums import SCORE_CLASS
+
+    audio, events = groove
+    (tmp_path / "mix").mkdir()
+    (tmp_path / "class_pp").mkdir()
+    for track, gain in (("Beatles", 1.0), ("Punk", 0.5)):
+        sf.write(str(tmp_path / "mix" / f"{track}.flac"), (gain * audio).astype(np.float32), 48000)
+        (tmp_path / "class_pp" / f"{track}.txt").write_text(
+            "".join(f"{t:.4f}\t{SCORE_CLASS[d]}\n" for t, d, _ in events if d in SCORE_CLASS))
+    out = accuracy.back_to_back(tmp_path, load_bundle(str(accuracy.ROOT / "models/weights/hitcnn.pt")), "mix")
+    assert list(out) == ["Beatles > Punk", "Punk > Beatles"]
+    for order in out.values():
+        assert list(order["tracks"]) in (["Beatles", "Punk"], ["Punk", "Beatles"])
+        assert all(r["F3"] > 0.8 for r in order["tracks"].values())

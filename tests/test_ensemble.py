@@ -286,6 +286,7 @@ def test_onset_gate_needs_an_ensemble_and_a_probability(checkpoint):
     (["--context", "--gate", "0.05"], "one network"),
     (["--split-contrast", "0.07"], "give --context too"),
     (["--context", "--split-contrast", "-1"], "split_contrast -1.0 must be >= 0"),
+    (["--context", "--split-window", "90", "30"], "--split-window 90 30: context split_behind_s 90.0 must be"),
 ])
 def test_tune_cli_refuses_a_gate_it_cannot_use_in_one_line(checkpoint_path, args, message):
     run = subprocess.run([sys.executable, "-m", "offline.tune_thresholds", "--model", str(checkpoint_path), *args],

@@ -81,6 +81,8 @@ def test_context_params_refuse_bad_floors(checkpoint):
         ContextParams(split_min=2)
     with pytest.raises(ValueError, match="split_contrast"):
         ContextParams(split_contrast=-0.1)
+    with pytest.raises(ValueError, match="split_behind_s 61"):
+        ContextParams(split_behind_s=61.0)  # more than the decoding remembers (behind_s 60)
     with pytest.raises(ValueError, match="context floors: 2 values"):
         HitClassifier(checkpoint, context=ContextParams(floors=[0.2, 0.2]))
     assert not ContextParams(floors=[1.0] * 3).adapts and ContextParams(floors=[1.0, 0.2]).adapts
@@ -162,6 +164,23 @@ def test_the_engine_checks_a_split_s_contrast_as_the_tuner_scores_it_and_tunes_w
     ckpt = _with(checkpoint, **SPLIT, thresholds=thresholds.tolist(), floors=floors.tolist(),
                  split_contrast=float(contrast))
     assert sorted((t, d) for t, d, _, _ in _run(ckpt, audio)) == sorted((h.onset_s, h.drum) for h in checked)
+
+
+def test_the_split_s_own_window_back_is_the_tuner_s_and_the_engine_s(checkpoint, groove):
+    """ContextParams.split_behind_s shortens the split's window back (the blend keeps behind_s): other splits than
+    the default's, and the engine lowers thresholds to exactly those."""
+    audio = groove[0]
+    labels = list(checkpoint.labels)
+    index = {d: i for i, d in enumerate(labels)}
+    wide, _ = T._candidates(_with(checkpoint, **SPLIT), audio)
+    short, refractory_s = T._candidates(_with(checkpoint, **SPLIT, split_behind_s=0.3), audio)
+    assert short.splits and short.splits != wide.splits
+    confidences = {d: [h.confidence for h in short if h.drum == d] for d in labels}
+    thresholds = np.array([np.quantile(confidences[d], 0.75) if confidences[d] else 0.5 for d in labels])
+    floors = np.full(len(labels), 0.05)
+    expect = T.decide(short, index, thresholds, refractory_s, floors=floors)
+    ckpt = _with(checkpoint, **SPLIT, split_behind_s=0.3, thresholds=thresholds.tolist(), floors=floors.tolist())
+    assert sorted((t, d) for t, d, _, _ in _run(ckpt, audio)) == sorted((h.onset_s, h.drum) for h in expect)
 
 
 def test_a_file_s_end_decides_what_waits_without_feeding_the_wait_as_silence(checkpoint, groove):
