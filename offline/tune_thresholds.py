@@ -281,9 +281,9 @@ def main(argv=None) -> int:
                         help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
                              "ensemble only), which the checkpoint then carries; 0 turns it off")
     parser.add_argument("--split-contrast", type=float, metavar="C",
-                        help="with --context: set ContextParams.split_contrast first (a song's split is used only where "
-                             "the onsets above it sound apart from the other candidates by this much), which the "
-                             "checkpoint then carries; 0 turns the check off")
+                        help="with --context: set ContextParams.split_contrast first (a song's split is used only "
+                             "where the onsets above it sound apart from the other candidates by this much; the "
+                             "thresholds are tuned without the check), which the checkpoint then carries; 0: off")
     parser.add_argument("--split-window", type=float, nargs=2, metavar=("BACK_S", "AHEAD_S"),
                         help="with --context: set the song-level split's window first (ContextParams.split_behind_s, "
                              "split_ahead_s), which the checkpoint then carries")

@@ -153,8 +153,9 @@ class ContextParams:
     # Song-level thresholds: a song the networks hear less surely as a whole (drums under a loud band) gets lower
     # thresholds of its own. Per class group (realtime.drums.SCORE_CLASS), each onset's threshold becomes
     # min(threshold, max(floor, split)), split = otsu_split of the group's candidates (decoded probability >=
-    # split_from) among the onsets from split_behind_s (default behind_s) before it to split_ahead_s after it, when there are split_min of
-    # them. `floors` has one value per drum; 1.0 leaves a drum's threshold as it is; empty: no drum adapts.
+    # split_from) among the onsets from split_behind_s (default behind_s) before it to split_ahead_s after it, when
+    # there are split_min of them. `floors` has one value per drum; 1.0 leaves a drum's threshold as it is; empty: no
+    # drum adapts.
     floors: tuple = ()
     split_ahead_s: float = 30.0
     split_behind_s: float | None = None  # the split's window back; None: behind_s (never more: the memory)
@@ -551,9 +552,10 @@ class HitClassifier:
             if not len(where):
                 continue
             live = slice(b.start, b.stop)
-            split = song_splits(b.frames[live], b.decoded[live], where + first, columns, behind=self.split_behind_frames,
-                                ahead=self.split_frames, minimum=c.split_min, candidates_from=c.split_from,
-                                embedding=b.embedding[live], contrast=c.split_contrast)
+            split = song_splits(b.frames[live], b.decoded[live], where + first, columns,
+                                behind=self.split_behind_frames, ahead=self.split_frames, minimum=c.split_min,
+                                candidates_from=c.split_from, embedding=b.embedding[live],
+                                contrast=c.split_contrast)
             known = np.isfinite(split)
             lowered = np.minimum(thresholds[where[known]][:, columns], np.maximum(floors, split[known, None]))
             thresholds[where[known][:, None], columns[None]] = lowered
