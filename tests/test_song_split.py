@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from offline import tune_thresholds as T
-from realtime.classifier import ContextParams, HitClassifier, otsu_split, song_splits, split_contrast
+from realtime.classifier import (
+    ContextParams,
+    HitClassifier,
+    otsu_split,
+    song_splits,
+    split_contrast,
+)
 from realtime.engine import OFFLINE, Engine, build_stages, tail_samples
 from realtime.sources import ArraySource
 
