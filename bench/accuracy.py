@@ -245,7 +245,6 @@ def back_to_back(data: Path, checkpoint, kind: str, gain: float = 1.0) -> dict:
     """The five recordings of one kind as one file, 1 s of silence between them, in the given order and reversed:
     each song's F3 and F5 where it sits in that file, and pooled. A file of several songs (an album side, a medley,
     a set) is what the song-level thresholds and the context blend, whose windows reach 60 s back, do not expect."""
-    from offline.evaluate import load_annotations as annotations
     from realtime.engine import transcribe_array
     from realtime.sources import decode_audio
 
@@ -261,7 +260,7 @@ def back_to_back(data: Path, checkpoint, kind: str, gain: float = 1.0) -> dict:
         hits = transcribe_array(np.concatenate(pieces), checkpoint)
         rows = {}
         for track, start, end in spans:
-            ref = {c: np.asarray(t) + start for c, t in annotations(data / "class_pp" / f"{track}.txt").items()}
+            ref = {c: np.asarray(t) + start for c, t in load_annotations(data / "class_pp" / f"{track}.txt").items()}
             rows[track] = score(ref, hits_to_classes([h for h in hits if start - 0.05 <= h.onset_s < end + 0.05]))
         pooled = pool(list(rows.values()))
         name = " > ".join(order)

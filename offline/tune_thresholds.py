@@ -79,11 +79,11 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
         if embeddings is None:
             raise ValueError("split_contrast: the candidates' embeddings are needed")
         embedding = np.stack([embeddings[t] for t in times])
+    behind = context.behind_s if context.split_behind_s is None else context.split_behind_s
     out = {}
     for name in dict.fromkeys(SCORE_CLASS[d] for d in labels if d in SCORE_CLASS):
         columns = np.array([i for i, d in enumerate(labels) if SCORE_CLASS.get(d) == name])
         rows = np.flatnonzero((probs[:, columns] > 0).any(axis=1))
-        behind = context.behind_s if context.split_behind_s is None else context.split_behind_s
         split = song_splits(frames, probs, rows, columns, behind=round(behind * frames_per_s),
                             ahead=round(context.split_ahead_s * frames_per_s), minimum=context.split_min,
                             candidates_from=context.split_from, embedding=embedding,
