@@ -6,6 +6,7 @@ A user never sees a traceback for a bad file, map, model or path: one line on st
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -14,7 +15,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1  # bad input: nothing was written
 EXIT_USAGE = 2  # bad command line (argparse's code)
 EXIT_SILENT = 3  # the audio is silent: empty but valid outputs were written
-EXIT_INTERRUPTED = 130  # Ctrl-C: outputs hold everything found so far
+EXIT_INTERRUPTED = 130  # Ctrl-C: outputs hold everything found so far (none written when nothing was found)
+EXIT_BROKEN_PIPE = 141  # stdout closed by its reader (128 + SIGPIPE, as other Unix tools)
 
 SILENCE_PEAK_DBFS = -80.0
 """Audio whose peak lies below this is silent: no drum is transcribed from it."""
@@ -125,24 +127,52 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # small matrices only: a multi-threaded BLAS spins against torch and anything else running (seen: 200x slower)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    if argv and argv[0] == "train":
-        return cmd_train(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+    import signal
+
+    from . import EARLY_INTERRUPTS
+
+    command = "drumscribe"
     try:
+        if threading_is_main():
+            signal.signal(signal.SIGINT, signal.default_int_handler)  # the start-up deferral (drumscribe/__init__) ends
+        if EARLY_INTERRUPTS:
+            raise KeyboardInterrupt
+        argv = list(sys.argv[1:] if argv is None else argv)
+        # small matrices only: a multi-threaded BLAS spins against torch and anything else running (seen: 200x slower)
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+        if argv and argv[0] == "train":
+            command = "drumscribe train"
+            return cmd_train(argv[1:])
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return EXIT_USAGE
+        command = f"drumscribe {args.command}"
         return args.run(args)
     except UserError as exc:
-        print(f"drumscribe {args.command}: {exc}", file=sys.stderr)
+        print(f"{command}: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
-        print(f"drumscribe {args.command}: interrupted", file=sys.stderr)
+        print(f"{command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `drumscribe drum-maps | head -1`: the reader has gone, as for any Unix tool
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
+        return EXIT_BROKEN_PIPE
+    except Exception as exc:  # a bug of ours: still one line for the user, the traceback on request
+        if os.environ.get("DRUMSCRIBE_TRACEBACK"):
+            raise
+        print(f"{command}: internal error ({type(exc).__name__}: {one_line(exc)}); please report it with the "
+              f"command line (DRUMSCRIBE_TRACEBACK=1 shows the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def threading_is_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,7 +211,10 @@ def _load_model(path: str, *, threads: int = 1):
         raise UserError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
     if Path(path).is_dir():
         raise UserError(f"--model '{path}' is a directory, expected a .pt checkpoint file")
-    bundle = load_bundle(path, threads=threads)  # its ONNX twin, when one was written from this file: no torch to import
+    try:  # its ONNX twin, when one was written from this file: no torch to import
+        bundle = load_bundle(path, threads=threads)
+    except ValueError as exc:  # CheckpointError: a bundle with a bad field
+        raise UserError(f"--model: {one_line(exc)}") from None
     if bundle is not None:
         return bundle
 
@@ -216,13 +249,16 @@ def _check_outputs(paths: dict, input_path: str | None = None) -> None:
             raise UserError(f"{option}: {exc}") from None
 
 
-def _open_source(path: str, block_size: int, live: bool = False):
+def _open_source(path: str, block_size: int, live: bool = False, listeners=()):
     from realtime.sources import AudioInputError, FileSource
 
     try:
-        return FileSource(path, block_size_samples=block_size, live_resampling=live)
+        source = FileSource(path, block_size_samples=block_size, live_resampling=live, listeners=listeners)
     except AudioInputError as exc:
         raise UserError(one_line(exc)) from None
+    if not source.input_frames:
+        raise UserError(f"'{path}' holds no audio samples (0 s); expected a file with sound in it")
+    return source
 
 
 class _Progress:
@@ -258,57 +294,79 @@ def _want_progress(duration_s: float, disabled: bool) -> bool:
 # transcribe
 
 
+MAX_NOTE_LENGTH_MS = 10_000.0
+
+
 def cmd_transcribe(args) -> int:
+    """Every argument and the input are checked before any work; the outputs are written only when the run ends
+    (each atomically), and only what holds notes replaces an existing file after an interrupt."""
+    import math
+
     _check_block_size(args.block_size)
     if args.model is None:
         from .live_cli import default_model_path
 
         args.model = default_model_path(live=getattr(args, "live", False))
-    if not args.note_length_ms > 0:
-        raise UserError(f"--note-length-ms {args.note_length_ms} must be > 0")
+    if not (math.isfinite(args.note_length_ms) and 0 < args.note_length_ms <= MAX_NOTE_LENGTH_MS):
+        raise UserError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
     drum_map = _load_drum_map(args.drum_map)
     from . import audition_cli
 
     outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot,
                **audition_cli.transcribe_outputs(args)}
     _check_outputs(outputs, args.audio)
+    if args.plot:
+        from realtime.sinks import OutputPathError, check_plot_format
+
+        try:
+            check_plot_format(args.plot)
+        except OutputPathError as exc:
+            raise UserError(one_line(exc)) from None
     audition_sinks = audition_cli.prepare_transcribe(args, drum_map)
+    live = getattr(args, "live", False)
+    plot = _plot_sink(args, drum_map)
+    source = _open_source(args.audio, args.block_size, live=live, listeners=[plot.observe] if plot else [])
+    original = _audition_original(args, live)
+    checkpoint = _load_model(args.model, threads=1 if live else file_threads())
 
-    def open_sinks(audio, sample_rate_hz):
-        from realtime.sinks import CsvEventsSink, MidiFileSink, PlotSink, SummarySink
+    from realtime.sinks import CsvEventsSink, MidiFileSink, SummarySink
 
-        sinks = [MidiFileSink(args.output, drum_map, note_length_s=args.note_length_ms / 1000.0)]
-        if args.events:
-            sinks.append(CsvEventsSink(args.events, drum_map))
-        if args.plot:
-            sinks.append(PlotSink(args.plot, audio, sample_rate_hz, drum_map=drum_map, title=Path(args.audio).name))
-        sinks.extend(audition_sinks(audio, sample_rate_hz))
-        sinks.append(SummarySink(sys.stdout, drum_map=drum_map))
-        return sinks
-
-    sinks = None
+    summary = SummarySink(sys.stdout, drum_map=drum_map)
+    outputs = [("--output", MidiFileSink(args.output, drum_map, note_length_s=args.note_length_ms / 1000.0))]
     try:
-        live = getattr(args, "live", False)
-        checkpoint = _load_model(args.model, threads=1 if live else file_threads())
-        source = _open_source(args.audio, args.block_size, live=live)
-        if not len(source.audio):
-            raise UserError(f"'{args.audio}' holds no audio samples (0 s); expected a file with sound in it")
-        sinks = open_sinks(source.audio, source.sample_rate_hz)
-        return _transcribe(args, checkpoint, source, sinks)
-    except KeyboardInterrupt:
-        if sinks is not None:  # interrupted while the outputs were being written: they are whole or untouched
-            print("drumscribe transcribe: interrupted while writing the outputs", file=sys.stderr)
-            return EXIT_INTERRUPTED
-        # stopped before any audio went through: still leave valid, empty outputs
-        import numpy as np
+        if args.events:
+            outputs.append(("--events", CsvEventsSink(args.events, drum_map)))
+        if plot:
+            outputs.append(("--plot", plot))
+        outputs += [("--audition", sink) for sink in audition_sinks(original, source.sample_rate_hz)]
+        return _transcribe(args, checkpoint, source, outputs, summary)
+    except BaseException:
+        _abort_all([sink for _, sink in outputs] + [summary])  # nothing half-done is written; old files stay
+        raise
 
-        from realtime import SAMPLE_RATE_HZ
 
-        with _sigint_ignored():
-            _close_all(open_sinks(np.zeros(0), SAMPLE_RATE_HZ))
-        print(f"drumscribe transcribe: interrupted before any audio was transcribed; "
-              f"wrote an empty '{args.output}'", file=sys.stderr)
-        return EXIT_INTERRUPTED
+def _plot_sink(args, drum_map):
+    if not args.plot:
+        return None
+    from realtime import SAMPLE_RATE_HZ
+    from realtime.sinks import PlotSink
+
+    return PlotSink(args.plot, None, SAMPLE_RATE_HZ, drum_map=drum_map, title=Path(args.audio).name)
+
+
+def _audition_original(args, live: bool):
+    """The input at the engine rate for `--audition` with `--mix` (the one output that needs the whole song in
+    memory); otherwise an empty array."""
+    import numpy as np
+
+    if not (getattr(args, "audition", None) and getattr(args, "mix", 0.0) > 0):
+        return np.zeros(0)
+    from realtime.sources import AudioInputError, decode_audio
+
+    try:
+        return decode_audio(args.audio, live_resampling=live, compact=True)
+    except AudioInputError as exc:
+        raise UserError(one_line(exc)) from None
 
 
 class _sigint_ignored:
@@ -316,10 +374,9 @@ class _sigint_ignored:
 
     def __enter__(self):
         import signal
-        import threading
 
         self.previous = None
-        if threading.current_thread() is threading.main_thread():
+        if threading_is_main():
             self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def __exit__(self, *exc):
@@ -329,43 +386,74 @@ class _sigint_ignored:
             signal.signal(signal.SIGINT, self.previous)
 
 
-def _close_all(sinks) -> None:
-    """Close every sink, the .mid first; an error in one does not keep the others from closing."""
-    error = None
+def _abort_all(sinks) -> None:
     for sink in sinks:
-        try:
-            sink.close()
-        except Exception as exc:  # a full disk, say: report it after the others are closed
-            error = error or exc
-    if error is not None:
-        raise UserError(f"could not write the outputs: {one_line(error)}")
+        abort = getattr(sink, "abort", None)
+        if abort is not None:
+            with contextlib.suppress(Exception):
+                abort()
 
 
-def _transcribe(args, checkpoint, source, sinks) -> int:
+def _close_all(outputs, summary) -> list:
+    """Close every output (the .mid first), then the summary; an error in one does not keep the others from
+    closing. Returns the paths written; raises UserError naming what was and was not written."""
+    from realtime.sinks import OutputWriteError
+
+    written, failed = [], []
+    with _sigint_ignored():
+        for option, sink in outputs:
+            try:
+                sink.close()
+                written.append(str(sink.path))
+            except (OutputWriteError, OSError) as exc:  # a full disk, say: the old file at that path is whole
+                failed.append(f"{option} ({one_line(exc)})")
+        summary.close()
+    if failed:
+        kept = f"; wrote {', '.join(repr(p) for p in written)}" if written else "; nothing was written"
+        raise UserError(f"{'; '.join(failed)}; any old file there is untouched{kept}")
+    return written
+
+
+class _UntilSound:
+    """Holds the engine's hits back while every sample read so far is below SILENCE_PEAK_DBFS (a silent file
+    gives no notes, whatever the network makes of its noise floor), then passes them all on in order."""
+
+    def __init__(self, source, sinks):
+        self.source = source
+        self.sinks = sinks
+        self.held = []
+        self.threshold = 10 ** (SILENCE_PEAK_DBFS / 20)
+
+    @property
+    def heard(self) -> bool:
+        return self.source.peak >= self.threshold
+
+    def write(self, hits) -> None:
+        if not self.heard:
+            self.held.extend(hits)
+            return
+        if self.held:
+            hits, self.held = self.held + list(hits), []
+        for sink in self.sinks:
+            sink.write(hits)
+
+
+def _transcribe(args, checkpoint, source, outputs, summary) -> int:
     import signal
-    import threading
     from dataclasses import replace
 
     import numpy as np
 
     from realtime.engine import OFFLINE, Engine, build_stages
+    from realtime.sources import AudioInputError
 
-    if threading.current_thread() is threading.main_thread():
+    if threading_is_main():
         # Ctrl-C stops a long file and keeps every note so far, also when started with SIGINT ignored (a shell
         # starts background jobs so): as `drumscribe live` does
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
-    midi_sink, summary = sinks[0], sinks[-1]
+    midi_sink = outputs[0][1]
     duration_s = source.duration_s
-    peak = max(float(source.audio.max()), -float(source.audio.min()))  # no full-length copy of a long song
-    if peak < 10 ** (SILENCE_PEAK_DBFS / 20):
-        with _sigint_ignored():
-            _close_all(sinks)
-        level = f"{20 * np.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
-        print(f"drumscribe transcribe: '{args.audio}' is silent ({level}, below {SILENCE_PEAK_DBFS:.0f} dBFS); "
-              f"wrote an empty '{args.output}'", file=sys.stderr)
-        return EXIT_SILENT
-
     progress = _Progress(duration_s, source.sample_rate_hz, Path(args.audio).name) \
         if _want_progress(duration_s, args.no_progress) else None
     if getattr(args, "live", False):
@@ -374,14 +462,27 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
         stages = build_live_stages(checkpoint)  # exactly what `drumscribe live` runs
     else:
         stages = build_stages(checkpoint, replace(OFFLINE, context=not args.no_context))
-    engine = Engine(stages, sinks, sample_rate_hz=source.sample_rate_hz)
+    gate = _UntilSound(source, [sink for _, sink in outputs] + [summary])
+    engine = Engine(stages, [gate], sample_rate_hz=source.sample_rate_hz)
     try:
         stats = engine.run(source, progress=progress)
+    except AudioInputError as exc:  # damaged audio past the header
+        raise UserError(one_line(exc)) from None
     finally:
         if progress is not None:
             progress.close()
-        with _sigint_ignored():
-            _close_all(sinks)
+
+    if stats.interrupted and not summary.total:  # nothing found: an existing file is worth more than an empty one
+        done_s = stats.samples / source.sample_rate_hz
+        raise UserError(f"interrupted at {done_s:.1f} s of {duration_s:.1f} s before any note was found; nothing "
+                        f"written", code=EXIT_INTERRUPTED)
+    _close_all(outputs, summary)
+    if not gate.heard:
+        peak = source.peak
+        level = f"{20 * np.log10(peak):.0f} dBFS" if peak > 0 else "digital silence"
+        print(f"drumscribe transcribe: '{args.audio}' is silent ({level}, below {SILENCE_PEAK_DBFS:.0f} dBFS); "
+              f"wrote an empty '{args.output}'", file=sys.stderr)
+        return EXIT_SILENT
 
     n_hits = summary.total
     print(f"wrote '{args.output}': {n_hits} notes, tempo {midi_sink.tempo_bpm:g} BPM"
@@ -401,6 +502,7 @@ def _transcribe(args, checkpoint, source, sinks) -> int:
 
 def cmd_evaluate(args) -> int:
     from offline import evaluate as ev
+    from realtime.sources import AudioInputError
 
     _check_block_size(args.block_size)
     if not 0 < args.window_ms <= 1000:
@@ -413,17 +515,23 @@ def cmd_evaluate(args) -> int:
         raise UserError(f"no audio file in '{args.audio}' has a <stem>.txt annotation in '{args.annotations}'")
     if args.json:
         _check_outputs({"--json": args.json})
+    references = []  # every annotation and audio file checked before the first is transcribed
+    for audio_path, annotation_path in pairs:
+        try:
+            references.append(ev.load_annotations(annotation_path))
+        except ev.AnnotationError as exc:
+            raise UserError(one_line(exc)) from None
+        _open_source(str(audio_path), args.block_size)
     checkpoint = _load_model(args.model, threads=file_threads())
     window_s = args.window_ms / 1000.0
 
     per_track = {}
-    for audio_path, annotation_path in pairs:
-        try:
-            reference = ev.load_annotations(annotation_path)
-        except ev.AnnotationError as exc:
-            raise UserError(one_line(exc)) from None
+    for (audio_path, _), reference in zip(pairs, references):
         source = _open_source(str(audio_path), args.block_size)
-        hits = ev.transcribe_source(source, checkpoint, context=not args.no_context)
+        try:
+            hits = ev.transcribe_source(source, checkpoint, context=not args.no_context)
+        except AudioInputError as exc:  # damaged audio past the header
+            raise UserError(one_line(exc)) from None
         per_track[audio_path.stem] = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
         row = per_track[audio_path.stem]
         print(f"{audio_path.stem:<40.40} F3 {row['F3']['f']:.3f}  F5 {row['F5']['f']:.3f}", flush=True)
@@ -442,8 +550,12 @@ def cmd_evaluate(args) -> int:
         record = {"model": str(args.model), "context": not args.no_context, "window_s": window_s,
                   "audio": str(args.audio),
                   "annotations": str(args.annotations), "tracks": per_track, "overall": overall}
-        with atomic_output(args.json) as tmp:
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
+        try:
+            with atomic_output(args.json) as tmp:
+                tmp.write_text(json.dumps(record, indent=2) + "\n")
+        except OSError as exc:
+            raise UserError(f"--json: could not write '{args.json}' ({exc.strerror or exc}); any old file there is "
+                            f"untouched") from None
         print(f"wrote '{args.json}'")
     return EXIT_OK
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import stat
 import tempfile
 from pathlib import Path
 
@@ -24,38 +26,80 @@ class OutputPathError(ValueError):
     """An output path that cannot be written; the message is one line for the user."""
 
 
+class OutputWriteError(ValueError):
+    """An output that could not be written (a full disk, say); the old file at its path is untouched."""
+
+
+def _special_kind(mode: int) -> str | None:
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return None
+
+
 def check_writable(path: str | Path) -> Path:
-    """Make sure a file can be created at `path` (without leaving anything there); raise OutputPathError if not."""
+    """Make sure a file can be created at `path` (without leaving anything there); raise OutputPathError if not.
+
+    A symlink is written through to its target (the link stays); a character device (/dev/null) is written to as
+    it is; a FIFO, socket, block device or directory is refused."""
     path = Path(path)
-    if path.is_dir():
-        raise OutputPathError(f"output '{path}' is a directory, expected a file path")
-    parent = path.parent if str(path.parent) else Path(".")
+    target = Path(os.path.realpath(path))
+    with contextlib.suppress(OSError):
+        kind = _special_kind(os.stat(target).st_mode)
+        if kind == "a directory":
+            raise OutputPathError(f"output '{path}' is a directory, expected a file path")
+        if kind is not None:
+            raise OutputPathError(f"output '{path}' is {kind}, expected a regular file path")
+        if stat.S_ISCHR(os.stat(target).st_mode):
+            if not os.access(target, os.W_OK):
+                raise OutputPathError(f"output '{path}' is a device that is not writable")
+            return path
+    parent = target.parent
     if not parent.exists():
-        raise OutputPathError(f"output '{path}': folder '{parent}' does not exist")
+        raise OutputPathError(f"output '{path}': folder '{path.parent}' does not exist")
     if not parent.is_dir():
-        raise OutputPathError(f"output '{path}': '{parent}' is not a folder")
-    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputPathError(f"output '{path}': '{path.parent}' is not a folder")
+    if target.exists() and not os.access(target, os.W_OK):
         raise OutputPathError(f"output '{path}' exists and is not writable")
     try:
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".probe")
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".probe")
     except OSError as exc:
-        raise OutputPathError(f"output '{path}': cannot write in folder '{parent}' ({exc.strerror or exc})") from None
+        raise OutputPathError(f"output '{path}': cannot write in folder '{path.parent}' ({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(probe)
     return path
 
 
+def _is_device(path: Path) -> bool:
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | Path):
-    """Yields a temporary path beside `path`; on success it replaces `path`, on an exception it is removed."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=f".{path.name}.",
-                               suffix=f".tmp{path.suffix}")
+    """Yields a temporary path beside `path`; on success it replaces `path`, on an exception it is removed and
+    `path` is untouched. The new file is flushed to disk before it replaces the old one, so a full disk fails
+    here, not later. A symlink is followed (its target is replaced, the link stays); a character device such as
+    /dev/null gets the bytes written to it, never renamed over."""
+    target = Path(os.path.realpath(path))
+    device = _is_device(target)
+    fd, tmp = tempfile.mkstemp(dir=None if device else target.parent, prefix=f".{target.name}.",
+                               suffix=f".tmp{target.suffix}")
     os.close(fd)
     try:
         yield Path(tmp)
+        if device:
+            with open(tmp, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.unlink(tmp)
+            return
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -82,6 +126,20 @@ class _Sink:
     def _check_open(self):
         if self.closed:
             raise ValueError(f"{type(self).__name__} is closed")
+
+    def abort(self) -> None:
+        """Close without writing anything: the run failed, and an existing file at the path stays as it was."""
+        self.closed = True
+
+
+@contextlib.contextmanager
+def _written(path: Path):
+    """atomic_output, with a failure to write (a full disk, say) as one OutputWriteError line."""
+    try:
+        with atomic_output(path) as tmp:
+            yield tmp
+    except OSError as exc:
+        raise OutputWriteError(f"could not write '{path}' ({exc.strerror or exc})") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -176,7 +234,7 @@ class MidiFileSink(_Sink):
 
             self.tempo_bpm = estimate_tempo_bpm([h.onset_s for h in self.hits], [h.velocity for h in self.hits])
         midi = hits_to_midi(self.hits, self.drum_map, note_length_s=self.note_length_s, tempo_bpm=self.tempo_bpm)
-        with atomic_output(self.path) as tmp:
+        with _written(self.path) as tmp:
             midi.save(str(tmp))
 
 
@@ -190,16 +248,28 @@ CSV_COLUMNS = ("onset_s", "emitted_s", "drum", "midi_note", "velocity", "confide
 class CsvEventsSink(_Sink):
     """One CSV row per hit, in the order the engine released them, streamed to a temporary file that becomes
     `path` on close. Columns: onset_s, emitted_s, drum, midi_note, velocity, confidence.
+
+    A failed write (a full disk) does not stop the run: the sink stops writing, and `close()` removes its temporary
+    file and raises OutputWriteError, leaving the old file at `path` whole.
     """
 
     def __init__(self, path: str | Path, drum_map):
         self.path = Path(path)
         self.drum_map = drum_map
         self.rows = 0
+        self.error = None
         self._atomic = atomic_output(self.path)
         self._tmp = self._atomic.__enter__()
         self._file = open(self._tmp, "w", newline="")
-        self._file.write(",".join(CSV_COLUMNS) + "\n")
+        self._put(",".join(CSV_COLUMNS) + "\n")
+
+    def _put(self, text: str) -> None:
+        if self.error is not None:
+            return
+        try:
+            self._file.write(text)
+        except OSError as exc:
+            self.error = exc
 
     def write(self, hits) -> None:
         self._check_open()
@@ -207,15 +277,36 @@ class CsvEventsSink(_Sink):
         for hit in hits:
             lines.append(f"{hit.onset_s:.6f},{hit.emitted_s:.6f},{hit.drum},{self.drum_map.note(hit.drum)},"
                          f"{hit.velocity},{hit.confidence:.4f}\n")
-        self._file.write("".join(lines))
+        self._put("".join(lines))
         self.rows += len(lines)
 
     def close(self) -> None:
         if self.closed:
             return
         self.closed = True
-        self._file.close()
-        self._atomic.__exit__(None, None, None)
+        try:
+            if self.error is not None:
+                raise self.error
+            self._file.close()
+        except OSError as exc:
+            self._discard()
+            raise OutputWriteError(f"could not write '{self.path}' ({exc.strerror or exc})") from None
+        try:
+            self._atomic.__exit__(None, None, None)
+        except OSError as exc:
+            raise OutputWriteError(f"could not write '{self.path}' ({exc.strerror or exc})") from None
+
+    def abort(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._discard()
+
+    def _discard(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(BaseException):
+            self._atomic.__exit__(OutputWriteError, OutputWriteError("discarded"), None)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -268,7 +359,52 @@ class SummarySink(_Sink):
 _CLASS_COLOURS = {"KD": "#1f77b4", "SD": "#d62728", "HH": "#2ca02c", "TT": "#9467bd", "CY": "#ff7f0e"}
 
 
-def plot_hits(path: str | Path, hits, audio: np.ndarray, sample_rate_hz: int, *, drum_map=None,
+ENVELOPE_BIN_SAMPLES = 256
+"""A plot's waveform keeps the min and max of every this many samples, not the samples (32 KB a minute)."""
+
+
+class WaveformEnvelope:
+    """The min and max of each ENVELOPE_BIN_SAMPLES samples of a signal fed a chunk at a time (`add`)."""
+
+    def __init__(self):
+        self._mins, self._maxs = [], []
+        self._carry = np.zeros(0)
+
+    def add(self, chunk: np.ndarray) -> None:
+        chunk = np.concatenate((self._carry, chunk)) if len(self._carry) else np.asarray(chunk, dtype=np.float64)
+        whole = len(chunk) - len(chunk) % ENVELOPE_BIN_SAMPLES
+        bins = chunk[:whole].reshape(-1, ENVELOPE_BIN_SAMPLES)
+        self._mins.append(bins.min(axis=1))
+        self._maxs.append(bins.max(axis=1))
+        self._carry = np.array(chunk[whole:], dtype=np.float64)
+
+    def bins(self) -> tuple:
+        """(mins, maxs, first sample of each bin), the last bin partial."""
+        mins, maxs = list(self._mins), list(self._maxs)
+        if len(self._carry):
+            mins.append(self._carry.min(keepdims=True))
+            maxs.append(self._carry.max(keepdims=True))
+        mins = np.concatenate(mins) if mins else np.zeros(0)
+        maxs = np.concatenate(maxs) if maxs else np.zeros(0)
+        return mins, maxs, np.arange(len(mins)) * ENVELOPE_BIN_SAMPLES
+
+    @property
+    def total_samples(self) -> int:
+        return sum(len(m) for m in self._mins) * ENVELOPE_BIN_SAMPLES + len(self._carry)
+
+
+def check_plot_format(path: str | Path) -> None:
+    """Raise OutputPathError now, before any work, if matplotlib cannot write the suffix of `path`."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = Path(path).suffix.lstrip(".").lower()
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in formats:
+        raise OutputPathError(f"--plot '{path}': '.{suffix}' is not an image format matplotlib writes; expected "
+                              f"one of {', '.join('.' + f for f in sorted(formats))}")
+
+
+def plot_hits(path: str | Path, hits, waveform: WaveformEnvelope, sample_rate_hz: int, *, drum_map=None,
               title: str = "") -> None:
     """A PNG (or any format matplotlib knows from the suffix): the waveform, and over it a piano roll of the
     hits, one row per drum, each hit a bar whose opacity follows its velocity. Written atomically.
@@ -277,8 +413,9 @@ def plot_hits(path: str | Path, hits, audio: np.ndarray, sample_rate_hz: int, *,
     from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
 
-    audio = np.asarray(audio, dtype=np.float64)
-    duration_s = max(len(audio) / sample_rate_hz, max((h.onset_s for h in hits), default=0.0) + 0.5, 1.0)
+    mins, maxs, starts = waveform.bins()
+    n_samples = waveform.total_samples
+    duration_s = max(n_samples / sample_rate_hz, max((h.onset_s for h in hits), default=0.0) + 0.5, 1.0)
     rows = list(DRUMS)
     n_rows = len(rows)
 
@@ -288,12 +425,12 @@ def plot_hits(path: str | Path, hits, audio: np.ndarray, sample_rate_hz: int, *,
     ax = fig.add_subplot(1, 1, 1)
 
     # waveform envelope (min/max per pixel column), scaled to span the rows, drawn faintly behind the roll
-    if len(audio):
-        columns = int(min(len(audio), width_in * 100 * 2))
-        edges = np.linspace(0, len(audio), columns + 1).astype(int)
-        chunks = np.minimum.reduceat(audio, edges[:-1]), np.maximum.reduceat(audio, edges[:-1])
-        peak = max(np.abs(audio).max(), 1e-9)
-        t = edges[:-1] / sample_rate_hz
+    if len(mins):
+        columns = int(min(len(mins), width_in * 100 * 2))
+        edges = np.linspace(0, len(mins), columns + 1).astype(int)
+        chunks = np.minimum.reduceat(mins, edges[:-1]), np.maximum.reduceat(maxs, edges[:-1])
+        peak = max(-mins.min(), maxs.max(), 1e-9)
+        t = starts[edges[:-1]] / sample_rate_hz
         mid, half = (n_rows - 1) / 2, n_rows / 2
         ax.fill_between(t, mid + half * chunks[0] / peak, mid + half * chunks[1] / peak,
                         color="0.82", linewidth=0, zorder=0, step="post")
@@ -317,20 +454,27 @@ def plot_hits(path: str | Path, hits, audio: np.ndarray, sample_rate_hz: int, *,
     ax.set_title(title or f"{len(hits)} drum hits")
     fig.tight_layout()
     path = Path(path)
-    with atomic_output(path) as tmp:
-        fig.savefig(str(tmp), format=(path.suffix.lstrip(".") or "png"))
+    with _written(path) as tmp:
+        fig.savefig(str(tmp), format=(path.suffix.lstrip(".").lower() or "png"))
 
 
 class PlotSink(_Sink):
-    """Collects hits and draws them over the waveform (see plot_hits) on close."""
+    """Collects hits and draws them over the waveform (see plot_hits) on close. The waveform is `audio`, or
+    (audio None) the chunks fed to `observe` as a file streams: only their envelope is kept."""
 
-    def __init__(self, path: str | Path, audio: np.ndarray, sample_rate_hz: int, *, drum_map=None, title: str = ""):
+    def __init__(self, path: str | Path, audio: np.ndarray | None, sample_rate_hz: int, *, drum_map=None,
+                 title: str = ""):
         self.path = Path(path)
-        self.audio = audio
+        self.waveform = WaveformEnvelope()
+        if audio is not None:
+            self.waveform.add(np.asarray(audio, dtype=np.float64))
         self.sample_rate_hz = sample_rate_hz
         self.drum_map = drum_map
         self.title = title
         self.hits = []
+
+    def observe(self, chunk: np.ndarray) -> None:
+        self.waveform.add(chunk)
 
     def write(self, hits) -> None:
         self._check_open()
@@ -340,4 +484,5 @@ class PlotSink(_Sink):
         if self.closed:
             return
         self.closed = True
-        plot_hits(self.path, self.hits, self.audio, self.sample_rate_hz, drum_map=self.drum_map, title=self.title)
+        plot_hits(self.path, self.hits, self.waveform, self.sample_rate_hz, drum_map=self.drum_map,
+                  title=self.title)
