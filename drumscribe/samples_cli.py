@@ -8,7 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UserError, one_line
+from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, one_line
+
+
+DEFAULT_MIN_CONFIDENCE = 0.6  # offline.sorting.DEFAULT_MIN_CONFIDENCE, kept here so --help needs no numpy
 
 
 def register(commands) -> None:
@@ -35,8 +38,8 @@ def register(commands) -> None:
     s.add_argument("dirs", nargs="*", metavar="IN_DIR OUT_DIR", help="the folder to sort and the folder to sort into")
     s.add_argument("--move", action="store_true", help="move the files instead of copying them")
     s.add_argument("--dry-run", action="store_true", help="print where each file would go; change nothing")
-    s.add_argument("--min-confidence", type=float, default=0.6, metavar="P",
-                   help="files whose top class has a lower probability go to _unsure/ (default %(default)s)")
+    s.add_argument("--min-confidence", type=float, metavar="P",
+                   help=f"files whose top class has a lower probability go to _unsure/ (default {DEFAULT_MIN_CONFIDENCE})")
     s.add_argument("--model", metavar="PATH",
                    help="one-shot checkpoint (default: the shipped model)")
     s.add_argument("--undo", metavar="MANIFEST", help="move the files a sort --move moved back where they were")
@@ -98,15 +101,28 @@ class _Bar:
 
 
 def cmd_sort(args) -> int:
-    from offline import sorting
-
     if args.undo:
+        # a command line argparse cannot check: a usage error (exit 2), like those it finds
         if args.dirs:
-            raise UserError("--undo takes only the manifest: drumscribe sort --undo OUT_DIR/manifest.csv")
+            raise UserError("--undo takes only the manifest: drumscribe sort --undo OUT_DIR/manifest.csv",
+                            EXIT_USAGE)
+        sorting_only = [option for option, given in (("--move", args.move), ("--dry-run", args.dry_run),
+                                                     ("--model", args.model is not None),
+                                                     ("--min-confidence", args.min_confidence is not None))
+                        if given]
+        if sorting_only:
+            raise UserError(f"{sorting_only[0]} does not go with --undo (undo moves back what the manifest lists, "
+                            f"nothing else): drumscribe sort --undo OUT_DIR/manifest.csv", EXIT_USAGE)
         return _undo(args)
     if len(args.dirs) != 2:
         raise UserError(f"expected IN_DIR and OUT_DIR, got {len(args.dirs)} path(s); "
-                        f"or --undo OUT_DIR/manifest.csv to put moved files back")
+                        f"or --undo OUT_DIR/manifest.csv to put moved files back", EXIT_USAGE)
+    if args.min_confidence is None:
+        args.min_confidence = DEFAULT_MIN_CONFIDENCE
+    if not 0.0 <= args.min_confidence <= 1.0:  # before the model loads (also NaN)
+        raise UserError(f"--min-confidence {args.min_confidence:g} is not in 0-1")
+    from offline import sorting
+
     in_dir, out_dir = (Path(p) for p in args.dirs)
     if not in_dir.is_dir():  # before the model loads: a typo is reported at once
         raise UserError(f"IN_DIR '{in_dir}' " + ("is not a folder" if in_dir.exists() else "does not exist"))

@@ -131,20 +131,37 @@ def check_writable_dir(path: Path, what: str) -> None:
     os.unlink(probe)
 
 
-def find_audio_files(in_dir: Path) -> tuple[list, int]:
-    """(audio files below in_dir in path order, number of other files). Hidden files and folders are left out;
+_SPECIAL_FILES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def special_file_kind(path: Path) -> str | None:
+    """What a path that is not a regular file is ('a FIFO (named pipe)', ...), following links; None for a regular
+    file, a folder or a path that does not exist (a broken link). Reading a FIFO would wait for a writer forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    return next((what for test, what in _SPECIAL_FILES if test(mode)), None)
+
+
+def find_audio_files(in_dir: Path) -> tuple[list, int, list]:
+    """(audio files below in_dir in path order, number of other files, (path, what) of the special files named as
+    audio: FIFOs, sockets and devices, which are neither read nor moved). Hidden files and folders are left out;
     symbolic links to folders are not followed."""
-    audio, others = [], 0
+    audio, others, special = [], 0, []
     for root, dirs, files in os.walk(in_dir):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):
                 continue
-            if Path(name).suffix.lower() in AUDIO_EXTENSIONS:
-                audio.append(Path(root) / name)
-            else:
+            if Path(name).suffix.lower() not in AUDIO_EXTENSIONS:
                 others += 1
-    return audio, others
+            elif (kind := special_file_kind(Path(root) / name)) is not None:
+                special.append((Path(root) / name, kind))
+            else:
+                audio.append(Path(root) / name)
+    return audio, others, special
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -181,6 +198,12 @@ def read_manifest(path: Path) -> list:
         raise SortError(f"manifest '{path}' cannot be read ({exc.strerror or exc})") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise SortError(f"manifest '{path}' is not a readable CSV file ({exc})") from None
+
+
+def _check_manifest_is_a_file(path: Path) -> None:
+    kind = special_file_kind(path)
+    if kind is not None:  # reading or appending to a FIFO would wait forever
+        raise SortError(f"manifest '{path}' is {kind}, not a regular file; expected OUT_DIR/{MANIFEST_NAME}")
 
 
 def current_rows(rows: list) -> list:
@@ -317,7 +340,7 @@ def sort_folder(in_dir: str | Path, out_dir: str | Path, classifier: SampleClass
         raise SortError(f"IN_DIR '{in_dir}' is read-only ({_mode(in_dir)}): --move cannot take files out of it "
                         f"(without --move, sort copies them)")
     manifest = out_dir / MANIFEST_NAME
-    files, other_files = find_audio_files(in_dir)
+    files, other_files, special = find_audio_files(in_dir)
     if not files and not manifest.exists():
         raise SortError(f"IN_DIR '{in_dir}' holds no audio files (expected {', '.join(AUDIO_EXTENSIONS[:6])}...)")
     if not dry_run:
@@ -327,7 +350,10 @@ def sort_folder(in_dir: str | Path, out_dir: str | Path, classifier: SampleClass
             raise SortError(f"OUT_DIR '{out_dir}' cannot be created ({exc.strerror or exc})") from None
         check_writable_dir(out_dir, "OUT_DIR")
     summary = SortSummary(out_dir=out_dir, manifest=manifest, dry_run=dry_run, other_files=other_files)
+    summary.left_in_place += [(path, f"it is {kind}, not a regular file; left where it is") for path, kind in special]
 
+    if os.path.lexists(manifest):
+        _check_manifest_is_a_file(manifest)
     rows = current_rows(read_manifest(manifest)) if manifest.exists() else []
     done = set()
     for row in rows:
@@ -430,6 +456,7 @@ def undo(manifest_path: str | Path, *, progress=None) -> UndoSummary:
         raise SortError(f"manifest '{manifest}' does not exist")
     if manifest.is_dir():
         raise SortError(f"manifest '{manifest}' is a folder; expected OUT_DIR/{MANIFEST_NAME}")
+    _check_manifest_is_a_file(manifest)
     check_writable_dir(manifest.parent, "OUT_DIR")
     rows = current_rows(read_manifest(manifest))
     folders = {Path(row["destination"]).parent for row in rows if row["destination"]}

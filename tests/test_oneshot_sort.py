@@ -121,7 +121,7 @@ def test_sort_copies_every_file_once_and_keeps_names(library, tmp_path, classifi
     unsure = sorted(p.name for p in (out / sorting.UNSURE_DIR).iterdir())
     assert unsure == ["silent.wav"]  # silent: no class
     rows = sorting.read_manifest(out / sorting.MANIFEST_NAME)
-    assert "not a readable audio file" in next(r for r in rows if r["source"].endswith("broken.wav"))["reason"]
+    assert "is not audio drumscribe can read" in next(r for r in rows if r["source"].endswith("broken.wav"))["reason"]
     assert {r["class"] for r in rows} - {""} <= set(CLASSES)
     for row in rows:
         if row["class"] and row["confidence"]:
@@ -304,8 +304,8 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-def assert_one_line_error(code, err, *needles):
-    assert code == 1, err
+def assert_one_line_error(code, err, *needles, expect_code=1):
+    assert code == expect_code, err
     lines = [line for line in err.splitlines() if line.strip() and "\r" not in line]
     assert len(lines) == 1 and "Traceback" not in err, err
     for needle in needles:
@@ -367,11 +367,12 @@ def test_cli_sort_bad_input(case, library, tmp_path, oneshot_model, checkpoint_p
         args, needle = ["sort", library], "expected IN_DIR and OUT_DIR"
     before = snapshot(library)
     try:
-        code, _, err = run_cli(capsys, *args, "--model", model, "--no-progress")
+        undo = "--undo" in args  # --model does not go with --undo
+        code, _, err = run_cli(capsys, *args, *([] if undo else ["--model", model]), "--no-progress")
     finally:
         if out.exists():
             out.chmod(0o755)
-    assert_one_line_error(code, err, "drumscribe sort", needle)
+    assert_one_line_error(code, err, "drumscribe sort", needle, expect_code=2 if case == "one_dir" else 1)
     assert snapshot(library) == before
 
 
@@ -390,7 +391,7 @@ def test_cli_classify(hits, oneshot_model, capsys):
 @pytest.mark.parametrize("case", ["missing", "unreadable", "directory", "bad_model", "model_dir", "hitcnn_model"])
 def test_cli_classify_bad_input(case, hits, library, oneshot_model, checkpoint_path, tmp_path, capsys):
     model, files = oneshot_model, [library / "broken.wav"]
-    needle = {"missing": "does not exist", "unreadable": "not a readable audio file", "directory": "is a directory",
+    needle = {"missing": "does not exist", "unreadable": "is not audio drumscribe can read", "directory": "is a directory",
               "bad_model": "--model", "model_dir": "is a directory", "hitcnn_model": "not a one-shot"}[case]
     if case == "missing":
         files = [tmp_path / "nope.wav"]
@@ -412,6 +413,111 @@ def test_classify_reports_good_files_and_fails_for_bad_ones(hits, library, onesh
     good = audio_files(hits)[0]
     code, text, err = run_cli(capsys, "classify", good, library / "broken.wav", "--model", oneshot_model)
     assert code == 1 and str(good) in text and "broken.wav" in err and "Traceback" not in err
+
+
+def _special_files(folder: Path) -> list:
+    """A FIFO and a socket named as audio in `folder`: reading either would wait forever."""
+    import socket
+
+    fifo = folder / "pipe.wav"
+    os.mkfifo(fifo)
+    sock_path = folder / "drums" / "sock.flac"
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(sock_path))
+    finally:
+        sock.close()  # the socket file stays
+    return [fifo, sock_path]
+
+
+@pytest.mark.parametrize("move", [False, True], ids=["copy", "move"])
+def test_sort_leaves_fifos_and_sockets_where_they_are(library, tmp_path, oneshot_model, move, capsys):
+    """A FIFO or socket named .wav is neither read (which would hang) nor moved: one line each, exit 1, every
+    audio file sorted."""
+    import stat
+
+    special = _special_files(library)
+    before = snapshot(library)
+    out = tmp_path / "sorted"
+    code, text, err = run_cli(capsys, "sort", library, out, "--model", oneshot_model, "--no-progress",
+                              *(["--move"] if move else []))
+    assert code == 1 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2, err
+    assert "pipe.wav' was not sorted: it is a FIFO (named pipe), not a regular file; left where it is" in lines[0]
+    assert "sock.flac' was not sorted: it is a socket" in lines[1]
+    assert stat.S_ISFIFO(os.lstat(special[0]).st_mode) and stat.S_ISSOCK(os.lstat(special[1]).st_mode)
+    assert f"{'moved' if move else 'copied'} 15 files" in text
+    check_complete(library, before, out, moved=move)
+    assert not any(p.name in ("pipe.wav", "sock.flac") for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize("case", ["undo_fifo", "manifest_fifo", "nan_audio"])
+def test_cli_special_and_non_finite_inputs(case, library, tmp_path, oneshot_model, capsys):
+    """A FIFO as the manifest (of --undo, or already in OUT_DIR) is one line, not a hang; a wav of NaN is one
+    line in classify and goes to _unreadable/ in sort, its reason in the manifest."""
+    out = tmp_path / "out"
+    nan = library / "nan.wav"
+    sf.write(str(nan), np.full(4800, np.nan, np.float32), 48000, subtype="FLOAT")
+    if case == "undo_fifo":
+        os.mkfifo(tmp_path / "manifest.csv")
+        code, _, err = run_cli(capsys, "sort", "--undo", tmp_path / "manifest.csv")
+        assert_one_line_error(code, err, "manifest.csv' is a FIFO (named pipe), not a regular file")
+    elif case == "manifest_fifo":
+        out.mkdir()
+        os.mkfifo(out / "manifest.csv")
+        before = snapshot(library)
+        code, _, err = run_cli(capsys, "sort", library, out, "--model", oneshot_model, "--no-progress")
+        assert_one_line_error(code, err, "manifest.csv' is a FIFO (named pipe), not a regular file")
+        assert snapshot(library) == before and sorted(p.name for p in out.iterdir()) == ["manifest.csv"]
+    else:
+        code, _, err = run_cli(capsys, "classify", nan, "--model", oneshot_model)
+        assert_one_line_error(code, err, "drumscribe classify", "nan.wav' holds non-finite samples")
+        code, _, err = run_cli(capsys, "sort", library, out, "--model", oneshot_model, "--no-progress")
+        assert code == 0, err
+        rows = sorting.read_manifest(out / sorting.MANIFEST_NAME)
+        row = next(r for r in rows if r["source"].endswith("nan.wav"))
+        assert Path(row["destination"]).parent.name == sorting.UNREADABLE_DIR and "non-finite" in row["reason"]
+
+
+SORT_USAGE_ERRORS = {  # argv after 'sort' -> what the line says; each exits 2, as argparse's own usage errors do
+    "no folders": ([], "expected IN_DIR and OUT_DIR, got 0 path(s)"),
+    "one folder": (["{lib}"], "expected IN_DIR and OUT_DIR, got 1 path(s)"),
+    "three folders": (["{lib}", "{out}", "{out}2"], "expected IN_DIR and OUT_DIR, got 3 path(s)"),
+    "undo and folders": (["--undo", "{out}/manifest.csv", "{lib}"], "--undo takes only the manifest"),
+    "undo --move": (["--undo", "{out}/manifest.csv", "--move"], "--move does not go with --undo"),
+    "undo --dry-run": (["--undo", "{out}/manifest.csv", "--dry-run"], "--dry-run does not go with --undo"),
+    "undo --model": (["--undo", "{out}/manifest.csv", "--model", "x.pt"], "--model does not go with --undo"),
+    "undo --min-confidence": (["--undo", "{out}/manifest.csv", "--min-confidence", "0.6"],
+                              "--min-confidence does not go with --undo"),
+    "undo without a manifest": (["--undo"], "argument --undo: expected one argument"),
+    "not a number": (["{lib}", "{out}", "--min-confidence", "high"], "argument --min-confidence: invalid float"),
+}
+
+
+@pytest.mark.parametrize("case", list(SORT_USAGE_ERRORS))
+def test_cli_sort_usage_errors_exit_2(case, library, tmp_path, capsys):
+    """A command line that cannot be right exits 2 with one line, before any file is read or written; a
+    `--undo --dry-run` is refused rather than undoing for real."""
+    out = tmp_path / "out"
+    argv, needle = SORT_USAGE_ERRORS[case]
+    argv = [a.format(lib=library, out=out) for a in argv]
+    before = snapshot(library)
+    try:
+        code = cli.main(["sort", *argv])
+    except SystemExit as exc:  # argparse's own
+        code = exc.code
+    err = capsys.readouterr().err
+    assert_one_line_error(code, err, "drumscribe sort", needle, expect_code=2)
+    assert snapshot(library) == before and not out.exists()
+
+
+def test_cli_sort_min_confidence_out_of_range_is_checked_before_the_model(library, tmp_path, capsys):
+    for value in ("1.5", "-0.1", "nan"):
+        code, _, err = run_cli(capsys, "sort", library, tmp_path / "out", "--min-confidence", value, "--model",
+                               tmp_path / "no-such-model.pt")
+        assert_one_line_error(code, err, f"--min-confidence {value} is not in 0-1")
+    assert not (tmp_path / "out").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------
