@@ -45,7 +45,7 @@ def test_ensemble_answers_the_mean_probability_and_both_embeddings(members):
         alone = [n.forward_with_embedding(windows) for n in nets]
     mean = torch.stack([torch.sigmoid(lg) for lg, _ in alone]).mean(0)
     assert torch.allclose(torch.sigmoid(logits), mean, atol=1e-6)
-    assert torch.equal(embedding, torch.cat([e for _, e in alone], dim=1))
+    assert torch.allclose(embedding, torch.cat([e for _, e in alone], dim=1), atol=1e-5)
     assert embedding.shape[1] == nets[0].config.hidden + nets[1].config.hidden
     assert torch.isfinite(logits).all()  # far-off logits too (the windows are loud: some members answer ~0 or ~1)
 
@@ -71,7 +71,8 @@ def test_a_member_votes_on_its_drums_only_through_checkpoint_and_bundle(members,
         assert torch.allclose(got[:, i], expected, atol=1e-6)
     assert not torch.allclose(got[:, 0], alone[0][:, 0], atol=1e-3)  # the vote counts
     with torch.no_grad():  # ... and nothing else: the embedding is the full voter's alone
-        assert torch.equal(ens.model.forward_with_embedding(windows)[1], nets[0].forward_with_embedding(windows)[1])
+        assert torch.allclose(ens.model.forward_with_embedding(windows)[1], nets[0].forward_with_embedding(windows)[1],
+                              atol=1e-5)
     write_bundle(tmp_path / "e.pt")
     onnx = load_bundle(tmp_path / "e.pt").model.run_numpy(windows.numpy())
     assert np.allclose(1 / (1 + np.exp(-onnx)), got.numpy(), atol=1e-5)
@@ -180,8 +181,12 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
     odd = load_checkpoint(checkpoint_path)
     odd.labels = odd.labels[::-1]
     save_checkpoint(tmp_path / "odd.pt", odd)
-    narrow = load_checkpoint(checkpoint_path)
+    from realtime.features import FeatureParams, mel_basis
+
+    narrow = load_checkpoint(checkpoint_path)  # 32 mel bands, its features and filterbank too (else it cannot load)
     narrow.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), n_mels=32)).eval()
+    narrow.feature_params = FeatureParams(**{**narrow.feature_params, "n_mels": 32}).as_dict()
+    narrow.mel_basis = mel_basis(FeatureParams(**narrow.feature_params))
     save_checkpoint(tmp_path / "narrow.pt", narrow)
     masked = load_checkpoint(checkpoint_path)
     masked.extra = {**masked.extra, "drum_mask": {"layers": [], "source": "mask.pt"}}
@@ -191,7 +196,7 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
         (members[0], tmp_path / "missing.pt"): "does not exist",
         (members[0], ens): "is an ensemble already",
         (members[0], tmp_path / "odd.pt"): "has labels",
-        (members[0], tmp_path / "narrow.pt"): "same mel bands",
+        (members[0], tmp_path / "narrow.pt"): "reads other features",
         (members[0], tmp_path / "masked.pt"): "another drum mask",
     }
     for models, expected in cases.items():
@@ -249,17 +254,26 @@ def test_onset_gate_drops_the_onsets_its_member_does_not_hear_and_no_other(membe
     with torch.no_grad():
         heard = torch.sigmoid(ckpt.model.gate_logits(torch.from_numpy(windows))).numpy().max(axis=1)
         alone = torch.sigmoid(ckpt.model.members[0](torch.from_numpy(windows[..., : 20]))).numpy().max(axis=1)
-    np.testing.assert_array_equal(heard, alone)  # the gate member is the first, on its own frames
+    np.testing.assert_allclose(heard, alone, atol=1e-6)  # the gate member is the first, on its own frames
+    # the gate: midway across the widest gap between two onsets' answers in the middle third (about half the onsets
+    # below it), so that no onset lies within float noise of it whatever the batch sizes and the CPU
     ordered = np.sort(heard)
-    gate = float(ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2  # about half the onsets below
+    third = len(ordered) // 3
+    gap = third + int(np.argmax(np.diff(ordered[third : 2 * third + 1])))
+    gate = float(ordered[gap] + ordered[gap + 1]) / 2
+    assert ordered[gap + 1] - ordered[gap] > 1e-4
     stage, every = _gated_hits(ckpt, mel, onsets, 0.0)
     _, gated = _gated_hits(ckpt, mel, onsets, gate)
     to_onset = {stage.hop_samples * (k + 1 - stage.onset_offset_frames) / stage.sample_rate_hz: i
                 for i, k in enumerate(onsets)}
     assert {to_onset[h.onset_s] for h in every} == set(range(len(onsets)))
     assert {to_onset[h.onset_s] for h in gated} == set(np.flatnonzero(heard >= gate).tolist())
-    assert sorted((h.onset_s, h.drum, h.confidence) for h in gated) == sorted(
-        (h.onset_s, h.drum, h.confidence) for h in every if heard[to_onset[h.onset_s]] >= gate)
+    # the same hits at the same confidences: computed in other batches (the gate's onsets only), so within float
+    # noise, not bit for bit
+    kept = sorted((h.onset_s, h.drum, h.confidence) for h in every if heard[to_onset[h.onset_s]] >= gate)
+    got = sorted((h.onset_s, h.drum, h.confidence) for h in gated)
+    assert [(onset, drum) for onset, drum, _ in got] == [(onset, drum) for onset, drum, _ in kept]
+    np.testing.assert_allclose([c for _, _, c in got], [c for _, _, c in kept], atol=1e-5)
 
     write_bundle(path)  # checks the gate network's logits against torch's itself
     bundle = load_bundle(path)
