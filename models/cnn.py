@@ -1,13 +1,15 @@
 """The drum-hit CNN: a log-mel window around one onset in, one probability per drum out."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .runtime import Checkpoint  # noqa: F401  (defined without torch, so that bundles can use it)
+from ._atomic import atomic_path
+from .runtime import Checkpoint, CheckpointError, _count, _real, _shown, checked_fields, run_check  # noqa: F401
+# (Checkpoint and CheckpointError are defined without torch, so that bundles can use them)
 
 
 @dataclass
@@ -155,57 +157,122 @@ def round_to_half(model: nn.Module) -> None:
 
 def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     """Write `ckpt`; with `ckpt.extra["weights_dtype"] == "float16"`, its floating-point weights in 16 bits (half
-    the file; call round_to_half first, so that what was measured is what loads back)."""
+    the file; call round_to_half first, so that what was measured is what loads back). The file is written whole
+    or not at all: an interrupted or failed save leaves the old file at `path` as it was (models._atomic)."""
     model = ckpt.model
     state = {k.removeprefix("_orig_mod."): v.detach().cpu() for k, v in model.state_dict().items()}
     if ckpt.extra.get("weights_dtype") == HALF:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    torch.save(
-        {
-            "state_dict": state,
-            "model_config": asdict(model.config),
-            **({"member_configs": [asdict(m.config) for m in model.members]} if isinstance(model, HitEnsemble) else {}),
-            "labels": list(ckpt.labels),
-            "feature_params": dict(ckpt.feature_params),
-            "onset_params": dict(ckpt.onset_params),
-            "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
-            "thresholds": [float(t) for t in ckpt.thresholds],
-            "onset_offset_frames": float(ckpt.onset_offset_frames),
-            "extra": ckpt.extra,
-        },
-        path,
-    )
+    record = {
+        "state_dict": state,
+        "model_config": asdict(model.config),
+        **({"member_configs": [asdict(m.config) for m in model.members]} if isinstance(model, HitEnsemble) else {}),
+        "labels": list(ckpt.labels),
+        "feature_params": dict(ckpt.feature_params),
+        "onset_params": dict(ckpt.onset_params),
+        "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
+        "thresholds": [float(t) for t in ckpt.thresholds],
+        "onset_offset_frames": float(ckpt.onset_offset_frames),
+        "extra": ckpt.extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
 
 
-class CheckpointError(ValueError):
-    """A file that is not a drumscribe checkpoint."""
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
+_LIMITS = {"n_mels": (1, 1024), "frames_before": (0, 1000), "frames_after": (0, 1000), "n_classes": (1, 1024),
+           "convs_per_stage": (1, 16), "hidden": (1, 1 << 16)}
+"""Whole-number fields of HitCNNConfig and their ranges (wide: no trained model comes near them, no typo fits)."""
+
+
+def _config(where: str, name: str, raw) -> HitCNNConfig:
+    """A HitCNNConfig from a checkpoint's record, every field checked; CheckpointError naming the field if not."""
+    known = [f.name for f in fields(HitCNNConfig)]
+    if not isinstance(raw, dict) or not set(raw) <= set(known):
+        raise CheckpointError(f"{where}: field '{name}' is {_shown(raw)}; expected a dict of HitCNNConfig fields "
+                              f"({', '.join(known)})")
+    for key, (low, high) in _LIMITS.items():
+        if key in raw and not (_count(raw[key], low) and raw[key] <= high):
+            raise CheckpointError(f"{where}: field '{name}.{key}' is {_shown(raw[key])}; expected a whole number "
+                                  f"from {low} to {high}")
+    channels = raw.get("channels", HitCNNConfig.channels)
+    if (not isinstance(channels, (list, tuple)) or not channels
+            or not all(_count(c) and c <= 4096 for c in channels)):
+        raise CheckpointError(f"{where}: field '{name}.channels' is {_shown(channels)}; expected a list of whole "
+                              "numbers from 1 to 4096, one per stage")
+    if "dropout" in raw and not (_real(raw["dropout"]) and 0.0 <= raw["dropout"] < 1.0):
+        raise CheckpointError(f"{where}: field '{name}.dropout' is {_shown(raw['dropout'])}; expected a number "
+                              "from 0 to below 1")
+    if "contrast_channel" in raw and not isinstance(raw["contrast_channel"], bool):
+        raise CheckpointError(f"{where}: field '{name}.contrast_channel' is {_shown(raw['contrast_channel'])}; "
+                              "expected true or false")
+    return HitCNNConfig(**{**raw, "channels": tuple(channels)})
+
+
+def _model(where: str, raw: dict):
+    """The network of a checkpoint's record, with its weights; CheckpointError (one line) if they do not fit."""
+    members = raw.get("member_configs")
+    if members is not None:
+        if not isinstance(members, (list, tuple)) or len(members) < 2:
+            raise CheckpointError(f"{where}: field 'member_configs' is {_shown(members)}; expected a list of two "
+                                  "or more HitCNNConfig dicts (an ensemble)")
+        configs = [_config(where, f"member_configs[{i}]", c) for i, c in enumerate(members)]
+    elif "model_config" in raw:
+        configs = [_config(where, "model_config", raw["model_config"])]
+    else:
+        raise CheckpointError(f"{where}: field 'model_config' is missing; expected the network's HitCNNConfig")
+    state = raw.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{where}: field 'state_dict' is {_shown(type(state).__name__)}; expected the "
+                              "network's weights, a dict of tensors")
+    build = (lambda: HitEnsemble(configs)) if len(configs) > 1 else (lambda: HitCNN(configs[0]))
+    try:
+        with torch.device("meta"):  # the shapes alone, allocating nothing: the weights must be these
+            shapes = {k: tuple(v.shape) for k, v in build().state_dict().items()}
+    except (ValueError, RuntimeError) as exc:  # members that cannot form an ensemble, a window pooled to nothing
+        raise CheckpointError(f"{where}: the network's config cannot be built ({_one_line(exc)})") from None
+    state = dict(state)
+    if len(configs) > 1:  # ensembles from before class weights: every member votes on every drum
+        state.setdefault("class_weights", torch.ones(len(configs), configs[0].n_classes))
+    for key in sorted(set(shapes) | set(state)):
+        if key not in state or key not in shapes or tuple(state[key].shape) != shapes[key]:
+            found = "missing" if key not in state else f"of shape {tuple(state[key].shape)}"
+            wanted = f"shape {shapes[key]}" if key in shapes else "no such weight"
+            raise CheckpointError(f"{where}: weight '{key}' is {found}; the model config gives {wanted}")
+        if state[key].is_floating_point() and not torch.isfinite(state[key]).all():
+            raise CheckpointError(f"{where}: weight '{key}' holds NaN or infinite values; expected finite weights")
+    model = build()
+    model.load_state_dict(state)  # 16-bit weights (extra["weights_dtype"]) load as 32-bit floats
+    return model.eval()
+
+
+def load_checkpoint(path: str | Path, check=None) -> Checkpoint:
+    """A checkpoint file, every field checked (models.runtime.checked_fields; `check(checkpoint)`: the caller's
+    own checks, as there). Anything wrong raises CheckpointError, one line naming the file and the field."""
     path = Path(path)
+    where = f"model file '{path}'"
     if not path.is_file():
-        raise CheckpointError(f"model file '{path}' does not exist")
+        raise CheckpointError(f"{where} does not exist" if not path.exists() else
+                              f"{where} is not a regular file; expected a .pt checkpoint")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
-        configs = [HitCNNConfig(**{**c, "channels": tuple(c["channels"])})
-                   for c in raw.get("member_configs") or [raw["model_config"]]]
-        config = configs[0]
-        model = HitEnsemble(configs) if len(configs) > 1 else HitCNN(config)
-        state = dict(raw["state_dict"])
-        if len(configs) > 1:  # ensembles from before class weights: every member votes on every drum
-            state.setdefault("class_weights", model.class_weights.clone())
-        model.load_state_dict(state)  # 16-bit weights (extra["weights_dtype"]) load as 32-bit floats
     except Exception as exc:  # torch raises many types for a bad file
-        raise CheckpointError(f"model file '{path}' is not a drumscribe checkpoint ({type(exc).__name__}: {exc})") from None
-    model.eval()
+        raise CheckpointError(f"{where} is not a drumscribe checkpoint ({type(exc).__name__}: "
+                              f"{_one_line(exc)})") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{where} is not a drumscribe checkpoint (it holds a {type(raw).__name__})")
+    if raw.get("kind") == "drumscribe-oneshot":
+        raise CheckpointError(f"{where} is a one-shot sample classifier (for 'classify' and 'sort'), not a "
+                              "drum-hit model")
+    model = _model(where, raw)
     basis = raw.get("mel_basis")
-    return Checkpoint(
-        model=model,
-        labels=list(raw["labels"]),
-        feature_params=dict(raw["feature_params"]),
-        onset_params=dict(raw.get("onset_params", {})),
-        mel_basis=None if basis is None else basis.double().numpy(),
-        thresholds=list(raw.get("thresholds") or [0.5] * config.n_classes),
-        onset_offset_frames=float(raw.get("onset_offset_frames", 0.0)),
-        extra=dict(raw.get("extra", {})),
-    )
+    if isinstance(basis, torch.Tensor):
+        basis = basis.double().numpy()
+    checkpoint = Checkpoint(model=model, **checked_fields(where, {**raw, "mel_basis": basis}, model.config.n_mels,
+                                                          model.config.n_classes))
+    run_check(where, check, checkpoint)
+    return checkpoint

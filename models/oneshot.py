@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ._atomic import atomic_path
+
 DEFAULT_ONESHOT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "oneshot.pt"
 """The shipped one-shot drum sample classifier (package data)."""
 
@@ -111,22 +113,22 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, ckpt: OneShotCheckpoint) -> None:
-    """Write the checkpoint: weights on the CPU, no optimizer state, no torch.compile prefixes."""
+    """Write the checkpoint: weights on the CPU, no optimizer state, no torch.compile prefixes. Whole or not at
+    all: an interrupted or failed save leaves the old file at `path` as it was (models._atomic)."""
     if len(ckpt.labels) != ckpt.model.config.n_classes:
         raise ValueError(f"{len(ckpt.labels)} labels for a model of {ckpt.model.config.n_classes} classes")
     state = {k.removeprefix("_orig_mod."): v.detach().cpu().clone() for k, v in ckpt.model.state_dict().items()}
-    torch.save(
-        {
-            "kind": CHECKPOINT_KIND,
-            "state_dict": state,
-            "model_config": asdict(ckpt.model.config),
-            "labels": [str(label) for label in ckpt.labels],
-            "feature_params": dict(ckpt.feature_params),
-            "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
-            "extra": ckpt.extra,
-        },
-        path,
-    )
+    record = {
+        "kind": CHECKPOINT_KIND,
+        "state_dict": state,
+        "model_config": asdict(ckpt.model.config),
+        "labels": [str(label) for label in ckpt.labels],
+        "feature_params": dict(ckpt.feature_params),
+        "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
+        "extra": ckpt.extra,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(record, tmp)
 
 
 def load_checkpoint(path: str | Path) -> OneShotCheckpoint:

@@ -13,12 +13,15 @@ The bundle's network gives the checkpoint's logits to ~1e-6 (checked when it is 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ._atomic import atomic_path
 
 BUNDLE_SUFFIX = ".onnx.npz"
 
@@ -84,6 +87,124 @@ class OnnxNetwork:
             self.session = self._session(self.onnx, spinning=False)
             self.gate_session = self._session(self.gate, spinning=False)
         return self.gate_session.run(["logits"], {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
+
+
+class CheckpointError(ValueError):
+    """A file that is not a drumscribe checkpoint (or bundle), or one with a field the engine cannot use; the
+    message is one line for the user: the file, the field, its value and what was expected."""
+
+
+def _shown(value, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _real(value) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)) \
+        and bool(np.isfinite(value))
+
+
+def _count(value, least: int = 1) -> bool:
+    """A whole number >= `least` (not a bool)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)) and value >= least
+
+
+FEATURE_KEYS = ("sample_rate_hz", "n_fft", "hop_samples", "n_mels")
+"""The feature_params every checkpoint has, whole numbers >= 1 (what the network's input and its mel filterbank
+are made of); any others are non-negative numbers."""
+
+
+def checked_fields(where: str, fields: dict, n_mels: int, n_classes: int) -> dict:
+    """The fields of a checkpoint or bundle beside its network (labels, feature_params, onset_params, mel_basis,
+    thresholds, onset_offset_frames, extra), checked and with the defaults of older files filled in; the first that
+    is wrong raises CheckpointError("<where>: field '<name>' is <value>; expected <what>").
+
+    Checked here: types, sizes against the network (`n_mels` inputs, `n_classes` outputs) and ranges. What only
+    the engine knows (the drum names, the FeatureParams and OnsetParams fields, the context settings in `extra`)
+    models/ cannot import: the loaders take the caller's `check(checkpoint)` for it (run_check)."""
+
+    def bad(name, value, expected, shown=None):
+        raise CheckpointError(f"{where}: field '{name}' is {shown or _shown(value)}; expected {expected}")
+
+    out = {}
+    labels = fields.get("labels")
+    if (not isinstance(labels, (list, tuple)) or len(labels) != n_classes
+            or not all(isinstance(x, str) and x.strip() for x in labels) or len(set(labels)) != len(labels)):
+        bad("labels", labels, f"a list of {n_classes} different drum names, one per output of the network")
+    out["labels"] = list(labels)
+
+    fp = fields.get("feature_params")
+    if not isinstance(fp, dict) or not all(isinstance(k, str) for k in fp):
+        bad("feature_params", fp, "a dict of the spectrogram's settings (FeatureParams)")
+    for key in FEATURE_KEYS:
+        if not _count(fp.get(key)):
+            bad(f"feature_params.{key}", fp.get(key), "a whole number >= 1")
+    for key, value in fp.items():
+        if not (isinstance(value, (bool, np.bool_)) or _real(value) and value >= 0):
+            bad(f"feature_params.{key}", value, "a finite number >= 0 or true/false")
+    if fp["n_mels"] != n_mels:
+        bad("feature_params.n_mels", fp["n_mels"], f"{n_mels}, the mel bands the network reads")
+    if fp["hop_samples"] > fp["n_fft"]:
+        bad("feature_params.hop_samples", fp["hop_samples"], f"at most n_fft ({fp['n_fft']})")
+    out["feature_params"] = dict(fp)
+
+    op = fields.get("onset_params")
+    op = {} if op is None else op  # checkpoints from before they were stored: the defaults
+    if not isinstance(op, dict) or not all(isinstance(k, str) for k in op):
+        bad("onset_params", op, "a dict of the onset detector's settings (OnsetParams)")
+    for key, value in op.items():
+        if not (_real(value) or isinstance(value, (bool, np.bool_))):
+            bad(f"onset_params.{key}", value, "a finite number or true/false")
+    out["onset_params"] = dict(op)
+
+    basis = fields.get("mel_basis")
+    if basis is not None:
+        shape = (n_mels, fp["n_fft"] // 2 + 1)
+        try:
+            array = np.asarray(basis, dtype=np.float64)
+        except (TypeError, ValueError):
+            bad("mel_basis", basis, f"a {shape[0]} x {shape[1]} array of numbers")
+        if array.shape != shape or not np.isfinite(array).all():
+            bad("mel_basis", array, f"a finite array of shape {shape} (n_mels x n_fft/2+1)",
+                shown=f"an array of shape {array.shape}" + ("" if np.isfinite(array).all() else " with NaN or inf"))
+        basis = array
+    out["mel_basis"] = basis
+
+    thresholds = fields.get("thresholds")
+    if thresholds is None or (isinstance(thresholds, (list, tuple)) and not thresholds):
+        thresholds = [0.5] * n_classes  # checkpoints from before thresholds were tuned
+    if (not isinstance(thresholds, (list, tuple)) or len(thresholds) != n_classes
+            or not all(_real(t) and 0.0 <= t <= 1.0 for t in thresholds)):
+        bad("thresholds", thresholds, f"a list of {n_classes} probabilities between 0 and 1, one per drum")
+    out["thresholds"] = [float(t) for t in thresholds]
+
+    offset = fields.get("onset_offset_frames", 0.0)
+    if not _real(offset):
+        bad("onset_offset_frames", offset, "a finite number of frames")
+    out["onset_offset_frames"] = float(offset)
+
+    extra = fields.get("extra")
+    extra = {} if extra is None else extra
+    if not isinstance(extra, dict):
+        bad("extra", extra, "a dict (the training record)")
+    out["extra"] = dict(extra)
+    return out
+
+
+def run_check(where: str, check, checkpoint) -> None:
+    """The caller's own check of a loaded checkpoint (what its layer knows of the fields, see checked_fields): the
+    ValueError, TypeError or KeyError it raises, whose message should name the field, becomes a CheckpointError
+    naming the file."""
+    if check is None:
+        return
+    try:
+        check(checkpoint)
+    except CheckpointError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise CheckpointError(f"{where}: {text[:200]}") from None
 
 
 @dataclass
@@ -174,16 +295,18 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
         "extra": ckpt.extra,
     }
     out = bundle_path(checkpoint_path)
-    with open(out, "wb") as f:
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:  # whole or not at all, as the checkpoint beside it
         np.savez_compressed(f, onnx=np.frombuffer(onnx, np.uint8), meta=np.array(json.dumps(meta, default=str)),
                             mel_basis=np.zeros(0) if ckpt.mel_basis is None else np.asarray(ckpt.mel_basis, np.float64),
                             **({} if gate is None else {"gate": np.frombuffer(gate, np.uint8)}))
     return out
 
 
-def load_bundle(checkpoint_path: str | Path, threads: int = 1) -> Checkpoint | None:
+def load_bundle(checkpoint_path: str | Path, threads: int = 1, check=None) -> Checkpoint | None:
     """The bundle beside `checkpoint_path` if it was written from this very file, else None (no bundle, a stale
-    one, an unreadable one, or no ONNX Runtime). `threads`: ONNX Runtime's threads for the network."""
+    one, an unreadable one, or no ONNX Runtime: the caller loads the .pt, the truth). A bundle written from this
+    file whose fields are wrong (see checked_fields; `check` as there) raises CheckpointError, and nothing else
+    does. `threads`: ONNX Runtime's threads for the network."""
     path = bundle_path(checkpoint_path)
     if not path.is_file() or not Path(checkpoint_path).is_file():
         return None
@@ -195,19 +318,25 @@ def load_bundle(checkpoint_path: str | Path, threads: int = 1) -> Checkpoint | N
             onnx = data["onnx"].tobytes()
             gate = data["gate"].tobytes() if "gate" in data.files else None
             basis = data["mel_basis"]
-        network = OnnxNetwork(onnx, NetworkConfig(**meta["config"]), threads=threads, gate=gate)
-    except Exception:  # a damaged bundle, or onnxruntime missing: the .pt is the truth
+    except Exception:  # not a bundle, a damaged one, or an unreadable one: the .pt is the truth
         return None
-    return Checkpoint(
-        model=network,
-        labels=meta["labels"],
-        feature_params=meta["feature_params"],
-        onset_params=meta["onset_params"],
-        mel_basis=basis if basis.size else None,
-        thresholds=meta["thresholds"],
-        onset_offset_frames=meta["onset_offset_frames"],
-        extra=meta["extra"],
-    )
+    where = f"model bundle '{path}'"  # written from this very file, so its fields are meant: they must be right
+    raw = meta.get("config")
+    names = [f.name for f in dataclasses.fields(NetworkConfig)]
+    if not isinstance(raw, dict) or sorted(raw) != sorted(names) or not all(
+            _count(raw[k], 0 if k.startswith("frames_") else 1) for k in names):
+        raise CheckpointError(f"{where}: field 'config' is {_shown(raw)}; expected whole numbers "
+                              f"{', '.join(names)} (frames >= 0, the others >= 1)")
+    config = NetworkConfig(**raw)
+    fields = checked_fields(where, {**meta, "mel_basis": basis if basis.size else None}, config.n_mels,
+                            config.n_classes)
+    try:
+        network = OnnxNetwork(onnx, config, threads=threads, gate=gate)
+    except Exception:  # a damaged network, or onnxruntime missing: the .pt is the truth
+        return None
+    checkpoint = Checkpoint(model=network, **fields)
+    run_check(where, check, checkpoint)
+    return checkpoint
 
 
 def main(argv=None) -> int:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._atomic import atomic_path
+
 
 @dataclass
 class DrumMaskConfig:
@@ -53,7 +55,9 @@ class DrumMask(nn.Module):
 
 
 def save_mask(path: str | Path, model: DrumMask, info: dict) -> None:
-    torch.save({"state_dict": model.state_dict(), "config": asdict(model.config), "info": info}, path)
+    """Write the mask's checkpoint, whole or not at all (models._atomic)."""
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": model.state_dict(), "config": asdict(model.config), "info": info}, tmp)
 
 
 def load_mask(path: str | Path) -> tuple[DrumMask, dict]:
