@@ -10,7 +10,8 @@ A preset file:
 Every key of a plugin entry but "plugin" is a parameter, named as pedalboard names it (`Reverb(room_size=...)`);
 "VST3" loads the user's own plugin with `pedalboard.load_plugin` (keys "path" and, for a bundle of several,
 "plugin_name"), its other keys being the plugin's own parameters by name. Loading checks every name and value
-and builds the plugins, so a bad preset fails on load with one line that names the bad key and the valid ones.
+(numbers against PARAMETER_RANGES) and builds the plugins, so a bad preset fails on load with one line that names
+the bad key and the valid ones, or the bad value and the allowed range.
 
 `EffectChain` runs a preset as a streaming stage: `process((channels, n) block)` with `reset=False`, whatever the
 block size (1 sample and up), with no latency. The built-in plugins allowed here are the ones measured to give
@@ -35,6 +36,34 @@ STREAMING_PLUGINS = ("Bitcrush", "Chorus", "Clipping", "Compressor", "Convolutio
                      "HighShelfFilter", "HighpassFilter", "Invert", "LadderFilter", "Limiter", "LowShelfFilter",
                      "LowpassFilter", "NoiseGate", "PeakFilter", "Phaser", "Reverb")
 """pedalboard's built-in plugins that stream block by block exactly as they process a whole buffer."""
+
+PARAMETER_RANGES = {
+    "Bitcrush": {"bit_depth": (1, 32)},
+    "Chorus": {"rate_hz": (0, 100), "depth": (0, 1), "centre_delay_ms": (1, 100), "feedback": (-0.95, 0.95),
+               "mix": (0, 1)},
+    "Clipping": {"threshold_db": (-60, 0)},
+    "Compressor": {"threshold_db": (-100, 0), "ratio": (1, 100), "attack_ms": (0, 1000), "release_ms": (0, 5000)},
+    "Convolution": {"mix": (0, 1), "sample_rate": (8000, 192000)},
+    "Delay": {"delay_seconds": (0, 10), "feedback": (0, 1), "mix": (0, 1)},
+    "Distortion": {"drive_db": (0, 60)},
+    "Gain": {"gain_db": (-96, 48)},
+    "HighShelfFilter": {"cutoff_frequency_hz": (10, 20000), "gain_db": (-36, 36), "q": (0.1, 20)},
+    "HighpassFilter": {"cutoff_frequency_hz": (10, 20000)},
+    "LadderFilter": {"cutoff_hz": (10, 20000), "resonance": (0, 1), "drive": (1, 100)},
+    "Limiter": {"threshold_db": (-60, 0), "release_ms": (0, 5000)},
+    "LowShelfFilter": {"cutoff_frequency_hz": (10, 20000), "gain_db": (-36, 36), "q": (0.1, 20)},
+    "LowpassFilter": {"cutoff_frequency_hz": (10, 20000)},
+    "NoiseGate": {"threshold_db": (-100, 0), "ratio": (1, 100), "attack_ms": (0, 1000), "release_ms": (0, 5000)},
+    "PeakFilter": {"cutoff_frequency_hz": (10, 20000), "gain_db": (-36, 36), "q": (0.1, 20)},
+    "Phaser": {"rate_hz": (0, 100), "depth": (0, 1), "centre_frequency_hz": (10, 20000), "feedback": (-0.95, 0.95),
+               "mix": (0, 1)},
+    "Reverb": {"room_size": (0, 1), "damping": (0, 1), "wet_level": (0, 1), "dry_level": (0, 1), "width": (0, 1),
+               "freeze_mode": (0, 1)},
+}
+"""The values a preset may give each number parameter of a built-in plugin, inclusive. Within what pedalboard
+accepts, and narrower where pedalboard takes values that blow up or make no sound (measured: Gain 1000 dB gives
+infinities, a Phaser or Chorus feedback past 1 grows without bound, a high-pass above the Nyquist frequency
+gives infinities, negative attack or release times and cutoffs are taken silently)."""
 
 EXTERNAL = "VST3"
 PRESET_KEYS = ("name", "description", "plugins")
@@ -80,6 +109,8 @@ def preset_path(name_or_path: str | Path) -> Path:
             raise EffectsError(f"effects preset file '{path}' does not exist")
         if path.is_dir():
             raise EffectsError(f"effects preset '{path}' is a folder, expected a .json file")
+        if not path.is_file():  # a FIFO or device would hang the read or make no sense
+            raise EffectsError(f"effects preset '{path}' is not a regular file, expected a .json file")
         return path
     path = EFFECTS_DIR / f"{name_or_path}.json"
     if not path.is_file():
@@ -96,14 +127,20 @@ def load_preset(name_or_path: str | Path = DEFAULT_PRESET) -> EffectPreset:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
         raise EffectsError(f"{label} is not valid JSON ({exc})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EffectsError(f"{label} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError:
+        raise EffectsError(f"{label} is not valid JSON (it is not UTF-8 text)") from None
+    except OSError as exc:
+        raise EffectsError(f"{label} cannot be read ({exc.strerror or exc})") from None
+    except (ValueError, RecursionError) as exc:  # an integer too long to convert, nesting too deep
+        raise EffectsError(f"{label} is not valid JSON ({_one_line(exc)[:120]})") from None
     if not isinstance(data, dict):
         raise EffectsError(f"{label} must be a JSON object with keys: {', '.join(PRESET_KEYS)}")
     unknown = sorted(set(data) - set(PRESET_KEYS))
     if unknown:
         raise EffectsError(f"{label}: key '{unknown[0]}' is not one of: {', '.join(PRESET_KEYS)}")
-    plugins = data.get("plugins", [])
+    if "plugins" not in data:
+        raise EffectsError(f"{label} has no 'plugins' list (an empty list for no effects, as in dry.json)")
+    plugins = data["plugins"]
     if not isinstance(plugins, list):
         raise EffectsError(f"{label}: 'plugins' must be a list of plugin objects, got {type(plugins).__name__}")
     for key in ("name", "description"):
@@ -166,7 +203,8 @@ def _check_plugin(label: str, index: int, entry, folder: Path) -> PluginSpec:
         if not resolved.exists():
             raise EffectsError(f"{label}: plugin {index + 1} (VST3): '{resolved}' does not exist")
         for key, value in params.items():
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)) or (
+                    isinstance(value, float) and not math.isfinite(value)):
                 raise EffectsError(f"{label}: plugin {index + 1} (VST3) parameter '{key}': {value!r} is not a "
                                    f"number, true/false or a string")
         return PluginSpec(EXTERNAL, tuple(params.items()), str(resolved), str(plugin_name))
@@ -189,6 +227,9 @@ def _check_value(label, index, plugin, key, ptype, value, folder):
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise EffectsError(f"{where}: {json.dumps(value)} is not a number")
+        low, high = PARAMETER_RANGES.get(plugin, {}).get(key, (-math.inf, math.inf))
+        if not low <= value <= high:
+            raise EffectsError(f"{where}: {value:g} is outside the allowed range {low:g} to {high:g}{_unit(key)}")
         return float(value)
     if ptype == "bool":
         if not isinstance(value, bool):
@@ -209,6 +250,13 @@ def _check_value(label, index, plugin, key, ptype, value, folder):
             raise EffectsError(f"{where}: {json.dumps(value)} is not one of: {', '.join(members)}")
         return value
     raise EffectsError(f"{where}: parameters of type {ptype} are not supported in presets")
+
+
+def _unit(parameter: str) -> str:
+    for suffix, unit in (("_db", " dB"), ("_hz", " Hz"), ("_ms", " ms"), ("_seconds", " s"), ("sample_rate", " Hz")):
+        if parameter.endswith(suffix):
+            return unit
+    return ""
 
 
 def _enum_type(plugin: str, ptype: str):

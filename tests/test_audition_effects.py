@@ -161,7 +161,7 @@ def test_latency_plugins_are_left_out_because_they_do_not_stream(plugin, drums):
 
 def _write_preset(tmp_path, data, name="x.json"):
     path = tmp_path / name
-    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    path.write_text(data if isinstance(data, str) else json.dumps(data), errors="surrogateescape")
     return path
 
 
@@ -184,6 +184,27 @@ BAD_PRESETS = {
     "VST3 that is not there": ({"plugins": [{"plugin": "VST3", "path": "/nowhere/Verb.vst3"}]},
                                "'/nowhere/Verb.vst3' does not exist"),
     "VST3 that is not a plugin": ({"plugins": [{"plugin": "VST3", "path": "x.json"}]}, "cannot be loaded as a plugin"),
+    # values pedalboard takes but that blow up or make no sense: the range is checked on load
+    "Gain 1000 dB": ({"plugins": [{"plugin": "Gain", "gain_db": 1000}]},
+                     "plugin 1 (Gain) parameter 'gain_db': 1000 is outside the allowed range -96 to 48 dB"),
+    "high-pass above Nyquist": ({"plugins": [{"plugin": "Reverb"}, {"plugin": "HighpassFilter",
+                                                                     "cutoff_frequency_hz": 30000}]},
+                                "plugin 2 (HighpassFilter) parameter 'cutoff_frequency_hz': 30000 is outside the "
+                                "allowed range 10 to 20000 Hz"),
+    "Phaser feedback 1.5": ({"plugins": [{"plugin": "Phaser", "feedback": 1.5}]},
+                            "parameter 'feedback': 1.5 is outside the allowed range -0.95 to 0.95"),
+    "negative attack": ({"plugins": [{"plugin": "Compressor", "attack_ms": -5}]},
+                        "parameter 'attack_ms': -5 is outside the allowed range 0 to 1000 ms"),
+    "NaN": ('{"plugins": [{"plugin": "Gain", "gain_db": NaN}]}', "parameter 'gain_db': NaN is not a number"),
+    "Infinity": ('{"plugins": [{"plugin": "Gain", "gain_db": -Infinity}]}', "-Infinity is not a number"),
+    "number too large for a float": ('{"plugins": [{"plugin": "Gain", "gain_db": 1e999}]}', "is not a number"),
+    "wrong type": ({"plugins": [{"plugin": "Reverb", "freeze_mode": True}]}, "true is not a number"),
+    "number as a string": ({"plugins": [{"plugin": "Gain", "gain_db": "6"}]}, "\"6\" is not a number"),
+    "no plugins key": ({"name": "oops", "description": "no chain at all"}, "has no 'plugins' list"),
+    "empty file": ("", "is not valid JSON"),
+    "not UTF-8": ("\udcff", "is not valid JSON (it is not UTF-8 text)"),
+    "nested too deep": ("[" * 100000 + "]" * 100000, "is not valid JSON"),
+    "integer too long": ('{"plugins": [{"plugin": "Gain", "gain_db": ' + "9" * 5000 + "}]}", "is not valid JSON"),
 }
 
 
@@ -197,6 +218,40 @@ def test_bad_presets_fail_on_load_with_one_line(case, tmp_path):
     assert message.startswith("effects preset 'x.json'"), message
     assert expected in message, message
     assert "\n" not in message
+
+
+def test_a_preset_that_is_a_fifo_fails_at_once(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.json")
+    with pytest.raises(EffectsError, match=r"effects preset '.*pipe.json' is not a regular file, expected a .json"):
+        load_preset(tmp_path / "pipe.json")
+
+
+def test_every_number_parameter_has_a_range_that_holds_pedalboards_default_and_the_shipped_values():
+    """A pedalboard that adds a parameter fails here rather than letting any value through; the defaults and
+    every shipped preset lie inside the ranges; both ends of every range load and give finite audio."""
+    from realtime.effects import PARAMETER_RANGES
+
+    rng = np.random.default_rng(5)
+    loud = np.clip(rng.normal(0, 0.5, (2, SR // 2)), -1, 1).astype(np.float32)
+    for plugin in STREAMING_PLUGINS:
+        numbers = {k for k, t in plugin_parameters(plugin).items() if t in ("float", "Optional[float]")}
+        assert set(PARAMETER_RANGES.get(plugin, {})) == numbers, plugin
+        instance = getattr(pedalboard, plugin)() if plugin != "Convolution" else None
+        for key, (low, high) in PARAMETER_RANGES.get(plugin, {}).items():
+            assert low < high, (plugin, key)
+            if instance is not None:
+                default = getattr(instance, key)
+                assert low <= default <= high, (plugin, key, default)
+            if plugin == "Convolution":
+                continue
+            for value in (low, high):
+                out = getattr(pedalboard, plugin)(**{key: value}).process(loud, float(SR))
+                assert np.isfinite(out).all(), (plugin, key, value)
+    assert set(PARAMETER_RANGES) <= set(STREAMING_PLUGINS)
+    for name in SHIPPED:
+        load_preset(name)  # raises on a value out of range
 
 
 def test_unknown_preset_name_lists_the_presets():
@@ -231,3 +286,26 @@ def test_render_is_the_same_whatever_the_block_size(name):
     for other in renders[1:]:
         assert other.shape == renders[0].shape
         assert np.abs(other - renders[0]).max() <= TOLERANCE
+
+
+def test_a_render_that_overflows_is_an_error_not_a_file(tmp_path):
+    """Two hits of a sample at float32's largest value sum to infinity: render_notes stops with one line naming
+    the stage and the time, and write_audio refuses such audio (an existing file stays as it was)."""
+    from realtime.audition import AuditionError, render_notes, write_audio
+    from realtime.drums import load_drum_map
+    from realtime.kits import Instrument, Kit, Layer
+
+    huge = np.full(4800, np.finfo(np.float32).max, np.float32)
+    kit = Kit("overflow", tmp_path, "folder", instruments={"kick": [Instrument("k", "kick", [Layer(0, 1, huge)])]})
+    gm = load_drum_map()
+    notes = [(0.5, gm.note("kick"), 127), (0.5, gm.note("kick"), 127)]
+    with pytest.raises(AuditionError, match=r"the kit 'overflow' gives samples that are not finite numbers .* "
+                                            r"from 0\.50 s on"):
+        render_notes(notes, Sampler(kit, gm), EffectChain(load_preset("dry")), block_size_samples=1000)
+    old = tmp_path / "old.wav"
+    old.write_bytes(b"an earlier render")
+    bad = np.zeros((2, 100), np.float32)
+    bad[1, 50] = np.nan
+    with pytest.raises(AuditionError, match="not finite"):
+        write_audio(old, bad)
+    assert old.read_bytes() == b"an earlier render"
