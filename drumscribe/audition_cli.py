@@ -174,6 +174,7 @@ def _check_mix(mix) -> None:
 
 def _parse_gains(values: list) -> dict:
     from realtime.drums import DRUMS
+    from realtime.sampler import DRUM_GAIN_RANGE_DB
 
     gains = {}
     for value in values:
@@ -186,6 +187,9 @@ def _parse_gains(values: list) -> dict:
             raise UserError(f"--gain '{value}' is not DRUM=DB, e.g. kick=+3")
         if drum not in DRUMS:
             raise UserError(f"--gain '{value}': drum '{drum}' is not one of: {', '.join(DRUMS)}")
+        low, high = DRUM_GAIN_RANGE_DB
+        if not low <= gain <= high:  # also NaN
+            raise UserError(f"--gain '{value}': {gain:g} dB is not in {low:g} to {high:g} dB")
         gains[drum] = gain
     return gains
 
@@ -286,6 +290,12 @@ def cmd_audition(args) -> int:
         kit = load_kit(info, sample_rate_hz=SAMPLE_RATE_HZ)
     with _user_errors():
         sampler = Sampler(kit, drum_map, sample_rate_hz=SAMPLE_RATE_HZ, drum_gain_db=gains)
+    if not any(sampler.plays(note) for _, note, _ in notes):  # as for a MIDI with no notes: nothing to play
+        keys = sorted({note for _, note, _ in notes})
+        shown = ", ".join(map(str, keys[:12])) + (", ..." if len(keys) > 12 else "")
+        raise UserError(f"MIDI file '{args.midi}' holds no note kit '{info.name}' has a drum for ({len(notes)} notes "
+                        f"on keys {shown}; drum map {args.drum_map}); there is nothing to play")
+    with _user_errors():
         chain = EffectChain(preset, sample_rate_hz=SAMPLE_RATE_HZ)
         min_s = original.shape[1] / SAMPLE_RATE_HZ if original is not None else 0.0
         audio = normalise(render_notes(notes, sampler, chain, block_size_samples=args.block_size,

@@ -201,8 +201,10 @@ def resolve_kit(spec: str | None) -> KitInfo:
         names = ", ".join(k.name for k in kits) or "none installed"
         raise AuditionError(f"kit '{spec}' is not a kit path nor one of: {names}")
     if sf2_part:
-        if not path.is_file():
+        if not path.exists():
             raise AuditionError(f"soundfont '{path}' does not exist")
+        if not path.is_file():
+            raise AuditionError(f"soundfont '{path}' is not a regular file, expected an .sf2 soundfont")
         return _sf2_preset(path, sf2_part.group(2))
     if path.name == "drumkit.xml" and path.is_file():
         path = path.parent
@@ -255,6 +257,8 @@ def read_midi_notes(path: str | Path) -> list:
         raise AuditionError(f"MIDI file '{path}' does not exist")
     if path.is_dir():
         raise AuditionError(f"MIDI file '{path}' is a folder, expected a .mid file")
+    if not path.is_file():  # a FIFO would wait for a writer forever
+        raise AuditionError(f"MIDI file '{path}' is not a regular file (a FIFO, socket or device), expected a .mid file")
     try:
         midi = mido.MidiFile(str(path))
         notes, now = [], 0.0
@@ -303,22 +307,25 @@ def render_notes(notes, sampler: Sampler, effects: EffectChain | None = None, *,
         quiet_needed += int(rate * sum(dict(spec.parameters).get("delay_seconds", 0.5)
                                        for spec in effects.preset.plugins if spec.plugin == "Delay"))
     blocks, peaks, position, quiet = [], [], 0, 0
-    for block in note_blocks(notes, block_size_samples=block_size_samples, sample_rate_hz=rate):
-        audio = sampler.process(block)
-        if effects is not None:
-            audio = effects.process(audio)
-        blocks.append(audio)
-        peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
-        peaks.append(peak)
-        position += block.n_samples
-        if position < must_reach:
-            continue
-        if peak <= threshold:
-            quiet += block.n_samples
-        else:
-            quiet = block.n_samples - 1 - int(np.flatnonzero(np.abs(audio).max(axis=0) > threshold)[-1])
-        if (quiet >= quiet_needed and not sampler.sounding) or position >= give_up:
-            break
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught by _check_finite, with its time
+        for block in note_blocks(notes, block_size_samples=block_size_samples, sample_rate_hz=rate):
+            audio = sampler.process(block)
+            _check_finite(audio, position, rate, f"kit '{sampler.kit.name}'")
+            if effects is not None:
+                audio = effects.process(audio)
+                _check_finite(audio, position, rate, f"effects preset '{effects.preset.name}'")
+            blocks.append(audio)
+            peak = max(float(audio.max()), -float(audio.min())) if audio.size else 0.0
+            peaks.append(peak)
+            position += block.n_samples
+            if position < must_reach:
+                continue
+            if peak <= threshold:
+                quiet += block.n_samples
+            else:
+                quiet = block.n_samples - 1 - int(np.flatnonzero(np.abs(audio).max(axis=0) > threshold)[-1])
+            if (quiet >= quiet_needed and not sampler.sounding) or position >= give_up:
+                break
     # the end: the last sample above the threshold (found in the last loud block only), or min_duration_s
     last_loud = next((i for i in range(len(blocks) - 1, -1, -1) if peaks[i] > threshold), None)
     end = 0
@@ -329,6 +336,15 @@ def render_notes(notes, sampler: Sampler, effects: EffectChain | None = None, *,
     keep = -(-(end + latency) // block_size_samples)
     out = np.concatenate(blocks[:keep], axis=1) if keep else np.zeros((2, 0), np.float32)
     return out[:, latency : latency + end]
+
+
+def _check_finite(audio: np.ndarray, position: int, rate: int, stage: str) -> None:
+    """Raise AuditionError when a stage's output holds an infinity or NaN: never a file of noise or silence."""
+    bad = ~np.isfinite(audio)
+    if bad.any():
+        at_s = (position + int(np.flatnonzero(bad.any(axis=0))[0])) / rate
+        raise AuditionError(f"the {stage} gives samples that are not finite numbers (infinity or NaN) from "
+                            f"{at_s:.2f} s on; lower its gains, drive or feedback")
 
 
 def normalise(audio: np.ndarray, peak_dbfs: float = PEAK_DBFS) -> np.ndarray:
@@ -379,17 +395,37 @@ def check_output_format(path: str | Path) -> tuple:
 
 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
-    """(channels, n) audio to a WAV, FLAC, MP3 or OGG file chosen by the suffix, atomically."""
+    """(channels, n) audio to a WAV, FLAC, MP3 or OGG file chosen by the suffix, atomically: the file is complete,
+    or whatever was at `path` before is left as it was and AuditionError says why (a full disk, say).
+
+    The file is encoded in memory first, then written with Python's own I/O: libsndfile reports a failed write
+    only as "System error", where Python says "No space left on device"."""
+    import io
+
     import soundfile as sf
 
     from .sinks import atomic_output
 
     file_format, subtype = check_output_format(path)
+    if not np.isfinite(audio).all():
+        raise AuditionError(f"output '{path}': the audio holds samples that are not finite numbers; not written")
     data = np.clip(audio.T, -1.0, 1.0)
     if not len(data) and file_format in ("MP3", "OGG"):
         data = np.zeros((1, audio.shape[0]), np.float32)  # the coded formats cannot hold zero frames
-    with atomic_output(path) as tmp:
-        sf.write(str(tmp), data, sample_rate_hz, format=file_format, subtype=subtype)
+    encoded = io.BytesIO()
+    try:
+        sf.write(encoded, data, sample_rate_hz, format=file_format, subtype=subtype)
+    except (RuntimeError, ValueError, TypeError) as exc:  # soundfile.LibsndfileError is a RuntimeError
+        raise AuditionError(f"output '{path}' cannot be encoded as {file_format} "
+                            f"({' '.join(str(exc).split()) or type(exc).__name__})") from None
+    existed = os.path.lexists(path)
+    try:
+        with atomic_output(path) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(encoded.getbuffer())
+    except OSError as exc:
+        kept = f"'{path}' was left as it was" if existed else "nothing was written"
+        raise AuditionError(f"output '{path}' could not be written ({exc.strerror or exc}); {kept}") from None
 
 
 def check_output_device(channels: int = 2, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:

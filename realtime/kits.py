@@ -15,6 +15,9 @@ import numpy as np
 from . import SAMPLE_RATE_HZ
 from .drums import DRUMS
 
+MAX_XML_GAIN = 16.0
+"""The largest gain or volume a drumkit.xml may give a layer or instrument (+24 dB; the Debian Hydrogen kits go to 5)."""
+
 HYDROGEN_KIT_DIRS = (Path("/usr/share/hydrogen/data/drumkits"), Path.home() / ".hydrogen/data/drums")
 SF2_DIRS = (Path("/usr/share/sounds/sf2"),)
 
@@ -106,13 +109,16 @@ class Kit:
 
 
 def _read_sample(path: Path, sample_rate_hz: int) -> np.ndarray:
-    import soundfile as sf
+    """A kit sample, mono at `sample_rate_hz`; read as every audio input is (a FIFO, junk or non-finite samples
+    give one line, never a hang or a render of noise)."""
     import soxr
 
+    from .sources import AudioInputError, read_audio
+
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:
-        raise KitError(f"kit sample '{path}' cannot be read ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+        audio, rate = read_audio(path)
+    except AudioInputError as exc:
+        raise KitError(f"kit sample: {' '.join(str(exc).split())}") from None
     mono = audio.mean(axis=1)
     if rate != sample_rate_hz and len(mono) > 16:
         mono = soxr.resample(mono, rate, sample_rate_hz).astype(np.float32)
@@ -130,6 +136,18 @@ def _children(element, tag):
     return [child for child in element if child.tag.split("}")[-1] == tag]
 
 
+def _number(element, tag: str, default: str, where: str, low: float, high: float) -> float:
+    """A number of drumkit.xml, checked: one line naming the file, the instrument, the tag and the range."""
+    text = _text(element, tag, default)
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise KitError(f"{where}: <{tag}> '{text}' is not a number in {low:g}-{high:g}")
+    return value
+
+
 def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ, name_rules=drum_for_name) -> Kit:
     """A Hydrogen kit (its drumkit.xml, old single-file or new layered format), drums named by instrument name."""
     directory = Path(directory)
@@ -140,6 +158,8 @@ def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RAT
         root = ET.parse(xml_path).getroot()
     except ET.ParseError as exc:
         raise KitError(f"kit file '{xml_path}' is not valid XML ({exc})") from None
+    except OSError as exc:
+        raise KitError(f"kit file '{xml_path}' cannot be read ({exc.strerror or exc})") from None
     kit = Kit(name=_text(root, "name", directory.name), path=directory, kind="hydrogen",
               licence=_text(root, "license", "unknown"))
     instrument_lists = _children(root, "instrumentList")
@@ -148,22 +168,24 @@ def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RAT
         drum = name_rules(name)
         if drum is None or _text(inst, "isMuted") == "true":
             continue
+        where = f"kit file '{xml_path}': instrument '{name}'"
         layers = []
         components = _children(inst, "instrumentComponent") or [inst]
         for comp in components:
             for layer in _children(comp, "layer"):
                 file = _text(layer, "filename")
                 if file and (directory / file).is_file():
-                    layers.append(Layer(float(_text(layer, "min", "0")), float(_text(layer, "max", "1")),
-                                        _read_sample(directory / file, sample_rate_hz), float(_text(layer, "gain", "1"))))
+                    layers.append(Layer(_number(layer, "min", "0", where, 0, 1), _number(layer, "max", "1", where, 0, 1),
+                                        _read_sample(directory / file, sample_rate_hz),
+                                        _number(layer, "gain", "1", where, 0, MAX_XML_GAIN)))
         file = _text(inst, "filename")
         if not layers and file and (directory / file).is_file():
             layers.append(Layer(0.0, 1.0, _read_sample(directory / file, sample_rate_hz)))
         if not layers:
             continue
-        gain = float(_text(inst, "gain", "1")) * float(_text(inst, "volume", "1"))
-        kit.instruments.setdefault(drum, []).append(
-            Instrument(name, drum, layers, gain=gain, choke_group=int(float(_text(inst, "muteGroup", "-1")))))
+        gain = _number(inst, "gain", "1", where, 0, MAX_XML_GAIN) * _number(inst, "volume", "1", where, 0, MAX_XML_GAIN)
+        choke_group = _number(inst, "muteGroup", "-1", where, -1, 1e6)
+        kit.instruments.setdefault(drum, []).append(Instrument(name, drum, layers, gain=gain, choke_group=int(choke_group)))
     if not kit.instruments:
         raise KitError(f"kit '{directory}' has no instrument that is a known drum")
     return kit

@@ -55,6 +55,7 @@ class MonitorSink:
         self.device_name = ""
         self.blocks = 0
         self.underflows = 0
+        self.blowups = 0  # blocks silenced because the effects gave infinities or NaN
         self.closed = False
 
     def write(self, hits) -> None:
@@ -67,7 +68,12 @@ class MonitorSink:
         while self.pending:
             note, velocity = self.pending.popleft()
             notes.append((0, note, velocity))
-        return self.effects.process(self.sampler.process(NoteBlock(n_samples, tuple(notes))))
+        out = self.effects.process(self.sampler.process(NoteBlock(n_samples, tuple(notes))))
+        if not np.isfinite(out).all():  # a plugin blew up (a VST3's own values are not range-checked): silence,
+            self.blowups += 1  # never noise on the speakers, and the chain starts afresh
+            self.effects.reset()
+            out = np.zeros_like(out)
+        return out
 
     def open(self, device=None) -> "MonitorSink":
         sd = _sounddevice()

@@ -31,6 +31,9 @@ CHOKE_FADE_MS = 8.0
 MAX_VOICES = 64
 """Voices sounding at once; a note beyond this fades out the oldest voice."""
 
+DRUM_GAIN_RANGE_DB = (-96.0, 48.0)
+"""The level a drum may be given (audition --gain DRUM=DB): past these it is silence, or overflows float32."""
+
 HI_HATS = ("hh_closed", "hh_pedal", "hh_open")
 
 DEFAULT_PAN = {"kick": 0.0, "snare": 0.0, "side_stick": 0.0, "hh_closed": -0.4, "hh_pedal": -0.4, "hh_open": -0.4,
@@ -103,6 +106,9 @@ class Sampler:
                     raise SamplerError(f"{option} for '{drum}': '{drum}' is not one of: {', '.join(DRUMS)}")
                 if not np.isfinite(value):
                     raise SamplerError(f"{option} for '{drum}' is {value}, expected a finite number")
+                low, high = DRUM_GAIN_RANGE_DB
+                if option == "drum gain" and not low <= value <= high:
+                    raise SamplerError(f"{option} for '{drum}' is {value:g} dB, expected {low:g} to {high:g} dB")
         if max_voices < 1:
             raise SamplerError(f"max_voices {max_voices} must be >= 1")
         self.kit = kit
@@ -128,6 +134,10 @@ class Sampler:
         self.position_samples = 0
         self.voices = []
         self.round_robin = {}
+
+    def plays(self, note: int) -> bool:
+        """Whether a note sounds on this kit (its drum, through the drum map or a GM alias, is in the kit)."""
+        return self.note_drum.get(int(note)) in self.instruments
 
     def reset(self) -> None:
         self.position_samples = 0

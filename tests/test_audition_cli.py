@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -263,7 +264,7 @@ def test_bad_audio_to_mix_with(capsys, groove_mid, tmp_path):
     junk = tmp_path / "junk.mp3"
     junk.write_bytes(os.urandom(3000))
     out = tmp_path / "o.wav"
-    for audio, mention in ((tmp_path / "missing.mp3", "does not exist"), (junk, "is not a readable audio file")):
+    for audio, mention in ((tmp_path / "missing.mp3", "does not exist"), (junk, "is not audio drumscribe can read")):
         code, _, err = run_cli(capsys, "audition", groove_mid, "-o", out, "--mix-with", audio)
         assert_one_line_error(code, err, "--mix-with", mention)
         assert not out.exists()
@@ -321,3 +322,122 @@ def test_play_without_an_output_device(groove_mid):
     run = subprocess.run([sys.executable, "-m", "drumscribe", "audition", str(groove_mid), "--play"], env=env,
                          capture_output=True, text=True, timeout=120)
     assert_one_line_error(run.returncode, run.stderr, "--play: no audio output device", "-o")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# issue 29: broken presets, notes nothing can play, special files, a full disk: one line, exit 1, and the
+# output absent or untouched
+
+
+def _bad_audition_inputs(tmp: Path, groove_mid: Path) -> dict:
+    """case -> (argv after 'audition', words the line must hold); every file the cases need, made in tmp."""
+    import mido
+
+    (tmp / "gain.json").write_text(json.dumps({"plugins": [{"plugin": "Gain", "gain_db": 1000}]}))
+    (tmp / "highpass.json").write_text(json.dumps({"plugins": [{"plugin": "HighpassFilter",
+                                                                "cutoff_frequency_hz": 30000}]}))
+    (tmp / "empty.json").write_text("{}")
+    os.mkfifo(tmp / "pipe.json")
+    piano = mido.MidiFile(type=0)
+    track = mido.MidiTrack()
+    piano.tracks.append(track)
+    for note in (60, 64, 67):  # a C major chord on channel 1: no drum for any kit
+        track.append(mido.Message("note_on", channel=0, note=note, velocity=90, time=0))
+        track.append(mido.Message("note_off", channel=0, note=note, velocity=0, time=240))
+    piano.save(str(tmp / "piano.mid"))
+    os.mkfifo(tmp / "pipe.mid")
+    os.mkfifo(tmp / "pipe.sf2")
+    kit = tmp / "kit"
+    shutil.copytree(find_kit(), kit)
+    xml = (kit / "drumkit.xml").read_text()
+    (kit / "drumkit.xml").write_text(xml.replace("<min>0</min>", "<min>soft</min>", 1))
+    sf.write(str(tmp / "nan.wav"), np.full(4800, np.nan, np.float32), SR, subtype="FLOAT")
+    mid = str(groove_mid)
+    return {
+        "preset Gain 1000 dB": ([mid, "--effects", tmp / "gain.json"],
+                                ["--effects", "effects preset 'gain.json': plugin 1 (Gain) parameter 'gain_db': 1000 "
+                                              "is outside the allowed range -96 to 48 dB"]),
+        "preset high-pass above Nyquist": ([mid, "--effects", tmp / "highpass.json"],
+                                           ["'cutoff_frequency_hz': 30000 is outside the allowed range 10 to 20000 Hz"]),
+        "preset without plugins": ([mid, "--effects", tmp / "empty.json"], ["has no 'plugins' list"]),
+        "preset that is a FIFO": ([mid, "--effects", tmp / "pipe.json"], ["is not a regular file"]),
+        "MIDI of non-drum notes": ([tmp / "piano.mid"],
+                                   ["piano.mid' holds no note kit 'The Black Pearl 1.0' has a drum for",
+                                    "3 notes on keys 60, 64, 67", "there is nothing to play"]),
+        "MIDI that is a FIFO": ([tmp / "pipe.mid"], ["pipe.mid' is not a regular file"]),
+        "drum gain 1000 dB": ([mid, "--gain", "kick=1000"], ["--gain 'kick=1000': 1000 dB is not in -96 to 48 dB"]),
+        "drum gain NaN": ([mid, "--gain", "snare=nan"], ["--gain 'snare=nan': nan dB is not in -96 to 48 dB"]),
+        "soundfont that is a FIFO": ([mid, "--kit", tmp / "pipe.sf2"], ["--kit", "pipe.sf2' is not a regular file"]),
+        "drumkit.xml with a word for a number": ([mid, "--kit", kit],
+                                                 ["--kit", "drumkit.xml': instrument", "<min> 'soft' is not a number "
+                                                  "in 0-1"]),
+        "original of NaN": ([mid, "--mix-with", tmp / "nan.wav"], ["--mix-with", "non-finite"]),
+    }
+
+
+BAD_AUDITION_CASES = ["preset Gain 1000 dB", "preset high-pass above Nyquist", "preset without plugins",
+                      "preset that is a FIFO", "MIDI of non-drum notes", "MIDI that is a FIFO", "drum gain 1000 dB",
+                      "drum gain NaN", "soundfont that is a FIFO", "drumkit.xml with a word for a number",
+                      "original of NaN"]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new output", "existing output"])
+@pytest.mark.parametrize("case", BAD_AUDITION_CASES)
+def test_bad_audition_inputs_write_nothing(capsys, groove_mid, tmp_path, case, existing):
+    argv, mentions = _bad_audition_inputs(tmp_path, groove_mid)[case]
+    out = tmp_path / "out.wav"
+    if existing:
+        out.write_bytes(b"yesterday's render")
+    code, stdout, err = run_cli(capsys, "audition", *argv, "-o", out)
+    assert_one_line_error(code, err, *mentions)
+    assert (out.read_bytes() == b"yesterday's render") if existing else not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.wav")]  # no temporary file left
+
+
+def test_midi_of_non_drum_notes_is_refused_like_a_midi_of_no_notes(capsys, tmp_path):
+    """Both exit 1 with one line ending 'there is nothing to play' and write nothing (the first used to give a
+    44-byte silent WAV and exit 0)."""
+    import mido
+
+    empty = tmp_path / "empty.mid"
+    hits_to_midi([], load_drum_map(), tempo_bpm=120).save(str(empty))
+    piano = tmp_path / "piano.mid"
+    midi = mido.MidiFile(type=0)
+    midi.tracks.append(mido.MidiTrack([mido.Message("note_on", channel=2, note=72, velocity=80)]))
+    midi.save(str(piano))
+    for path in (empty, piano):
+        code, _, err = run_cli(capsys, "audition", path, "-o", tmp_path / "o.wav")
+        assert_one_line_error(code, err, f"'{path}' holds no note", "there is nothing to play")
+        assert not (tmp_path / "o.wav").exists()
+
+
+def _small_tmpfs(tmp_path: Path, size: str = "64k") -> Path:
+    """A tiny tmpfs mounted in tmp_path (root only), or a skip saying why not."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    mount = tmp_path / "full"
+    mount.mkdir()
+    run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
+                         text=True)
+    if run.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {run.stderr.strip()}")
+    return mount
+
+
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_a_full_disk_is_one_line_and_the_old_render_stays(capsys, groove_mid, tmp_path, suffix):
+    """A render that does not fit: exit 1, one line naming the output and 'No space left on device', the file
+    that was there byte for byte as it was, and no temporary file left behind."""
+    mount = _small_tmpfs(tmp_path)
+    try:
+        old = mount / f"old{suffix}"
+        old.write_bytes(os.urandom(20000))
+        before = old.read_bytes()
+        for out, kept in ((old, "was left as it was"), (mount / f"new{suffix}", "nothing was written")):
+            code, stdout, err = run_cli(capsys, "audition", groove_mid, "-o", out, "--effects", "room")
+            assert_one_line_error(code, err, f"output '{out}' could not be written (No space left on device)", kept)
+            assert "wrote" not in stdout
+        assert old.read_bytes() == before
+        assert sorted(p.name for p in mount.iterdir()) == [old.name]
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
