@@ -16,7 +16,8 @@ kits. The held-out kits (`offline.render.HELD_OUT_KITS`) are refused: they are f
 frame (default: the checkpoint's measure, `realtime.classifier.velocity_measure`). `--validate SPEC` prints the
 Spearman on grooves of that kit too, at the fitted offsets (the validation kit TimGM6mb; never the test kit).
 `--write` stores the measure and its fitted offsets in the checkpoint (`extra["velocity"]`; the engine reads them
-from there) and rewrites its ONNX bundle.
+from there) and rewrites its ONNX bundle, each whole or not at all (models.cnn.save_checkpoint): an interrupted
+run leaves the old checkpoint as it was.
 """
 from __future__ import annotations
 
@@ -118,11 +119,23 @@ def main(argv=None) -> int:
         return 2
     import torch
 
-    from models.cnn import load_checkpoint, save_checkpoint
+    from models.cnn import CheckpointError, load_checkpoint, save_checkpoint
     from realtime.classifier import velocity_measure
 
     torch.set_num_threads(1)
-    checkpoint = load_checkpoint(args.model)
+    try:
+        checkpoint = load_checkpoint(args.model)
+    except CheckpointError as exc:
+        print(f"--model: {exc}", file=sys.stderr)
+        return 1
+    if args.write:  # refused now rather than after the grooves are measured
+        from realtime.sinks import OutputPathError, check_writable
+
+        try:
+            check_writable(args.model)
+        except OutputPathError as exc:
+            print(f"--write: {exc}", file=sys.stderr)
+            return 1
     frames, reduce, current = velocity_measure(checkpoint)
     frames, reduce = args.frames or frames, args.reduce or reduce
     rows = measure(checkpoint, kits, args.grooves, frames=frames, reduce=reduce)

@@ -18,6 +18,7 @@ import numpy as np
 from realtime.drums import DRUMS
 from realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
 from realtime.onsets import OnsetDetector, OnsetParams
+from realtime.sinks import atomic_output
 
 from .render import BAND_DB
 
@@ -185,7 +186,8 @@ def _job(args):
     t = time.time()
     out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet, lead, tuple(band_db), bleed, amp,
                         soundfonts, perc, cymbals, drum_mask)
-    np.savez(part, **out)
+    with atomic_output(part) as tmp, open(tmp, "wb") as f:  # an interrupted run leaves no half part to resume from
+        np.savez(f, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
                 len(out["y"]), out["missed"], out["hits"], time.time() - t)
     return out
@@ -209,8 +211,15 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
     kit_ids = np.concatenate([np.full(len(p["y"]), i, np.int16) for i, p in enumerate(parts)])
+    target = out_path if str(out_path).endswith(".npz") else Path(f"{out_path}.npz")  # where np.savez puts it
+    with atomic_output(target) as tmp, open(tmp, "wb") as f:  # the whole dataset, or the old file untouched
+        _save_dataset(f, parts, kit_ids, fp, op, lp, drum_mask)
+    return parts
+
+
+def _save_dataset(f, parts, kit_ids, fp, op, lp, drum_mask) -> None:
     np.savez(
-        out_path,
+        f,
         x=np.concatenate([p["x"] for p in parts]),
         y=np.concatenate([p["y"] for p in parts]),
         v=np.concatenate([p["v"] for p in parts]),
@@ -228,7 +237,6 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
         label_params=json.dumps(asdict(lp)),
         drum_mask=str(drum_mask),
     )
-    return parts
 
 
 def main(argv=None):

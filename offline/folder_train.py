@@ -22,6 +22,7 @@ import math
 import os
 import sys
 import time
+import zipfile
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -247,7 +248,7 @@ def plot_curves(path: Path, histories: list) -> None:
     ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy", ylim=(0, 1.02))
     ax_acc.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -272,7 +273,7 @@ def plot_confusion(path: Path, confusion, labels: list, title: str) -> None:
     ax.set(xlabel="predicted", ylabel="true", title=title)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true class")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")
     plt.close(fig)
 
 
@@ -281,6 +282,33 @@ def output_paths(out: str | Path) -> dict:
     stem = out.with_suffix("") if out.suffix else out
     return {"checkpoint": out, "report": Path(f"{stem}.report.json"), "curves": Path(f"{stem}.curves.png"),
             "confusion": Path(f"{stem}.confusion.png")}
+
+
+def cache_key_of(path: str | Path) -> str:
+    """The key of an image cache this program wrote (what the images were made from); FolderTrainError (one line)
+    for a file that is not such a cache, which is never written over."""
+    try:
+        with np.load(path, allow_pickle=False) as cached:
+            if not {"x", "y", "owner", "skipped", "key"} <= set(cached.files):
+                raise KeyError("lacks its arrays")
+            return str(cached["key"])
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "not an .npz archive" if isinstance(exc, (ValueError, AttributeError, TypeError)) else \
+            " ".join(str(exc).strip("'\"").split())[:100]
+        raise FolderTrainError(f"--cache '{path}' is not an image cache of 'drumscribe train --folders' ({reason}); "
+                               "give a new path, or remove the file") from None
+
+
+def _check_cache(cache: str) -> None:
+    """--cache: a cache this program wrote, or a new file in a folder that exists."""
+    from realtime.sinks import OutputPathError, check_writable
+
+    if Path(cache).is_file():
+        cache_key_of(cache)
+    try:
+        check_writable(cache)
+    except OutputPathError as exc:
+        raise FolderTrainError(f"--cache: {exc}") from None
 
 
 def _check_out(out: Path) -> None:
@@ -365,6 +393,8 @@ def train(cfg: FolderTrainConfig) -> dict:
     data_dir, paths_out = Path(cfg.folders), output_paths(cfg.out)
     labels, files = find_class_files(data_dir)
     _check_out(paths_out["checkpoint"])
+    if cfg.cache:
+        _check_cache(cfg.cache)
     device = get_device(cfg.device)
     torch.set_num_threads(cfg.threads)
     params = OneShotParams()
@@ -376,9 +406,9 @@ def train(cfg: FolderTrainConfig) -> dict:
     role = np.zeros(len(files), int)  # 0 train, 1 validation, 2 test
     role[split[1]], role[split[2]] = 1, 2
     key = _cache_key(files, cfg, params) if cfg.cache else ""
-    if cfg.cache and Path(cfg.cache).is_file() and str(np.load(cfg.cache)["key"]) == key:
-        cached = np.load(cfg.cache, allow_pickle=False)
-        x, y, owner, skipped = cached["x"], cached["y"], cached["owner"], list(cached["skipped"])
+    if cfg.cache and Path(cfg.cache).is_file() and cache_key_of(cfg.cache) == key:
+        with np.load(cfg.cache, allow_pickle=False) as cached:
+            x, y, owner, skipped = cached["x"], cached["y"], cached["owner"], list(cached["skipped"])
         log.warning("train --folders: %d images from the cache '%s'", len(x), cfg.cache)
     else:
         copies = [cfg.augment_copies if r == 0 else 0 for r in role]
@@ -390,8 +420,9 @@ def train(cfg: FolderTrainConfig) -> dict:
         x = np.concatenate([results[i][0] for i in kept])
         owner = np.concatenate([np.full(len(results[i][0]), i) for i in kept])  # the file each image comes from
         y = y_files[owner]
-        if cfg.cache:
-            np.savez(cfg.cache, x=x, y=y, owner=owner, skipped=np.array(skipped, dtype=str), key=key)
+        if cfg.cache:  # whole or not at all, as every file written here
+            with atomic_output(cfg.cache) as tmp, open(tmp, "wb") as f:
+                np.savez(f, x=x, y=y, owner=owner, skipped=np.array(skipped, dtype=str), key=key)
     for reason in skipped[:5]:
         log.warning("skipped: %s", reason)
     if len(skipped) > 5:
@@ -444,14 +475,16 @@ def train(cfg: FolderTrainConfig) -> dict:
     }
     extra = {k: report[k] for k in ("data", "files_per_class", "split", "device", "best_epoch", "validation_accuracy",
                                     "test_accuracy", "members", "train_seconds", "config")}
-    with atomic_output(paths_out["checkpoint"]) as tmp:
-        save_checkpoint(tmp, OneShotCheckpoint(model=model, labels=labels, feature_params=params.as_dict(),
-                                               mel_basis=basis, extra=extra))
+    save_checkpoint(paths_out["checkpoint"], OneShotCheckpoint(model=model, labels=labels,  # written whole or not
+                                                               feature_params=params.as_dict(), mel_basis=basis,
+                                                               extra=extra))
     with atomic_output(paths_out["report"]) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n")
-    plot_curves(paths_out["curves"], [m["history"] for m in members])
-    plot_confusion(paths_out["confusion"], test["confusion"], labels,
-                   f"test files: accuracy {test['accuracy']:.3f} ({len(test_idx)} files)")
+    with atomic_output(paths_out["curves"]) as tmp:
+        plot_curves(tmp, [m["history"] for m in members])
+    with atomic_output(paths_out["confusion"]) as tmp:
+        plot_confusion(tmp, test["confusion"], labels,
+                       f"test files: accuracy {test['accuracy']:.3f} ({len(test_idx)} files)")
     return report
 
 

@@ -3,7 +3,11 @@
 Reads top to bottom: the config, small helpers, then one loop. Usage:
     python -m offline.dataset --out data/train.npz --clips-per-kit 100
     python -m offline.dataset --out data/val.npz --held-out --clips-per-kit 50 --seed 7
-    drumscribe train --data data/train.npz --val data/val.npz -o models/weights/hitcnn.pt
+    drumscribe train --data data/train.npz --val data/val.npz -o runs/hitcnn.pt
+
+The checkpoint (-o; by default a new runs/hitcnn-<date>-<time>.pt, never the shipped model) is written after every
+epoch, each time whole or not at all (models.cnn.save_checkpoint): an interrupted run leaves the last finished
+epoch's. The data, the --config file and the output are checked before any work: a problem is one line and exit 1.
 """
 from __future__ import annotations
 
@@ -11,8 +15,10 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
-from dataclasses import asdict, dataclass, fields
+import zipfile
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +31,7 @@ class TrainConfig:
     data: str = "data/train.npz"  # windows rendered from the training kits
     val: str = "data/val.npz"  # windows rendered from the held-out kits
     threshold_kit: str = "TimGM6mb"  # held-out kit whose windows tune the per-class thresholds
-    out: str = "models/weights/hitcnn.pt"
+    out: str = ""  # checkpoint to write; "": a new runs/hitcnn-<date>-<time>.pt (default_out)
     frames_before: int = 3  # model context before the onset frame
     frames_after: int = 16  # model look-ahead (80 ms at 5 ms hop); the live model uses less
     channels: tuple = (16, 32, 64)
@@ -53,6 +59,20 @@ class TrainConfig:
     threads: int = 2  # CPU threads for torch
 
 
+class TrainError(ValueError):
+    """Training input that cannot be used (data, --config, output path); the message is one line for the user."""
+
+
+def default_out(now: float | None = None) -> Path:
+    """A new checkpoint path under runs/ (never the shipped model's): runs/hitcnn-<date>-<time>[-N].pt."""
+    stem = "runs/hitcnn-" + time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    path, n = Path(stem + ".pt"), 1
+    while path.exists():
+        n += 1
+        path = Path(f"{stem}-{n}.pt")
+    return path
+
+
 def get_device(name: str):
     import torch
 
@@ -71,16 +91,16 @@ def load_windows(path: str, before: int, after: int):
         parts = [load_windows(p, before, after) for p in path.split(",")]
         offsets = {p[3] for p in parts}
         if len(offsets) != 1 or len({p[0].shape[2] for p in parts}) != 1:
-            raise ValueError(f"datasets {path} store different window lengths")
+            raise TrainError(f"datasets {path} store different window lengths")
         kit_base = np.cumsum([0] + [len(p[2]["kits"]) for p in parts[:-1]])
         if len({recipe(p[2])[0] for p in parts}) != 1:
-            raise ValueError(f"datasets {path} were rendered with different spectrogram settings")
+            raise TrainError(f"datasets {path} were rendered with different spectrogram settings")
         if len({recipe(p[2])[1] for p in parts}) != 1:
             log.warning("datasets %s were rendered behind different onset detectors; the checkpoint takes the last "
                         "one's", path)
         masks = {str(p[2]["drum_mask"]) if "drum_mask" in p[2] else "" for p in parts}
         if len(masks) != 1:
-            raise ValueError(f"datasets {path} mix windows behind a drum mask and without one (offline.dataset "
+            raise TrainError(f"datasets {path} mix windows behind a drum mask and without one (offline.dataset "
                              "--drum-mask): a network reads one or the other")
         meta = {
             **{k: parts[-1][2][k] for k in ("feature_params", "onset_params") if k in parts[-1][2]},
@@ -96,7 +116,7 @@ def load_windows(path: str, before: int, after: int):
     data = np.load(path)
     sb, sa = int(data["store_before"]), int(data["store_after"])
     if before > sb or after > sa:
-        raise ValueError(f"model context {before}+{after} exceeds the stored {sb}+{sa} frames of {path}")
+        raise TrainError(f"model context {before}+{after} exceeds the stored {sb}+{sa} frames of {path}")
     # keep one spare frame each side for jitter where the store allows
     lo, hi = sb - before, sb + after + 1
     x = data["x"][:, max(0, lo - 1) : min(sb + sa + 1, hi + 1)].transpose(0, 2, 1)
@@ -345,6 +365,10 @@ def train(cfg: TrainConfig) -> dict:
     from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
     from realtime.features import mel_basis, mel_centers_hz
 
+    if not cfg.out:  # never the shipped model: a new file under runs/
+        out = default_out()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cfg = replace(cfg, out=str(out))
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
@@ -382,7 +406,7 @@ def train(cfg: TrainConfig) -> dict:
     history = []
     fp_, op_ = recipe(meta)
     if has_val and recipe(vmeta)[0] != fp_:
-        raise ValueError(f"{cfg.val} was rendered with other spectrogram settings than {cfg.data}")
+        raise TrainError(f"{cfg.val} was rendered with other spectrogram settings than {cfg.data}")
     offset_frames = float(np.median(meta["delays"])) * fp_.sample_rate_hz / fp_.hop_samples
     lowpass = None
     if cfg.lowpass_rate:
@@ -457,13 +481,150 @@ def train(cfg: TrainConfig) -> dict:
     return history
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="drumscribe train", description="Train the drum-hit CNN on rendered windows.")
+DATASET_KEYS = ("x", "y", "labels", "kits", "kit", "seconds", "delays", "store_before", "store_after")
+"""What train reads of a window dataset (offline.dataset)."""
+
+
+def _header_shape(data, key: str) -> tuple:
+    """The shape of an array in an .npz, read from its header (the windows are not loaded)."""
+    with data.zip.open(f"{key}.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        return tuple(read(f)[0])
+
+
+def check_dataset(path: str, before: int, after: int, option: str = "--data") -> dict:
+    """What a window dataset holds, from its headers and small arrays (the windows are not read): windows, labels,
+    the spectrogram settings and whether a drum mask was used. TrainError, one line, for anything train cannot
+    use, so that a bad file is refused before any work."""
+    hint = f"render one with: python -m offline.dataset --out {Path(path).with_suffix('.npz')}"
+    if not Path(path).exists():
+        raise TrainError(f"{option} '{path}' does not exist; {hint}")
+    if not Path(path).is_file():
+        raise TrainError(f"{option} '{path}' is not a file; expected a window dataset (.npz); {hint}")
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = "not an .npz archive" if isinstance(exc, ValueError) else " ".join(str(exc).split())[:120]
+        raise TrainError(f"{option} '{path}' is not a window dataset ({reason}); {hint}") from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise TrainError(f"{option} '{path}' holds one array, not a window dataset (.npz); {hint}")
+    with data:
+        missing = [k for k in DATASET_KEYS if k not in data.files]
+        if missing:
+            raise TrainError(f"{option} '{path}' is not a window dataset (it lacks {', '.join(missing)}); {hint}")
+        try:
+            x, y = _header_shape(data, "x"), _header_shape(data, "y")
+            sb, sa = int(data["store_before"]), int(data["store_after"])
+            labels = [str(label) for label in data["labels"]]
+            fp, op = recipe(data)
+            mask = str(data["drum_mask"]) if "drum_mask" in data.files else ""
+        except (OSError, ValueError, TypeError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise TrainError(f"{option} '{path}' is a damaged window dataset ({' '.join(str(exc).split())[:120]})") \
+                from None
+    if len(x) != 3 or len(y) != 2 or x[0] != y[0] or not x[0] or x[1] != sb + sa + 1 or y[1] != len(labels):
+        raise TrainError(f"{option} '{path}' is a damaged window dataset (windows {x}, labels {y} for "
+                         f"{len(labels)} drums, {sb}+{sa} frames stored)")
+    if x[2] != fp.n_mels:
+        raise TrainError(f"{option} '{path}' is a damaged window dataset ({x[2]} mel bands, its settings say "
+                         f"{fp.n_mels})")
+    if before > sb or after > sa:
+        raise TrainError(f"model context {before}+{after} exceeds the stored {sb}+{sa} frames of {path}")
+    return {"windows": x[0], "labels": labels, "features": fp, "drum_mask": mask}
+
+
+def check_data(cfg: TrainConfig) -> None:
+    """--data (each of its comma-separated datasets) and --val where it exists, alone and together: TrainError."""
+    parts = [check_dataset(p, cfg.frames_before, cfg.frames_after) for p in cfg.data.split(",")]
+    if any(p["labels"] != parts[0]["labels"] for p in parts):
+        raise TrainError(f"datasets {cfg.data} label different drums")
+    if any(p["features"] != parts[0]["features"] for p in parts):
+        raise TrainError(f"datasets {cfg.data} were rendered with different spectrogram settings")
+    if len({p["drum_mask"] for p in parts}) != 1:
+        raise TrainError(f"datasets {cfg.data} mix windows behind a drum mask and without one (offline.dataset "
+                         "--drum-mask): a network reads one or the other")
+    windows = sum(p["windows"] for p in parts)
+    if windows < cfg.batch_size:
+        raise TrainError(f"--batch-size {cfg.batch_size} is more than the {windows} windows of {cfg.data}")
+    if Path(cfg.val).is_file() or Path(cfg.val).is_dir():
+        val = check_dataset(cfg.val, cfg.frames_before, cfg.frames_after, "--val")
+        if val["features"] != parts[0]["features"]:
+            raise TrainError(f"{cfg.val} was rendered with other spectrogram settings than {cfg.data}")
+        if val["labels"] != parts[0]["labels"]:
+            raise TrainError(f"--val '{cfg.val}' labels other drums than {cfg.data}")
+
+
+def _config_value(key: str, value, default):
+    """A --config file's value for a TrainConfig field, as the field's type; TrainError if it is not one."""
+    if isinstance(default, bool):
+        ok, expected = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, expected = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        expected = "a number"
+    elif isinstance(default, str):
+        ok, expected = isinstance(value, str), "a string"
+    else:  # tuples: channels of whole numbers, ranges of numbers
+        whole = key == "channels"
+        ok = isinstance(value, list) and bool(value) and all(
+            isinstance(v, int if whole else (int, float)) and not isinstance(v, bool)
+            and (whole or math.isfinite(v)) for v in value)
+        expected = "a list of whole numbers" if whole else "a list of numbers"
+        value = tuple(value) if ok else value
+    if not ok:
+        shown = json.dumps(value)
+        raise TrainError(f"key '{key}' is {shown if len(shown) <= 60 else shown[:57] + '...'}; expected {expected}")
+    return value
+
+
+def read_config(path: Path) -> dict:
+    """The TrainConfig fields of a --config JSON file, each checked against its field's type; TrainError (one line)
+    for a file that cannot be read, is not a JSON object, or has a key or value that is not a TrainConfig field's."""
+    where = f"--config '{path}'"
+    expected = 'expected a JSON object of TrainConfig fields, such as {"epochs": 8}'
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TrainError(f"{where} does not exist") from None
+    except UnicodeDecodeError:
+        raise TrainError(f"{where} is not a text file; {expected}") from None
+    except OSError as exc:
+        raise TrainError(f"{where} cannot be read ({exc.strerror or exc})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TrainError(f"{where} is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); {expected}") \
+            from None
+    if not isinstance(raw, dict):
+        raise TrainError(f"{where} holds a JSON {type(raw).__name__}; {expected}")
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    out = {}
+    for key, value in raw.items():
+        if key not in defaults:
+            raise TrainError(f"{where}: key '{key}' is not one of: {', '.join(defaults)}")
+        try:
+            out[key] = _config_value(key, value, defaults[key])
+        except TrainError as exc:
+            raise TrainError(f"{where}: {exc}") from None
+    return out
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="drumscribe train", description="Train the drum-hit CNN on rendered windows.")
     for f in fields(TrainConfig):
         default = f.default
         flag = "--" + f.name.replace("_", "-")
         if f.name == "out":
-            parser.add_argument("-o", flag, default=default, help="checkpoint to write (default %(default)s)")
+            parser.add_argument("-o", flag, default=default, help="checkpoint to write (default: a new "
+                                "runs/hitcnn-<date>-<time>.pt; the shipped model is never the default)")
         elif isinstance(default, tuple):
             parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
         elif isinstance(default, bool):
@@ -471,16 +632,33 @@ def main(argv=None) -> int:
         else:
             parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
     parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (command-line flags win)")
-    args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    if args.config:
-        given = {k for k in values if f"--{k.replace('_', '-')}" in (argv or [])}
-        for k, v in json.loads(args.config.read_text()).items():
-            if k not in values:
-                parser.error(f"config key '{k}' is not one of: {', '.join(values)}")
-            if k not in given:
-                values[k] = v
-    cfg = TrainConfig(**values)
+    return parser
+
+
+def _given(parser: argparse.ArgumentParser, argv: list) -> set:
+    """The options the command line itself sets (abbreviated or not), as destinations."""
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def check_ranges(parser: argparse.ArgumentParser, cfg: TrainConfig) -> None:
+    """Settings out of range: argparse's one-line usage error, exit 2."""
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        parser.error(f"--device '{cfg.device}' is not one of: auto, cpu, cuda")
+    for name in ("epochs", "batch_size", "threads", "hidden"):
+        if getattr(cfg, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be >= 1")
+    for name in ("frames_before", "frames_after", "jitter_frames"):
+        if getattr(cfg, name) < 0:
+            parser.error(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be >= 0")
+    if not cfg.channels or min(cfg.channels) < 1:
+        parser.error(f"--channels {' '.join(map(str, cfg.channels))}: expected one width >= 1 per stage")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        parser.error(f"--lr {cfg.lr} must be a number > 0")
+    for name in ("weight_decay", "level_jitter"):
+        if not (math.isfinite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            parser.error(f"--{name.replace('_', '-')} {getattr(cfg, name)} must be a number >= 0")
     if not 0.0 <= cfg.mix_rate <= 1.0:
         parser.error(f"--mix-rate {cfg.mix_rate} must be between 0 and 1")
     if len(cfg.mix_db) != 2 or cfg.mix_db[0] > cfg.mix_db[1]:
@@ -499,22 +677,69 @@ def main(argv=None) -> int:
         parser.error(f"--lowpass-rate {cfg.lowpass_rate} must be between 0 and 1")
     if len(cfg.lowpass_hz) != 2 or not 0 < cfg.lowpass_hz[0] <= cfg.lowpass_hz[1]:
         parser.error(f"--lowpass-hz {' '.join(map(str, cfg.lowpass_hz))}: expected two frequencies, LOW HIGH, LOW > 0")
-    for data in cfg.data.split(","):
-        if not Path(data).is_file():
-            parser.error(f"training data '{data}' does not exist; render it with: python -m offline.dataset --out {data}")
-    if cfg.init:  # refused now, in one line, rather than after the data has loaded
-        from models.cnn import CheckpointError, HitCNN, HitCNNConfig, load_checkpoint
 
-        try:
-            init = load_checkpoint(cfg.init).model
-            load_init(HitCNN(HitCNNConfig(n_mels=init.config.n_mels, frames_before=cfg.frames_before,
-                                          frames_after=cfg.frames_after, n_classes=init.config.n_classes,
-                                          channels=tuple(cfg.channels), hidden=cfg.hidden,
-                                          contrast_channel=cfg.contrast_channel)), init)
-        except (CheckpointError, ValueError) as exc:
-            parser.error(f"--init {cfg.init}: {str(exc).removeprefix('--init: ')}")
+
+def check_out(out: str) -> None:
+    """The checkpoint can be written at `out` (its folder exists, it is no directory): TrainError if not."""
+    from realtime.sinks import OutputPathError, check_writable
+
+    try:
+        check_writable(out)
+    except OutputPathError as exc:
+        raise TrainError(f"-o: {exc}") from None
+
+
+def main(argv=None) -> int:
+    """`drumscribe train`: returns the exit code. Bad settings are argparse's one-line error (exit 2); bad data, a
+    bad --config file or an output that cannot be written is one line and exit 1, all before any work."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
+    try:
+        if args.config:
+            given = _given(build_parser(), argv)
+            values.update({k: v for k, v in read_config(args.config).items() if k not in given})
+        cfg = TrainConfig(**values)
+        check_ranges(parser, cfg)
+        if cfg.init:  # refused now, in one line, rather than after the data has loaded
+            from models.cnn import CheckpointError, HitCNN, HitCNNConfig, load_checkpoint
+
+            try:
+                init = load_checkpoint(cfg.init).model
+                load_init(HitCNN(HitCNNConfig(n_mels=init.config.n_mels, frames_before=cfg.frames_before,
+                                              frames_after=cfg.frames_after, n_classes=init.config.n_classes,
+                                              channels=tuple(cfg.channels), hidden=cfg.hidden,
+                                              contrast_channel=cfg.contrast_channel)), init)
+            except (CheckpointError, ValueError) as exc:
+                parser.error(f"--init {cfg.init}: {str(exc).removeprefix('--init: ')}")
+        check_data(cfg)
+        if cfg.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise TrainError("--device cuda: no CUDA device is available here; use --device auto or cpu")
+        if cfg.out:
+            check_out(cfg.out)
+        else:
+            out = default_out()
+            out.parent.mkdir(parents=True, exist_ok=True)
+            cfg.out = str(out)
+    except TrainError as exc:
+        print(f"drumscribe train: {exc}", file=sys.stderr)
+        return 1
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    train(cfg)
+    before = Path(cfg.out).stat().st_mtime_ns if Path(cfg.out).exists() else None
+    try:
+        train(cfg)
+    except TrainError as exc:
+        print(f"drumscribe train: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        saved = Path(cfg.out).exists() and Path(cfg.out).stat().st_mtime_ns != before
+        print("drumscribe train: interrupted; " + (f"'{cfg.out}' holds the last finished epoch's checkpoint" if saved
+                                                    else "no checkpoint was written"), file=sys.stderr)
+        return 130
     return 0
 
 

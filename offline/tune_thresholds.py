@@ -302,11 +302,21 @@ def main(argv=None) -> int:
 
     import torch
 
-    from models.cnn import load_checkpoint, save_checkpoint
+    from models.cnn import CheckpointError, load_checkpoint, save_checkpoint
     from realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
-    checkpoint = load_checkpoint(args.model)
+    try:
+        checkpoint = load_checkpoint(args.model)
+    except CheckpointError as exc:
+        parser.error(f"--model: {exc}")
+    if args.out:  # refused now rather than after the tracks are transcribed (the write itself is whole or nothing)
+        from realtime.sinks import OutputPathError, check_writable
+
+        try:
+            check_writable(args.out)
+        except OutputPathError as exc:
+            parser.error(f"-o: {exc}")
     onset = {**OnsetParams().as_dict(), **checkpoint.onset_params}  # settings newer than the checkpoint: default
     for item in args.onset:
         name, _, value = item.partition("=")
