@@ -81,12 +81,21 @@ def test_members_average_their_probabilities(three_classes, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["missing", "one_class", "few_files", "out_folder_missing", "bad_epochs",
-                                  "bad_members"])
+                                  "bad_members", "cache_not_ours", "cache_damaged", "cache_folder_missing"])
 def test_train_folders_bad_input(case, three_classes, tmp_path, capsys):
     data, out = tmp_path / "data", tmp_path / "m.pt"
     needle = {"missing": "does not exist", "one_class": "expected at least 2", "few_files": "at least 5",
               "out_folder_missing": "does not exist", "bad_epochs": "--epochs",
-              "bad_members": "--members 0 must be >= 1"}[case]
+              "bad_members": "--members 0 must be >= 1", "cache_not_ours": "is not an image cache",
+              "cache_damaged": "is not an image cache", "cache_folder_missing": "--cache"}[case]
+    cache = tmp_path / "images.npz"
+    if case == "cache_not_ours":  # a file of the user's is refused, never trained on or written over
+        cache.write_text("my notes\n")
+    elif case == "cache_damaged":
+        cache.write_bytes(b"PK\x03\x04 half an archive")
+    elif case == "cache_folder_missing":
+        cache = tmp_path / "no" / "images.npz"
+    before = cache.read_bytes() if cache.is_file() else None
     if case == "missing":
         data = tmp_path / "nope"
     elif case in ("one_class", "few_files"):
@@ -101,12 +110,15 @@ def test_train_folders_bad_input(case, three_classes, tmp_path, capsys):
         if case == "out_folder_missing":
             out = tmp_path / "no" / "m.pt"
     extra = {"bad_epochs": ["--epochs", "0"], "bad_members": ["--members", "0"]}.get(case, [])
+    if case.startswith("cache"):
+        extra = ["--cache", str(cache)]
     code = cli.main(["train", "--folders", str(data), "-o", str(out), *extra])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith("drumscribe train: ") and needle in lines[0], lines[0]
     assert not out.exists()
+    assert (cache.read_bytes() if cache.is_file() else None) == before
 
 
 def test_augmented_one_shots_are_band_limited_a_quarter_of_the_time():
