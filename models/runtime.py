@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -343,8 +344,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.runtime", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", help=".pt checkpoints to write bundles of")
     args = parser.parse_args(argv)
+    from .cnn import CheckpointError  # the class load_checkpoint raises (this module runs as __main__ here)
+
     for path in args.checkpoints:
-        out = write_bundle(path)
+        try:
+            out = write_bundle(path)
+        except (CheckpointError, OSError) as exc:  # a bad checkpoint, or a bundle that cannot be written
+            print(f"{parser.prog}: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 1
         print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB)")
     return 0
 
