@@ -6,15 +6,19 @@
                     [--record take.mid] [--events take.csv] [--drum-map NAME]
 
 A live run ends with Ctrl-C (or SIGTERM, or --stop-after): exit 0, the take written. An input that vanishes
-mid-stream ends it with one line and exit 1, the take still written. Heavy modules load inside the commands.
+mid-stream ends it with one line and exit 1, the take still written. The take (--record, --events) is written once
+a hit came: an input that cannot be opened or started, or a run with no hit, writes none and leaves an earlier
+file at those paths as it was, and says so. Heavy modules load inside the commands.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 
-from .cli import EXIT_ERROR, EXIT_OK, UserError, _check_block_size, _check_outputs, _load_drum_map, _load_model, one_line
+from .cli import (EXIT_ERROR, EXIT_OK, MAX_NOTE_LENGTH_MS, UserError, _check_block_size, _check_outputs,
+                  _load_drum_map, _load_model, one_line)
 
 STATUS_INTERVAL_S = 0.25
 """How often the status line is redrawn on a terminal."""
@@ -142,12 +146,16 @@ def cmd_live(args) -> int:
     _setup_threads()
     _setup_logging()
     _check_block_size(args.block_size)
-    if not args.note_length_ms > 0:
-        raise UserError(f"--note-length-ms {args.note_length_ms} must be > 0")
+    if not (math.isfinite(args.note_length_ms) and 0 < args.note_length_ms <= MAX_NOTE_LENGTH_MS):
+        raise UserError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
     if args.stop_after is not None and not args.stop_after > 0:
         raise UserError(f"--stop-after {args.stop_after} must be > 0 seconds")
     if args.input_channel < 1:
         raise UserError(f"--input-channel {args.input_channel} must be 1 or more")
+    from realtime.live import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ
+
+    if args.sample_rate is not None and not MIN_INPUT_RATE_HZ <= args.sample_rate <= MAX_INPUT_RATE_HZ:
+        raise UserError(f"--sample-rate {args.sample_rate} is not in {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
     drum_map = _load_drum_map(args.drum_map)
     _check_outputs({"--record": args.record, "--events": args.events})
     from .audition_cli import prepare_monitor
@@ -155,31 +163,38 @@ def cmd_live(args) -> int:
     open_monitor = prepare_monitor(args, drum_map)
     checkpoint = _load_model(args.model or default_model_path(live=True))
 
-    from realtime.live import AudioInput, LiveInputError, LiveSession, latency_bound_s, lookahead_s
+    from realtime.live import AudioInput, LiveInputError, LiveSession, TakeSink, latency_bound_s, lookahead_s
     from realtime.midi_out import MidiOutputError, MidiPortSink
     from realtime.sinks import CsvEventsSink, MidiFileSink
 
+    outputs = [path for path in (args.record, args.events) if path]
     try:
         audio_input = AudioInput(args.input, channel=args.input_channel, sample_rate_hz=args.sample_rate,
                                  block_size_samples=args.block_size)
     except LiveInputError as exc:
-        raise UserError(one_line(exc)) from None
+        raise UserError(one_line(exc) + _nothing_recorded(outputs)) from None
     try:
         midi = MidiPortSink(drum_map, api=args.midi_api, port_name=args.port_name, to_port=args.to_port,
                             note_length_s=args.note_length_ms / 1000.0)
     except MidiOutputError as exc:
-        raise UserError(one_line(exc)) from None
-    sinks = [midi]
+        raise UserError(one_line(exc) + _nothing_recorded(outputs)) from None
+    # the take's files are made at the first hit: a run that records nothing replaces no earlier take
+    takes = []
+    if args.record:
+        takes.append(TakeSink(args.record, lambda: MidiFileSink(args.record, drum_map,
+                                                                note_length_s=args.note_length_ms / 1000.0)))
+    if args.events:
+        takes.append(TakeSink(args.events, lambda: CsvEventsSink(args.events, drum_map)))
     try:
-        if args.record:
-            sinks.append(MidiFileSink(args.record, drum_map, note_length_s=args.note_length_ms / 1000.0))
-        if args.events:
-            sinks.append(CsvEventsSink(args.events, drum_map))
-        sinks.extend(open_monitor())
+        monitors = open_monitor()
+    except UserError as exc:
+        midi.close()  # the port goes away
+        raise UserError(f"{exc}{_nothing_recorded(outputs)}") from None
     except BaseException:
-        midi.close()  # the port goes away; no output file is written for a run that never started
+        midi.close()
         raise
-    session = LiveSession(checkpoint, audio_input, sinks, midi_sinks=[midi], block_size_samples=args.block_size)
+    session = LiveSession(checkpoint, audio_input, [midi, *takes, *monitors], midi_sinks=[midi],
+                          block_size_samples=args.block_size)
 
     import signal
 
@@ -188,13 +203,13 @@ def cmd_live(args) -> int:
 
     previous = signal.signal(signal.SIGTERM, _terminate)
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
-    failure = None
+    failure = start_failure = None
     started = time.monotonic()
     try:
         try:
             session.start()
         except LiveInputError as exc:
-            failure = one_line(exc)
+            start_failure = one_line(exc)
         else:
             resampled = "" if audio_input.sample_rate_hz == 48000 else ", resampled to 48000 Hz"
             deadline = time.monotonic() + 1.0
@@ -213,17 +228,23 @@ def cmd_live(args) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             session.close()
-        except Exception as exc:  # the take could not be written: that is the failure to report
-            failure = failure or f"could not write the outputs: {one_line(exc)}"
+        except Exception as exc:  # a file of the take could not be written: that is the failure to report
+            unwritten = [take for take in takes if take.error is not None]
+            what = ", ".join(f"'{take.path}' ({_reason(take.error)})" for take in unwritten) or one_line(exc)
+            failure = failure or (f"could not write {what}; an earlier file there is left as it was"
+                                  if unwritten else f"could not close the run: {what}")
         finally:
             signal.signal(signal.SIGTERM, previous)
             signal.signal(signal.SIGINT, previous_int)
-    _print_end(session, args, time.monotonic() - started)
     code = EXIT_OK
-    if failure is not None:
-        print(f"drumscribe live: {failure}" + (f"; the take is in '{args.record}'" if args.record else ""),
-              file=sys.stderr, flush=True)
+    if start_failure is not None:  # nothing was played: one line, as for any input that cannot be used
+        print(f"drumscribe live: {start_failure}{_nothing_recorded(outputs)}", file=sys.stderr, flush=True)
         code = EXIT_ERROR
+    else:
+        _print_end(session, takes, time.monotonic() - started, with_outputs=failure is None)
+        if failure is not None:
+            print(f"drumscribe live: {failure}{_take_report(takes)}", file=sys.stderr, flush=True)
+            code = EXIT_ERROR
     if session.abandoned:
         # a vanished device's driver hangs or aborts in PortAudio's exit handler: everything is written, leave now
         sys.stdout.flush()
@@ -259,7 +280,35 @@ def _status_loop(session, stop_after_s, started) -> str | None:
             return None
 
 
-def _print_end(session, args, elapsed_s) -> None:
+def _nothing_recorded(outputs) -> str:
+    """The end of the line of a run that never started, for --record/--events: no take, the old one kept."""
+    if not outputs:
+        return ""
+    kept = [f"'{path}'" for path in outputs if os.path.lexists(path)]
+    return "; nothing was recorded, so no take was written" + (
+        f" ({', '.join(kept)} left as {'it was' if len(kept) == 1 else 'they were'})" if kept else "")
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or one_line(exc)
+
+
+def _take_report(takes) -> str:
+    """The end of the failure line: where the take is, or why there is none."""
+    written = [f"'{take.path}'" for take in takes if take.written]
+    if written:
+        return f"; the take is in {' and '.join(written)}"
+    if takes and all(take.hits == 0 for take in takes):
+        return "; no hit was recorded, so no take was written" + _kept(takes)
+    return ""
+
+
+def _kept(takes) -> str:
+    kept = [f"'{take.path}'" for take in takes if not take.written and os.path.lexists(take.path)]
+    return f" ({', '.join(kept)} left as {'it was' if len(kept) == 1 else 'they were'})" if kept else ""
+
+
+def _print_end(session, takes, elapsed_s, *, with_outputs: bool = True) -> None:
     stats = session.stats
     p50, p99, worst = stats.compute_percentiles_ms()
     median, _ = stats.latency_ms()
@@ -268,7 +317,11 @@ def _print_end(session, args, elapsed_s) -> None:
           f"(compute p50 {p50:.2f} / p99 {p99:.2f} / max {worst:.2f} ms){latency}, "
           f"dropped {stats.dropped_blocks} (ring) + {stats.input_overflows} (input overflow)", file=sys.stderr,
           flush=True)
-    if args.record:
-        print(f"wrote '{args.record}'", file=sys.stderr, flush=True)
-    if args.events:
-        print(f"wrote '{args.events}'", file=sys.stderr, flush=True)
+    if not with_outputs:  # the failure line says what became of the take
+        return
+    for take in takes:
+        if take.written:
+            print(f"wrote '{take.path}' ({take.hits} hits)", file=sys.stderr, flush=True)
+    if takes and not any(take.written for take in takes):
+        print(f"drumscribe live: no hit was recorded, so no take was written{_kept(takes)}", file=sys.stderr,
+              flush=True)

@@ -693,3 +693,58 @@ class LiveSession:
 
     def __exit__(self, *exc):
         self.close()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The take: file outputs made at the first hit
+
+
+class TakeSink:
+    """A file output of a live run (the `--record` .mid, the `--events` CSV), made at the run's first hit.
+
+    A run that records no hit writes no file: an input that fails at start, or a run in which nothing was played,
+    never replaces an existing take with an empty one. Once a hit came, the file is written on close, also after
+    Ctrl-C or an input that vanished mid-run (the inner sinks write atomically: complete, or the old file kept).
+    After `close()`: `written` (the file is complete at `path`), else `error` (writing it failed) or `hits == 0`.
+    The inner sink is made on the worker thread, once; `factory()` makes it.
+    """
+
+    def __init__(self, path, factory):
+        self.path = Path(path)
+        self._factory = factory
+        self.sink = None
+        self.hits = 0
+        self.closed = False
+        self.written = False
+        self.error = None
+
+    def write(self, hits) -> None:
+        if not hits:
+            return
+        if self.sink is None:
+            try:
+                self.sink = self._factory()
+            except Exception as exc:  # the worker fails with it; close() then writes nothing
+                self.error = exc
+                raise
+        self.sink.write(hits)
+        self.hits += len(hits)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        if self.sink is None:
+            return
+        try:
+            self.sink.close()
+        except Exception as exc:
+            self.error = exc
+            raise
+        self.written = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

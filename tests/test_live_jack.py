@@ -449,20 +449,88 @@ def test_live_jack_server_vanishes(groove_hits_audio, live_model, tmp_path):
 
 
 def test_live_bad_conditions_one_line(live_model, tmp_path):
-    """Bad input device, channel or output path: one line and exit 1; `devices` says no JACK server runs."""
+    """Bad input device, channel, rate, note length or output path: one line and exit 1, and an earlier take at
+    --record / --events left as it was (nothing was played, so nothing replaces it); `devices` says no JACK server
+    runs."""
     env = {**os.environ, "JACK_DEFAULT_SERVER": f"drumscribe-none-{os.getpid()}", "JACK_NO_START_SERVER": "1"}
-    for args, expected in ((["live", "--input", "no-such-device-xyz"], "audio input 'no-such-device-xyz' not found"),
-                           (["live", "--input-channel", "0"], "--input-channel 0 must be 1 or more"),
+    take, events = tmp_path / "take.mid", tmp_path / "take.csv"
+    take.write_bytes(b"yesterday's take")
+    events.write_bytes(b"yesterday's events")
+    record = ["--record", take, "--events", events]
+    for args, expected in ((["live", "--input", "no-such-device-xyz", *record],
+                            "audio input 'no-such-device-xyz' not found"),
+                           (["live", "--input", "no-such-device-xyz", *record],
+                            f"; nothing was recorded, so no take was written ('{take}', '{events}' left as they were)"),
+                           (["live", "--input", "no-such-device-xyz", "--record", tmp_path / "new.mid"],
+                            "; nothing was recorded, so no take was written"),
+                           (["live", "--input-channel", "0", *record], "--input-channel 0 must be 1 or more"),
+                           (["live", "--sample-rate", "0", *record], "--sample-rate 0 is not in 8000-192000 Hz"),
+                           (["live", "--note-length-ms", "inf", *record], "--note-length-ms inf is not in 0-10000 ms"),
                            (["live", "--record", tmp_path / "missing" / "take.mid"], "does not exist")):
         process = _drumscribe([*args, "--model", live_model[0]], env)
         out, err = process.communicate(timeout=RUN_TIMEOUT_S)
         assert process.returncode == 1, err
         assert expected in err, err
         assert len(err.strip().splitlines()) == 1, err
+        assert take.read_bytes() == b"yesterday's take" and events.read_bytes() == b"yesterday's events"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["take.csv", "take.mid"]
     process = _drumscribe(["devices"], env)
     out, err = process.communicate(timeout=RUN_TIMEOUT_S)
     assert process.returncode == 0
     assert "no JACK server is running" in out
+
+
+def test_live_run_with_no_hit_keeps_the_earlier_take(live_model, tmp_path):
+    """A run in which nothing was played (silence, then Ctrl-C): exit 0, and no empty take replaces the one
+    at --record / --events; the end says so."""
+    silence = np.zeros(SAMPLE_RATE_HZ, np.float32)
+    with JackServer(rate_hz=SAMPLE_RATE_HZ, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
+        (tmp_path / "dsquiet.mid").write_bytes(b"yesterday's take")
+        (tmp_path / "dsquiet.csv").write_bytes(b"yesterday's events")
+        notes, code, stderr, (record, events), _ = _run_live(server, silence, live_model[0], tmp_path,
+                                                             port_name="dsquiet")
+    assert code == 0, stderr
+    assert notes == []
+    assert (f"no hit was recorded, so no take was written ('{record}', '{events}' left as they were)"
+            in stderr), stderr
+    assert record.read_bytes() == b"yesterday's take" and events.read_bytes() == b"yesterday's events"
+    assert "Traceback" not in stderr and "wrote" not in stderr
+
+
+def test_take_sink_writes_only_once_a_hit_came(tmp_path):
+    """TakeSink with drumscribe's own file sinks: no hit, no file (an earlier one kept); a hit, a complete file;
+    an inner sink that cannot be made is an error the sink keeps, and nothing is written."""
+    import mido
+
+    from realtime.drums import load_drum_map
+    from realtime.live import TakeSink
+    from realtime.sinks import CsvEventsSink, MidiFileSink
+    from realtime.types import DrumHit
+
+    gm = load_drum_map()
+    old = tmp_path / "old.mid"
+    old.write_bytes(b"an earlier take")
+    quiet = TakeSink(old, lambda: MidiFileSink(old, gm))
+    quiet.write([])
+    quiet.close()
+    assert not quiet.written and quiet.hits == 0 and quiet.error is None
+    assert old.read_bytes() == b"an earlier take"
+    for path, factory in ((tmp_path / "new.mid", lambda p: MidiFileSink(p, gm)),
+                          (tmp_path / "new.csv", lambda p: CsvEventsSink(p, gm))):
+        take = TakeSink(path, lambda factory=factory, path=path: factory(path))
+        take.write([DrumHit(0.5, "snare", 100, 0.9), DrumHit(1.0, "kick", 90, 0.8)])
+        assert not path.exists()  # written on close, atomically
+        take.close()
+        take.close()
+        assert take.written and take.hits == 2
+    assert sum(m.type == "note_on" and m.velocity > 0 for m in mido.MidiFile(str(tmp_path / "new.mid"))) == 2
+    assert len((tmp_path / "new.csv").read_text().splitlines()) == 3
+    gone = tmp_path / "gone" / "take.csv"
+    broken = TakeSink(gone, lambda: CsvEventsSink(gone, gm))
+    with pytest.raises(OSError):
+        broken.write([DrumHit(0.5, "snare", 100, 0.9)])
+    broken.close()
+    assert isinstance(broken.error, OSError) and not broken.written and not gone.parent.exists()
 
 
 def test_jack_server_that_does_not_answer_is_started_again(monkeypatch):
