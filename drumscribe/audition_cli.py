@@ -263,8 +263,9 @@ def cmd_audition(args) -> int:
     drum_map = _load_drum_map(args.drum_map)
 
     from realtime import SAMPLE_RATE_HZ
-    from realtime.audition import (check_output_device, check_output_format, load_kit, load_original, mix_under,
-                                   normalise, play, read_midi_notes, render_notes, resolve_kit, write_audio)
+    from realtime.audition import (check_output_device, check_output_format, check_render_length, load_kit,
+                                   load_original, mix_under, normalise, play, read_midi_notes, render_notes,
+                                   resolve_kit, write_audio)
     from realtime.effects import EffectChain, load_preset
     from realtime.sampler import Sampler
 
@@ -281,6 +282,7 @@ def cmd_audition(args) -> int:
             check_output_device(2, SAMPLE_RATE_HZ)
     with _user_errors():
         notes = read_midi_notes(args.midi)
+        check_render_length(max(t for t, _, _ in notes), f"the last note of '{args.midi}'")
     with _user_errors("--effects"):
         preset = load_preset(args.effects)
     with _user_errors("--mix-with"):

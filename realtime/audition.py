@@ -38,6 +38,11 @@ MAX_TAIL_S = 15.0
 QUIET_END_S = 0.5
 """A render ends after this long below SILENCE_DBFS with no voice sounding (plus the chain's delay times)."""
 
+MAX_RENDER_S = 3600.0
+"""The longest render: an hour. A render is held whole in memory (measured: a 10-minute one peaks at 0.9 GB), so a
+MIDI file whose last note lies hours in, or a longer original to lay under, is refused before any work rather
+than run out of memory."""
+
 PEAK_DBFS = -1.0
 """Renders are scaled to this peak."""
 
@@ -258,7 +263,8 @@ def read_midi_notes(path: str | Path) -> list:
     if path.is_dir():
         raise AuditionError(f"MIDI file '{path}' is a folder, expected a .mid file")
     if not path.is_file():  # a FIFO would wait for a writer forever
-        raise AuditionError(f"MIDI file '{path}' is not a regular file (a FIFO, socket or device), expected a .mid file")
+        raise AuditionError(f"MIDI file '{path}' is not a regular file (a FIFO, socket or device), "
+                            f"expected a .mid file")
     try:
         midi = mido.MidiFile(str(path))
         notes, now = [], 0.0
@@ -297,6 +303,8 @@ def render_notes(notes, sampler: Sampler, effects: EffectChain | None = None, *,
     if effects is not None:
         effects.reset()
         latency = effects.latency_samples
+    check_render_length(max((t for t, _, _ in notes), default=0.0), "the last note")
+    check_render_length(min_duration_s, "the audio laid under it")
     last_note = max((int(round(t * rate)) for t, _, _ in notes), default=0)
     min_samples = int(round(min_duration_s * rate))
     must_reach = max(last_note + 1, min_samples) + latency
@@ -338,6 +346,18 @@ def render_notes(notes, sampler: Sampler, effects: EffectChain | None = None, *,
     return out[:, latency : latency + end]
 
 
+def check_render_length(seconds: float, what: str) -> None:
+    """Raise AuditionError when a render would have to run past MAX_RENDER_S to reach `seconds`."""
+    if seconds > MAX_RENDER_S:
+        raise AuditionError(f"{what} is at {_clock(seconds)}; audition renders at most {_clock(MAX_RENDER_S)} "
+                            f"(the whole render is held in memory)")
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+
+
 def _check_finite(audio: np.ndarray, position: int, rate: int, stage: str) -> None:
     """Raise AuditionError when a stage's output holds an infinity or NaN: never a file of noise or silence."""
     bad = ~np.isfinite(audio)
@@ -361,7 +381,11 @@ def load_original(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.
 
     from .sources import AudioInputError, read_audio
 
+    from .sources import open_audio
+
     try:
+        with open_audio(path) as f:  # its length first: an hours-long file is refused before it is read
+            check_render_length(f.frames / f.samplerate, f"the end of '{path}'")
         audio, rate = read_audio(path)
     except AudioInputError as exc:
         raise AuditionError(str(exc)) from None

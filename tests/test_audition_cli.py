@@ -329,8 +329,8 @@ def test_play_without_an_output_device(groove_mid):
 # output absent or untouched
 
 
-def _bad_audition_inputs(tmp: Path, groove_mid: Path) -> dict:
-    """case -> (argv after 'audition', words the line must hold); every file the cases need, made in tmp."""
+def _bad_audition_inputs(tmp: Path, groove_mid: Path, case: str) -> dict:
+    """case -> (argv after 'audition', words the line must hold); the files the cases need, made in tmp."""
     import mido
 
     (tmp / "gain.json").write_text(json.dumps({"plugins": [{"plugin": "Gain", "gain_db": 1000}]}))
@@ -352,13 +352,23 @@ def _bad_audition_inputs(tmp: Path, groove_mid: Path) -> dict:
     xml = (kit / "drumkit.xml").read_text()
     (kit / "drumkit.xml").write_text(xml.replace("<min>0</min>", "<min>soft</min>", 1))
     sf.write(str(tmp / "nan.wav"), np.full(4800, np.nan, np.float32), SR, subtype="FLOAT")
+    late = mido.MidiFile(type=0, ticks_per_beat=480)  # 120 BPM: a note now, one two hours in
+    late.tracks.append(mido.MidiTrack([mido.Message("note_on", channel=9, note=36, velocity=100, time=0),
+                                       mido.Message("note_on", channel=9, note=38, velocity=100,
+                                                    time=2 * 3600 * 2 * 480)]))
+    late.save(str(tmp / "late.mid"))
+    if case == "original over an hour":  # 61 minutes of 8 kHz 8-bit silence: 29 MB
+        with sf.SoundFile(str(tmp / "long.wav"), "w", 8000, 1, subtype="PCM_U8") as f:
+            for _ in range(61):
+                f.write(np.zeros(8000 * 60, np.float32))
     mid = str(groove_mid)
     return {
         "preset Gain 1000 dB": ([mid, "--effects", tmp / "gain.json"],
                                 ["--effects", "effects preset 'gain.json': plugin 1 (Gain) parameter 'gain_db': 1000 "
                                               "is outside the allowed range -96 to 48 dB"]),
         "preset high-pass above Nyquist": ([mid, "--effects", tmp / "highpass.json"],
-                                           ["'cutoff_frequency_hz': 30000 is outside the allowed range 10 to 20000 Hz"]),
+                                           ["'cutoff_frequency_hz': 30000 is outside the allowed range "
+                                            "10 to 20000 Hz"]),
         "preset without plugins": ([mid, "--effects", tmp / "empty.json"], ["has no 'plugins' list"]),
         "preset that is a FIFO": ([mid, "--effects", tmp / "pipe.json"], ["is not a regular file"]),
         "MIDI of non-drum notes": ([tmp / "piano.mid"],
@@ -372,19 +382,24 @@ def _bad_audition_inputs(tmp: Path, groove_mid: Path) -> dict:
                                                  ["--kit", "drumkit.xml': instrument", "<min> 'soft' is not a number "
                                                   "in 0-1"]),
         "original of NaN": ([mid, "--mix-with", tmp / "nan.wav"], ["--mix-with", "non-finite"]),
+        "last note two hours in": ([tmp / "late.mid"], ["the last note of", "late.mid' is at 2:00:00; audition "
+                                                        "renders at most 1:00:00"]),
+        "original over an hour": ([mid, "--mix-with", tmp / "long.wav"],
+                                  ["--mix-with: the end of",
+                                   "long.wav' is at 1:01:00; audition renders at most 1:00:00"]),
     }
 
 
 BAD_AUDITION_CASES = ["preset Gain 1000 dB", "preset high-pass above Nyquist", "preset without plugins",
                       "preset that is a FIFO", "MIDI of non-drum notes", "MIDI that is a FIFO", "drum gain 1000 dB",
                       "drum gain NaN", "soundfont that is a FIFO", "drumkit.xml with a word for a number",
-                      "original of NaN"]
+                      "original of NaN", "last note two hours in", "original over an hour"]
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["new output", "existing output"])
 @pytest.mark.parametrize("case", BAD_AUDITION_CASES)
 def test_bad_audition_inputs_write_nothing(capsys, groove_mid, tmp_path, case, existing):
-    argv, mentions = _bad_audition_inputs(tmp_path, groove_mid)[case]
+    argv, mentions = _bad_audition_inputs(tmp_path, groove_mid, case)[case]
     out = tmp_path / "out.wav"
     if existing:
         out.write_bytes(b"yesterday's render")

@@ -309,3 +309,20 @@ def test_a_render_that_overflows_is_an_error_not_a_file(tmp_path):
     with pytest.raises(AuditionError, match="not finite"):
         write_audio(old, bad)
     assert old.read_bytes() == b"an earlier render"
+
+
+def test_a_render_longer_than_an_hour_is_refused_before_any_work():
+    """render_notes (what transcribe --audition runs too) refuses a note past MAX_RENDER_S at once: no hour of
+    audio is made first."""
+    import time
+
+    from realtime.audition import MAX_RENDER_S, AuditionError, render_notes
+    from realtime.drums import load_drum_map
+
+    kit = load_hydrogen_kit(find_kit())
+    gm = load_drum_map()
+    started = time.monotonic()
+    for notes, min_s in (([(0.0, 36, 100), (MAX_RENDER_S + 1, 38, 100)], 0.0), ([(0.0, 36, 100)], MAX_RENDER_S + 1)):
+        with pytest.raises(AuditionError, match=r"is at 1:00:01; audition renders at most 1:00:00"):
+            render_notes(notes, Sampler(kit, gm), EffectChain(load_preset("room")), min_duration_s=min_s)
+    assert time.monotonic() - started < 5.0
