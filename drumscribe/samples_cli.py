@@ -39,7 +39,8 @@ def register(commands) -> None:
     s.add_argument("--move", action="store_true", help="move the files instead of copying them")
     s.add_argument("--dry-run", action="store_true", help="print where each file would go; change nothing")
     s.add_argument("--min-confidence", type=float, metavar="P",
-                   help=f"files whose top class has a lower probability go to _unsure/ (default {DEFAULT_MIN_CONFIDENCE})")
+                   help=f"files whose top class has a lower probability go to _unsure/ "
+                        f"(default {DEFAULT_MIN_CONFIDENCE})")
     s.add_argument("--model", metavar="PATH",
                    help="one-shot checkpoint (default: the shipped model)")
     s.add_argument("--undo", metavar="MANIFEST", help="move the files a sort --move moved back where they were")

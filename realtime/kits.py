@@ -16,7 +16,8 @@ from . import SAMPLE_RATE_HZ
 from .drums import DRUMS
 
 MAX_XML_GAIN = 16.0
-"""The largest gain or volume a drumkit.xml may give a layer or instrument (+24 dB; the Debian Hydrogen kits go to 5)."""
+"""The largest gain or volume a drumkit.xml may give a layer or instrument (+24 dB; the Debian Hydrogen kits go
+to 5)."""
 
 HYDROGEN_KIT_DIRS = (Path("/usr/share/hydrogen/data/drumkits"), Path.home() / ".hydrogen/data/drums")
 SF2_DIRS = (Path("/usr/share/sounds/sf2"),)
@@ -175,7 +176,8 @@ def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RAT
             for layer in _children(comp, "layer"):
                 file = _text(layer, "filename")
                 if file and (directory / file).is_file():
-                    layers.append(Layer(_number(layer, "min", "0", where, 0, 1), _number(layer, "max", "1", where, 0, 1),
+                    layers.append(Layer(_number(layer, "min", "0", where, 0, 1),
+                                        _number(layer, "max", "1", where, 0, 1),
                                         _read_sample(directory / file, sample_rate_hz),
                                         _number(layer, "gain", "1", where, 0, MAX_XML_GAIN)))
         file = _text(inst, "filename")
@@ -185,7 +187,8 @@ def load_hydrogen_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RAT
             continue
         gain = _number(inst, "gain", "1", where, 0, MAX_XML_GAIN) * _number(inst, "volume", "1", where, 0, MAX_XML_GAIN)
         choke_group = _number(inst, "muteGroup", "-1", where, -1, 1e6)
-        kit.instruments.setdefault(drum, []).append(Instrument(name, drum, layers, gain=gain, choke_group=int(choke_group)))
+        kit.instruments.setdefault(drum, []).append(Instrument(name, drum, layers, gain=gain,
+                                                               choke_group=int(choke_group)))
     if not kit.instruments:
         raise KitError(f"kit '{directory}' has no instrument that is a known drum")
     return kit

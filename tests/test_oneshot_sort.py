@@ -391,7 +391,8 @@ def test_cli_classify(hits, oneshot_model, capsys):
 @pytest.mark.parametrize("case", ["missing", "unreadable", "directory", "bad_model", "model_dir", "hitcnn_model"])
 def test_cli_classify_bad_input(case, hits, library, oneshot_model, checkpoint_path, tmp_path, capsys):
     model, files = oneshot_model, [library / "broken.wav"]
-    needle = {"missing": "does not exist", "unreadable": "is not audio drumscribe can read", "directory": "is a directory",
+    needle = {"missing": "does not exist", "unreadable": "is not audio drumscribe can read",
+              "directory": "is a directory",
               "bad_model": "--model", "model_dir": "is a directory", "hitcnn_model": "not a one-shot"}[case]
     if case == "missing":
         files = [tmp_path / "nope.wav"]
