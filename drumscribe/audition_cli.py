@@ -12,6 +12,7 @@ Heavy modules load inside the commands; every bad kit, preset or file is one lin
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -313,8 +314,13 @@ def cmd_audition(args) -> int:
     what = (f"{audio.shape[1] / SAMPLE_RATE_HZ:.1f} s, {played} notes on '{info.name}' through '{preset.name}'"
             + (f", '{Path(args.mix_with).name}' under it at mix {mix:g}" if original is not None else ""))
     if args.output:
-        with _user_errors("--output"):
-            write_audio(args.output, audio, SAMPLE_RATE_HZ)
+        existed = os.path.lexists(args.output)
+        try:
+            with _user_errors("--output"):
+                write_audio(args.output, audio, SAMPLE_RATE_HZ)
+        except UserError as exc:
+            raise UserError(f"{exc}; " + (f"'{args.output}' was left as it was" if existed
+                                          else "nothing was written")) from None
         print(f"wrote '{args.output}': {what}")
     if args.play:
         with _user_errors():

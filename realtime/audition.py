@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from . import SAMPLE_RATE_HZ
-from .effects import EffectChain, EffectPreset
+from .effects import EffectChain, EffectPreset, EffectsError
 from .kits import (HYDROGEN_KIT_DIRS, SF2_DIRS, Kit, KitError, drum_for_name, load_folder_kit, load_hydrogen_kit,
                    one_shot_files, render_sf2_kit, sf2_drum_presets)
-from .sampler import Sampler, note_blocks
+from .sampler import Sampler, SamplerError, note_blocks
+from .sinks import OutputWriteError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,11 @@ _SKIPPED_SF2_PRESETS = re.compile(r"\s\d$|metronome|marching", re.IGNORECASE)  #
 
 class AuditionError(ValueError):
     """An audition input or output that cannot be used; the message is one line for the user."""
+
+
+class AudioWriteError(AuditionError, OutputWriteError):
+    """An audition file that could not be written (a full disk, say): whatever was at its path is as it was. An
+    OutputWriteError too, so `transcribe --audition` names it with the other outputs."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -432,7 +438,7 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate_hz: int = SAMPL
 
     file_format, subtype = check_output_format(path)
     if not np.isfinite(audio).all():
-        raise AuditionError(f"output '{path}': the audio holds samples that are not finite numbers; not written")
+        raise AudioWriteError(f"could not write '{path}' (the audio holds samples that are not finite numbers)")
     data = np.clip(audio.T, -1.0, 1.0)
     if not len(data) and file_format in ("MP3", "OGG"):
         data = np.zeros((1, audio.shape[0]), np.float32)  # the coded formats cannot hold zero frames
@@ -440,16 +446,14 @@ def write_audio(path: str | Path, audio: np.ndarray, sample_rate_hz: int = SAMPL
     try:
         sf.write(encoded, data, sample_rate_hz, format=file_format, subtype=subtype)
     except (RuntimeError, ValueError, TypeError) as exc:  # soundfile.LibsndfileError is a RuntimeError
-        raise AuditionError(f"output '{path}' cannot be encoded as {file_format} "
-                            f"({' '.join(str(exc).split()) or type(exc).__name__})") from None
-    existed = os.path.lexists(path)
+        raise AudioWriteError(f"could not write '{path}' (it cannot be encoded as {file_format}: "
+                              f"{' '.join(str(exc).split()) or type(exc).__name__})") from None
     try:
         with atomic_output(path) as tmp:
             with open(tmp, "wb") as f:
                 f.write(encoded.getbuffer())
     except OSError as exc:
-        kept = f"'{path}' was left as it was" if existed else "nothing was written"
-        raise AuditionError(f"output '{path}' could not be written ({exc.strerror or exc}); {kept}") from None
+        raise AudioWriteError(f"could not write '{path}' ({exc.strerror or exc})") from None
 
 
 def check_output_device(channels: int = 2, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
@@ -515,10 +519,23 @@ class AuditionSink:
             raise ValueError("AuditionSink is closed")
         self.hits.extend(hits)
 
+    def abort(self) -> None:
+        """Close without rendering or writing anything (the run failed): a file at the path stays as it was."""
+        self.closed = True
+
     def close(self) -> None:
+        """Render and write the file; any failure is an AudioWriteError naming it (the old file stays whole)."""
         if self.closed:
             return
         self.closed = True
+        try:
+            self._render_and_write()
+        except AudioWriteError:
+            raise
+        except (AuditionError, SamplerError, EffectsError) as exc:  # a render too long, say
+            raise AudioWriteError(f"could not write '{self.path}' ({' '.join(str(exc).split())})") from None
+
+    def _render_and_write(self) -> None:
         original = self.original
         if original is not None:
             original = np.asarray(original, dtype=np.float32)

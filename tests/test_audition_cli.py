@@ -448,11 +448,28 @@ def test_a_full_disk_is_one_line_and_the_old_render_stays(capsys, groove_mid, tm
         old = mount / f"old{suffix}"
         old.write_bytes(os.urandom(20000))
         before = old.read_bytes()
-        for out, kept in ((old, "was left as it was"), (mount / f"new{suffix}", "nothing was written")):
+        for out, kept in ((old, f"'{old}' was left as it was"), (mount / f"new{suffix}", "nothing was written")):
             code, stdout, err = run_cli(capsys, "audition", groove_mid, "-o", out, "--effects", "room")
-            assert_one_line_error(code, err, f"output '{out}' could not be written (No space left on device)", kept)
+            assert_one_line_error(code, err, f"--output: could not write '{out}' (No space left on device); " + kept)
             assert "wrote" not in stdout
         assert old.read_bytes() == before
         assert sorted(p.name for p in mount.iterdir()) == [old.name]
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_transcribe_audition_on_a_full_disk_names_it_and_keeps_the_mid(capsys, groove_wav, checkpoint_path, tmp_path):
+    """transcribe --audition to a disk with no room: exit 1, one line naming --audition and the reason, the .mid
+    (on another disk) written, the old rendering left as it was."""
+    mount = _small_tmpfs(tmp_path)
+    try:
+        wav, mid = mount / "drums.wav", tmp_path / "g.mid"
+        wav.write_bytes(b"an earlier rendering")
+        code, _, err = run_cli(capsys, "transcribe", groove_wav, "-o", mid, "--model", checkpoint_path,
+                               "--audition", wav, "--no-progress")
+        assert_one_line_error(code, err, f"--audition (could not write '{wav}' (No space left on device))",
+                              f"wrote '{mid}'")
+        assert wav.read_bytes() == b"an earlier rendering" and mid.stat().st_size > 100
+        assert sorted(p.name for p in mount.iterdir()) == ["drums.wav"]
     finally:
         subprocess.run(["umount", str(mount)], check=False)
