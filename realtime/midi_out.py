@@ -24,6 +24,10 @@ MIDI_APIS = ("auto", "alsa", "jack", "coremidi", "windows")
 """The values of --midi-api."""
 
 DEFAULT_PORT_NAME = "drumscribe"
+MAX_PORT_NAME_BYTES = 63
+"""The longest client and port name JACK takes (jack_client_name_size() less its NUL; measured: 64 bytes fail with
+"JACK server not running?"); an ALSA sequencer client name is 64 bytes with its NUL too."""
+
 DEFAULT_NOTE_LENGTH_S = 0.05
 ALSA_SEQUENCER_DEVICE = Path("/dev/snd/seq")
 
@@ -179,6 +183,9 @@ class MidiPortSink:
             raise ValueError(f"MIDI channel {channel} is not in 0-15")
         if not port_name or not port_name.strip():
             raise MidiOutputError("--port-name is empty; expected a name such as 'drumscribe'")
+        if len(port_name.encode()) > MAX_PORT_NAME_BYTES:
+            raise MidiOutputError(f"--port-name is {len(port_name.encode())} bytes long; MIDI systems take at most "
+                                  f"{MAX_PORT_NAME_BYTES} (JACK's and ALSA's client names)")
         self.drum_map = drum_map
         self.note_length_s = note_length_s
         self.channel = channel

@@ -497,6 +497,16 @@ def test_live_run_with_no_hit_keeps_the_earlier_take(live_model, tmp_path):
     assert "Traceback" not in stderr and "wrote" not in stderr
 
 
+def test_a_port_name_too_long_for_jack_is_one_line():
+    """JACK refuses a client name of 64 bytes with 'JACK server not running?': the name is checked first."""
+    from realtime.drums import load_drum_map
+    from realtime.midi_out import MAX_PORT_NAME_BYTES, MidiOutputError, MidiPortSink
+
+    for name in ("x" * (MAX_PORT_NAME_BYTES + 1), "é" * 32):
+        with pytest.raises(MidiOutputError, match=r"--port-name is 64 bytes long; MIDI systems take at most 63"):
+            MidiPortSink(load_drum_map(), api="jack", port_name=name)
+
+
 def test_take_sink_writes_only_once_a_hit_came(tmp_path):
     """TakeSink with drumscribe's own file sinks: no hit, no file (an earlier one kept); a hit, a complete file;
     an inner sink that cannot be made is an error the sink keeps, and nothing is written."""
