@@ -297,7 +297,7 @@ def _want_progress(duration_s: float, disabled: bool) -> bool:
 MAX_NOTE_LENGTH_MS = 10_000.0
 
 
-def cmd_transcribe(args) -> int:
+def _checked_transcribe(args) -> int:
     """Every argument and the input are checked before any work; the outputs are written only when the run ends
     (each atomically), and only what holds notes replaces an existing file after an interrupt."""
     import math
@@ -327,7 +327,7 @@ def cmd_transcribe(args) -> int:
     plot = _plot_sink(args, drum_map)
     source = _open_source(args.audio, args.block_size, live=live, listeners=[plot.observe] if plot else [])
     original = _audition_original(args, live)
-    checkpoint = _load_model(args.model, threads=1 if live else file_threads())
+    stages = _stages(args, _load_model(args.model, threads=1 if live else file_threads()))
 
     from realtime.sinks import CsvEventsSink, MidiFileSink, SummarySink
 
@@ -339,10 +339,18 @@ def cmd_transcribe(args) -> int:
         if plot:
             outputs.append(("--plot", plot))
         outputs += [("--audition", sink) for sink in audition_sinks(original, source.sample_rate_hz)]
-        return _transcribe(args, checkpoint, source, outputs, summary)
+        return _transcribe(args, stages, source, outputs, summary)
     except BaseException:
         _abort_all([sink for _, sink in outputs] + [summary])  # nothing half-done is written; old files stay
         raise
+
+
+def cmd_transcribe(args) -> int:
+    try:
+        return _checked_transcribe(args)
+    except KeyboardInterrupt:  # before the engine started, or while it was being built
+        raise UserError("interrupted before any audio was transcribed; nothing written", code=EXIT_INTERRUPTED) \
+            from None
 
 
 def _plot_sink(args, drum_map):
@@ -438,13 +446,27 @@ class _UntilSound:
             sink.write(hits)
 
 
-def _transcribe(args, checkpoint, source, outputs, summary) -> int:
-    import signal
+def _stages(args, checkpoint) -> list:
+    """The stages `transcribe` runs: the live chain with --live, else the file chain."""
     from dataclasses import replace
+
+    from realtime.engine import OFFLINE, build_stages
+
+    if getattr(args, "live", False):
+        from realtime.live import build_live_stages
+
+        return build_live_stages(checkpoint)  # exactly what `drumscribe live` runs
+    return build_stages(checkpoint, replace(OFFLINE, context=not args.no_context))
+
+
+def _transcribe(args, stages: list, source, outputs, summary) -> int:
+    """Run the stages over the source into the outputs. `stages` is emptied once the audio is through, so that the
+    networks' memory is free before the outputs are built."""
+    import signal
 
     import numpy as np
 
-    from realtime.engine import OFFLINE, Engine, build_stages
+    from realtime.engine import Engine
     from realtime.sources import AudioInputError
 
     if threading_is_main():
@@ -456,12 +478,6 @@ def _transcribe(args, checkpoint, source, outputs, summary) -> int:
     duration_s = source.duration_s
     progress = _Progress(duration_s, source.sample_rate_hz, Path(args.audio).name) \
         if _want_progress(duration_s, args.no_progress) else None
-    if getattr(args, "live", False):
-        from realtime.live import build_live_stages
-
-        stages = build_live_stages(checkpoint)  # exactly what `drumscribe live` runs
-    else:
-        stages = build_stages(checkpoint, replace(OFFLINE, context=not args.no_context))
     gate = _UntilSound(source, [sink for _, sink in outputs] + [summary])
     engine = Engine(stages, [gate], sample_rate_hz=source.sample_rate_hz)
     try:
@@ -471,6 +487,8 @@ def _transcribe(args, checkpoint, source, outputs, summary) -> int:
     finally:
         if progress is not None:
             progress.close()
+        stages.clear()  # the networks go: a long file's notes are written without their memory beside them
+        del engine
 
     if stats.interrupted and not summary.total:  # nothing found: an existing file is worth more than an empty one
         done_s = stats.samples / source.sample_rate_hz

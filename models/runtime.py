@@ -58,6 +58,9 @@ class OnnxNetwork:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
+        # no allocation plan kept per input shape: a file's batches come in every size, and the plans (with the
+        # arena they fill) grew a 5-minute song's memory by 70 MB (bench/memory.py)
+        options.enable_mem_pattern = False
         if not spinning:  # two sessions take turns: a pool that spins idle after its run would starve the other's
             # (bench/speed.py on 2 cores, the gated six networks: median 7.4 s with spinning, 4.2 s without)
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -66,6 +66,10 @@ def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB,
 # belief in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), and in "a
 # snare stroke" over snare and side stick, so such a group is decided as one: a hit when the group's summed
 # probability passes the threshold, named after its likeliest member.
+MAX_ONSETS_PER_RUN = 64
+"""Onsets one network run classifies at most: its memory grows with the batch (a dense file's 400-frame batch
+reached 30 MB more), and the logits of each onset are the same in any batch (tests/test_stages.py)."""
+
 EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"), ("snare", "side_stick"))
 
 
@@ -204,10 +208,18 @@ class ContextParams:
         return any(f < 1.0 for f in self.floors)
 
 
+def _grown(old: np.ndarray, start: int, stop: int, capacity: int, row_shape: tuple) -> np.ndarray:
+    """A store of `capacity` rows holding old[start:stop] at its front."""
+    store = np.zeros((capacity, *row_shape), dtype=old.dtype)
+    if stop > start:
+        store[: stop - start] = old[start:stop]
+    return store
+
+
 class _Bank:
     """(context) The classified onsets waiting to be decided or to serve as neighbours, in frame order: frame,
     probabilities, unit embedding, the decoded probabilities (blended, exclusive groups applied; filled in later) and
-    the frames after each, in arrays that grow at the back and are cut at the front, so that a decision reads its
+    each one's velocities, in arrays that grow at the back and are cut at the front, so that a decision reads its
     neighbours by slicing, not by stacking thousands of rows each time."""
 
     def __init__(self):
@@ -215,36 +227,35 @@ class _Bank:
         self.probs = np.zeros((0, 0))
         self.embedding = np.zeros((0, 0))
         self.decoded = np.zeros((0, 0))
-        self.afters = []
+        self.velocities = []  # each onset's MIDI velocity for every drum
         self.start = 0  # rows before it are forgotten
         self.stop = 0  # rows from it on are free
 
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def add(self, onsets: list, probs: np.ndarray, embedding: np.ndarray, afters: np.ndarray) -> None:
+    def add(self, onsets: list, probs: np.ndarray, embedding: np.ndarray, velocities: list) -> None:
         n = len(onsets)
         if self.stop + n > len(self.frames):  # move the live rows to the front, growing when they fill half
             live = len(self)
-            capacity = max(2 * (live + n), 1024) if 2 * (live + n) > len(self.frames) else len(self.frames)
-            frames = np.zeros(capacity, dtype=np.int64)
-            frames[:live] = self.frames[self.start : self.stop]
-            stores = []
-            for old, width in ((self.probs, probs.shape[1]), (self.embedding, embedding.shape[1]),
-                               (self.decoded, probs.shape[1])):
-                store = np.zeros((capacity, width))
-                if live:
-                    store[:live] = old[self.start : self.stop]
-                stores.append(store)
-            self.frames, (self.probs, self.embedding, self.decoded) = frames, stores
-            self.afters = self.afters[self.start : self.stop]
+            if 2 * (live + n) > len(self.frames):
+                capacity = max(2 * (live + n), 1024)
+                self.frames = _grown(self.frames, self.start, self.stop, capacity, ())
+                self.probs, self.embedding, self.decoded = (
+                    _grown(old, self.start, self.stop, capacity, (width,))
+                    for old, width in ((self.probs, probs.shape[1]), (self.embedding, embedding.shape[1]),
+                                       (self.decoded, probs.shape[1])))
+            else:  # in place: a long song's store is not allocated again and again
+                for store in (self.frames, self.probs, self.embedding, self.decoded):
+                    store[:live] = store[self.start : self.stop].copy()
+            self.velocities = self.velocities[self.start : self.stop]
             self.start, self.stop = 0, live
         end = self.stop + n
         self.frames[self.stop : end] = onsets
         self.probs[self.stop : end] = probs
         self.embedding[self.stop : end] = embedding
         self.decoded[self.stop : end] = 0.0
-        self.afters += list(afters)
+        self.velocities += velocities
         self.stop = end
 
     def frame(self, i: int) -> int:
@@ -469,6 +480,11 @@ class HitClassifier:
             return self.model.gate_logits(self.torch.from_numpy(x)).numpy()
 
     def _classify(self, onsets: list, history: np.ndarray, start: int) -> list:
+        if len(onsets) > MAX_ONSETS_PER_RUN:  # the network's memory grows with its batch: a dense song's batches in parts
+            hits = []
+            for first in range(0, len(onsets), MAX_ONSETS_PER_RUN):
+                hits += self._classify(onsets[first : first + MAX_ONSETS_PER_RUN], history, start)
+            return hits
         if len(onsets) == 1:  # the live case
             windows = self._window(onsets[0], history, start)[None]
         else:
@@ -485,10 +501,11 @@ class HitClassifier:
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         afters = windows[:, self.frames_before : self.frames_before + self.velocity_frames]  # a hit's velocity's
         if self.context is None:
-            return self._decide(onsets, self._grouped(probs), afters)
+            return self._decide(onsets, self._grouped(probs), lambda i: self._velocities(afters[i]))
         embedding = embedding.astype(np.float64)
         embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-12
-        self.bank.add(onsets, probs, embedding, afters)
+        # the velocities now, not the frames they come from: those would keep every batch's windows while it waits
+        self.bank.add(onsets, probs, embedding, [self._velocities(after) for after in afters])
         return []
 
     def _grouped(self, probs: np.ndarray) -> np.ndarray:
@@ -536,7 +553,7 @@ class HitClassifier:
         first = self.undecided
         probs = b.decoded[b.start + first : b.start + stop]
         onsets = [int(k) for k in b.frames[b.start + first : b.start + stop]]
-        afters = b.afters[b.start + first : b.start + stop]
+        velocities = b.velocities[b.start + first : b.start + stop]
         if self.embeddings is not None:
             for onset, e in zip(onsets, b.embedding[b.start + first : b.start + stop]):
                 self.embeddings[self._onset_s(onset)] = e.copy()
@@ -560,7 +577,7 @@ class HitClassifier:
             lowered = np.minimum(thresholds[where[known]][:, columns], np.maximum(floors, split[known, None]))
             thresholds[where[known][:, None], columns[None]] = lowered
         self.undecided = stop
-        return self._decide(onsets, probs, afters, gate, thresholds=thresholds)
+        return self._decide(onsets, probs, velocities.__getitem__, gate, thresholds=thresholds)
 
     def _stem_weight(self, onsets: np.ndarray) -> np.ndarray:
         """How far each onset's song is a drum stem, 0-1 (ContextParams.stem_share): its drum share over the
@@ -591,7 +608,7 @@ class HitClassifier:
         if drop:
             del self.shares[:drop]
 
-    def _decide(self, onsets: list, probs: np.ndarray, afters, gate: np.ndarray | None = None, *,
+    def _decide(self, onsets: list, probs: np.ndarray, velocities, gate: np.ndarray | None = None, *,
                 thresholds: np.ndarray | None = None) -> list:
         """The hits of classified onsets, their probabilities with the exclusive groups decided as one (_grouped):
         thresholds (the checkpoint's, or per onset as given; `gate`, each onset's weight of the stem thresholds, is
@@ -599,14 +616,14 @@ class HitClassifier:
         hits = []
         if thresholds is None:
             thresholds = np.broadcast_to(self.thresholds, probs.shape)
-        for i, (onset, p, after) in enumerate(zip(onsets, probs, afters)):
+        for i, (onset, p) in enumerate(zip(onsets, probs)):
             onset_s = self._onset_s(onset)
             if self.gates is not None:
                 self.gates[onset_s] = 0.0 if gate is None else float(gate[i])
             found = np.flatnonzero(p >= thresholds[i])
             if not len(found):
                 continue
-            v = self._velocities(after)
+            v = velocities(i)
             for c in found:
                 drum = self.labels[c]
                 last = self.last_hit_frame.get(drum)

@@ -154,9 +154,10 @@ def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
         n = int(rng.integers(1, 60))
         frames = frame + np.cumsum(rng.integers(1, 9, n))
         frame = int(frames[-1])
-        probs, embedding, afters = rng.random((n, 11)), rng.random((n, 6)), rng.random((n, 5, 4))
-        bank.add(list(frames), probs, embedding, afters)
-        rows += list(zip(frames, probs, embedding, afters))
+        probs, embedding = rng.random((n, 11)), rng.random((n, 6))
+        velocities = list(rng.integers(1, 128, (n, 11)))
+        bank.add(list(frames), probs, embedding, velocities)
+        rows += list(zip(frames, probs, embedding, velocities))
         cut = int(rng.integers(0, len(rows) // 2 + 1)) if step % 3 and step > 60 else 0  # grow, then move
         bank.forget(cut)
         del rows[:cut]
@@ -165,5 +166,5 @@ def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
         assert [bank.frame(i) for i in range(len(rows))] == [int(r[0]) for r in rows]
         assert np.array_equal(bank.probs[live], np.array([r[1] for r in rows]).reshape(-1, 11))
         assert np.array_equal(bank.embedding[live], np.array([r[2] for r in rows]).reshape(-1, 6))
-        assert all(np.array_equal(a, r[3]) for a, r in zip(bank.afters[live], rows))
+        assert all(np.array_equal(a, r[3]) for a, r in zip(bank.velocities[live], rows))
     assert len(bank.frames) > 1024
