@@ -204,27 +204,24 @@ def file_threads() -> int:
 
 
 def _load_model(path: str, *, threads: int = 1):
+    """A checkpoint, every field checked (models/ and the engine's own check): its ONNX twin when one was written
+    from this very file (no torch to import), else the .pt."""
     from models import DEFAULT_MODEL_PATH
-    from models.runtime import load_bundle
+    from models.runtime import CheckpointError, load_bundle
+    from realtime.engine import check_checkpoint
 
     if not Path(path).exists() and Path(path).resolve() == DEFAULT_MODEL_PATH.resolve():
         raise UserError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
-    if Path(path).is_dir():
-        raise UserError(f"--model '{path}' is a directory, expected a .pt checkpoint file")
-    try:  # its ONNX twin, when one was written from this file: no torch to import
-        bundle = load_bundle(path, threads=threads)
-    except ValueError as exc:  # CheckpointError: a bundle with a bad field
-        raise UserError(f"--model: {one_line(exc)}") from None
-    if bundle is not None:
-        return bundle
-
-    import torch
-
-    from models.cnn import CheckpointError, load_checkpoint
-
-    torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
     try:
-        return load_checkpoint(path)
+        bundle = load_bundle(path, threads=threads, check=check_checkpoint)
+        if bundle is not None:
+            return bundle
+        import torch
+
+        from models.cnn import load_checkpoint
+
+        torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
+        return load_checkpoint(path, check=check_checkpoint)
     except CheckpointError as exc:
         raise UserError(f"--model: {one_line(exc)}") from None
 

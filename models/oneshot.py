@@ -138,6 +138,8 @@ def load_checkpoint(path: str | Path) -> OneShotCheckpoint:
         raise CheckpointError(f"model file '{path}' does not exist")
     if path.is_dir():
         raise CheckpointError(f"model file '{path}' is a directory, expected a .pt checkpoint file")
+    if not path.is_file():  # a FIFO, say, that torch.load would wait on for ever
+        raise CheckpointError(f"model file '{path}' is not a regular file, expected a .pt checkpoint file")
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint

@@ -51,6 +51,24 @@ def context_params(checkpoint) -> ContextParams | None:
     return None if raw is None else ContextParams(**raw)
 
 
+def check_checkpoint(checkpoint) -> None:
+    """What the engine knows of a checkpoint's fields and models/ cannot (the drum names, FeatureParams,
+    OnsetParams, the in-song context): ValueError naming the field. The loaders' `check`
+    (models.cnn.load_checkpoint, models.runtime.load_bundle), which make it one CheckpointError line."""
+    from .drums import DRUMS
+
+    unknown = [label for label in checkpoint.labels if label not in DRUMS]
+    if unknown:
+        raise ValueError(f"field 'labels' has {unknown[0]!r}; expected drums of: {', '.join(DRUMS)}")
+    for name, build in (("'feature_params'", lambda: FeatureParams(**checkpoint.feature_params)),
+                        ("'onset_params'", lambda: OnsetParams(**checkpoint.onset_params)),
+                        ("extra 'context'", lambda: context_params(checkpoint))):
+        try:
+            build()
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"field {name}: {' '.join(str(exc).split())}") from None
+
+
 def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
     """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> (the drum share, where the
     thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> hit classifier (with

@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+from realtime.engine import check_checkpoint
 from models.cnn import CheckpointError, load_checkpoint, save_checkpoint
 from models.runtime import bundle_path, load_bundle
 
@@ -185,23 +186,6 @@ def test_an_untouched_copy_of_the_bundle_loads_and_a_stale_or_damaged_one_is_pas
     assert load_bundle(pt) is None  # another file's bundle (stale): its fields are not this model's
 
 
-def _engine_check(checkpoint) -> None:
-    """What the engine's layer knows of the fields (the drum names, FeatureParams, OnsetParams), as a loader's
-    `check`: the check drumscribe.cli can pass to both loaders."""
-    from realtime.drums import DRUMS
-    from realtime.features import FeatureParams
-    from realtime.onsets import OnsetParams
-
-    unknown = [label for label in checkpoint.labels if label not in DRUMS]
-    if unknown:
-        raise ValueError(f"field 'labels' has {unknown[0]!r}; expected drums of: {', '.join(DRUMS)}")
-    for name, params in (("feature_params", FeatureParams), ("onset_params", OnsetParams)):
-        try:
-            params(**getattr(checkpoint, name))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"field '{name}': {exc}") from None
-
-
 ENGINE_BROKEN = [
     ("unknown-label", lambda raw: {**raw, "labels": ["cowbell", *raw["labels"][1:]]}, "'cowbell'",
      lambda m: {**m, "labels": ["cowbell", *m["labels"][1:]]}),
@@ -221,14 +205,14 @@ def test_the_callers_check_is_a_checkpoint_error_in_both_loaders(live_raw, tmp_p
     torch.save(alter(live_raw), path)
     load_checkpoint(path)  # models/ cannot know the drums or the engine's settings ...
     with pytest.raises(CheckpointError) as error:  # ... the caller's check does, and it is one line too
-        load_checkpoint(path, check=_engine_check)
+        load_checkpoint(path, check=check_checkpoint)
     assert_one_line(str(error.value), f"model file '{path}'", needle)
     pt = _bundle_beside(tmp_path, alter_meta)
     assert load_bundle(pt) is not None
     with pytest.raises(CheckpointError) as error:
-        load_bundle(pt, check=_engine_check)
+        load_bundle(pt, check=check_checkpoint)
     assert_one_line(str(error.value), f"model bundle '{bundle_path(pt)}'", needle)
-    assert load_checkpoint(LIVE_MODEL_PATH, check=_engine_check).labels == live_raw["labels"]
+    assert load_checkpoint(LIVE_MODEL_PATH, check=check_checkpoint).labels == live_raw["labels"]
 
 
 @pytest.fixture(scope="module")
