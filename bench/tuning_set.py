@@ -1,6 +1,6 @@
 """Score a candidate offline model, or a way of combining models or candidates, on the tuning set.
 
-The tuning set is what every model decision in the README's accuracy section is judged on: the five MDB dev
+The tuning set is what every model decision in docs/accuracy.md is judged on: the five MDB dev
 tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, with per-class thresholds tuned by
 `offline.tune_thresholds` (the same functions, the same onset settings as the shipped model). Never the test kit.
 

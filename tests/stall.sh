@@ -5,7 +5,7 @@
 #   - without: the other processes its parent shell runs, and what they start (the command beside it in
 #     `stall.sh ... & command`; the shell itself is never stopped).
 # The test jackd (`jackd -n drumscribe-test...`) is among them, as the test run starts it. Every process it stopped
-# is continued when it ends, also when it is killed. Used to check that the JACK tests hold up (README, Live):
+# is continued when it ends, also when it is killed. Used to check that the JACK tests hold up (docs/live.md):
 #   bash tests/stall.sh 0.02 0.1 600 & .venv/bin/python -m pytest -s tests/test_live_jack.py; kill %1
 #   bash tests/stall.sh 0.02 0.1 600 PID [PID ...]
 set -u
