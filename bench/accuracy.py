@@ -23,20 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np
+
+from drumscribe.offline.evaluate import (format_table, hits_to_classes, load_annotations, match_count,
+                                         played_to_classes, pool, score)
+from drumscribe.realtime.drums import DRUMS
+from drumscribe.realtime.kits import GM_NOTE_DRUM
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import numpy as np  # noqa: E402
-
-from offline.evaluate import (format_table, hits_to_classes, load_annotations, match_count, played_to_classes,  # noqa: E402
-                              pool, score)
-from realtime.drums import DRUMS  # noqa: E402
-from realtime.kits import GM_NOTE_DRUM  # noqa: E402
 
 TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 # MDB Drums++ MIDI notes beyond General MIDI's drum notes that we score as a drum of ours
@@ -61,9 +60,9 @@ def midi_reference(path: Path) -> dict:
 def onset_coverage(audio: np.ndarray, strokes: np.ndarray, checkpoint, **changes) -> tuple[int, int]:
     """(annotated strokes with an onset of the checkpoint's detector within -10/+35 ms, onsets), the detector's
     settings changed by `changes`."""
-    from realtime.features import FeatureParams, LogMelSpectrogram
-    from realtime.onsets import OnsetDetector, OnsetParams
-    from realtime.types import FrameBlock
+    from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
+    from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+    from drumscribe.realtime.types import FrameBlock
 
     fp = FeatureParams(**checkpoint.feature_params)
     mel = LogMelSpectrogram(fp, checkpoint.mel_basis).process(audio).mel
@@ -144,9 +143,9 @@ def held_out_kits(checkpoint, seed: int = 11, clips: int = 6, band_db: float | N
     """Grooves rendered on the held-out kits, scored; with `band_db`, each with a band playing along (bass, chords
     and half the time a melody and distorted power chords, on BAND_SOUNDFONT's instruments) at that RMS level
     around the drums."""
-    from offline.render import HELD_OUT_KITS, _accompaniment_synth, _add_at_level, available, generate_pattern, \
-        load_kit, render_hits
-    from realtime.engine import transcribe_array
+    from drumscribe.offline.render import (HELD_OUT_KITS, _accompaniment_synth, _add_at_level, available,
+                                           generate_pattern, load_kit, render_hits)
+    from drumscribe.realtime.engine import transcribe_array
 
     class_rows, drum_rows, velocity = {}, {}, {}
     rng = np.random.default_rng(seed)
@@ -160,7 +159,7 @@ def held_out_kits(checkpoint, seed: int = 11, clips: int = 6, band_db: float | N
             hits, duration = generate_pattern(rng, bars=8, style="groove", tempo_bpm=tempo, drums_available=kit.drums)
             audio = render_hits(hits, kit, duration_s=duration, rng=rng)
             if band_db is not None:
-                from offline.accompaniment import render_accompaniment
+                from drumscribe.offline.accompaniment import render_accompaniment
 
                 music = render_accompaniment(rng, tempo_bpm=tempo, bars=8, lead=bool(rng.random() < 0.5),
                                              synth=_accompaniment_synth(48000, BAND_SOUNDFONT))
@@ -214,8 +213,8 @@ def band_alone(data: Path, checkpoint, gain: float = 1.0) -> dict:
     """Hits per drum on each summed mix less its drum stem: the band alone, where every hit is a false one."""
     from collections import Counter
 
-    from realtime.engine import transcribe_array
-    from realtime.sources import decode_audio
+    from drumscribe.realtime.engine import transcribe_array
+    from drumscribe.realtime.sources import decode_audio
 
     out = {}
     for track in SUMMED_MIXES:
@@ -245,8 +244,8 @@ def back_to_back(data: Path, checkpoint, kind: str, gain: float = 1.0) -> dict:
     """The five recordings of one kind as one file, 1 s of silence between them, in the given order and reversed:
     each song's F3 and F5 where it sits in that file, and pooled. A file of several songs (an album side, a medley,
     a set) is what the song-level thresholds and the context blend, whose windows reach 60 s back, do not expect."""
-    from realtime.engine import transcribe_array
-    from realtime.sources import decode_audio
+    from drumscribe.realtime.engine import transcribe_array
+    from drumscribe.realtime.sources import decode_audio
 
     tracks = [t for t in TRACKS if (data / kind / f"{t}.flac").is_file()]
     out = {}
@@ -296,9 +295,9 @@ def main() -> int:
 
     import torch
 
-    from models.cnn import load_checkpoint
-    from realtime.engine import transcribe_array
-    from realtime.sources import decode_audio
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.realtime.engine import transcribe_array
+    from drumscribe.realtime.sources import decode_audio
 
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model)

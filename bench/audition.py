@@ -17,18 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from drumscribe.offline.render import generate_pattern
+from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
+from drumscribe.realtime.audition import (RENDER_BLOCK_SIZE_SAMPLES, load_kit, normalise, read_midi_notes, render_notes,
+                                          resolve_kit, write_audio)
+from drumscribe.realtime.drums import load_drum_map
+from drumscribe.realtime.effects import EffectChain, available_presets, load_preset
+from drumscribe.realtime.sampler import Sampler
+from drumscribe.realtime.sinks import hits_to_midi
+from drumscribe.realtime.types import DrumHit
 
-from offline.render import generate_pattern  # noqa: E402
-from realtime import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ  # noqa: E402
-from realtime.audition import (RENDER_BLOCK_SIZE_SAMPLES, load_kit, normalise, read_midi_notes,  # noqa: E402
-                               render_notes, resolve_kit, write_audio)
-from realtime.drums import load_drum_map  # noqa: E402
-from realtime.effects import EffectChain, available_presets, load_preset  # noqa: E402
-from realtime.sampler import Sampler  # noqa: E402
-from realtime.sinks import hits_to_midi  # noqa: E402
-from realtime.types import DrumHit  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 GOAL_X_REAL_TIME = 100.0
 

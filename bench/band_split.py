@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 SUMMED = ("Beatles", "Country1", "Punk", "Shadows")
 
@@ -36,12 +34,12 @@ def main() -> int:
     import torch
     from scipy.signal import butter, sosfiltfilt
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
-    from offline.evaluate import hits_to_classes, load_annotations, score
-    from realtime import SAMPLE_RATE_HZ
-    from realtime.engine import transcribe_array
-    from realtime.sources import decode_audio
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline.evaluate import hits_to_classes, load_annotations, score
+    from drumscribe.realtime import SAMPLE_RATE_HZ
+    from drumscribe.realtime.engine import transcribe_array
+    from drumscribe.realtime.sources import decode_audio
 
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model or DEFAULT_MODEL_PATH)

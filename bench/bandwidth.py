@@ -20,9 +20,8 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 
 def main() -> int:
@@ -39,12 +38,12 @@ def main() -> int:
 
     import torch
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
-    from offline.evaluate import hits_to_classes, played_to_classes, pool, score
-    from offline.render import HELD_OUT_KITS, brick_wall, generate_pattern, load_kit, render_hits
-    from realtime import SAMPLE_RATE_HZ
-    from realtime.engine import transcribe_array
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline.evaluate import hits_to_classes, played_to_classes, pool, score
+    from drumscribe.offline.render import HELD_OUT_KITS, brick_wall, generate_pattern, load_kit, render_hits
+    from drumscribe.realtime import SAMPLE_RATE_HZ
+    from drumscribe.realtime.engine import transcribe_array
 
     if args.kit in HELD_OUT_KITS:
         parser.error(f"kit '{args.kit}' is held out: this benchmark is for development, on training kits")
@@ -71,8 +70,8 @@ def main() -> int:
 
 
 def band_limits(folder: Path) -> int:
-    from realtime import SAMPLE_RATE_HZ
-    from realtime.sources import decode_audio
+    from drumscribe.realtime import SAMPLE_RATE_HZ
+    from drumscribe.realtime.sources import decode_audio
 
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".flac", ".wav", ".mp3", ".ogg"))
     if not files:

@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 BUDGET_S = 300.0
@@ -29,8 +28,8 @@ def write_kit_set(folder: Path, files_per_class: int) -> dict:
     import numpy as np
     import soundfile as sf
 
-    from offline.oneshots import ONESHOT_TRAIN_KITS, kit_oneshots
-    from realtime import SAMPLE_RATE_HZ
+    from drumscribe.offline.oneshots import ONESHOT_TRAIN_KITS, kit_oneshots
+    from drumscribe.realtime import SAMPLE_RATE_HZ
 
     shots = {"kick": [], "snare": [], "hihat_closed": []}
     for spec in ONESHOT_TRAIN_KITS:
@@ -57,7 +56,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="copy the checkpoint, report and plots into this folder")
     args = parser.parse_args()
 
-    from offline.oneshots import write_synthetic_set
+    from drumscribe.offline.oneshots import write_synthetic_set
 
     with tempfile.TemporaryDirectory(prefix="drumscribe-bench-") as tmp:
         data, out = Path(tmp) / "data", Path(tmp) / "model.pt"
@@ -70,8 +69,7 @@ def main() -> int:
                    "-o", str(out)]
         print("command: drumscribe " + " ".join(command[3:]))
         t0 = time.perf_counter()
-        done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
+        done = subprocess.run(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         wall_s = time.perf_counter() - t0
         if done.returncode:
             print(f"train --folders failed (exit {done.returncode}): {done.stdout}")

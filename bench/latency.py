@@ -20,21 +20,20 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mdb-dev"
 
 
 def parse_args(argv=None):
-    from models import DEFAULT_MODEL_PATH
+    from drumscribe.models import DEFAULT_MODEL_PATH
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", default=str(DEFAULT_DATA), help="MDB dev folder with drum_only/ and class_pp/")
@@ -57,8 +56,8 @@ def parse_args(argv=None):
 def run_live(audio, checkpoint, block_size, *, pace: bool = False):
     """(hits, per-block compute seconds) of one signal through the live configuration, block by block; `pace`
     hands out the blocks in real time, as an audio interface does (the flush after the end is not timed)."""
-    from realtime.engine import Engine, tail_samples
-    from realtime.live import build_live_stages
+    from drumscribe.realtime.engine import Engine, tail_samples
+    from drumscribe.realtime.live import build_live_stages
 
     engine = Engine(build_live_stages(checkpoint))
     hits = []
@@ -87,7 +86,7 @@ def time_runtimes(checkpoint, block_s: float, n: int = 2000) -> None:
     one block (as between live blocks: caches go cold, the CPU may clock down)."""
     import torch
 
-    from realtime.live import OnnxHitModel, freeze_for_inference
+    from drumscribe.realtime.live import OnnxHitModel, freeze_for_inference
 
     cfg = checkpoint.model.config
     x = torch.from_numpy(np.random.default_rng(0).normal(2.0, 1.0, (1, cfg.n_mels, cfg.n_frames)).astype(np.float32))
@@ -112,8 +111,8 @@ def matched_delays(reference: dict, hits, window_s: float, frame_shift_s: float 
     class (one hit per onset). `frame_shift_s` turns a hit's onset_s back into its onset frame's end."""
     import mir_eval
 
-    from offline.evaluate import CLASSES, DEDUPE_S
-    from realtime.drums import SCORE_CLASS
+    from drumscribe.offline.evaluate import CLASSES, DEDUPE_S
+    from drumscribe.realtime.drums import SCORE_CLASS
 
     delays = []
     for label in CLASSES:
@@ -136,13 +135,13 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from realtime.live import raise_thread_priority
+    from drumscribe.realtime.live import raise_thread_priority
 
     realtime = False if args.normal_priority else raise_thread_priority()  # as the live worker thread does
-    from models.cnn import load_checkpoint
-    from offline import evaluate as ev
-    from realtime.live import latency_bound_s, live_model_path, lookahead_s
-    from realtime.sources import FileSource, decode_audio
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline import evaluate as ev
+    from drumscribe.realtime.live import latency_bound_s, live_model_path, lookahead_s
+    from drumscribe.realtime.sources import FileSource, decode_audio
 
     data = Path(args.data)
     pairs = ev.find_tracks(data / "drum_only", data / "class_pp")

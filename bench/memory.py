@@ -95,10 +95,9 @@ def measure(audio: Path, outputs: str, workdir: Path) -> dict:
         argv += ["--events", str(workdir / "out.csv")]
     elif outputs == "plot":
         argv += ["--plot", str(workdir / "out.png")]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     start = time.monotonic()
     with open(workdir / "stderr.txt", "wb") as err:
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                 stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 SIX = ("kick", "snare", "hihat", "tom", "crash", "ride")
 
@@ -69,9 +66,9 @@ def main() -> int:
 
     import torch
 
-    from models.oneshot import DEFAULT_ONESHOT_MODEL_PATH
-    from offline.oneshots import ONESHOT_HELD_OUT_KITS, augment_oneshot, kit_oneshots
-    from offline.sorting import SampleClassifier
+    from drumscribe.models.oneshot import DEFAULT_ONESHOT_MODEL_PATH
+    from drumscribe.offline.oneshots import ONESHOT_HELD_OUT_KITS, augment_oneshot, kit_oneshots
+    from drumscribe.offline.sorting import SampleClassifier
 
     torch.set_num_threads(1)
     model_path = args.model or DEFAULT_ONESHOT_MODEL_PATH

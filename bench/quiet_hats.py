@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 HATS = ("hh_closed", "hh_pedal", "hh_open")
 
@@ -32,11 +29,11 @@ def main() -> int:
 
     import torch
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
-    from offline.evaluate import hits_to_classes, played_to_classes, pool, score
-    from offline.render import HELD_OUT_KITS, generate_pattern, load_kit, render_hits
-    from offline.tune_thresholds import _candidates, decide
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline.evaluate import hits_to_classes, played_to_classes, pool, score
+    from drumscribe.offline.render import HELD_OUT_KITS, generate_pattern, load_kit, render_hits
+    from drumscribe.offline.tune_thresholds import _candidates, decide
 
     if args.kit in HELD_OUT_KITS:
         parser.error(f"kit '{args.kit}' is held out: this benchmark is for development, on training kits")

@@ -15,21 +15,19 @@ import os
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import re  # noqa: E402
-import signal  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
 
 KIT = "hydrogen:ColomboAcousticDrumkit"
 WARM_UP_S = 60.0
@@ -44,7 +42,7 @@ def rss_mib(pid: int) -> float:
 
 def grooves(seconds: float, seed: int = 5) -> np.ndarray:
     """About `seconds` of grooves in several styles and tempos, one after another, at 48 kHz, peak -6 dBFS."""
-    from offline.render import generate_pattern, load_kit, render_hits
+    from drumscribe.offline.render import generate_pattern, load_kit, render_hits
 
     kit = load_kit(KIT)
     rng = np.random.default_rng(seed)
@@ -66,7 +64,12 @@ def main(argv=None) -> int:
     p.add_argument("--sample-every-s", type=float, default=15.0, help="RSS sampling interval")
     args = p.parse_args(argv)
 
-    from jack_harness import Harness, JackServer
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("jack_harness", REPO / "tests" / "jack_harness.py")
+    jack_harness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jack_harness)  # the tests' JACK server and harness, a file of the checkout
+    Harness, JackServer = jack_harness.Harness, jack_harness.JackServer
 
     audio = grooves(60.0)
     work = Path(tempfile.mkdtemp(prefix="drumscribe-soak-"))
@@ -81,7 +84,7 @@ def main(argv=None) -> int:
                "--record", str(take), "--events", str(events)]
         if args.model:
             cmd += ["--model", args.model]
-        env = {**server.env, "PYTHONPATH": str(REPO)}
+        env = dict(server.env)
         process = subprocess.Popen(cmd, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         lines = []

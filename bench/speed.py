@@ -70,7 +70,7 @@ def time_run(cmd: list) -> float:
 
 
 def main(argv=None) -> int:
-    from models import DEFAULT_MODEL_PATH
+    from drumscribe.models import DEFAULT_MODEL_PATH
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH), help="checkpoint (default: the shipped model)")

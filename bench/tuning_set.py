@@ -34,12 +34,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VALIDATION_KIT = "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0"
 PARTS = ("stems", "mixes", "validation kit")
@@ -57,8 +55,9 @@ def soup(checkpoints):
 
 def probability_average(checkpoints):
     """The first checkpoint whose network is models.cnn.HitEnsemble of every checkpoint's network: the mean of
-    their probabilities, their embeddings side by side (as python -m offline.ensemble builds and the engine runs)."""
-    from models.cnn import HitEnsemble
+    their probabilities, their embeddings side by side (as python -m drumscribe.offline.ensemble builds and the
+    engine runs)."""
+    from drumscribe.models.cnn import HitEnsemble
 
     model = HitEnsemble([c.model.config for c in checkpoints])
     for net, c in zip(model.members, checkpoints):
@@ -84,7 +83,7 @@ def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None, fl
     """(thresholds, stem thresholds or None, floors or None) tuned on `tune_on`'s parts less the song `skip`
     (`songs[part]` names each track of a part): the stem set, where asked, on the drum-alone parts `stem_set` names
     (of STEM_PARTS) with the first set held; with `floors`, the song-level floors with the first set."""
-    from offline import tune_thresholds as T
+    from drumscribe.offline import tune_thresholds as T
 
     def tracks(names):
         return [t for name in names for t, s in zip(parts[name], songs[name]) if s is None or s != skip]
@@ -105,8 +104,8 @@ def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None 
     A `folds` list gets (song, its thresholds, its stem and mix pooled) per fold. With `stem_set`, both sets are
     tuned without the song (tune_sets); with `floors`, the song-level floors too (the fold's floors follow its
     thresholds in `folds`)."""
-    from offline import tune_thresholds as T
-    from offline.evaluate import pool
+    from drumscribe.offline import tune_thresholds as T
+    from drumscribe.offline.evaluate import pool
 
     rows = {"stems": [], "mixes": []}
     for song in T.TRACKS:
@@ -124,7 +123,8 @@ def main() -> int:
     parser.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; default: the shipped one)")
     parser.add_argument("--soup", action="store_true", help="average the models' weights, not their probabilities")
     parser.add_argument("--drum-mask", type=Path, metavar="PT",
-                        help="put this drum mask (python -m offline.unmix) before the networks, which are not retrained")
+                        help="put this drum mask (python -m drumscribe.offline.unmix) before the networks, which are "
+                             "not retrained")
     parser.add_argument("--noisy-or-ms", type=float, default=0.0, metavar="MS")
     parser.add_argument("--stem-set", type=Path, metavar="MASK_PT",
                         help="(context decoding) a second threshold set for drum stems, chosen by the drum share "
@@ -154,12 +154,12 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
-    from offline import tune_thresholds as T
-    from offline.evaluate import CLASSES
-    from realtime.classifier import ContextParams
-    from realtime.onsets import OnsetParams
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline import tune_thresholds as T
+    from drumscribe.offline.evaluate import CLASSES
+    from drumscribe.realtime.classifier import ContextParams
+    from drumscribe.realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
     checkpoints = [load_checkpoint(p) for p in (args.model or [DEFAULT_MODEL_PATH])]
@@ -171,12 +171,12 @@ def main() -> int:
             parser.error("--gate is a setting of the in-song context decoding (--context)")
         checkpoint.extra["context"] = {**checkpoint.extra["context"], "gate": args.gate}
     if args.drum_mask:
-        from realtime.unmix import mask_to_extra
+        from drumscribe.realtime.unmix import mask_to_extra
 
         checkpoint.extra["drum_mask"] = mask_to_extra(args.drum_mask)
         print("behind the drum mask", args.drum_mask)
     if args.stem_set:
-        from realtime.unmix import share_to_extra
+        from drumscribe.realtime.unmix import share_to_extra
 
         if not checkpoint.extra.get("context"):
             parser.error("--stem-set needs the in-song context decoding (--context)")

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mask", type=Path, help="a drum mask checkpoint (python -m offline.unmix train)")
+    parser.add_argument("mask", type=Path, help="a drum mask checkpoint (python -m drumscribe.offline.unmix train)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "mix").is_dir() or not (args.data / "drum_only").is_dir():
@@ -28,11 +26,11 @@ def main() -> int:
 
     import numpy as np
 
-    from models.unmix import load_mask, numpy_weights
-    from offline.dataset import masked
-    from offline.tune_thresholds import TRACKS
-    from realtime.features import log_mel
-    from realtime.sources import decode_audio
+    from drumscribe.models.unmix import load_mask, numpy_weights
+    from drumscribe.offline.dataset import masked
+    from drumscribe.offline.tune_thresholds import TRACKS
+    from drumscribe.realtime.features import log_mel
+    from drumscribe.realtime.sources import decode_audio
 
     weights = numpy_weights(load_mask(args.mask)[0])
     print(f"{'song':<10}{'mix - stem':>12}{'masked - stem':>15}{'signed':>9}")

@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import sys
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 VALIDATION_KIT = "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0"
 VELOCITY_RANGES = ((1, 40), (40, 70), (70, 100), (100, 128))
@@ -30,11 +27,11 @@ def main() -> int:
     import numpy as np
     import torch
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
-    from offline.render import generate_pattern, load_kit, render_hits
-    from realtime.drums import SCORE_CLASS
-    from realtime.engine import transcribe_array
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline.render import generate_pattern, load_kit, render_hits
+    from drumscribe.realtime.drums import SCORE_CLASS
+    from drumscribe.realtime.engine import transcribe_array
 
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model or DEFAULT_MODEL_PATH)

@@ -23,8 +23,8 @@ DEFAULT_MIX = 0.5
 
 def add_commands(commands) -> None:
     """Register `kits`, `presets` and `audition` on the drumscribe command's subparsers."""
-    from realtime.drums import DEFAULT_DRUM_MAP
-    from realtime.effects import DEFAULT_PRESET  # light: numpy and pedalboard load with the first chain
+    from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
+    from drumscribe.realtime.effects import DEFAULT_PRESET  # light: numpy and pedalboard load with the first chain
 
     k = commands.add_parser("kits", help="list the drum kits audition can play",
                             description="The drum kits found on this machine: Hydrogen kits, the drum kits of sf2 "
@@ -98,9 +98,9 @@ def prepare_monitor(args, drum_map):
             if getattr(args, option, None):
                 raise UserError(f"--{option.replace('_', '-')} needs --monitor PRESET")
         return lambda: []
-    from realtime.audition import load_kit, resolve_kit
-    from realtime.effects import load_preset
-    from realtime.monitor import MonitorError, MonitorSink
+    from drumscribe.realtime.audition import load_kit, resolve_kit
+    from drumscribe.realtime.effects import load_preset
+    from drumscribe.realtime.monitor import MonitorError, MonitorSink
 
     with _user_errors("--monitor"):
         preset = load_preset(args.monitor)
@@ -132,8 +132,8 @@ def prepare_transcribe(args, drum_map):
         if getattr(args, "mix", 0.0):
             raise UserError("--mix needs --audition AUDIO (the file to render the transcription to)")
         return lambda audio, sample_rate_hz: []
-    from realtime.audition import AuditionSink, check_output_format, load_kit, resolve_kit
-    from realtime.effects import DEFAULT_PRESET, load_preset
+    from drumscribe.realtime.audition import AuditionSink, check_output_format, load_kit, resolve_kit
+    from drumscribe.realtime.effects import DEFAULT_PRESET, load_preset
 
     with _user_errors("--audition"):
         check_output_format(args.audition)
@@ -154,12 +154,12 @@ def prepare_transcribe(args, drum_map):
 @contextlib.contextmanager
 def _user_errors(option: str = ""):
     """The one-line errors of the audition modules as UserError, prefixed with the option they came from."""
-    from realtime.audition import AuditionError
-    from realtime.drums import DrumMapError
-    from realtime.effects import EffectsError
-    from realtime.kits import KitError
-    from realtime.sampler import SamplerError
-    from realtime.sinks import OutputPathError
+    from drumscribe.realtime.audition import AuditionError
+    from drumscribe.realtime.drums import DrumMapError
+    from drumscribe.realtime.effects import EffectsError
+    from drumscribe.realtime.kits import KitError
+    from drumscribe.realtime.sampler import SamplerError
+    from drumscribe.realtime.sinks import OutputPathError
 
     try:
         yield
@@ -174,8 +174,8 @@ def _check_mix(mix) -> None:
 
 
 def _parse_gains(values: list) -> dict:
-    from realtime.drums import DRUMS
-    from realtime.sampler import DRUM_GAIN_RANGE_DB
+    from drumscribe.realtime.drums import DRUMS
+    from drumscribe.realtime.sampler import DRUM_GAIN_RANGE_DB
 
     gains = {}
     for value in values:
@@ -200,8 +200,8 @@ def _parse_gains(values: list) -> dict:
 
 
 def cmd_kits(args) -> int:
-    from realtime.audition import USER_KIT_DIRS_ENV, default_kit, find_kits, user_kit_dirs
-    from realtime.kits import HYDROGEN_KIT_DIRS, SF2_DIRS
+    from drumscribe.realtime.audition import USER_KIT_DIRS_ENV, default_kit, find_kits, user_kit_dirs
+    from drumscribe.realtime.kits import HYDROGEN_KIT_DIRS, SF2_DIRS
 
     kits = find_kits()
     groups = (("hydrogen", "Hydrogen kits", HYDROGEN_KIT_DIRS), ("sf2", "sf2 soundfont kits", SF2_DIRS),
@@ -226,7 +226,7 @@ def cmd_kits(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from realtime.effects import EFFECTS_DIR, EffectsError, available_presets, load_preset
+    from drumscribe.realtime.effects import EFFECTS_DIR, EffectsError, available_presets, load_preset
 
     status = EXIT_OK
     names = available_presets()
@@ -251,7 +251,7 @@ def cmd_presets(args) -> int:
 
 
 def cmd_audition(args) -> int:
-    from realtime.audition import RENDER_BLOCK_SIZE_SAMPLES
+    from drumscribe.realtime.audition import RENDER_BLOCK_SIZE_SAMPLES
 
     if args.block_size is None:
         args.block_size = RENDER_BLOCK_SIZE_SAMPLES
@@ -263,12 +263,12 @@ def cmd_audition(args) -> int:
     gains = _parse_gains(args.gain)
     drum_map = _load_drum_map(args.drum_map)
 
-    from realtime import SAMPLE_RATE_HZ
-    from realtime.audition import (check_output_device, check_output_format, check_render_length, load_kit,
-                                   load_original, mix_under, normalise, play, read_midi_notes, render_notes,
-                                   resolve_kit, write_audio)
-    from realtime.effects import EffectChain, load_preset
-    from realtime.sampler import Sampler
+    from drumscribe.realtime import SAMPLE_RATE_HZ
+    from drumscribe.realtime.audition import (check_output_device, check_output_format, check_render_length, load_kit,
+                                              load_original, mix_under, normalise, play, read_midi_notes, render_notes,
+                                              resolve_kit, write_audio)
+    from drumscribe.realtime.effects import EffectChain, load_preset
+    from drumscribe.realtime.sampler import Sampler
 
     if args.output:
         with _user_errors("--output"):

@@ -60,9 +60,9 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from models import DEFAULT_MODEL_PATH
-    from realtime import DEFAULT_BLOCK_SIZE_SAMPLES
-    from realtime.drums import DEFAULT_DRUM_MAP
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
+    from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
 
     parser = _Parser(prog="drumscribe", description="Drum audio in, General-MIDI drum notes out.",
                      epilog="exit codes: 0 done, 1 bad input (nothing written), 2 bad command line, "
@@ -185,7 +185,7 @@ def _check_block_size(block_size: int) -> None:
 
 
 def _load_drum_map(name: str):
-    from realtime.drums import DrumMapError, load_drum_map
+    from drumscribe.realtime.drums import DrumMapError, load_drum_map
 
     try:
         return load_drum_map(name)
@@ -206,9 +206,9 @@ def file_threads() -> int:
 def _load_model(path: str, *, threads: int = 1):
     """A checkpoint, every field checked (models/ and the engine's own check): its ONNX twin when one was written
     from this very file (no torch to import), else the .pt."""
-    from models import DEFAULT_MODEL_PATH
-    from models.runtime import CheckpointError, load_bundle
-    from realtime.engine import check_checkpoint
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.runtime import CheckpointError, load_bundle
+    from drumscribe.realtime.engine import check_checkpoint
 
     if not Path(path).exists() and Path(path).resolve() == DEFAULT_MODEL_PATH.resolve():
         raise UserError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
@@ -218,7 +218,7 @@ def _load_model(path: str, *, threads: int = 1):
             return bundle
         import torch
 
-        from models.cnn import load_checkpoint
+        from drumscribe.models.cnn import load_checkpoint
 
         torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
         return load_checkpoint(path, check=check_checkpoint)
@@ -228,7 +228,7 @@ def _load_model(path: str, *, threads: int = 1):
 
 def _check_outputs(paths: dict, input_path: str | None = None) -> None:
     """Every output can be written, none is the input, no two are the same file: checked before any work."""
-    from realtime.sinks import OutputPathError, check_writable
+    from drumscribe.realtime.sinks import OutputPathError, check_writable
 
     seen = {}
     for option, path in paths.items():
@@ -247,7 +247,7 @@ def _check_outputs(paths: dict, input_path: str | None = None) -> None:
 
 
 def _open_source(path: str, block_size: int, live: bool = False, listeners=()):
-    from realtime.sources import AudioInputError, FileSource
+    from drumscribe.realtime.sources import AudioInputError, FileSource
 
     try:
         source = FileSource(path, block_size_samples=block_size, live_resampling=live, listeners=listeners)
@@ -313,7 +313,7 @@ def _checked_transcribe(args) -> int:
                **audition_cli.transcribe_outputs(args)}
     _check_outputs(outputs, args.audio)
     if args.plot:
-        from realtime.sinks import OutputPathError, check_plot_format
+        from drumscribe.realtime.sinks import OutputPathError, check_plot_format
 
         try:
             check_plot_format(args.plot)
@@ -326,7 +326,7 @@ def _checked_transcribe(args) -> int:
     original = _audition_original(args, live)
     stages = _stages(args, _load_model(args.model, threads=1 if live else file_threads()))
 
-    from realtime.sinks import CsvEventsSink, MidiFileSink, SummarySink
+    from drumscribe.realtime.sinks import CsvEventsSink, MidiFileSink, SummarySink
 
     summary = SummarySink(sys.stdout, drum_map=drum_map)
     outputs = [("--output", MidiFileSink(args.output, drum_map, note_length_s=args.note_length_ms / 1000.0))]
@@ -353,8 +353,8 @@ def cmd_transcribe(args) -> int:
 def _plot_sink(args, drum_map):
     if not args.plot:
         return None
-    from realtime import SAMPLE_RATE_HZ
-    from realtime.sinks import PlotSink
+    from drumscribe.realtime import SAMPLE_RATE_HZ
+    from drumscribe.realtime.sinks import PlotSink
 
     return PlotSink(args.plot, None, SAMPLE_RATE_HZ, drum_map=drum_map, title=Path(args.audio).name)
 
@@ -366,7 +366,7 @@ def _audition_original(args, live: bool):
 
     if not (getattr(args, "audition", None) and getattr(args, "mix", 0.0) > 0):
         return np.zeros(0)
-    from realtime.sources import AudioInputError, decode_audio
+    from drumscribe.realtime.sources import AudioInputError, decode_audio
 
     try:
         return decode_audio(args.audio, live_resampling=live, compact=True)
@@ -402,7 +402,7 @@ def _abort_all(sinks) -> None:
 def _close_all(outputs, summary) -> list:
     """Close every output (the .mid first), then the summary; an error in one does not keep the others from
     closing. Returns the paths written; raises UserError naming what was and was not written."""
-    from realtime.sinks import OutputWriteError
+    from drumscribe.realtime.sinks import OutputWriteError
 
     written, failed = [], []
     with _sigint_ignored():
@@ -447,10 +447,10 @@ def _stages(args, checkpoint) -> list:
     """The stages `transcribe` runs: the live chain with --live, else the file chain."""
     from dataclasses import replace
 
-    from realtime.engine import OFFLINE, build_stages
+    from drumscribe.realtime.engine import OFFLINE, build_stages
 
     if getattr(args, "live", False):
-        from realtime.live import build_live_stages
+        from drumscribe.realtime.live import build_live_stages
 
         return build_live_stages(checkpoint)  # exactly what `drumscribe live` runs
     return build_stages(checkpoint, replace(OFFLINE, context=not args.no_context))
@@ -463,8 +463,8 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
 
     import numpy as np
 
-    from realtime.engine import Engine
-    from realtime.sources import AudioInputError
+    from drumscribe.realtime.engine import Engine
+    from drumscribe.realtime.sources import AudioInputError
 
     if threading_is_main():
         # Ctrl-C stops a long file and keeps every note so far, also when started with SIGINT ignored (a shell
@@ -516,8 +516,8 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from offline import evaluate as ev
-    from realtime.sources import AudioInputError
+    from drumscribe.offline import evaluate as ev
+    from drumscribe.realtime.sources import AudioInputError
 
     _check_block_size(args.block_size)
     if not 0 < args.window_ms <= 1000:
@@ -560,7 +560,7 @@ def cmd_evaluate(args) -> int:
     if args.json:
         import json
 
-        from realtime.sinks import atomic_output
+        from drumscribe.realtime.sinks import atomic_output
 
         record = {"model": str(args.model), "context": not args.no_context, "window_s": window_s,
                   "audio": str(args.audio),
@@ -581,11 +581,11 @@ def cmd_evaluate(args) -> int:
 
 def cmd_train(argv: list) -> int:
     if any(a == "--folders" or a.startswith("--folders=") for a in argv):  # one-shot classifier from class folders
-        from offline import folder_train
+        from drumscribe.offline import folder_train
 
         return folder_train.main(argv)
     try:
-        from offline import train
+        from drumscribe.offline import train
     except ImportError as exc:
         print(f"drumscribe train: the trainer cannot be loaded ({one_line(exc)})", file=sys.stderr)
         return EXIT_ERROR
@@ -594,7 +594,7 @@ def cmd_train(argv: list) -> int:
 
 
 def cmd_drum_maps(args) -> int:
-    from realtime.drums import DRUM_MAPS_DIR, DRUMS, DrumMapError, available_drum_maps, load_drum_map
+    from drumscribe.realtime.drums import DRUM_MAPS_DIR, DRUMS, DrumMapError, available_drum_maps, load_drum_map
 
     for name in available_drum_maps():
         try:

@@ -29,10 +29,10 @@ STATUS_LOG_INTERVAL_S = 10.0
 
 def add_live_commands(commands) -> None:
     """Register `devices` and `live` on the drumscribe command's subparsers."""
-    from models import LIVE_MODEL_PATH
-    from realtime import DEFAULT_BLOCK_SIZE_SAMPLES
-    from realtime.drums import DEFAULT_DRUM_MAP
-    from realtime.midi_out import DEFAULT_PORT_NAME, MIDI_APIS
+    from drumscribe.models import LIVE_MODEL_PATH
+    from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
+    from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
+    from drumscribe.realtime.midi_out import DEFAULT_PORT_NAME, MIDI_APIS
 
     d = commands.add_parser("devices", help="list audio inputs, MIDI APIs and MIDI ports",
                             description="The audio inputs `drumscribe live --input` can use, and the MIDI APIs and "
@@ -78,11 +78,11 @@ def add_live_commands(commands) -> None:
 
 def default_model_path(*, live: bool) -> str:
     """The model a command uses when --model is not given: the live model for live runs and `transcribe --live`."""
-    from models import DEFAULT_MODEL_PATH
+    from drumscribe.models import DEFAULT_MODEL_PATH
 
     if not live:
         return str(DEFAULT_MODEL_PATH)
-    from realtime.live import live_model_path
+    from drumscribe.realtime.live import live_model_path
 
     return str(live_model_path())
 
@@ -107,8 +107,8 @@ def _setup_logging() -> None:
 
 def cmd_devices(args) -> int:
     _setup_threads()
-    from realtime.live import LiveInputError, list_audio_inputs
-    from realtime.midi_out import MidiOutputError, list_midi, resolve_api
+    from drumscribe.realtime.live import LiveInputError, list_audio_inputs
+    from drumscribe.realtime.midi_out import MidiOutputError, list_midi, resolve_api
 
     print("audio inputs:")
     try:
@@ -152,7 +152,7 @@ def cmd_live(args) -> int:
         raise UserError(f"--stop-after {args.stop_after} must be > 0 seconds")
     if args.input_channel < 1:
         raise UserError(f"--input-channel {args.input_channel} must be 1 or more")
-    from realtime.live import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ
+    from drumscribe.realtime.live import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ
 
     if args.sample_rate is not None and not MIN_INPUT_RATE_HZ <= args.sample_rate <= MAX_INPUT_RATE_HZ:
         raise UserError(f"--sample-rate {args.sample_rate} is not in {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
@@ -163,9 +163,9 @@ def cmd_live(args) -> int:
     open_monitor = prepare_monitor(args, drum_map)
     checkpoint = _load_model(args.model or default_model_path(live=True))
 
-    from realtime.live import AudioInput, LiveInputError, LiveSession, TakeSink, latency_bound_s, lookahead_s
-    from realtime.midi_out import MidiOutputError, MidiPortSink
-    from realtime.sinks import CsvEventsSink, MidiFileSink
+    from drumscribe.realtime.live import AudioInput, LiveInputError, LiveSession, TakeSink, latency_bound_s, lookahead_s
+    from drumscribe.realtime.midi_out import MidiOutputError, MidiPortSink
+    from drumscribe.realtime.sinks import CsvEventsSink, MidiFileSink
 
     outputs = [path for path in (args.record, args.events) if path]
     try:
@@ -255,7 +255,7 @@ def cmd_live(args) -> int:
 
 def _status_loop(session, stop_after_s, started) -> str | None:
     """Redraw the status line until Ctrl-C, --stop-after or a failure; returns the failure's line, if any."""
-    from realtime.live import format_status
+    from drumscribe.realtime.live import format_status
 
     tty = sys.stderr.isatty()
     last_log = time.monotonic()

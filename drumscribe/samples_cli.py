@@ -51,8 +51,8 @@ def register(commands) -> None:
 def _load_classifier(path: str | None):
     import torch
 
-    from models.oneshot import DEFAULT_ONESHOT_MODEL_PATH, CheckpointError
-    from offline.sorting import SampleClassifier
+    from drumscribe.models.oneshot import DEFAULT_ONESHOT_MODEL_PATH, CheckpointError
+    from drumscribe.offline.sorting import SampleClassifier
 
     path = path or DEFAULT_ONESHOT_MODEL_PATH
     torch.set_num_threads(1)  # one small image at a time: more threads only spin
@@ -122,7 +122,7 @@ def cmd_sort(args) -> int:
         args.min_confidence = DEFAULT_MIN_CONFIDENCE
     if not 0.0 <= args.min_confidence <= 1.0:  # before the model loads (also NaN)
         raise UserError(f"--min-confidence {args.min_confidence:g} is not in 0-1")
-    from offline import sorting
+    from drumscribe.offline import sorting
 
     in_dir, out_dir = (Path(p) for p in args.dirs)
     if not in_dir.is_dir():  # before the model loads: a typo is reported at once
@@ -162,7 +162,7 @@ def cmd_sort(args) -> int:
 
 
 def _undo(args) -> int:
-    from offline import sorting
+    from drumscribe.offline import sorting
 
     bar = _Bar("undoing", args.no_progress)
     try:

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
+from drumscribe.offline.accompaniment import render_accompaniment
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.drums import SCORE_CLASS
+from drumscribe.realtime.kits import HYDROGEN_KIT_DIRS, load_hydrogen_kit
 
-from offline.accompaniment import render_accompaniment  # noqa: E402
-from realtime import SAMPLE_RATE_HZ  # noqa: E402
-from realtime.drums import SCORE_CLASS  # noqa: E402
-from realtime.kits import HYDROGEN_KIT_DIRS, load_hydrogen_kit  # noqa: E402
+HERE = Path(__file__).resolve().parent
 
 KIT = "ColomboAcousticDrumkit"  # GPL-2+, Debian hydrogen-drumkits; held out of training
 MP3_RATE_HZ = 44100
@@ -68,7 +67,7 @@ def simple_groove(rng, *, tempo_bpm: float, bars: int) -> list:
 def render_drums(rng, kit, *, tempo_bpm: float, bars: int):
     """(audio, [(time_s, drum, velocity)]): offline/render.py's performance when available, else simple_groove."""
     try:
-        from offline.render import generate_pattern, render_hits
+        from drumscribe.offline.render import generate_pattern, render_hits
     except ImportError:
         generate_pattern = None
     if generate_pattern is not None:

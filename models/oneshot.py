@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import WEIGHTS_DIR
 from ._atomic import atomic_path
 
-DEFAULT_ONESHOT_MODEL_PATH = Path(__file__).resolve().parent / "weights" / "oneshot.pt"
+DEFAULT_ONESHOT_MODEL_PATH = WEIGHTS_DIR / "oneshot.pt"
 """The shipped one-shot drum sample classifier (package data)."""
 
 CHECKPOINT_KIND = "drumscribe-oneshot"

@@ -6,7 +6,7 @@ run the network. `load_bundle` returns the bundle when it was written from exact
 inside); otherwise None, and the caller loads the `.pt` with torch. Write or refresh a bundle after changing a
 checkpoint:
 
-    python -m models.runtime models/weights/hitcnn.pt [more.pt ...]
+    python -m drumscribe.models.runtime models/weights/hitcnn.pt [more.pt ...]
 
 The bundle's network gives the checkpoint's logits to ~1e-6 (checked when it is written).
 """
@@ -76,7 +76,7 @@ class OnnxNetwork:
         """(logits, embedding), as HitCNN.forward_with_embedding."""
         if "embedding" not in {o.name for o in self.session.get_outputs()}:
             raise ValueError("this ONNX network has no 'embedding' output: write its bundle again "
-                             "(python -m models.runtime CHECKPOINT)")
+                             "(python -m drumscribe.models.runtime CHECKPOINT)")
         logits, embedding = self.session.run(["logits", "embedding"],
                                              {"windows": np.ascontiguousarray(windows, dtype=np.float32)})
         return logits, embedding
@@ -344,7 +344,7 @@ def load_bundle(checkpoint_path: str | Path, threads: int = 1, check=None) -> Ch
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.runtime", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m drumscribe.models.runtime", description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", help=".pt checkpoints to write bundles of")
     args = parser.parse_args(argv)
     from .cnn import CheckpointError  # the class load_checkpoint raises (this module runs as __main__ here)

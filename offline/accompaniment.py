@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime import SAMPLE_RATE_HZ
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid-soundfont-gm (MIT)
 

@@ -1,6 +1,6 @@
 """Fit the per-drum loudness offsets that turn a hit's band level into a MIDI velocity, on training kits only.
 
-    python -m offline.calibrate_velocity [--model models/weights/hitcnn.pt] [--grooves 6] [--kit SPEC ...]
+    python -m drumscribe.offline.calibrate_velocity [--model models/weights/hitcnn.pt] [--grooves 6] [--kit SPEC ...]
         [--frames 8 --reduce sum] [--validate SPEC] [--write]
 
 The classifier gives each hit the velocity of its loudness: the loudest of the first frames after the onset, in
@@ -39,8 +39,8 @@ FIT_KITS = (
 def measure(checkpoint, kits, grooves: int, seed: int = 3, frames: int | None = None,
             reduce: str | None = None) -> list:
     """(drum, played velocity, measured level in dB without offset) of every hit found as the drum played."""
-    from realtime.engine import OFFLINE, build_stages, transcribe_array
-    from realtime.features import FeatureParams, log_mel
+    from drumscribe.realtime.engine import OFFLINE, build_stages, transcribe_array
+    from drumscribe.realtime.features import FeatureParams, log_mel
 
     from .render import generate_pattern, load_kit, render_hits
 
@@ -73,7 +73,7 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3, frames: int | None = 
 
 
 def fit(rows: list) -> dict:
-    from realtime.classifier import db_from_velocity
+    from drumscribe.realtime.classifier import db_from_velocity
 
     by_drum = {}
     for drum, played, db in rows:
@@ -84,7 +84,7 @@ def fit(rows: list) -> dict:
 def spearman(rows: list, offsets: dict) -> float:
     from scipy.stats import spearmanr
 
-    from realtime.classifier import velocity_from_db
+    from drumscribe.realtime.classifier import velocity_from_db
 
     played = np.array([r[1] for r in rows])
     got = velocity_from_db(np.array([r[2] + offsets.get(r[0], 0.0) for r in rows]))
@@ -92,7 +92,7 @@ def spearman(rows: list, offsets: dict) -> float:
 
 
 def main(argv=None) -> int:
-    from models import DEFAULT_MODEL_PATH
+    from drumscribe.models import DEFAULT_MODEL_PATH
 
     from .render import HELD_OUT_KITS, available
 
@@ -119,8 +119,8 @@ def main(argv=None) -> int:
         return 2
     import torch
 
-    from models.cnn import CheckpointError, load_checkpoint, save_checkpoint
-    from realtime.classifier import velocity_measure
+    from drumscribe.models.cnn import CheckpointError, load_checkpoint, save_checkpoint
+    from drumscribe.realtime.classifier import velocity_measure
 
     torch.set_num_threads(1)
     try:
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         print(f"--model: {exc}", file=sys.stderr)
         return 1
     if args.write:  # refused now rather than after the grooves are measured
-        from realtime.sinks import OutputPathError, check_writable
+        from drumscribe.realtime.sinks import OutputPathError, check_writable
 
         try:
             check_writable(args.model)
@@ -148,7 +148,7 @@ def main(argv=None) -> int:
         print(f"{args.validate}: Spearman {spearman(held_rows, offsets):.3f} over {len(held_rows)} hits")
     print("offsets_db = {" + ", ".join(f'"{d}": {v}' for d, v in offsets.items()) + "}")
     if args.write:
-        from models.runtime import bundle_path, write_bundle
+        from drumscribe.models.runtime import bundle_path, write_bundle
 
         shift = float(np.median([offsets[d] - current[d] for d in offsets if d in current])) if offsets else 0.0
         for drum in checkpoint.labels:  # a drum the grooves never found: its old offset, moved as the others moved

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.drums import DRUMS
-from realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
-from realtime.onsets import OnsetDetector, OnsetParams
-from realtime.sinks import atomic_output
+from drumscribe.realtime.drums import DRUMS
+from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
+from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+from drumscribe.realtime.sinks import atomic_output
 
 from .render import BAND_DB
 
@@ -137,7 +137,7 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
 def _drum_mask(path: str) -> list:
     """A drum mask's weights (models.unmix.numpy_weights), loaded once per worker process."""
     if ("mask", path) not in _KITS:
-        from models.unmix import load_mask, numpy_weights
+        from drumscribe.models.unmix import load_mask, numpy_weights
 
         _KITS[("mask", path)] = numpy_weights(load_mask(path)[0])
     return _KITS[("mask", path)]
@@ -145,7 +145,7 @@ def _drum_mask(path: str) -> list:
 
 def masked(mel: np.ndarray, weights: list) -> np.ndarray:
     """A whole clip's log-mel through the drum mask, with silence before and after it (as a stream has)."""
-    from realtime.unmix import mask_frames, reach_frames
+    from drumscribe.realtime.unmix import mask_frames, reach_frames
 
     reach = reach_frames(weights)
     pad = np.zeros((reach, mel.shape[1]))
@@ -275,7 +275,8 @@ def main(argv=None):
                         help="share of the crashes choked by hand, and of the strong ride strokes played on the bell "
                              "where the kit has one (default 0: crashes ring out, the ride as the kit gives it)")
     parser.add_argument("--drum-mask", type=Path, metavar="PT",
-                        help="cut the windows from the spectrogram behind this drum mask (python -m offline.unmix)")
+                        help="cut the windows from the spectrogram behind this drum mask "
+                             "(python -m drumscribe.offline.unmix)")
     live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
     live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
     live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")

@@ -1,15 +1,16 @@
 """Several trained drum-hit networks as one offline model: their probabilities averaged at each onset.
 
-    python -m offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride] [--half]
+    python -m drumscribe.offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride]
+        [--half]
 
 With `--member-classes`, a member votes on the drums named alone (say, a network whose renders taught it cymbals
 and cost it the kick under a band); each drum's probability is the mean of the members that vote on it.
 The members must read the same features (mel bands) and answer the same labels; they may see different frames
 around the onset (the ensemble's window spans them all, each member reads its own frames of it).
 The first member gives the onset settings, the thresholds and the in-song context settings; tune the thresholds
-for the ensemble afterwards (`python -m offline.tune_thresholds --model runs/ensemble.pt --context -o ...`), as for
-any new network. `extra["members"]` keeps each member's training record; `extra["data"]["kits"]` is the union of
-their kits, so the held-out-kit test still sees every kit any member trained on.
+for the ensemble afterwards (`python -m drumscribe.offline.tune_thresholds --model runs/ensemble.pt --context
+-o ...`), as for any new network. `extra["members"]` keeps each member's training record; `extra["data"]["kits"]`
+is the union of their kits, so the held-out-kit test still sees every kit any member trained on.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ def ensemble(paths, member_classes: dict | None = None, half: bool = False) -> o
     """A Checkpoint whose model is a models.cnn.HitEnsemble of the checkpoints at `paths`; `member_classes` maps a
     path to the drums that member votes on (the others vote on every drum). `half`: its weights rounded to 16-bit
     floats, and saved so (`extra["weights_dtype"]`), half the file."""
-    from models.cnn import HALF, HitEnsemble, load_checkpoint, round_to_half
-    from models.runtime import file_sha256
+    from drumscribe.models.cnn import HALF, HitEnsemble, load_checkpoint, round_to_half
+    from drumscribe.models.runtime import file_sha256
 
     members = [load_checkpoint(p) for p in paths]
     first = members[0]
@@ -75,7 +76,7 @@ def ensemble(paths, member_classes: dict | None = None, half: bool = False) -> o
 
 def main(argv=None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    parser = argparse.ArgumentParser(prog="python -m offline.ensemble", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.ensemble", description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="two or more .pt checkpoints")
     parser.add_argument("-o", "--out", required=True, help="the ensemble's .pt checkpoint")
     parser.add_argument("--member-classes", action="append", default=[], metavar="PT=DRUM,DRUM",
@@ -92,7 +93,7 @@ def main(argv=None) -> int:
             parser.error(f"--member-classes '{spec}': expected PT=DRUM,DRUM (a member, then the drums it votes on)")
         member_classes[path] = [d.strip() for d in drums.split(",") if d.strip()]
 
-    from models.cnn import CheckpointError, save_checkpoint
+    from drumscribe.models.cnn import CheckpointError, save_checkpoint
 
     if not Path(args.out).resolve().parent.is_dir():
         parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': no folder {Path(args.out).parent}\n")

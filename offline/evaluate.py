@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.drums import SCORE_CLASS
+from drumscribe.realtime.drums import SCORE_CLASS
 
 CLASSES = ("KD", "SD", "HH", "TT", "CY")
 """The classes that are scored, in table order."""
@@ -173,7 +173,7 @@ def transcribe_source(source, checkpoint, *, context: bool = True) -> list:
     with its in-song context decoding, where the checkpoint has one; False as `--no-context`)."""
     from dataclasses import replace
 
-    from realtime.engine import OFFLINE, Engine, build_stages
+    from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
 
     hits = []
 

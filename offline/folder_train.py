@@ -65,7 +65,7 @@ class FolderTrainError(ValueError):
 
 def find_class_files(data_dir: Path) -> tuple[list, list]:
     """(labels, [(path, class index)]): class folders in name order, audio files below each in path order."""
-    from offline.oneshots import AUDIO_EXTENSIONS
+    from .oneshots import AUDIO_EXTENSIONS
 
     if not data_dir.exists():
         raise FolderTrainError(f"--folders '{data_dir}' does not exist")
@@ -105,7 +105,7 @@ def stratified_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, 
 
 def _images_of_file(job):
     """Images of one file: the file itself, then `copies` augmented versions (seeded per file and copy)."""
-    from offline.oneshots import SampleReadError, augment_oneshot, oneshot_image, read_sample
+    from .oneshots import SampleReadError, augment_oneshot, oneshot_image, read_sample
 
     path, copies, seed, params, basis = job
     try:
@@ -152,7 +152,7 @@ def _cache_key(files, cfg: FolderTrainConfig, params) -> str:
     if cfg.augment_copies:  # images made by other augmentation code are other images
         import inspect
 
-        from offline.oneshots import augment_oneshot
+        from .oneshots import augment_oneshot
 
         h.update(inspect.getsource(augment_oneshot).encode())
     return h.hexdigest()
@@ -301,7 +301,7 @@ def cache_key_of(path: str | Path) -> str:
 
 def _check_cache(cache: str) -> None:
     """--cache: a cache this program wrote, or a new file in a folder that exists."""
-    from realtime.sinks import OutputPathError, check_writable
+    from drumscribe.realtime.sinks import OutputPathError, check_writable
 
     if Path(cache).is_file():
         cache_key_of(cache)
@@ -312,7 +312,7 @@ def _check_cache(cache: str) -> None:
 
 
 def _check_out(out: Path) -> None:
-    from realtime.sinks import OutputPathError, check_writable
+    from drumscribe.realtime.sinks import OutputPathError, check_writable
 
     for path in output_paths(out).values():
         try:
@@ -326,7 +326,7 @@ def train_member(k: int, model_cfg, x, y, train_idx, val_idx, class_weight, labe
     """Train member k (seed cfg.seed + k) for cfg.epochs; returns it at its best validation epoch, and its record."""
     import torch
 
-    from models.oneshot import OneShotCNN
+    from drumscribe.models.oneshot import OneShotCNN
 
     seed = cfg.seed + k
     torch.manual_seed(seed)
@@ -384,10 +384,11 @@ def train_member(k: int, model_cfg, x, y, train_idx, val_idx, class_weight, labe
 def train(cfg: FolderTrainConfig) -> dict:
     import torch
 
-    from models.oneshot import OneShotCheckpoint, OneShotConfig, build_model, save_checkpoint
-    from offline.oneshots import OneShotParams
-    from realtime.features import mel_basis
-    from realtime.sinks import atomic_output
+    from drumscribe.models.oneshot import OneShotCheckpoint, OneShotConfig, build_model, save_checkpoint
+    from drumscribe.realtime.features import mel_basis
+    from drumscribe.realtime.sinks import atomic_output
+
+    from .oneshots import OneShotParams
 
     t0 = time.time()
     data_dir, paths_out = Path(cfg.folders), output_paths(cfg.out)

@@ -6,7 +6,7 @@ The front end (`oneshot_image`) is the one code path from audio to model input f
 
 Render the set the shipped model trains on, then train it (the kits come from the Debian packages hydrogen-drumkits,
 fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont, lmms-common and sonic-pi-samples):
-    python -m offline.oneshots --out data/oneshots
+    python -m drumscribe.offline.oneshots --out data/oneshots
     drumscribe train --folders data/oneshots --epochs 40 --augment-copies 8 -o models/weights/oneshot.pt
 A training sound that is the same recording as a held-out one (some fonts and sample packs share samples) is left
 out of the rendered set: `held_out_lookalikes`.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime import SAMPLE_RATE_HZ
-from realtime.features import FeatureParams, log_mel
-from realtime.kits import HYDROGEN_KIT_DIRS, drum_for_name, load_hydrogen_kit
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.features import FeatureParams, log_mel
+from drumscribe.realtime.kits import HYDROGEN_KIT_DIRS, drum_for_name, load_hydrogen_kit
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +341,7 @@ def read_sample(path: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ, max_s
     """The first `max_seconds` of a file, mono float64 at `sample_rate_hz`."""
     import soxr
 
-    from realtime.sources import AudioInputError, read_audio
+    from drumscribe.realtime.sources import AudioInputError, read_audio
 
     try:
         audio, rate = read_audio(path, max_seconds=max_seconds)
@@ -546,7 +546,7 @@ def write_synthetic_set(out_dir: str | Path, *, files_per_class: int = 60, seed:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.oneshots",
+    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.oneshots",
                                      description="Render one-shots of the Debian kits as a folder-per-class set.")
     parser.add_argument("--out", required=True, type=Path, help="folder to write OUT/<class>/*.flac into")
     which = parser.add_mutually_exclusive_group()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime import SAMPLE_RATE_HZ
-from realtime.kits import HYDROGEN_KIT_DIRS, Kit, is_bell, load_hydrogen_kit, render_sf2_kit
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.kits import HYDROGEN_KIT_DIRS, Kit, is_bell, load_hydrogen_kit, render_sf2_kit
 
 # Kits of Debian's hydrogen-drumkits and GM soundfonts. Licences: /usr/share/doc/<package>/copyright.
 TRAIN_KITS = (
@@ -340,7 +340,7 @@ def render_hits(hits: list, kit: Kit, *, duration_s: float, rng: np.random.Gener
 def mix_kits(primary: Kit, others: list, rng: np.random.Generator, *, foreign_prob: float = 0.4) -> Kit:
     """A kit that borrows some drums from other kits, as drummers do (and so no model can learn a kit's sound
     as a whole)."""
-    from realtime.kits import Kit as _Kit
+    from drumscribe.realtime.kits import Kit as _Kit
 
     instruments = dict(primary.instruments)
     for drum in sorted(set(d for k in others for d in k.instruments) | set(instruments)):  # sorted: not hash order
@@ -356,7 +356,7 @@ def tune_kit(kit: Kit, rng: np.random.Generator, *, max_semitones: float = 1.5,
     """The kit with each drum tuned up or down (resampled), by a random amount per drum."""
     import soxr
 
-    from realtime.kits import Instrument, Kit as _Kit, Layer
+    from drumscribe.realtime.kits import Instrument, Kit as _Kit, Layer
 
     tuned = {}
     for drum, insts in kit.instruments.items():

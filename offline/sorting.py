@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from offline.oneshots import AUDIO_EXTENSIONS, OneShotParams, SampleReadError, is_silent, oneshot_image, read_sample
+from .oneshots import AUDIO_EXTENSIONS, OneShotParams, SampleReadError, is_silent, oneshot_image, read_sample
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class SampleClassifier:
         self.labels = list(checkpoint.labels)
         self.params = OneShotParams.from_dict(checkpoint.feature_params)
         if checkpoint.mel_basis is None:
-            from realtime.features import mel_basis
+            from drumscribe.realtime.features import mel_basis
 
             self.basis = mel_basis(self.params.features)
         else:
@@ -76,7 +76,7 @@ class SampleClassifier:
     @classmethod
     def from_file(cls, path: str | Path) -> "SampleClassifier":
         """Raises models.oneshot.CheckpointError (one line) for a missing or bad file."""
-        from models.oneshot import CheckpointError, load_checkpoint
+        from drumscribe.models.oneshot import CheckpointError, load_checkpoint
 
         checkpoint = load_checkpoint(path)
         try:

@@ -1,8 +1,8 @@
 """Train the drum-hit CNN on rendered windows (offline/dataset.py), on CUDA when present, else the CPU.
 
 Reads top to bottom: the config, small helpers, then one loop. Usage:
-    python -m offline.dataset --out data/train.npz --clips-per-kit 100
-    python -m offline.dataset --out data/val.npz --held-out --clips-per-kit 50 --seed 7
+    python -m drumscribe.offline.dataset --out data/train.npz --clips-per-kit 100
+    python -m drumscribe.offline.dataset --out data/val.npz --held-out --clips-per-kit 50 --seed 7
     drumscribe train --data data/train.npz --val data/val.npz -o runs/hitcnn.pt
 
 The checkpoint (-o; by default a new runs/hitcnn-<date>-<time>.pt, never the shipped model) is written after every
@@ -126,8 +126,8 @@ def load_windows(path: str, before: int, after: int):
 
 def recipe(meta):
     """(FeatureParams, OnsetParams) a dataset was rendered with (datasets from before they were stored: defaults)."""
-    from realtime.features import FeatureParams
-    from realtime.onsets import OnsetParams
+    from drumscribe.realtime.features import FeatureParams
+    from drumscribe.realtime.onsets import OnsetParams
 
     def read(key):
         return json.loads(str(meta[key])) if key in meta else {}
@@ -299,7 +299,7 @@ def load_init(model, init) -> None:
 
     if hasattr(init, "members"):
         raise ValueError(f"--init: that checkpoint is an ensemble of {len(init.members)} networks (python -m "
-                         "offline.ensemble); start from one of its members' checkpoints")
+                         "drumscribe.offline.ensemble); start from one of its members' checkpoints")
     if (model.config.frames_before != init.config.frames_before
             or model.config.frames_after < init.config.frames_after):
         raise ValueError(f"--init: a model of {init.config.frames_before} frames before and {init.config.frames_after} "
@@ -362,8 +362,8 @@ def get_lr(step, total, cfg):
 def train(cfg: TrainConfig) -> dict:
     import torch
 
-    from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
-    from realtime.features import mel_basis, mel_centers_hz
+    from drumscribe.models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
+    from drumscribe.realtime.features import mel_basis, mel_centers_hz
 
     if not cfg.out:  # never the shipped model: a new file under runs/
         out = default_out()
@@ -393,7 +393,7 @@ def train(cfg: TrainConfig) -> dict:
     model.band_mean.copy_(torch.from_numpy(sample.mean(axis=(0, 2))))
     model.band_std.copy_(torch.from_numpy(sample.std(axis=(0, 2)) + 1e-3))
     if cfg.init:
-        from models.cnn import load_checkpoint
+        from drumscribe.models.cnn import load_checkpoint
 
         load_init(model, load_checkpoint(cfg.init).model)
         log.warning("starting from the weights of %s", cfg.init)
@@ -417,7 +417,7 @@ def train(cfg: TrainConfig) -> dict:
 
     drum_mask = str(meta["drum_mask"]) if "drum_mask" in meta else ""
     if drum_mask:
-        from realtime.unmix import mask_to_extra
+        from drumscribe.realtime.unmix import mask_to_extra
 
         drum_mask = mask_to_extra(drum_mask)
         log.warning("the windows were cut behind the drum mask %s: the checkpoint carries it", meta["drum_mask"])
@@ -497,7 +497,7 @@ def check_dataset(path: str, before: int, after: int, option: str = "--data") ->
     """What a window dataset holds, from its headers and small arrays (the windows are not read): windows, labels,
     the spectrogram settings and whether a drum mask was used. TrainError, one line, for anything train cannot
     use, so that a bad file is refused before any work."""
-    hint = f"render one with: python -m offline.dataset --out {Path(path).with_suffix('.npz')}"
+    hint = f"render one with: python -m drumscribe.offline.dataset --out {Path(path).with_suffix('.npz')}"
     if not Path(path).exists():
         raise TrainError(f"{option} '{path}' does not exist; {hint}")
     if not Path(path).is_file():
@@ -681,7 +681,7 @@ def check_ranges(parser: argparse.ArgumentParser, cfg: TrainConfig) -> None:
 
 def check_out(out: str) -> None:
     """The checkpoint can be written at `out` (its folder exists, it is no directory): TrainError if not."""
-    from realtime.sinks import OutputPathError, check_writable
+    from drumscribe.realtime.sinks import OutputPathError, check_writable
 
     try:
         check_writable(out)
@@ -703,7 +703,7 @@ def main(argv=None) -> int:
         cfg = TrainConfig(**values)
         check_ranges(parser, cfg)
         if cfg.init:  # refused now, in one line, rather than after the data has loaded
-            from models.cnn import CheckpointError, HitCNN, HitCNNConfig, load_checkpoint
+            from drumscribe.models.cnn import CheckpointError, HitCNN, HitCNNConfig, load_checkpoint
 
             try:
                 init = load_checkpoint(cfg.init).model

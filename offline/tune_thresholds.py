@@ -1,6 +1,7 @@
 """Per-class decision thresholds of a checkpoint, tuned on annotated recordings (the MDB Drums dev tracks).
 
-    python -m offline.tune_thresholds --model runs/hitcnn.pt --data ../shared/data/mdb-dev [-o models/weights/hitcnn.pt]
+    python -m drumscribe.offline.tune_thresholds --model runs/hitcnn.pt --data ../shared/data/mdb-dev
+        [-o models/weights/hitcnn.pt]
 
 Each track is transcribed once with every threshold low; then, class group by class group (KD, SD, HH, TT, CY),
 the one threshold shared by the drums of that group is chosen from a coarse grid to maximise F3 + F5 (pooled,
@@ -60,8 +61,8 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
     song_splits), from the candidates themselves: every drum's decoded probability from 0.05 on is a candidate,
     which is all a split counts when ContextParams.split_from is 0.05 or more. With ContextParams.split_contrast,
     `embeddings` (onset_s -> the onset's unit embedding, HitClassifier.embeddings) must hold every candidate's."""
-    from realtime.classifier import song_splits
-    from realtime.drums import SCORE_CLASS
+    from drumscribe.realtime.classifier import song_splits
+    from drumscribe.realtime.drums import SCORE_CLASS
 
     if context is None or not hits:
         return {}
@@ -94,8 +95,8 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
 
 def _candidates(checkpoint, audio: np.ndarray):
     """Every candidate hit (confidence >= 0.05, no double-trigger suppression) and the suppression time."""
-    from realtime.engine import OFFLINE, Engine, build_stages
-    from realtime.sources import ArraySource
+    from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
+    from drumscribe.realtime.sources import ArraySource
 
     stages = build_stages(checkpoint, OFFLINE)
     stages[-1].thresholds = np.full(len(checkpoint.labels), 0.05)
@@ -142,7 +143,7 @@ def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
 def collect(checkpoint, data: Path, kinds) -> list:
     """(candidates, reference, suppression time) per MDB track and kind: `decide` applies thresholds and
     double-trigger suppression afterwards, as the classifier would have."""
-    from realtime.sources import decode_audio
+    from drumscribe.realtime.sources import decode_audio
 
     from .evaluate import load_annotations
 
@@ -161,7 +162,7 @@ def with_decoding(checkpoint, context: bool | None):
     settings, else the defaults of realtime.classifier.ContextParams); False, each onset alone; None, as it is."""
     import copy
 
-    from realtime.classifier import ContextParams
+    from drumscribe.realtime.classifier import ContextParams
 
     out = copy.copy(checkpoint)
     out.extra = dict(checkpoint.extra)
@@ -178,7 +179,7 @@ def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
     refractory time of that drum's previous emitted hit. With `stem_thresholds`, each hit's threshold is the
     blend the classifier used there (Candidates.gates); with `floors`, lowered to the song's split there as the
     classifier does (Candidates.splits, realtime.classifier.ContextParams.floors)."""
-    from realtime.drums import SCORE_CLASS
+    from drumscribe.realtime.drums import SCORE_CLASS
 
     last, kept = {}, []
     gates = getattr(hits, "gates", {}) if stem_thresholds is not None else {}
@@ -259,7 +260,9 @@ def main(argv=None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/mdb-dev"),
+                        help="the MDB Drums dev recordings (drum_only/, mix/, class_pp/; default: %(default)s, from "
+                             "the current folder)")
     parser.add_argument("--kinds", default="drum_only,mix", help="which recordings to tune on (default %(default)s)")
     parser.add_argument("--kit", action="append", default=[], metavar="SPEC",
                         help="also tune on grooves rendered on this validation kit (e.g. the held-out "
@@ -276,7 +279,7 @@ def main(argv=None) -> int:
     parser.add_argument("--stem-set", metavar="MASK_PT",
                         help="with --context: tune a second set, for drum stems (ContextParams.stem_thresholds), "
                              "with the context thresholds held; each song's drum share is measured with this drum "
-                             "mask (python -m offline.unmix), which the checkpoint then carries")
+                             "mask (python -m drumscribe.offline.unmix), which the checkpoint then carries")
     parser.add_argument("--gate", type=float, metavar="P",
                         help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
                              "ensemble only), which the checkpoint then carries; 0 turns it off")
@@ -302,8 +305,8 @@ def main(argv=None) -> int:
 
     import torch
 
-    from models.cnn import CheckpointError, load_checkpoint, save_checkpoint
-    from realtime.onsets import OnsetParams
+    from drumscribe.models.cnn import CheckpointError, load_checkpoint, save_checkpoint
+    from drumscribe.realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
     try:
@@ -311,7 +314,7 @@ def main(argv=None) -> int:
     except CheckpointError as exc:
         parser.error(f"--model: {exc}")
     if args.out:  # refused now rather than after the tracks are transcribed (the write itself is whole or nothing)
-        from realtime.sinks import OutputPathError, check_writable
+        from drumscribe.realtime.sinks import OutputPathError, check_writable
 
         try:
             check_writable(args.out)
@@ -337,7 +340,7 @@ def main(argv=None) -> int:
     for name in ("gate", "split_contrast", "split_window"):
         if getattr(args, name) is None:
             continue
-        from realtime.classifier import ContextParams, HitClassifier
+        from drumscribe.realtime.classifier import ContextParams, HitClassifier
 
         setting = {name: getattr(args, name)} if name != "split_window" else dict(
             zip(("split_behind_s", "split_ahead_s"), args.split_window))
@@ -350,7 +353,7 @@ def main(argv=None) -> int:
         tuned.extra["context"] = context.as_dict()
     base = None
     if args.stem_set:
-        from realtime.unmix import share_to_extra
+        from drumscribe.realtime.unmix import share_to_extra
 
         context = tuned.extra.get("context") or {}
         if not context.get("thresholds"):
@@ -362,6 +365,9 @@ def main(argv=None) -> int:
             parser.error(f"--stem-set '{args.stem_set}' is not a drum mask checkpoint ({type(e).__name__})")
         tuned.extra = {**tuned.extra, "drum_share": share,
                        "context": {**context, "stem_thresholds": [0.5] * len(checkpoint.labels)}}
+    if args.kinds and not args.data.is_dir():
+        parser.error(f"--data {args.data}: no such folder (the MDB Drums dev recordings: drum_only/, mix/, class_pp/; "
+                     "the default is relative to the current folder)")
     parts = {kind: collect(tuned, args.data, [kind]) for kind in args.kinds.split(",")}
     for spec in args.kit:
         parts[spec] = collect_kit(tuned, spec, args.grooves)

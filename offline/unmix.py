@@ -1,7 +1,7 @@
 """Train the drum mask (models.unmix): renders whose drums are known apart from the band playing with them.
 
-    python -m offline.unmix render --out data/unmix.npz --clips-per-kit 24 --seed 71 [render options]
-    python -m offline.unmix train --data data/unmix.npz -o models/weights/drummask.pt
+    python -m drumscribe.offline.unmix render --out data/unmix.npz --clips-per-kit 24 --seed 71 [render options]
+    python -m drumscribe.offline.unmix train --data data/unmix.npz -o models/weights/drummask.pt
 
 `render` plays clips as offline.dataset does (the training kits only, never a held-out one) and keeps, beside each
 whole clip's log-mel spectrogram, that of its drums alone through the same studio (render.augment_parts): the
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime.features import FeatureParams, log_mel, mel_basis
+from drumscribe.realtime.features import FeatureParams, log_mel, mel_basis
 
 from .render import BAND_DB
 
@@ -82,7 +82,7 @@ def train(data: Path, out: Path, *, steps: int = 6000, batch: int = 32, frames: 
           channels: int = 96, seed: int = 0, threads: int = 2) -> dict:
     import torch
 
-    from models.unmix import DrumMask, DrumMaskConfig, save_mask
+    from drumscribe.models.unmix import DrumMask, DrumMaskConfig, save_mask
 
     torch.manual_seed(seed)
     torch.set_num_threads(threads)

@@ -21,8 +21,9 @@ _DEFAULT_LOUDNESS_BAND_HZ = (150.0, 5000.0)
 
 # Added to each drum's band level (dB) so that a hit played at a given velocity is transcribed near it: a hi-hat
 # puts far less energy in its band than a kick in its own. Fitted on training kits only (The Black Pearl,
-# ForzeeStereo, BJA_Pacific, Millo_MultiLayered2, FluidR3 Standard and Room) by `python -m offline.calibrate_velocity`:
-# the median gap between played and measured level, grooves at -6 dBFS peak.
+# ForzeeStereo, BJA_Pacific, Millo_MultiLayered2, FluidR3 Standard and Room) by
+# `python -m drumscribe.offline.calibrate_velocity`: the median gap between played and measured level, grooves at
+# -6 dBFS peak.
 _LOUDNESS_OFFSET_DB = {
     "kick": 13.4, "snare": 14.5, "side_stick": 22.9, "tom_low": 17.6, "tom_mid": 17.2, "tom_high": 17.5,
     "hh_closed": 34.9, "hh_pedal": 27.9, "hh_open": 28.5, "crash": 38.8, "ride": 31.9,
@@ -36,8 +37,9 @@ VELOCITY_FRAMES = 5  # a hit's level: the loudest of this many frames from its o
 def velocity_measure(checkpoint) -> tuple:
     """(frames, reduce, offsets_db) of the checkpoint's velocity measure: its level is the loudest ("max") or the
     energy ("sum") of its drum's band over `frames` frames from the onset frame (as many as its window holds), plus
-    the drum's offset. `checkpoint.extra["velocity"]` carries them where `python -m offline.calibrate_velocity
-    --write` fitted them for that checkpoint; otherwise the loudest of 5 frames with _LOUDNESS_OFFSET_DB."""
+    the drum's offset. `checkpoint.extra["velocity"]` carries them where
+    `python -m drumscribe.offline.calibrate_velocity --write` fitted them for that checkpoint; otherwise the loudest
+    of 5 frames with _LOUDNESS_OFFSET_DB."""
     v = (getattr(checkpoint, "extra", None) or {}).get("velocity") or {}
     reduce = v.get("reduce", "max")
     if reduce not in ("max", "sum"):
@@ -305,7 +307,7 @@ class HitClassifier:
         self.onset_gate = 0.0 if context is None else context.gate
         if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
             raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
-                             "(write the bundle again: python -m models.runtime CHECKPOINT)")
+                             "(write the bundle again: python -m drumscribe.models.runtime CHECKPOINT)")
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels

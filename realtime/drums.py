@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 DRUMS = (
@@ -35,7 +36,7 @@ SCORE_CLASS = {
     "ride": "CY",
 }
 
-DRUM_MAPS_DIR = Path(__file__).resolve().parent.parent / "presets" / "drum_maps"
+DRUM_MAPS_DIR = Path(str(files("drumscribe.presets") / "drum_maps"))
 DEFAULT_DRUM_MAP = "general_midi"
 
 

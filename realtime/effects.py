@@ -25,11 +25,12 @@ import json
 import math
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 from . import SAMPLE_RATE_HZ
 
-EFFECTS_DIR = Path(__file__).resolve().parent.parent / "presets" / "effects"
+EFFECTS_DIR = Path(str(files("drumscribe.presets") / "effects"))
 DEFAULT_PRESET = "dry"
 
 STREAMING_PLUGINS = ("Bitcrush", "Chorus", "Clipping", "Compressor", "Convolution", "Delay", "Distortion", "Gain",

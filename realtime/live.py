@@ -74,7 +74,7 @@ class LiveInputError(RuntimeError):
 
 def live_model_path() -> Path:
     """The shipped live model, or the offline model (with a warning) while no live model has been shipped."""
-    from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+    from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
 
     if LIVE_MODEL_PATH.exists():
         return LIVE_MODEL_PATH
@@ -105,7 +105,7 @@ class OnnxHitModel:
     def __init__(self, model):
         import torch
 
-        from models.runtime import NetworkConfig, OnnxNetwork, onnx_bytes
+        from drumscribe.models.runtime import NetworkConfig, OnnxNetwork, onnx_bytes
 
         self.config = model.config
         cfg = model.config

@@ -19,7 +19,7 @@ def mask_to_extra(path) -> dict:
     import hashlib
     from pathlib import Path
 
-    from models.unmix import load_mask, numpy_weights
+    from drumscribe.models.unmix import load_mask, numpy_weights
 
     model, info = load_mask(path)
     return {"source": Path(path).name, "source_sha256": hashlib.sha256(Path(path).read_bytes()).hexdigest(),

@@ -4,17 +4,12 @@ Nothing here depends on the trained weights or on ../shared, so the suite runs o
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # the tests run from a checkout too, installed or not
-    sys.path.insert(0, str(REPO))
-
-from realtime import SAMPLE_RATE_HZ  # noqa: E402
+from drumscribe.realtime import SAMPLE_RATE_HZ
 
 KIT_NAME = "The Black Pearl 1.0"
 HYDROGEN_DIRS = (Path("/usr/share/hydrogen/data/drumkits"), Path.home() / ".hydrogen/data/drums")
@@ -79,7 +74,7 @@ def render_events(kit, events, *, tail_s: float = 1.5, sample_rate_hz: int = SAM
 def kick_and_hat_kit(sample_rate_hz: int = SAMPLE_RATE_HZ):
     """A two-drum realtime.kits.Kit of synthetic one-shots (a 60 Hz decaying sine, a noise burst): renders in
     milliseconds, needs no installed kit."""
-    from realtime.kits import Instrument, Kit, Layer
+    from drumscribe.realtime.kits import Instrument, Kit, Layer
 
     t = np.arange(int(0.2 * sample_rate_hz)) / sample_rate_hz
     noise = (np.random.default_rng(0).standard_normal(len(t)) * np.exp(-t / 0.03)).astype(np.float32)
@@ -90,7 +85,7 @@ def kick_and_hat_kit(sample_rate_hz: int = SAMPLE_RATE_HZ):
 
 @pytest.fixture(scope="session")
 def kit():
-    from realtime.kits import load_hydrogen_kit
+    from drumscribe.realtime.kits import load_hydrogen_kit
 
     return load_hydrogen_kit(find_kit())
 
@@ -130,10 +125,10 @@ def checkpoint_path(tmp_path_factory) -> Path:
     import torch
 
     torch.set_num_threads(1)  # as the command line does: faster here, and the results do not depend on it
-    from models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
-    from realtime.drums import DRUMS
-    from realtime.features import FeatureParams, mel_basis
-    from realtime.onsets import OnsetParams
+    from drumscribe.models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
+    from drumscribe.realtime.drums import DRUMS
+    from drumscribe.realtime.features import FeatureParams, mel_basis
+    from drumscribe.realtime.onsets import OnsetParams
 
     torch.manual_seed(1234)
     model = HitCNN(HitCNNConfig(n_classes=len(DRUMS))).eval()
@@ -148,6 +143,6 @@ def checkpoint_path(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def checkpoint(checkpoint_path):
-    from models.cnn import load_checkpoint
+    from drumscribe.models.cnn import load_checkpoint
 
     return load_checkpoint(checkpoint_path)

@@ -90,7 +90,7 @@ class JackServer:
     def answers(self) -> bool:
         import jack
 
-        from realtime.midi_out import quiet_c_stderr
+        from drumscribe.realtime.midi_out import quiet_c_stderr
 
         try:
             with quiet_c_stderr():  # libjack complains on stderr while the server is still starting

@@ -16,10 +16,10 @@ import soundfile as sf
 import soxr
 
 from drumscribe.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from realtime import SAMPLE_RATE_HZ
-from realtime.drums import load_drum_map
-from realtime.sinks import hits_to_midi
-from realtime.types import DrumHit
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.drums import load_drum_map
+from drumscribe.realtime.sinks import hits_to_midi
+from drumscribe.realtime.types import DrumHit
 from conftest import find_kit, groove_events
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,7 +54,7 @@ def groove_mid(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def one_shot_folder(tmp_path_factory) -> Path:
-    from realtime.kits import load_hydrogen_kit
+    from drumscribe.realtime.kits import load_hydrogen_kit
 
     kit = load_hydrogen_kit(find_kit())
     folder = tmp_path_factory.mktemp("kits") / "pearl one-shots"
@@ -313,7 +313,7 @@ def test_play_without_an_output_device(groove_mid):
     """This machine has no sound card; JACK is pointed at a server that does not exist, so PortAudio sees no
     output at all (skipped on a machine that has one)."""
     env = {**os.environ, "JACK_NO_START_SERVER": "1", "JACK_DEFAULT_SERVER": "drumscribe-test-no-such-server",
-           "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+           "OPENBLAS_NUM_THREADS": "1"}
     probe = subprocess.run([sys.executable, "-c", "import sounddevice as sd; "
                             "print(sum(d['max_output_channels'] > 0 for d in sd.query_devices()))"],
                            env=env, capture_output=True, text=True, timeout=60)

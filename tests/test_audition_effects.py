@@ -11,11 +11,11 @@ import pedalboard
 import pytest
 import soundfile as sf
 
-from realtime import SAMPLE_RATE_HZ
-from realtime.effects import (STREAMING_PLUGINS, EffectChain, EffectsError, available_presets, load_preset,
-                              plugin_parameters)
-from realtime.kits import load_hydrogen_kit
-from realtime.sampler import NoteBlock, Sampler
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.effects import (STREAMING_PLUGINS, EffectChain, EffectsError, available_presets, load_preset,
+                                         plugin_parameters)
+from drumscribe.realtime.kits import load_hydrogen_kit
+from drumscribe.realtime.sampler import NoteBlock, Sampler
 from conftest import find_kit, groove_events
 
 SR = SAMPLE_RATE_HZ
@@ -26,7 +26,7 @@ SHIPPED = ("arena", "dry", "dub", "gated", "lo-fi", "room", "studio")
 @pytest.fixture(scope="session")
 def drums():
     """About 2.5 s of a groove on The Black Pearl, stereo, peak 0.9."""
-    from realtime.drums import load_drum_map
+    from drumscribe.realtime.drums import load_drum_map
 
     kit = load_hydrogen_kit(find_kit())
     gm = load_drum_map()
@@ -231,7 +231,7 @@ def test_a_preset_that_is_a_fifo_fails_at_once(tmp_path):
 def test_every_number_parameter_has_a_range_that_holds_pedalboards_default_and_the_shipped_values():
     """A pedalboard that adds a parameter fails here rather than letting any value through; the defaults and
     every shipped preset lie inside the ranges; both ends of every range load and give finite audio."""
-    from realtime.effects import PARAMETER_RANGES
+    from drumscribe.realtime.effects import PARAMETER_RANGES
 
     rng = np.random.default_rng(5)
     loud = np.clip(rng.normal(0, 0.5, (2, SR // 2)), -1, 1).astype(np.float32)
@@ -273,8 +273,8 @@ def test_parameters_are_read_from_pedalboard():
 def test_render_is_the_same_whatever_the_block_size(name):
     """Same length (the tail ends at the same sample) and the same samples within 1e-5 at any block size, also for
     the echoes of a feedback delay that come after a silent gap."""
-    from realtime.audition import render_notes
-    from realtime.drums import load_drum_map
+    from drumscribe.realtime.audition import render_notes
+    from drumscribe.realtime.drums import load_drum_map
 
     kit = load_hydrogen_kit(find_kit())
     gm = load_drum_map()
@@ -291,9 +291,9 @@ def test_render_is_the_same_whatever_the_block_size(name):
 def test_a_render_that_overflows_is_an_error_not_a_file(tmp_path):
     """Two hits of a sample at float32's largest value sum to infinity: render_notes stops with one line naming
     the stage and the time, and write_audio refuses such audio (an existing file stays as it was)."""
-    from realtime.audition import AuditionError, render_notes, write_audio
-    from realtime.drums import load_drum_map
-    from realtime.kits import Instrument, Kit, Layer
+    from drumscribe.realtime.audition import AuditionError, render_notes, write_audio
+    from drumscribe.realtime.drums import load_drum_map
+    from drumscribe.realtime.kits import Instrument, Kit, Layer
 
     huge = np.full(4800, np.finfo(np.float32).max, np.float32)
     kit = Kit("overflow", tmp_path, "folder", instruments={"kick": [Instrument("k", "kick", [Layer(0, 1, huge)])]})
@@ -316,8 +316,8 @@ def test_a_render_longer_than_an_hour_is_refused_before_any_work():
     audio is made first."""
     import time
 
-    from realtime.audition import MAX_RENDER_S, AuditionError, render_notes
-    from realtime.drums import load_drum_map
+    from drumscribe.realtime.audition import MAX_RENDER_S, AuditionError, render_notes
+    from drumscribe.realtime.drums import load_drum_map
 
     kit = load_hydrogen_kit(find_kit())
     gm = load_drum_map()

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 
 from drumscribe.cli import EXIT_ERROR, main
-from realtime import SAMPLE_RATE_HZ
-from realtime.audition import load_kit, render_notes, resolve_kit
-from realtime.drums import load_drum_map
-from realtime.effects import EffectChain, load_preset
-from realtime.monitor import MonitorSink
-from realtime.sampler import Sampler
-from realtime.types import DrumHit
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.audition import load_kit, render_notes, resolve_kit
+from drumscribe.realtime.drums import load_drum_map
+from drumscribe.realtime.effects import EffectChain, load_preset
+from drumscribe.realtime.monitor import MonitorSink
+from drumscribe.realtime.sampler import Sampler
+from drumscribe.realtime.types import DrumHit
 
 REPO = Path(__file__).resolve().parent.parent
 SR = SAMPLE_RATE_HZ
@@ -114,7 +114,7 @@ def test_live_monitor_on_jack(groove, checkpoint_path, tmp_path):
         server = JackServer(period=PERIOD).start()
     except JackUnavailable as exc:
         pytest.skip(str(exc))
-    env = {**server.env, "PYTHONPATH": str(REPO), "OPENBLAS_NUM_THREADS": "1"}
+    env = {**server.env, "OPENBLAS_NUM_THREADS": "1"}
     with server:
         harness, recorder = Harness(server), Recorder(server)
         try:

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from realtime import SAMPLE_RATE_HZ
-from realtime.audition import render_notes
-from realtime.drums import load_drum_map
-from realtime.kits import load_folder_kit, load_hydrogen_kit, render_sf2_kit
-from realtime.sampler import NoteBlock, Sampler, note_blocks
+from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.audition import render_notes
+from drumscribe.realtime.drums import load_drum_map
+from drumscribe.realtime.kits import load_folder_kit, load_hydrogen_kit, render_sf2_kit
+from drumscribe.realtime.sampler import NoteBlock, Sampler, note_blocks
 from conftest import find_kit
 
 SR = SAMPLE_RATE_HZ

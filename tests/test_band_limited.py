@@ -5,10 +5,10 @@ model keeps. A training kit, so it is a regression test, not a held-out figure."
 import numpy as np
 import pytest
 
-from models import DEFAULT_MODEL_PATH
-from offline.evaluate import hits_to_classes, played_to_classes, pool, score
-from offline.render import available, brick_wall, generate_pattern, load_kit, render_hits
-from realtime.engine import transcribe_array
+from drumscribe.models import DEFAULT_MODEL_PATH
+from drumscribe.offline.evaluate import hits_to_classes, played_to_classes, pool, score
+from drumscribe.offline.render import available, brick_wall, generate_pattern, load_kit, render_hits
+from drumscribe.realtime.engine import transcribe_array
 
 KIT = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"
 
@@ -16,7 +16,7 @@ KIT = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"
 def test_hats_and_cymbals_survive_a_low_pass_at_11_khz():
     import torch
 
-    from models.cnn import load_checkpoint
+    from drumscribe.models.cnn import load_checkpoint
 
     if not available(KIT):
         pytest.skip("fluid-soundfont-gm is not installed (make setup installs it)")

@@ -29,8 +29,8 @@ def test_as_mp3_writes_the_bitrate_asked_and_reads_back_sample_for_sample_in_tim
 def test_band_alone_counts_the_band_s_hits_and_scores_the_mix_after_a_drumless_intro(groove, tmp_path):
     """--band-alone on an MDB-shaped folder: the band (mix minus drum stem) alone, and the band twice before the whole
     mix, scored against the annotations moved by the intro's length."""
-    from models.runtime import load_bundle
-    from realtime.drums import SCORE_CLASS
+    from drumscribe.models.runtime import load_bundle
+    from drumscribe.realtime.drums import SCORE_CLASS
 
     audio, events = groove
     band = 0.01 * np.random.default_rng(0).standard_normal(len(audio))
@@ -51,8 +51,8 @@ def test_band_alone_counts_the_band_s_hits_and_scores_the_mix_after_a_drumless_i
 def test_back_to_back_scores_each_song_where_it_sits_in_the_one_file(groove, tmp_path):
     """--back-to-back: the recordings of a kind as one file, 1 s apart, in order and reversed; each song scored
     against its annotations moved to where it starts (unmoved, the second song would match nothing)."""
-    from models.runtime import load_bundle
-    from realtime.drums import SCORE_CLASS
+    from drumscribe.models.runtime import load_bundle
+    from drumscribe.realtime.drums import SCORE_CLASS
 
     audio, events = groove
     (tmp_path / "mix").mkdir()

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-from realtime.engine import check_checkpoint
-from models.cnn import CheckpointError, load_checkpoint, save_checkpoint
-from models.runtime import bundle_path, load_bundle
+from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+from drumscribe.realtime.engine import check_checkpoint
+from drumscribe.models.cnn import CheckpointError, load_checkpoint, save_checkpoint
+from drumscribe.models.runtime import bundle_path, load_bundle
 
 
 @pytest.fixture(scope="module")
@@ -266,14 +266,14 @@ def _save_cnn(path):
 
 
 def _save_oneshot(path):
-    from models.oneshot import load_checkpoint as load_oneshot
-    from models.oneshot import save_checkpoint as save_oneshot
+    from drumscribe.models.oneshot import load_checkpoint as load_oneshot
+    from drumscribe.models.oneshot import save_checkpoint as save_oneshot
 
     save_oneshot(path, load_oneshot(Path(LIVE_MODEL_PATH).with_name("oneshot.pt")))
 
 
 def _save_mask(path):
-    from models.unmix import DrumMask, DrumMaskConfig, save_mask
+    from drumscribe.models.unmix import DrumMask, DrumMaskConfig, save_mask
 
     save_mask(path, DrumMask(DrumMaskConfig(channels=8, dilations=(1, 2))), {"note": "test"})
 
@@ -311,7 +311,7 @@ def test_a_save_writes_through_a_symlink_and_refuses_a_directory(tmp_path):
 
 
 def test_an_interrupted_bundle_write_leaves_the_old_bundle(tmp_path, monkeypatch):
-    from models.runtime import write_bundle
+    from drumscribe.models.runtime import write_bundle
 
     pt = _bundle_beside(tmp_path)
     before = bundle_path(pt).read_bytes()
@@ -340,9 +340,9 @@ def _train(capsys, *argv):
 
 def _tiny_dataset(path: Path, windows: int = 64, seed: int = 0) -> Path:
     """A window dataset as offline.dataset writes one (random windows and labels: enough to train on)."""
-    from realtime.drums import DRUMS
-    from realtime.features import FeatureParams
-    from realtime.onsets import OnsetParams
+    from drumscribe.realtime.drums import DRUMS
+    from drumscribe.realtime.features import FeatureParams
+    from drumscribe.realtime.onsets import OnsetParams
 
     rng = np.random.default_rng(seed)
     fp = FeatureParams()
@@ -371,10 +371,10 @@ def _tiny_dataset(path: Path, windows: int = 64, seed: int = 0) -> Path:
     ("too-few-windows", "--batch-size 256 is more than the 64 windows"),
 ])
 def test_train_refuses_bad_data_and_config_in_one_line_before_any_work(tmp_path, capsys, monkeypatch, case, needle):
-    import offline.train
+    import drumscribe.offline.train as offline_train
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(offline.train, "train", lambda cfg: pytest.fail("training started"))
+    monkeypatch.setattr(offline_train, "train", lambda cfg: pytest.fail("training started"))
     data = _tiny_dataset(tmp_path / "data.npz")
     argv = ["--data", data, "--val", tmp_path / "none.npz", "--batch-size", "16"]
     text = tmp_path / "notes.txt"
@@ -416,14 +416,14 @@ def test_train_refuses_bad_data_and_config_in_one_line_before_any_work(tmp_path,
 def test_train_defaults_to_a_new_file_and_an_interrupt_keeps_the_last_epoch(tmp_path, capsys, monkeypatch):
     """No -o: a new runs/hitcnn-<date>-<time>.pt, never the shipped model; each epoch's checkpoint is written whole,
     so a Ctrl-C in the second epoch leaves the first one's, loadable, and exit 130."""
-    import offline.train
-    from offline.train import TrainConfig, build_parser
+    import drumscribe.offline.train as offline_train
+    from drumscribe.offline.train import TrainConfig, build_parser
 
     assert TrainConfig().out == "" and build_parser().get_default("out") == ""
     monkeypatch.chdir(tmp_path)
     data = _tiny_dataset(tmp_path / "data.npz")
     shipped = DEFAULT_MODEL_PATH.read_bytes()
-    real_loss, calls = offline.train.focal_bce, []
+    real_loss, calls = offline_train.focal_bce, []
 
     def loss(*args):
         calls.append(1)
@@ -431,7 +431,7 @@ def test_train_defaults_to_a_new_file_and_an_interrupt_keeps_the_last_epoch(tmp_
             raise KeyboardInterrupt
         return real_loss(*args)
 
-    monkeypatch.setattr(offline.train, "focal_bce", loss)
+    monkeypatch.setattr(offline_train, "focal_bce", loss)
     code, _, err = _train(capsys, "--data", data, "--val", tmp_path / "none.npz", "--batch-size", "16",
                           "--epochs", "3", "--channels", "4", "8", "--hidden", "8", "--threads", "1")
     written = list((tmp_path / "runs").iterdir())

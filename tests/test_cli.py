@@ -17,7 +17,7 @@ import pytest
 import soundfile as sf
 
 from drumscribe.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_SILENT, EXIT_USAGE, main
-from realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime import SAMPLE_RATE_HZ
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -70,8 +70,8 @@ def test_context_decoding_latency_is_in_the_events(capsys, groove_wav, tmp_path)
 
     import soundfile as sf
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
 
     ahead_s = load_checkpoint(DEFAULT_MODEL_PATH).extra["context"]["ahead_s"]
     end_s = sf.info(str(groove_wav)).duration
@@ -248,7 +248,7 @@ def test_bad_model(capsys, groove_wav, tmp_path, kind):
 
 
 def test_missing_shipped_model_says_so(capsys, groove_wav, tmp_path):
-    from models import DEFAULT_MODEL_PATH
+    from drumscribe.models import DEFAULT_MODEL_PATH
 
     if DEFAULT_MODEL_PATH.exists():
         pytest.skip("the shipped model exists")
@@ -278,9 +278,7 @@ def test_usage_errors_are_one_line(capsys):
 
 
 def _env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
+    return dict(os.environ)
 
 
 def test_help_is_instant_and_imports_no_heavy_module():
@@ -363,7 +361,7 @@ def test_evaluate_prints_table_and_json(capsys, groove, groove_wav, checkpoint_p
     import json
     import shutil
 
-    from realtime.drums import SCORE_CLASS
+    from drumscribe.realtime.drums import SCORE_CLASS
 
     audio_dir, ann_dir = tmp_path / "audio", tmp_path / "ann"
     audio_dir.mkdir()
@@ -389,12 +387,12 @@ def test_evaluate_scores_the_decoding_transcribe_uses(capsys, groove, groove_wav
     import shutil
     from dataclasses import replace
 
-    from models import DEFAULT_MODEL_PATH
-    from models.cnn import load_checkpoint
-    from offline.evaluate import hits_to_classes
-    from realtime.drums import SCORE_CLASS
-    from realtime.engine import OFFLINE, transcribe_array
-    from realtime.sources import decode_audio
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline.evaluate import hits_to_classes
+    from drumscribe.realtime.drums import SCORE_CLASS
+    from drumscribe.realtime.engine import OFFLINE, transcribe_array
+    from drumscribe.realtime.sources import decode_audio
 
     audio_dir, ann_dir = tmp_path / "audio", tmp_path / "ann"
     audio_dir.mkdir()
@@ -428,10 +426,10 @@ def test_train_forwards_to_offline_train(capsys, monkeypatch):
     import types
 
     seen = {}
-    fake = types.ModuleType("offline.train")
+    fake = types.ModuleType("drumscribe.offline.train")
     fake.main = lambda argv: seen.setdefault("argv", argv) and 0
-    monkeypatch.setitem(sys.modules, "offline.train", fake)
-    import offline
+    monkeypatch.setitem(sys.modules, "drumscribe.offline.train", fake)
+    import drumscribe.offline as offline
 
     monkeypatch.setattr(offline, "train", fake, raising=False)
     assert main(["train", "--steps", "3", "--help-me"]) == 0

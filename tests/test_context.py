@@ -7,11 +7,11 @@ import copy
 import numpy as np
 import pytest
 
-from realtime.classifier import ContextParams, HitClassifier
-from realtime.engine import LIVE, OFFLINE, Engine, build_stages, context_params, tail_samples
-from realtime.features import FeatureParams, LogMelSpectrogram
-from realtime.onsets import OnsetDetector, OnsetParams
-from realtime.types import FrameBlock
+from drumscribe.realtime.classifier import ContextParams, HitClassifier
+from drumscribe.realtime.engine import LIVE, OFFLINE, Engine, build_stages, context_params, tail_samples
+from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
+from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+from drumscribe.realtime.types import FrameBlock
 
 CONTEXT = ContextParams(neighbours=3, weight=0.6, ahead_s=1.0, behind_s=1.5, exclude_s=0.05)
 
@@ -111,7 +111,7 @@ def test_context_thresholds_replace_the_checkpoints_for_files(checkpoint):
 
 def test_ctrl_c_keeps_the_onsets_waiting_for_context(checkpoint, groove):
     """An interrupted stream releases the onsets the context decoding still held back."""
-    from realtime.sources import ArraySource
+    from drumscribe.realtime.sources import ArraySource
 
     ckpt = _with_context(checkpoint, ContextParams(ahead_s=1.0, behind_s=10.0))
     audio = groove[0]
@@ -146,7 +146,7 @@ def test_ctrl_c_keeps_the_onsets_waiting_for_context(checkpoint, groove):
 
 def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
     """The context's store of classified onsets (slices, not stacked lists) against a plain list of its rows."""
-    from realtime.classifier import _Bank
+    from drumscribe.realtime.classifier import _Bank
 
     rng = np.random.default_rng(0)
     bank, rows, frame = _Bank(), [], 0

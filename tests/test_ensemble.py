@@ -1,5 +1,5 @@
-"""Several networks as one offline model (models.cnn.HitEnsemble, python -m offline.ensemble): the mean of the
-members' probabilities, their embeddings side by side, through a checkpoint, an ONNX bundle and the engine."""
+"""Several networks as one offline model (models.cnn.HitEnsemble, python -m drumscribe.offline.ensemble): the mean
+of the members' probabilities, their embeddings side by side, through a checkpoint, an ONNX bundle and the engine."""
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.cnn import (
+from drumscribe.models.cnn import (
     Checkpoint,
     HitCNN,
     HitCNNConfig,
@@ -16,8 +16,8 @@ from models.cnn import (
     load_checkpoint,
     save_checkpoint,
 )
-from models.runtime import load_bundle, write_bundle
-from offline.ensemble import ensemble
+from drumscribe.models.runtime import load_bundle, write_bundle
+from drumscribe.offline.ensemble import ensemble
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -125,7 +125,7 @@ def test_half_weights_halve_the_file_and_load_back_as_measured(members, tmp_path
 
 
 def test_engine_transcribes_with_an_ensemble(members, groove):
-    from realtime.engine import transcribe_array
+    from drumscribe.realtime.engine import transcribe_array
 
     ckpt = ensemble(members)
     ckpt.thresholds = [0.0] * len(ckpt.labels)  # every onset gives hits: the ensemble's answers reach the sinks
@@ -136,7 +136,7 @@ def test_engine_transcribes_with_an_ensemble(members, groove):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "offline.ensemble", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "drumscribe.offline.ensemble", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -181,7 +181,7 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
     odd = load_checkpoint(checkpoint_path)
     odd.labels = odd.labels[::-1]
     save_checkpoint(tmp_path / "odd.pt", odd)
-    from realtime.features import FeatureParams, mel_basis
+    from drumscribe.realtime.features import FeatureParams, mel_basis
 
     narrow = load_checkpoint(checkpoint_path)  # 32 mel bands, its features and filterbank too (else it cannot load)
     narrow.model = HitCNN(HitCNNConfig(n_classes=len(odd.labels), n_mels=32)).eval()
@@ -210,16 +210,16 @@ def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path)
 
 def test_training_refuses_to_start_from_an_ensemble(members):
     """`drumscribe train --init` grows one network from one network; an ensemble gets a clear refusal."""
-    from offline.train import load_init
+    from drumscribe.offline.train import load_init
 
     with pytest.raises(ValueError, match="is an ensemble of 2 networks"):
         load_init(HitCNN(HitCNNConfig(n_classes=11)), ensemble(members).model)
 
 
 def _onsets_and_windows(ckpt, audio):
-    from realtime.features import FeatureParams, LogMelSpectrogram
-    from realtime.onsets import OnsetDetector, OnsetParams
-    from realtime.types import FrameBlock
+    from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
+    from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+    from drumscribe.realtime.types import FrameBlock
 
     fp = FeatureParams(**ckpt.feature_params)
     mel = LogMelSpectrogram(fp, ckpt.mel_basis).process(audio).mel
@@ -232,8 +232,8 @@ def _onsets_and_windows(ckpt, audio):
 
 def _gated_hits(ckpt, mel, onsets, gate):
     """Every hit of the stage with the context's blending off (weight 0), thresholds 0 and the onset gate."""
-    from realtime.classifier import ContextParams, HitClassifier
-    from realtime.types import FrameBlock
+    from drumscribe.realtime.classifier import ContextParams, HitClassifier
+    from drumscribe.realtime.types import FrameBlock
 
     stage = HitClassifier(ckpt, batch_frames=400, context=ContextParams(weight=0.0, ahead_s=1.0, gate=gate))
     stage.thresholds = np.zeros(len(stage.labels))
@@ -285,7 +285,7 @@ def test_onset_gate_drops_the_onsets_its_member_does_not_hear_and_no_other(membe
 
 
 def test_onset_gate_needs_an_ensemble_and_a_probability(checkpoint):
-    from realtime.classifier import ContextParams, HitClassifier
+    from drumscribe.realtime.classifier import ContextParams, HitClassifier
 
     with pytest.raises(ValueError, match="gate"):
         ContextParams(gate=1.0)
@@ -303,7 +303,7 @@ def test_onset_gate_needs_an_ensemble_and_a_probability(checkpoint):
     (["--context", "--split-window", "90", "30"], "--split-window 90 30: context split_behind_s 90.0 must be"),
 ])
 def test_tune_cli_refuses_a_gate_it_cannot_use_in_one_line(checkpoint_path, args, message):
-    run = subprocess.run([sys.executable, "-m", "offline.tune_thresholds", "--model", str(checkpoint_path), *args],
-                         cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    run = subprocess.run([sys.executable, "-m", "drumscribe.offline.tune_thresholds", "--model", str(checkpoint_path),
+                          *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert message in run.stderr.strip().splitlines()[-1]

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offline.evaluate import (AnnotationError, find_tracks, format_table, hits_to_classes, load_annotations, pool,
-                              score)
-from realtime.types import DrumHit
+from drumscribe.offline.evaluate import (AnnotationError, find_tracks, format_table, hits_to_classes, load_annotations,
+                                         pool, score)
+from drumscribe.realtime.types import DrumHit
 
 
 def test_load_annotations(tmp_path):

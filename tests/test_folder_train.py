@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from drumscribe import cli
-from offline import sorting
-from offline.oneshots import SYNTH_CLASSES, write_synthetic_set
+from drumscribe.offline import sorting
+from drumscribe.offline.oneshots import SYNTH_CLASSES, write_synthetic_set
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +60,7 @@ def test_members_average_their_probabilities(three_classes, tmp_path):
     import numpy as np
     import torch
 
-    from models.oneshot import OneShotEnsemble, load_checkpoint
+    from drumscribe.models.oneshot import OneShotEnsemble, load_checkpoint
 
     args = ["train", "--folders", str(three_classes), "--epochs", "2", "--augment-copies", "0"]
     assert cli.main([*args, "--members", "2", "-o", str(tmp_path / "two.pt")]) == 0
@@ -126,7 +126,7 @@ def test_augmented_one_shots_are_band_limited_a_quarter_of_the_time():
     recorded at 22.05-32 kHz or through an mp3 encoder's low-pass; the others keep their top octave."""
     import numpy as np
 
-    from offline.oneshots import augment_oneshot
+    from drumscribe.offline.oneshots import augment_oneshot
 
     sr = 48000
     noise = (np.random.default_rng(0).standard_normal(sr // 2) * np.exp(-np.arange(sr // 2) / 4000)).astype(np.float32)
@@ -145,7 +145,7 @@ def test_image_cache_is_not_reused_after_the_augmentation_changes(tmp_path, monk
     import numpy as np
     import soundfile as sf
 
-    from offline import folder_train, oneshots
+    from drumscribe.offline import folder_train, oneshots
 
     path = tmp_path / "kick.wav"
     sf.write(path, np.zeros(4800), 48000)

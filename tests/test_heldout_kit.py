@@ -9,10 +9,10 @@ network before that).
 import numpy as np
 import pytest
 
-from models import DEFAULT_MODEL_PATH
-from offline.evaluate import hits_to_classes, played_to_classes, pool, score
-from offline.render import HELD_OUT_KITS, available, generate_pattern, load_kit, render_hits
-from realtime.engine import transcribe_array
+from drumscribe.models import DEFAULT_MODEL_PATH
+from drumscribe.offline.evaluate import hits_to_classes, played_to_classes, pool, score
+from drumscribe.offline.render import HELD_OUT_KITS, available, generate_pattern, load_kit, render_hits
+from drumscribe.realtime.engine import transcribe_array
 
 HELD_OUT_HYDROGEN = "hydrogen:ColomboAcousticDrumkit"
 
@@ -21,7 +21,7 @@ HELD_OUT_HYDROGEN = "hydrogen:ColomboAcousticDrumkit"
 def checkpoint():
     import torch
 
-    from models.cnn import load_checkpoint
+    from drumscribe.models.cnn import load_checkpoint
 
     torch.set_num_threads(1)
     return load_checkpoint(DEFAULT_MODEL_PATH)

@@ -18,17 +18,17 @@ import pytest
 import soundfile as sf
 
 from drumscribe import cli
-from offline import sorting
-from offline.oneshots import CLASSES, class_for_gm_note, class_for_name, write_synthetic_set
+from drumscribe.offline import sorting
+from drumscribe.offline.oneshots import CLASSES, class_for_gm_note, class_for_name, write_synthetic_set
 
 
 @pytest.fixture(scope="session")
 def oneshot_model(tmp_path_factory) -> Path:
     import torch
 
-    from models.oneshot import OneShotCheckpoint, OneShotCNN, OneShotConfig, save_checkpoint
-    from offline.oneshots import OneShotParams
-    from realtime.features import mel_basis
+    from drumscribe.models.oneshot import OneShotCheckpoint, OneShotCNN, OneShotConfig, save_checkpoint
+    from drumscribe.offline.oneshots import OneShotParams
+    from drumscribe.realtime.features import mel_basis
 
     torch.manual_seed(7)
     params = OneShotParams()
@@ -546,8 +546,8 @@ def test_class_for_name():
 
 def test_shipped_model_names_real_kit_samples():
     """The shipped checkpoint loads and names the kick and snare of a kit it never trained on."""
-    from models.oneshot import DEFAULT_ONESHOT_MODEL_PATH
-    from offline.oneshots import kit_oneshots
+    from drumscribe.models.oneshot import DEFAULT_ONESHOT_MODEL_PATH
+    from drumscribe.offline.oneshots import kit_oneshots
 
     if not DEFAULT_ONESHOT_MODEL_PATH.is_file():
         pytest.skip("the one-shot model is not trained yet")
@@ -567,7 +567,7 @@ def test_held_out_lookalikes_finds_a_shared_recording_only():
     is left out; a different hit of the same drum is not."""
     from scipy.signal import lfilter
 
-    from offline.oneshots import OneShot, held_out_lookalikes, synth_hit
+    from drumscribe.offline.oneshots import OneShot, held_out_lookalikes, synth_hit
 
     rng = np.random.default_rng(3)
     held = [OneShot(label, synth_hit(label, rng, 48000), "held", label) for label in ("kick", "snare", "hihat")]
@@ -581,7 +581,7 @@ def test_held_out_lookalikes_finds_a_shared_recording_only():
 
 
 def test_sonic_pi_hi_hats_are_named_by_the_table():
-    from offline.oneshots import FOLDER_LABELS
+    from drumscribe.offline.oneshots import FOLDER_LABELS
 
     table = FOLDER_LABELS["/usr/share/sonic-pi/samples"]
     assert table["drum_cymbal_open"] == "hihat_open" and table["drum_cymbal_closed"] == "hihat_closed"
@@ -594,8 +594,8 @@ def test_shipped_model_on_kits_it_never_trained_on():
     drum sets), as bench/oneshot_accuracy.py scores them: kick vs snare by the larger of the two probabilities
     >= 0.99, six classes (hi-hat = closed + open) by the largest of the six >= 0.93. The shipped model measures
     1.000 and 0.941."""
-    from models.oneshot import DEFAULT_ONESHOT_MODEL_PATH
-    from offline.oneshots import ONESHOT_HELD_OUT_KITS, kit_oneshots
+    from drumscribe.models.oneshot import DEFAULT_ONESHOT_MODEL_PATH
+    from drumscribe.offline.oneshots import ONESHOT_HELD_OUT_KITS, kit_oneshots
 
     classifier = sorting.SampleClassifier.from_file(DEFAULT_ONESHOT_MODEL_PATH)
     labels = classifier.labels

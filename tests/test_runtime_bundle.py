@@ -8,21 +8,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-from models.runtime import bundle_path, load_bundle, write_bundle
+from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+from drumscribe.models.runtime import bundle_path, load_bundle, write_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("path", [DEFAULT_MODEL_PATH, LIVE_MODEL_PATH], ids=["offline", "live"])
 def test_shipped_bundles_match_their_checkpoints(path):
-    """After changing a shipped .pt, `python -m models.runtime` must be rerun; this fails until it is."""
-    assert bundle_path(path).is_file(), f"no {bundle_path(path).name}: run python -m models.runtime {path}"
-    assert load_bundle(path) is not None, f"{bundle_path(path).name} is stale: run python -m models.runtime {path}"
+    """After changing a shipped .pt, `python -m drumscribe.models.runtime` must be rerun; this fails until it is."""
+    assert bundle_path(path).is_file(), f"no {bundle_path(path).name}: run python -m drumscribe.models.runtime {path}"
+    assert load_bundle(path) is not None, \
+        f"{bundle_path(path).name} is stale: run python -m drumscribe.models.runtime {path}"
 
 
 def _groove():
-    from offline.render import generate_pattern, load_kit, render_hits
+    from drumscribe.offline.render import generate_pattern, load_kit, render_hits
 
     kit = load_kit("hydrogen:ColomboAcousticDrumkit")
     rng = np.random.default_rng(7)
@@ -35,8 +36,8 @@ def _groove():
 def test_bundle_gives_the_hits_torch_gives(path):
     import torch
 
-    from models.cnn import load_checkpoint
-    from realtime.engine import LIVE, OFFLINE, transcribe_array
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.realtime.engine import LIVE, OFFLINE, transcribe_array
 
     torch.set_num_threads(1)
     audio = _groove()
@@ -50,7 +51,7 @@ def test_bundle_gives_the_hits_torch_gives(path):
 
 def test_more_threads_for_files_give_the_same_hits():
     """Files run the network on more ONNX Runtime threads (drumscribe.cli.file_threads); the hits must not change."""
-    from realtime.engine import OFFLINE, transcribe_array
+    from drumscribe.realtime.engine import OFFLINE, transcribe_array
 
     audio = _groove()
     one = transcribe_array(audio, load_bundle(DEFAULT_MODEL_PATH, threads=1), scheduling=OFFLINE)

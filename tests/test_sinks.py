@@ -8,11 +8,11 @@ import mido
 import numpy as np
 import pytest
 
-from realtime.drums import DRUMS, load_drum_map
-from realtime.sinks import (CSV_COLUMNS, CsvEventsSink, MidiFileSink, OutputPathError, PlotSink, SummarySink,
-                            check_writable, hits_to_midi)
-from realtime.tempo import estimate_tempo_bpm
-from realtime.types import DrumHit
+from drumscribe.realtime.drums import DRUMS, load_drum_map
+from drumscribe.realtime.sinks import (CSV_COLUMNS, CsvEventsSink, MidiFileSink, OutputPathError, PlotSink, SummarySink,
+                                       check_writable, hits_to_midi)
+from drumscribe.realtime.tempo import estimate_tempo_bpm
+from drumscribe.realtime.types import DrumHit
 
 GM = load_drum_map("general_midi")
 

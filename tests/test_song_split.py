@@ -8,16 +8,16 @@ import copy
 import numpy as np
 import pytest
 
-from offline import tune_thresholds as T
-from realtime.classifier import (
+from drumscribe.offline import tune_thresholds as T
+from drumscribe.realtime.classifier import (
     ContextParams,
     HitClassifier,
     otsu_split,
     song_splits,
     split_contrast,
 )
-from realtime.engine import OFFLINE, Engine, build_stages, tail_samples
-from realtime.sources import ArraySource
+from drumscribe.realtime.engine import OFFLINE, Engine, build_stages, tail_samples
+from drumscribe.realtime.sources import ArraySource
 
 SPLIT = dict(ahead_s=1.0, behind_s=1.5, split_ahead_s=1.0, split_min=8)
 
@@ -128,7 +128,7 @@ def test_the_engine_lowers_thresholds_to_the_song_split_as_the_tuner_scores_it(c
     assert len(lowered) > len(plain)
     for h in lowered:
         if h.confidence < thresholds[index[h.drum]]:
-            from realtime.drums import SCORE_CLASS
+            from drumscribe.realtime.drums import SCORE_CLASS
 
             assert h.confidence >= collected.splits[(h.onset_s, SCORE_CLASS[h.drum])]
 

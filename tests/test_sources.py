@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from realtime.sources import ArraySource, decode_audio
+from drumscribe.realtime.sources import ArraySource, decode_audio
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "example.mp3"
 

@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import pytest
 
-from realtime.engine import (
+from drumscribe.realtime.engine import (
     LIVE,
     OFFLINE,
     Engine,
@@ -26,7 +26,7 @@ from realtime.engine import (
     context_params,
     tail_samples,
 )
-from realtime.types import FrameBlock
+from drumscribe.realtime.types import FrameBlock
 
 BLOCK_SIZES = (1, 64, 65, 128, 4096)
 EXCERPT_SAMPLES = 24000  # 0.5 s: the audio that block size 1 runs on
@@ -83,9 +83,9 @@ def _hit_result(outputs) -> list:
 
 
 def _cases(checkpoint, groove_audio) -> dict:
-    from realtime.classifier import HitClassifier
-    from realtime.features import FeatureParams, LogMelSpectrogram
-    from realtime.onsets import OnsetDetector, OnsetParams
+    from drumscribe.realtime.classifier import HitClassifier
+    from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
+    from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
 
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
@@ -144,10 +144,10 @@ def _live_recipe_checkpoint():
     """Random weights on the live recipe: a short window, a short hop, rising-edge onsets, one look-ahead frame."""
     import torch
 
-    from models.cnn import Checkpoint, HitCNN, HitCNNConfig
-    from realtime.drums import DRUMS
-    from realtime.features import FeatureParams, mel_basis
-    from realtime.onsets import OnsetParams
+    from drumscribe.models.cnn import Checkpoint, HitCNN, HitCNNConfig
+    from drumscribe.realtime.drums import DRUMS
+    from drumscribe.realtime.features import FeatureParams, mel_basis
+    from drumscribe.realtime.onsets import OnsetParams
 
     torch.manual_seed(4321)
     params = FeatureParams(n_fft=512, hop_samples=128, n_mels=48)
@@ -171,7 +171,7 @@ def _context_checkpoint(checkpoint):
     groove both waits for onsets ahead and forgets old ones."""
     import copy
 
-    from realtime.classifier import ContextParams
+    from drumscribe.realtime.classifier import ContextParams
 
     context = copy.copy(checkpoint)
     context.extra = {**checkpoint.extra, "context": ContextParams(ahead_s=1.0, behind_s=1.5).as_dict()}
@@ -183,7 +183,7 @@ def _split_checkpoint(checkpoint):
     floors that let the song's split lower them (realtime.classifier.ContextParams.floors)."""
     import copy
 
-    from realtime.classifier import ContextParams
+    from drumscribe.realtime.classifier import ContextParams
 
     split = copy.copy(checkpoint)
     split.extra = {**checkpoint.extra, "context": ContextParams(
@@ -248,7 +248,7 @@ def test_streaming_equals_whole(cases, whole_results, name):
 
 def test_engine_run_matches_process(checkpoint, groove):
     """Engine.run (source -> stages -> sinks, flushed) gives every sink the hits process() gives."""
-    from realtime.sources import ArraySource
+    from drumscribe.realtime.sources import ArraySource
 
     audio = groove[0]
     collected = []

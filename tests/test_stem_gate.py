@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.unmix import DrumMask, DrumMaskConfig, numpy_weights
-from realtime.types import FrameBlock
-from realtime.unmix import DrumShareStage, mask_frames, reach_frames
+from drumscribe.models.unmix import DrumMask, DrumMaskConfig, numpy_weights
+from drumscribe.realtime.types import FrameBlock
+from drumscribe.realtime.unmix import DrumShareStage, mask_frames, reach_frames
 
 
 def _mask(seed=0, bias=None):
@@ -66,8 +66,8 @@ def _gated(checkpoint, bias, base=1.01, stem=0.0):
 
 
 def _run(checkpoint, audio, block=4096):
-    from realtime.engine import OFFLINE, Engine, build_stages
-    from realtime.sources import ArraySource
+    from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
+    from drumscribe.realtime.sources import ArraySource
 
     stages = build_stages(checkpoint, OFFLINE)
     stages[-1].gates = {}
@@ -85,7 +85,7 @@ def test_the_drum_share_picks_the_thresholds(checkpoint, groove):
     """A mask that finds all the power drums: every onset at the stem thresholds (0: every drum of every onset);
     one that finds none: at the others (above 1: nothing); one that finds 86.5 %: the blend, exactly the hits of
     that blend as one set; the same whatever the block size."""
-    from realtime.engine import build_stages
+    from drumscribe.realtime.engine import build_stages
 
     audio = np.tile(groove[0], 3).astype(np.float64)  # 15 s
     stem, stages = _run(_gated(checkpoint, bias=30.0), audio)
@@ -112,7 +112,7 @@ def test_the_drum_share_picks_the_thresholds(checkpoint, groove):
 
 
 def test_no_share_stage_live_or_without_stem_thresholds(checkpoint):
-    from realtime.engine import LIVE, OFFLINE, build_stages
+    from drumscribe.realtime.engine import LIVE, OFFLINE, build_stages
 
     gated = _gated(checkpoint, bias=0.0)
     assert not any(isinstance(s, DrumShareStage) for s in build_stages(gated, LIVE))
@@ -121,8 +121,8 @@ def test_no_share_stage_live_or_without_stem_thresholds(checkpoint):
 
 
 def test_decide_blends_each_candidate_s_thresholds_by_its_gate():
-    from offline.tune_thresholds import Candidates, decide
-    from realtime.types import DrumHit
+    from drumscribe.offline.tune_thresholds import Candidates, decide
+    from drumscribe.realtime.types import DrumHit
 
     hits = Candidates([DrumHit(1.0, "kick", 100, 0.5), DrumHit(2.0, "kick", 100, 0.5), DrumHit(3.0, "kick", 100, 0.5)],
                       {1.0: 0.0, 2.0: 1.0, 3.0: 0.5})
@@ -134,7 +134,7 @@ def test_decide_blends_each_candidate_s_thresholds_by_its_gate():
 
 @pytest.mark.parametrize("bad", [{"stem_share": [0.9, 0.8]}, {"stem_share": [0.5]}, {"stem_share": [-0.1, 0.5]}])
 def test_context_params_refuse_bad_share_bounds(bad):
-    from realtime.classifier import ContextParams
+    from drumscribe.realtime.classifier import ContextParams
 
     with pytest.raises(ValueError, match="stem_share"):
         ContextParams(**bad)
@@ -148,8 +148,9 @@ def test_tune_cli_refuses_a_stem_set_without_context_or_with_a_bad_mask(checkpoi
     repo = Path(__file__).resolve().parent.parent
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "offline.tune_thresholds", "--model", str(checkpoint_path),
-                               *args], cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+        return subprocess.run([sys.executable, "-m", "drumscribe.offline.tune_thresholds", "--model",
+                               str(checkpoint_path), *args], cwd=repo, capture_output=True, text=True, timeout=120,
+                              check=False)
 
     out = run("--stem-set", str(checkpoint_path))
     assert out.returncode == 2 and "give --context too" in out.stderr and "Traceback" not in out.stderr

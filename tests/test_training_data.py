@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from offline.render import METAL, drum_levels_db
+from drumscribe.offline.render import METAL, drum_levels_db
 
 DRUMS = ("kick", "snare", "hh_closed", "hh_open", "tom_low", "crash", "ride")
 
@@ -42,8 +42,8 @@ def test_quiet_metal_pulls_hats_and_cymbals_down_in_half_the_mixes():
     ("rising=yes", "rising takes true or false"),
 ])
 def test_tune_thresholds_onset_option_says_what_is_wrong(setting, message, capsys):
-    from models import DEFAULT_MODEL_PATH
-    from offline.tune_thresholds import main
+    from drumscribe.models import DEFAULT_MODEL_PATH
+    from drumscribe.offline.tune_thresholds import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--model", str(DEFAULT_MODEL_PATH), "--onset", setting])
@@ -57,7 +57,7 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
     with the windows, more onsets fire, and no more true hits go without one (fewer, for the lower threshold)."""
     import json
 
-    from offline.dataset import main
+    from drumscribe.offline.dataset import main
 
     kit = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"
     runs = {}
@@ -76,7 +76,7 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
     assert default["band_from_mel"] == 0 and (band["band_from_mel"], band["band_threshold"]) == (36, 0.03)
     assert s_band == s_default and n_band > n_default and missed_band <= missed_default
 
-    from offline.train import (  # training on both: the checkpoint runs behind the last detector
+    from drumscribe.offline.train import (  # training on both: the checkpoint runs behind the last detector
         load_windows,
         recipe,
     )
@@ -87,7 +87,7 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
 def test_band_lead_plays_a_melody_and_power_chords_in_time():
     """The lead parts of a training band: melody notes on the key's pentatonic scale in the lead register, power
     chords (root, fifth, octave) on every eighth note, all inside the clip."""
-    from offline.accompaniment import _lead_schedule
+    from drumscribe.offline.accompaniment import _lead_schedule
 
     rng = np.random.default_rng(1)
     tempo, bars = 120.0, 4
@@ -107,7 +107,7 @@ def test_band_lead_plays_a_melody_and_power_chords_in_time():
 
 def test_band_with_lead_renders():
     """render_accompaniment with a lead, through fluidsynth: the clip's length, peaking at -6 dBFS."""
-    from offline.accompaniment import render_accompaniment
+    from drumscribe.offline.accompaniment import render_accompaniment
 
     audio = render_accompaniment(np.random.default_rng(3), tempo_bpm=100.0, bars=2, lead=True)
     assert len(audio) == int(round(2 * 4 * 0.6 * 48000))
@@ -123,7 +123,7 @@ def test_amp_drives_the_power_chords_and_leaves_other_bands_alone():
     """--amp: a band whose power chords go through an amp has more of its energy at 1.5-6 kHz (the drive's
     harmonics) and a lower crest factor (a denser wall) than the same band played clean; amp=False is the render it always was, and a band without power
     chords is the same with or without an amp."""
-    from offline.accompaniment import render_accompaniment
+    from drumscribe.offline.accompaniment import render_accompaniment
 
     changed = same = 0
     for seed in range(6):
@@ -151,8 +151,8 @@ def test_renders_do_not_depend_on_the_hash_seed():
 
     code = """
 import numpy as np
-from offline.render import generate_pattern, mix_kits
-from realtime.kits import Kit
+from drumscribe.offline.render import generate_pattern, mix_kits
+from drumscribe.realtime.kits import Kit
 drums = {"kick", "snare", "hh_closed", "hh_open", "tom_low", "tom_mid", "crash", "ride"}
 out = []
 for seed in range(6):
@@ -164,14 +164,14 @@ print(out, sorted(mixed.instruments.items()))
 """
     root = Path(__file__).resolve().parent.parent
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root, check=True,
-                           env={**os.environ, "PYTHONHASHSEED": str(h), "PYTHONPATH": str(root)}).stdout
+                           env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout
             for h in (1, 2, 3)]
     assert runs[0] and runs[0] == runs[1] == runs[2]
 
 
 def test_mixed_windows_add_in_power_and_join_labels():
     """--mix-rate: a window with another added is the log of the summed power, and carries both windows' drums."""
-    from offline.train import mix_windows
+    from drumscribe.offline.train import mix_windows
 
     rng = np.random.default_rng(0)
     power = rng.uniform(0, 1e-3, (8, 4, 5))
@@ -195,8 +195,8 @@ def test_init_from_a_shorter_look_ahead_keeps_the_learned_weights():
     connected one on the time positions both windows have (the new ones at zero); other shapes are refused."""
     import torch
 
-    from models.cnn import HitCNN, HitCNNConfig
-    from offline.train import load_init
+    from drumscribe.models.cnn import HitCNN, HitCNNConfig
+    from drumscribe.offline.train import load_init
 
     torch.manual_seed(0)
     short = HitCNN(HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8), hidden=16)).eval()
@@ -226,8 +226,8 @@ def test_init_into_a_wider_model_answers_as_before_and_then_learns_with_its_new_
     narrower one's outputs exactly; one training step later its new units have weight."""
     import torch
 
-    from models.cnn import HitCNN, HitCNNConfig
-    from offline.train import load_init
+    from drumscribe.models.cnn import HitCNN, HitCNNConfig
+    from drumscribe.offline.train import load_init
 
     torch.manual_seed(0)
     narrow = HitCNN(HitCNNConfig(frames_before=3, frames_after=16, channels=(4, 8, 8), hidden=16))
@@ -260,8 +260,8 @@ def test_contrast_plane_is_each_bands_rise_and_a_grown_model_answers_as_before()
     a network grown with it from one without answers as that one did (the new plane's weights start at zero)."""
     import torch
 
-    from models.cnn import HitCNN, HitCNNConfig
-    from offline.train import load_init
+    from drumscribe.models.cnn import HitCNN, HitCNNConfig
+    from drumscribe.offline.train import load_init
 
     torch.manual_seed(0)
     plain = HitCNN(HitCNNConfig(channels=(4, 8, 8), hidden=16)).eval()
@@ -289,7 +289,7 @@ def _band_db(x: np.ndarray, lo: float, hi: float, sr: int = 48000) -> float:
 def test_bleed_adds_overheads_and_snare_wires_to_the_kick():
     """A kick alone on its close mic: the overheads carry it again 0.5-4 ms later without its lowest end, and the
     snare wires rattle at 2-9 kHz while it sounds, 18-32 dB under it, and not before."""
-    from offline.render import bleed_buses
+    from drumscribe.offline.render import bleed_buses
 
     sr, n = 48000, 48000
     t = np.arange(n) / sr
@@ -312,8 +312,8 @@ def test_bleed_adds_overheads_and_snare_wires_to_the_kick():
 
 
 def test_bleed_changes_the_sound_and_never_the_labels():
-    from offline.render import render_performance
-    from realtime.kits import Instrument, Kit, Layer
+    from drumscribe.offline.render import render_performance
+    from drumscribe.realtime.kits import Instrument, Kit, Layer
 
     sr = 48000
     t = np.arange(int(0.3 * sr)) / sr
@@ -334,8 +334,8 @@ def test_band_soundfonts_change_the_band_and_never_the_labels():
     it always was (no extra draw), and the hits are the same whichever soundfont plays."""
     from conftest import kick_and_hat_kit
 
-    from offline.accompaniment import DEFAULT_SOUNDFONT
-    from offline.render import render_performance
+    from drumscribe.offline.accompaniment import DEFAULT_SOUNDFONT
+    from drumscribe.offline.render import render_performance
 
     kit = kick_and_hat_kit()
 
@@ -357,7 +357,7 @@ def test_band_soundfonts_change_the_band_and_never_the_labels():
     ("/usr/share/sounds/sf2/TimGM6mb.sf2", "the soundfont of a held-out kit, never rendered for training"),
     ("/nonexistent/band.sf2", "no such file (an .sf2 General MIDI soundfont)")])
 def test_dataset_refuses_a_held_out_or_missing_band_soundfont(soundfont, message, tmp_path, capsys):
-    from offline.dataset import main
+    from drumscribe.offline.dataset import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "x.npz"), "--accompaniment", "1", "--band-soundfont", soundfont])
@@ -369,14 +369,14 @@ def test_dataset_refuses_a_held_out_or_missing_band_soundfont(soundfont, message
 def test_percussion_plays_on_the_groove_and_is_never_labelled():
     """--percussion: a tambourine or shaker of a GM kit plays along on the beat grid, unlabelled; without it the
     render is the one it always was."""
-    from offline.render import (
+    from drumscribe.offline.render import (
         PERCUSSION_NOTES,
         load_percussion,
         percussion_part,
         render_performance,
     )
-    from realtime.drums import DRUMS
-    from realtime.kits import Instrument, Kit, Layer
+    from drumscribe.realtime.drums import DRUMS
+    from drumscribe.realtime.kits import Instrument, Kit, Layer
 
     percussion = load_percussion("sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0")
     assert set(percussion.instruments) == set(PERCUSSION_NOTES.values()) and not percussion.drums
@@ -412,7 +412,7 @@ def test_percussion_plays_on_the_groove_and_is_never_labelled():
 
 @pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed", "--amp", "--percussion"])
 def test_dataset_shares_must_lie_between_0_and_1(flag, tmp_path, capsys):
-    from offline.dataset import main
+    from drumscribe.offline.dataset import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "x.npz"), flag, "1.5"])
@@ -425,9 +425,9 @@ def test_lowpassed_windows_match_the_spectrogram_of_band_limited_audio():
     """--lowpass-rate: a window's log-mel with its power above a cut-off removed (lowpass_weights) is what the
     spectrogram of the same audio through a brick-wall low-pass at that cut-off gives, within 1 (a factor of 10 in
     power) in every band and far closer away from the cut-off; windows not drawn are left alone."""
-    from offline.render import brick_wall
-    from offline.train import lowpass_weights, lowpass_windows
-    from realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
+    from drumscribe.offline.render import brick_wall
+    from drumscribe.offline.train import lowpass_weights, lowpass_windows
+    from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram, mel_basis
 
     fp = FeatureParams()
     rng = np.random.default_rng(3)
@@ -453,7 +453,7 @@ def test_lowpassed_windows_match_the_spectrogram_of_band_limited_audio():
 def test_eq_windows_scale_each_band_by_a_smooth_curve_in_power():
     """--eq-rate: a drawn window's band powers (10**x - 1) are scaled by the curve's gain, the same gain across its
     frames; the curves stay within the asked dB and are smooth across bands; windows not drawn are left alone."""
-    from offline.train import eq_curves, eq_windows
+    from drumscribe.offline.train import eq_curves, eq_windows
 
     rng = np.random.default_rng(5)
     curves = eq_curves(rng, 500, 64, 9.0)
@@ -470,7 +470,7 @@ def test_eq_windows_scale_each_band_by_a_smooth_curve_in_power():
 
 
 def test_shifted_windows_move_the_upper_bands_and_keep_the_lower():
-    from offline.train import shift_windows
+    from drumscribe.offline.train import shift_windows
 
     rng = np.random.default_rng(3)
     xb = rng.random((200, 64, 20)).astype(np.float32)
@@ -487,7 +487,7 @@ def test_shifted_windows_move_the_upper_bands_and_keep_the_lower():
 def test_focal_loss_is_bce_at_gamma_0_and_weighs_the_labels_the_network_misses():
     import torch
 
-    from offline.train import focal_bce
+    from drumscribe.offline.train import focal_bce
 
     logits = torch.tensor([[4.0, -4.0, 0.2, -0.3]])
     targets = torch.tensor([[1.0, 0.0, 1.0, 1.0]])
@@ -514,7 +514,7 @@ def test_focal_loss_is_bce_at_gamma_0_and_weighs_the_labels_the_network_misses()
 def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, tmp_path, capsys):
     """drumscribe train: a share outside 0-1 or a cut-off range that is not LOW <= HIGH above 0 is one line and
     exit 2, before any data is read."""
-    from offline.train import main
+    from drumscribe.offline.train import main
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(tmp_path / "none.npz"), *flags])
@@ -532,7 +532,7 @@ def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, me
     """drumscribe train --init from a network (16/32/64 channels) into a narrower one, or another window before the
     onset: one line and exit 2, before the (here empty) data is read; a missing --init file likewise. (The shipped
     model is an ensemble, which --init refuses whole: tests/test_ensemble.py.)"""
-    from offline.train import main
+    from drumscribe.offline.train import main
 
     data = tmp_path / "d.npz"
     data.write_bytes(b"")
@@ -547,7 +547,7 @@ def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, me
 
 def _cymbal_kit():
     """A kit of two seconds of noise as its crash, a 1 kHz tone as its ride's bow and a 3 kHz tone as its bell."""
-    from realtime.kits import Instrument, Kit, Layer
+    from drumscribe.realtime.kits import Instrument, Kit, Layer
 
     rate = 48000
     t = np.arange(2 * rate) / rate
@@ -562,8 +562,8 @@ def _cymbal_kit():
 def test_cymbal_play_chokes_crashes_and_rides_the_bell_on_strong_strokes():
     """--cymbal-play: a crash grabbed by the hand is silent after at most 0.61 s (it rings 2 s when let ring); a ride
     stroke of velocity 80 or more sounds the bell, a softer one the bow."""
-    from offline.render import Hit, render_hits
-    from realtime.kits import is_bell
+    from drumscribe.offline.render import Hit, render_hits
+    from drumscribe.realtime.kits import is_bell
 
     kit = _cymbal_kit()
     assert [is_bell(i) for i in kit.instruments["ride"]] == [False, True]

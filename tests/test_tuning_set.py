@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from offline import tune_thresholds as T
-from realtime.drums import DRUMS
-from realtime.types import DrumHit
+from drumscribe.offline import tune_thresholds as T
+from drumscribe.realtime.drums import DRUMS
+from drumscribe.realtime.types import DrumHit
 
 _spec = importlib.util.spec_from_file_location("tuning_set", Path(__file__).resolve().parents[1] / "bench/tuning_set.py")
 tuning_set = importlib.util.module_from_spec(_spec)
@@ -87,7 +87,7 @@ def test_floors_let_an_under_confident_song_keep_its_kicks_held_out():
     onsets at 0.1): one threshold must trade them, held out too. With song-level floors, each song's own split
     (Otsu's, from its candidates: T.song_splits_of) lowers the mixes' threshold and leaves the stems' where it is,
     so both are found whole, held out."""
-    from realtime.classifier import ContextParams
+    from drumscribe.realtime.classifier import ContextParams
 
     context = ContextParams()
 

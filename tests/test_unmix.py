@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.unmix import DrumMask, DrumMaskConfig, numpy_weights
-from realtime.types import FrameBlock
-from realtime.unmix import DrumMaskStage, mask_to_extra, weights_from_extra
+from drumscribe.models.unmix import DrumMask, DrumMaskConfig, numpy_weights
+from drumscribe.realtime.types import FrameBlock
+from drumscribe.realtime.unmix import DrumMaskStage, mask_to_extra, weights_from_extra
 
 
 def _stream(stage, mel, block):
@@ -47,8 +47,8 @@ def test_mask_rides_in_a_checkpoint_and_the_engine_runs_behind_it(tmp_path, chec
     with the mask's weights exactly; without one, the chain is as it was."""
     import copy
 
-    from models.unmix import save_mask
-    from realtime.engine import LIVE, OFFLINE, build_stages
+    from drumscribe.models.unmix import save_mask
+    from drumscribe.realtime.engine import LIVE, OFFLINE, build_stages
 
     torch.manual_seed(1)
     model = DrumMask(DrumMaskConfig(channels=16)).eval()
@@ -68,7 +68,7 @@ def test_mask_rides_in_a_checkpoint_and_the_engine_runs_behind_it(tmp_path, chec
 def test_augment_parts_keeps_augment_s_draws_and_puts_every_part_through_one_studio():
     """The whole recording comes out as `augment` makes it (older renders stay the same); a part that is all of
     it comes out the same; the drums apart of a clip with a band differ from the whole by the band alone."""
-    from offline.render import augment, augment_parts
+    from drumscribe.offline.render import augment, augment_parts
 
     rng = np.random.default_rng(0)
     whole = rng.normal(size=48000).astype(np.float32)
@@ -83,7 +83,7 @@ def test_drums_apart_are_what_the_drums_contribute():
     studio too; with one (no studio) the whole minus the drums is the band, at a level around the drums'."""
     from conftest import kick_and_hat_kit
 
-    from offline.render import render_performance
+    from drumscribe.offline.render import render_performance
 
     kit = kick_and_hat_kit()
     audio, hits, drums = render_performance(kit, np.random.default_rng(3), bars=2, style="groove", drums_apart=True)
@@ -102,9 +102,9 @@ def test_mask_training_learns_to_take_out_the_band(tmp_path):
     much nearer the drums alone than the whole was, on the clips trained on and on two it never saw."""
     from conftest import KIT_NAME, find_kit
 
-    from models.unmix import load_mask
-    from offline.unmix import render_kit, train
-    from realtime.features import FeatureParams, mel_basis
+    from drumscribe.models.unmix import load_mask
+    from drumscribe.offline.unmix import render_kit, train
+    from drumscribe.realtime.features import FeatureParams, mel_basis
 
     find_kit()  # skips without hydrogen-drumkits
     fp = FeatureParams()

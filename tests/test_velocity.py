@@ -4,8 +4,8 @@ import copy
 import numpy as np
 import pytest
 
-from models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-from realtime.classifier import _LOUDNESS_OFFSET_DB, HitClassifier, velocity_measure
+from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+from drumscribe.realtime.classifier import _LOUDNESS_OFFSET_DB, HitClassifier, velocity_measure
 
 
 def test_a_checkpoint_without_a_measure_gets_the_loudest_of_five_frames(checkpoint):
@@ -32,10 +32,10 @@ def test_the_levels_follow_the_measure_the_checkpoint_carries(checkpoint):
 
 def test_the_shipped_models_measures():
     """The offline model measures the energy of 8 frames (40 ms) with offsets fitted on training kits only
-    (python -m offline.calibrate_velocity --frames 8 --reduce sum --write); the live model, whose windows hold 3
-    frames from the onset, the loudest of them, as before."""
-    from models.cnn import load_checkpoint
-    from offline.render import HELD_OUT_KITS
+    (python -m drumscribe.offline.calibrate_velocity --frames 8 --reduce sum --write); the live model, whose windows
+    hold 3 frames from the onset, the loudest of them, as before."""
+    from drumscribe.models.cnn import load_checkpoint
+    from drumscribe.offline.render import HELD_OUT_KITS
 
     offline = load_checkpoint(DEFAULT_MODEL_PATH)
     frames, reduce, offsets = velocity_measure(offline)
