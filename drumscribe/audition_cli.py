@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from .cli import EXIT_ERROR, EXIT_OK, UserError, _check_block_size, _check_outputs, _load_drum_map, one_line
+from ._common import EXIT_ERROR, EXIT_OK, DrumscribeError, check_block_size, check_outputs, load_drum_map, one_line
 
 DEFAULT_MIX = 0.5
 
@@ -96,7 +96,7 @@ def prepare_monitor(args, drum_map):
     if not getattr(args, "monitor", None):
         for option in ("kit", "monitor_output"):
             if getattr(args, option, None):
-                raise UserError(f"--{option.replace('_', '-')} needs --monitor PRESET")
+                raise DrumscribeError(f"--{option.replace('_', '-')} needs --monitor PRESET")
         return lambda: []
     from drumscribe.realtime.audition import load_kit, resolve_kit
     from drumscribe.realtime.effects import load_preset
@@ -112,7 +112,7 @@ def prepare_monitor(args, drum_map):
         try:
             sink.open(args.monitor_output)
         except MonitorError as exc:
-            raise UserError(one_line(exc)) from None
+            raise DrumscribeError(one_line(exc)) from None
         return [sink]
 
     return open_monitor
@@ -128,9 +128,9 @@ def prepare_transcribe(args, drum_map):
     if not getattr(args, "audition", None):
         for option in ("kit", "effects"):
             if getattr(args, option, None):
-                raise UserError(f"--{option} needs --audition AUDIO (the file to render the transcription to)")
+                raise DrumscribeError(f"--{option} needs --audition AUDIO (the file to render the transcription to)")
         if getattr(args, "mix", 0.0):
-            raise UserError("--mix needs --audition AUDIO (the file to render the transcription to)")
+            raise DrumscribeError("--mix needs --audition AUDIO (the file to render the transcription to)")
         return lambda audio, sample_rate_hz: []
     from drumscribe.realtime.audition import AuditionSink, check_output_format, load_kit, resolve_kit
     from drumscribe.realtime.effects import DEFAULT_PRESET, load_preset
@@ -153,7 +153,7 @@ def prepare_transcribe(args, drum_map):
 
 @contextlib.contextmanager
 def _user_errors(option: str = ""):
-    """The one-line errors of the audition modules as UserError, prefixed with the option they came from."""
+    """The one-line errors of the audition modules as DrumscribeError, prefixed with the option they came from."""
     from drumscribe.realtime.audition import AuditionError
     from drumscribe.realtime.drums import DrumMapError
     from drumscribe.realtime.effects import EffectsError
@@ -165,12 +165,13 @@ def _user_errors(option: str = ""):
         yield
     except (AuditionError, DrumMapError, EffectsError, KitError, SamplerError, OutputPathError) as exc:
         message = one_line(exc)
-        raise UserError(f"{option}: {message}" if option and not message.startswith(option) else message) from None
+        raise DrumscribeError(f"{option}: {message}" if option and not message.startswith(option)
+                              else message) from None
 
 
 def _check_mix(mix) -> None:
     if mix is not None and not 0.0 <= mix <= 1.0:
-        raise UserError(f"--mix {mix:g} is not in 0-1 (0: the rendering alone, 1: the original alone)")
+        raise DrumscribeError(f"--mix {mix:g} is not in 0-1 (0: the rendering alone, 1: the original alone)")
 
 
 def _parse_gains(values: list) -> dict:
@@ -185,12 +186,12 @@ def _parse_gains(values: list) -> dict:
         except ValueError:
             gain = None
         if not sep or gain is None:
-            raise UserError(f"--gain '{value}' is not DRUM=DB, e.g. kick=+3")
+            raise DrumscribeError(f"--gain '{value}' is not DRUM=DB, e.g. kick=+3")
         if drum not in DRUMS:
-            raise UserError(f"--gain '{value}': drum '{drum}' is not one of: {', '.join(DRUMS)}")
+            raise DrumscribeError(f"--gain '{value}': drum '{drum}' is not one of: {', '.join(DRUMS)}")
         low, high = DRUM_GAIN_RANGE_DB
         if not low <= gain <= high:  # also NaN
-            raise UserError(f"--gain '{value}': {gain:g} dB is not in {low:g} to {high:g} dB")
+            raise DrumscribeError(f"--gain '{value}': {gain:g} dB is not in {low:g} to {high:g} dB")
         gains[drum] = gain
     return gains
 
@@ -255,18 +256,29 @@ def cmd_audition(args) -> int:
 
     if args.block_size is None:
         args.block_size = RENDER_BLOCK_SIZE_SAMPLES
-    _check_block_size(args.block_size)
+    check_block_size(args.block_size)
     if args.mix is not None and not args.mix_with:
-        raise UserError("--mix needs --mix-with AUDIO (the original to lay under the rendering)")
+        raise DrumscribeError("--mix needs --mix-with AUDIO (the original to lay under the rendering)")
     _check_mix(args.mix)
     mix = DEFAULT_MIX if args.mix is None else args.mix
     gains = _parse_gains(args.gain)
-    drum_map = _load_drum_map(args.drum_map)
+    drum_map = load_drum_map(args.drum_map)
 
     from drumscribe.realtime import SAMPLE_RATE_HZ
-    from drumscribe.realtime.audition import (check_output_device, check_output_format, check_render_length, load_kit,
-                                              load_original, mix_under, normalise, play, read_midi_notes, render_notes,
-                                              resolve_kit, write_audio)
+    from drumscribe.realtime.audition import (
+        check_output_device,
+        check_output_format,
+        check_render_length,
+        load_kit,
+        load_original,
+        mix_under,
+        normalise,
+        play,
+        read_midi_notes,
+        render_notes,
+        resolve_kit,
+        write_audio,
+    )
     from drumscribe.realtime.effects import EffectChain, load_preset
     from drumscribe.realtime.sampler import Sampler
 
@@ -276,8 +288,9 @@ def cmd_audition(args) -> int:
         inputs = [p for p in (args.midi, args.mix_with) if p]
         for path in inputs:
             if Path(path).exists() and Path(path).resolve() == Path(args.output).resolve():
-                raise UserError(f"--output '{args.output}' is the input file '{path}'; choose another output path")
-        _check_outputs({"--output": args.output})
+                raise DrumscribeError(f"--output '{args.output}' is the input file '{path}'; "
+                                      f"choose another output path")
+        check_outputs({"--output": args.output})
     if args.play:
         with _user_errors():
             check_output_device(2, SAMPLE_RATE_HZ)
@@ -296,8 +309,9 @@ def cmd_audition(args) -> int:
     if not any(sampler.plays(note) for _, note, _ in notes):  # as for a MIDI with no notes: nothing to play
         keys = sorted({note for _, note, _ in notes})
         shown = ", ".join(map(str, keys[:12])) + (", ..." if len(keys) > 12 else "")
-        raise UserError(f"MIDI file '{args.midi}' holds no note kit '{info.name}' has a drum for ({len(notes)} notes "
-                        f"on keys {shown}; drum map {args.drum_map}); there is nothing to play")
+        raise DrumscribeError(f"MIDI file '{args.midi}' holds no note kit '{info.name}' has a drum for "
+                              f"({len(notes)} notes on keys {shown}; drum map {args.drum_map}); there is nothing "
+                              f"to play")
     with _user_errors():
         chain = EffectChain(preset, sample_rate_hz=SAMPLE_RATE_HZ)
         min_s = original.shape[1] / SAMPLE_RATE_HZ if original is not None else 0.0
@@ -318,9 +332,9 @@ def cmd_audition(args) -> int:
         try:
             with _user_errors("--output"):
                 write_audio(args.output, audio, SAMPLE_RATE_HZ)
-        except UserError as exc:
-            raise UserError(f"{exc}; " + (f"'{args.output}' was left as it was" if existed
-                                          else "nothing was written")) from None
+        except DrumscribeError as exc:
+            raise DrumscribeError(f"{exc}; " + (f"'{args.output}' was left as it was" if existed
+                                                else "nothing was written")) from None
         print(f"wrote '{args.output}': {what}")
     if args.play:
         with _user_errors():

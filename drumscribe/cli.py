@@ -11,35 +11,29 @@ import os
 import sys
 from pathlib import Path
 
-EXIT_OK = 0
-EXIT_ERROR = 1  # bad input: nothing was written
-EXIT_USAGE = 2  # bad command line (argparse's code)
-EXIT_SILENT = 3  # the audio is silent: empty but valid outputs were written
-EXIT_INTERRUPTED = 130  # Ctrl-C: outputs hold everything found so far (none written when nothing was found)
-EXIT_BROKEN_PIPE = 141  # stdout closed by its reader (128 + SIGPIPE, as other Unix tools)
+from ._common import (  # noqa: F401 (the codes)
+    EXIT_BROKEN_PIPE,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_SILENT,
+    EXIT_USAGE,
+    MAX_NOTE_LENGTH_MS,
+    DrumscribeError,
+    check_block_size,
+    check_outputs,
+    file_threads,
+    load_drum_map,
+    load_model,
+    one_line,
+    threading_is_main,
+)
 
 SILENCE_PEAK_DBFS = -80.0
 """Audio whose peak lies below this is silent: no drum is transcribed from it."""
 
 PROGRESS_MIN_DURATION_S = 30.0
 """Files longer than this get a progress bar even when stderr is not a terminal."""
-
-MAX_BLOCK_SIZE_SAMPLES = 1 << 16
-
-
-class UserError(Exception):
-    """A problem the user can fix; its message is printed as one line."""
-
-    def __init__(self, message: str, code: int = EXIT_ERROR):
-        super().__init__(message)
-        self.code = code
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's message as one line (some libraries put a traceback-like story in theirs)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 400 else text[:397] + "..."
-
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line too."""
@@ -150,7 +144,7 @@ def main(argv=None) -> int:
             return EXIT_USAGE
         command = f"drumscribe {args.command}"
         return args.run(args)
-    except UserError as exc:
+    except DrumscribeError as exc:  # the one class of user-facing errors
         print(f"{command}: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
@@ -169,81 +163,8 @@ def main(argv=None) -> int:
         return EXIT_ERROR
 
 
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # shared steps
-
-
-def _check_block_size(block_size: int) -> None:
-    if not 1 <= block_size <= MAX_BLOCK_SIZE_SAMPLES:
-        raise UserError(f"--block-size {block_size} is not in 1-{MAX_BLOCK_SIZE_SAMPLES} samples")
-
-
-def _load_drum_map(name: str):
-    from drumscribe.realtime.drums import DrumMapError, load_drum_map
-
-    try:
-        return load_drum_map(name)
-    except DrumMapError as exc:
-        raise UserError(f"--drum-map: {one_line(exc)}") from None
-
-
-def file_threads() -> int:
-    """ONNX Runtime threads for a file's network: on this project's 2-core machine, 2 took `bench/speed.py`'s
-    median from 4.24 s to 3.14 s with the three-network model; at most 4, past which small batches only spin."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(4, cores))
-
-
-def _load_model(path: str, *, threads: int = 1):
-    """A checkpoint, every field checked (models/ and the engine's own check): its ONNX twin when one was written
-    from this very file (no torch to import), else the .pt."""
-    from drumscribe.models import DEFAULT_MODEL_PATH
-    from drumscribe.models.runtime import CheckpointError, load_bundle
-    from drumscribe.realtime.engine import check_checkpoint
-
-    if not Path(path).exists() and Path(path).resolve() == DEFAULT_MODEL_PATH.resolve():
-        raise UserError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
-    try:
-        bundle = load_bundle(path, threads=threads, check=check_checkpoint)
-        if bundle is not None:
-            return bundle
-        import torch
-
-        from drumscribe.models.cnn import load_checkpoint
-
-        torch.set_num_threads(1)  # faster than several threads for these small batches, and polite
-        return load_checkpoint(path, check=check_checkpoint)
-    except CheckpointError as exc:
-        raise UserError(f"--model: {one_line(exc)}") from None
-
-
-def _check_outputs(paths: dict, input_path: str | None = None) -> None:
-    """Every output can be written, none is the input, no two are the same file: checked before any work."""
-    from drumscribe.realtime.sinks import OutputPathError, check_writable
-
-    seen = {}
-    for option, path in paths.items():
-        if path is None:
-            continue
-        resolved = Path(path).resolve()
-        if input_path is not None and Path(input_path).exists() and resolved == Path(input_path).resolve():
-            raise UserError(f"{option} '{path}' is the input file; choose another output path")
-        if resolved in seen:
-            raise UserError(f"{option} '{path}' is the same file as {seen[resolved]}")
-        seen[resolved] = option
-        try:
-            check_writable(path)
-        except OutputPathError as exc:
-            raise UserError(f"{option}: {exc}") from None
 
 
 def _open_source(path: str, block_size: int, live: bool = False, listeners=()):
@@ -252,9 +173,9 @@ def _open_source(path: str, block_size: int, live: bool = False, listeners=()):
     try:
         source = FileSource(path, block_size_samples=block_size, live_resampling=live, listeners=listeners)
     except AudioInputError as exc:
-        raise UserError(one_line(exc)) from None
+        raise DrumscribeError(one_line(exc)) from None
     if not source.input_frames:
-        raise UserError(f"'{path}' holds no audio samples (0 s); expected a file with sound in it")
+        raise DrumscribeError(f"'{path}' holds no audio samples (0 s); expected a file with sound in it")
     return source
 
 
@@ -291,40 +212,38 @@ def _want_progress(duration_s: float, disabled: bool) -> bool:
 # transcribe
 
 
-MAX_NOTE_LENGTH_MS = 10_000.0
-
 
 def _checked_transcribe(args) -> int:
     """Every argument and the input are checked before any work; the outputs are written only when the run ends
     (each atomically), and only what holds notes replaces an existing file after an interrupt."""
     import math
 
-    _check_block_size(args.block_size)
+    check_block_size(args.block_size)
     if args.model is None:
         from .live_cli import default_model_path
 
         args.model = default_model_path(live=getattr(args, "live", False))
     if not (math.isfinite(args.note_length_ms) and 0 < args.note_length_ms <= MAX_NOTE_LENGTH_MS):
-        raise UserError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
-    drum_map = _load_drum_map(args.drum_map)
+        raise DrumscribeError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
+    drum_map = load_drum_map(args.drum_map)
     from . import audition_cli
 
     outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot,
                **audition_cli.transcribe_outputs(args)}
-    _check_outputs(outputs, args.audio)
+    check_outputs(outputs, args.audio)
     if args.plot:
         from drumscribe.realtime.sinks import OutputPathError, check_plot_format
 
         try:
             check_plot_format(args.plot)
         except OutputPathError as exc:
-            raise UserError(one_line(exc)) from None
+            raise DrumscribeError(one_line(exc)) from None
     audition_sinks = audition_cli.prepare_transcribe(args, drum_map)
     live = getattr(args, "live", False)
     plot = _plot_sink(args, drum_map)
     source = _open_source(args.audio, args.block_size, live=live, listeners=[plot.observe] if plot else [])
     original = _audition_original(args, live)
-    stages = _stages(args, _load_model(args.model, threads=1 if live else file_threads()))
+    stages = _stages(args, load_model(args.model, threads=1 if live else file_threads()))
 
     from drumscribe.realtime.sinks import CsvEventsSink, MidiFileSink, SummarySink
 
@@ -346,7 +265,7 @@ def cmd_transcribe(args) -> int:
     try:
         return _checked_transcribe(args)
     except KeyboardInterrupt:  # before the engine started, or while it was being built
-        raise UserError("interrupted before any audio was transcribed; nothing written", code=EXIT_INTERRUPTED) \
+        raise DrumscribeError("interrupted before any audio was transcribed; nothing written", code=EXIT_INTERRUPTED) \
             from None
 
 
@@ -371,7 +290,7 @@ def _audition_original(args, live: bool):
     try:
         return decode_audio(args.audio, live_resampling=live, compact=True)
     except AudioInputError as exc:
-        raise UserError(one_line(exc)) from None
+        raise DrumscribeError(one_line(exc)) from None
 
 
 class _sigint_ignored:
@@ -401,7 +320,7 @@ def _abort_all(sinks) -> None:
 
 def _close_all(outputs, summary) -> list:
     """Close every output (the .mid first), then the summary; an error in one does not keep the others from
-    closing. Returns the paths written; raises UserError naming what was and was not written."""
+    closing. Returns the paths written; raises DrumscribeError naming what was and was not written."""
     from drumscribe.realtime.sinks import OutputWriteError
 
     written, failed = [], []
@@ -415,7 +334,7 @@ def _close_all(outputs, summary) -> list:
         summary.close()
     if failed:
         kept = f"; wrote {', '.join(repr(p) for p in written)}" if written else "; nothing was written"
-        raise UserError(f"{'; '.join(failed)}; any old file there is untouched{kept}")
+        raise DrumscribeError(f"{'; '.join(failed)}; any old file there is untouched{kept}")
     return written
 
 
@@ -480,7 +399,7 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
     try:
         stats = engine.run(source, progress=progress)
     except AudioInputError as exc:  # damaged audio past the header
-        raise UserError(one_line(exc)) from None
+        raise DrumscribeError(one_line(exc)) from None
     finally:
         if progress is not None:
             progress.close()
@@ -489,8 +408,8 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
 
     if stats.interrupted and not summary.total:  # nothing found: an existing file is worth more than an empty one
         done_s = stats.samples / source.sample_rate_hz
-        raise UserError(f"interrupted at {done_s:.1f} s of {duration_s:.1f} s before any note was found; nothing "
-                        f"written", code=EXIT_INTERRUPTED)
+        raise DrumscribeError(f"interrupted at {done_s:.1f} s of {duration_s:.1f} s before any note was found; nothing "
+                              f"written", code=EXIT_INTERRUPTED)
     _close_all(outputs, summary)
     if not gate.heard:
         peak = source.peak
@@ -519,25 +438,25 @@ def cmd_evaluate(args) -> int:
     from drumscribe.offline import evaluate as ev
     from drumscribe.realtime.sources import AudioInputError
 
-    _check_block_size(args.block_size)
+    check_block_size(args.block_size)
     if not 0 < args.window_ms <= 1000:
-        raise UserError(f"--window-ms {args.window_ms} is not in 0-1000 ms")
+        raise DrumscribeError(f"--window-ms {args.window_ms} is not in 0-1000 ms")
     for option, folder in (("--audio", args.audio), ("--annotations", args.annotations)):
         if not Path(folder).is_dir():
-            raise UserError(f"{option} '{folder}' is not a folder")
+            raise DrumscribeError(f"{option} '{folder}' is not a folder")
     pairs = ev.find_tracks(args.audio, args.annotations)
     if not pairs:
-        raise UserError(f"no audio file in '{args.audio}' has a <stem>.txt annotation in '{args.annotations}'")
+        raise DrumscribeError(f"no audio file in '{args.audio}' has a <stem>.txt annotation in '{args.annotations}'")
     if args.json:
-        _check_outputs({"--json": args.json})
+        check_outputs({"--json": args.json})
     references = []  # every annotation and audio file checked before the first is transcribed
     for audio_path, annotation_path in pairs:
         try:
             references.append(ev.load_annotations(annotation_path))
         except ev.AnnotationError as exc:
-            raise UserError(one_line(exc)) from None
+            raise DrumscribeError(one_line(exc)) from None
         _open_source(str(audio_path), args.block_size)
-    checkpoint = _load_model(args.model, threads=file_threads())
+    checkpoint = load_model(args.model, threads=file_threads())
     window_s = args.window_ms / 1000.0
 
     per_track = {}
@@ -546,7 +465,7 @@ def cmd_evaluate(args) -> int:
         try:
             hits = ev.transcribe_source(source, checkpoint, context=not args.no_context)
         except AudioInputError as exc:  # damaged audio past the header
-            raise UserError(one_line(exc)) from None
+            raise DrumscribeError(one_line(exc)) from None
         per_track[audio_path.stem] = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
         row = per_track[audio_path.stem]
         print(f"{audio_path.stem:<40.40} F3 {row['F3']['f']:.3f}  F5 {row['F5']['f']:.3f}", flush=True)
@@ -569,8 +488,8 @@ def cmd_evaluate(args) -> int:
             with atomic_output(args.json) as tmp:
                 tmp.write_text(json.dumps(record, indent=2) + "\n")
         except OSError as exc:
-            raise UserError(f"--json: could not write '{args.json}' ({exc.strerror or exc}); any old file there is "
-                            f"untouched") from None
+            raise DrumscribeError(f"--json: could not write '{args.json}' ({exc.strerror or exc}); any old file "
+                                  f"there is untouched") from None
         print(f"wrote '{args.json}'")
     return EXIT_OK
 
@@ -587,8 +506,7 @@ def cmd_train(argv: list) -> int:
     try:
         from drumscribe.offline import train
     except ImportError as exc:
-        print(f"drumscribe train: the trainer cannot be loaded ({one_line(exc)})", file=sys.stderr)
-        return EXIT_ERROR
+        raise DrumscribeError(f"the trainer cannot be loaded ({one_line(exc)})") from None
     result = train.main(argv)
     return result if isinstance(result, int) else EXIT_OK
 

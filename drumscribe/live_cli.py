@@ -17,8 +17,17 @@ import os
 import sys
 import time
 
-from .cli import (EXIT_ERROR, EXIT_OK, MAX_NOTE_LENGTH_MS, UserError, _check_block_size, _check_outputs,
-                  _load_drum_map, _load_model, one_line)
+from ._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    MAX_NOTE_LENGTH_MS,
+    DrumscribeError,
+    check_block_size,
+    check_outputs,
+    load_drum_map,
+    load_model,
+    one_line,
+)
 
 STATUS_INTERVAL_S = 0.25
 """How often the status line is redrawn on a terminal."""
@@ -145,23 +154,23 @@ def cmd_devices(args) -> int:
 def cmd_live(args) -> int:
     _setup_threads()
     _setup_logging()
-    _check_block_size(args.block_size)
+    check_block_size(args.block_size)
     if not (math.isfinite(args.note_length_ms) and 0 < args.note_length_ms <= MAX_NOTE_LENGTH_MS):
-        raise UserError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
+        raise DrumscribeError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
     if args.stop_after is not None and not args.stop_after > 0:
-        raise UserError(f"--stop-after {args.stop_after} must be > 0 seconds")
+        raise DrumscribeError(f"--stop-after {args.stop_after} must be > 0 seconds")
     if args.input_channel < 1:
-        raise UserError(f"--input-channel {args.input_channel} must be 1 or more")
+        raise DrumscribeError(f"--input-channel {args.input_channel} must be 1 or more")
     from drumscribe.realtime.live import MAX_INPUT_RATE_HZ, MIN_INPUT_RATE_HZ
 
     if args.sample_rate is not None and not MIN_INPUT_RATE_HZ <= args.sample_rate <= MAX_INPUT_RATE_HZ:
-        raise UserError(f"--sample-rate {args.sample_rate} is not in {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
-    drum_map = _load_drum_map(args.drum_map)
-    _check_outputs({"--record": args.record, "--events": args.events})
+        raise DrumscribeError(f"--sample-rate {args.sample_rate} is not in {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
+    drum_map = load_drum_map(args.drum_map)
+    check_outputs({"--record": args.record, "--events": args.events})
     from .audition_cli import prepare_monitor
 
     open_monitor = prepare_monitor(args, drum_map)
-    checkpoint = _load_model(args.model or default_model_path(live=True))
+    checkpoint = load_model(args.model or default_model_path(live=True))
 
     from drumscribe.realtime.live import AudioInput, LiveInputError, LiveSession, TakeSink, latency_bound_s, lookahead_s
     from drumscribe.realtime.midi_out import MidiOutputError, MidiPortSink
@@ -172,12 +181,12 @@ def cmd_live(args) -> int:
         audio_input = AudioInput(args.input, channel=args.input_channel, sample_rate_hz=args.sample_rate,
                                  block_size_samples=args.block_size)
     except LiveInputError as exc:
-        raise UserError(one_line(exc) + _nothing_recorded(outputs)) from None
+        raise DrumscribeError(one_line(exc) + _nothing_recorded(outputs)) from None
     try:
         midi = MidiPortSink(drum_map, api=args.midi_api, port_name=args.port_name, to_port=args.to_port,
                             note_length_s=args.note_length_ms / 1000.0)
     except MidiOutputError as exc:
-        raise UserError(one_line(exc) + _nothing_recorded(outputs)) from None
+        raise DrumscribeError(one_line(exc) + _nothing_recorded(outputs)) from None
     # the take's files are made at the first hit: a run that records nothing replaces no earlier take
     takes = []
     if args.record:
@@ -187,9 +196,9 @@ def cmd_live(args) -> int:
         takes.append(TakeSink(args.events, lambda: CsvEventsSink(args.events, drum_map)))
     try:
         monitors = open_monitor()
-    except UserError as exc:
+    except DrumscribeError as exc:
         midi.close()  # the port goes away
-        raise UserError(f"{exc}{_nothing_recorded(outputs)}") from None
+        raise DrumscribeError(f"{exc}{_nothing_recorded(outputs)}") from None
     except BaseException:
         midi.close()
         raise

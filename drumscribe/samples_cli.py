@@ -8,8 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, one_line
-
+from ._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DrumscribeError, one_line
 
 DEFAULT_MIN_CONFIDENCE = 0.6  # offline.sorting.DEFAULT_MIN_CONFIDENCE, kept here so --help needs no numpy
 
@@ -59,7 +58,7 @@ def _load_classifier(path: str | None):
     try:
         return SampleClassifier.from_file(path)
     except CheckpointError as exc:
-        raise UserError(f"--model: {one_line(exc)}") from None
+        raise DrumscribeError(f"--model: {one_line(exc)}") from None
 
 
 def cmd_classify(args) -> int:
@@ -105,35 +104,35 @@ def cmd_sort(args) -> int:
     if args.undo:
         # a command line argparse cannot check: a usage error (exit 2), like those it finds
         if args.dirs:
-            raise UserError("--undo takes only the manifest: drumscribe sort --undo OUT_DIR/manifest.csv",
-                            EXIT_USAGE)
+            raise DrumscribeError("--undo takes only the manifest: drumscribe sort --undo OUT_DIR/manifest.csv",
+                                  EXIT_USAGE)
         sorting_only = [option for option, given in (("--move", args.move), ("--dry-run", args.dry_run),
                                                      ("--model", args.model is not None),
                                                      ("--min-confidence", args.min_confidence is not None))
                         if given]
         if sorting_only:
-            raise UserError(f"{sorting_only[0]} does not go with --undo (undo moves back what the manifest lists, "
-                            f"nothing else): drumscribe sort --undo OUT_DIR/manifest.csv", EXIT_USAGE)
+            raise DrumscribeError(f"{sorting_only[0]} does not go with --undo (undo moves back what the manifest "
+                                  f"lists, nothing else): drumscribe sort --undo OUT_DIR/manifest.csv", EXIT_USAGE)
         return _undo(args)
     if len(args.dirs) != 2:
-        raise UserError(f"expected IN_DIR and OUT_DIR, got {len(args.dirs)} path(s); "
-                        f"or --undo OUT_DIR/manifest.csv to put moved files back", EXIT_USAGE)
+        raise DrumscribeError(f"expected IN_DIR and OUT_DIR, got {len(args.dirs)} path(s); "
+                              f"or --undo OUT_DIR/manifest.csv to put moved files back", EXIT_USAGE)
     if args.min_confidence is None:
         args.min_confidence = DEFAULT_MIN_CONFIDENCE
     if not 0.0 <= args.min_confidence <= 1.0:  # before the model loads (also NaN)
-        raise UserError(f"--min-confidence {args.min_confidence:g} is not in 0-1")
+        raise DrumscribeError(f"--min-confidence {args.min_confidence:g} is not in 0-1")
     from drumscribe.offline import sorting
 
     in_dir, out_dir = (Path(p) for p in args.dirs)
     if not in_dir.is_dir():  # before the model loads: a typo is reported at once
-        raise UserError(f"IN_DIR '{in_dir}' " + ("is not a folder" if in_dir.exists() else "does not exist"))
+        raise DrumscribeError(f"IN_DIR '{in_dir}' " + ("is not a folder" if in_dir.exists() else "does not exist"))
     classifier = _load_classifier(args.model)
     bar = _Bar("sorting", args.no_progress)
     try:
         summary = sorting.sort_folder(in_dir, out_dir, classifier, move=args.move, dry_run=args.dry_run,
                                       min_confidence=args.min_confidence, progress=bar)
     except sorting.SortError as exc:
-        raise UserError(one_line(exc)) from None
+        raise DrumscribeError(one_line(exc)) from None
     except KeyboardInterrupt:
         bar.close()
         print(f"drumscribe sort: interrupted; every file is either sorted or where it was. Run the same command "
@@ -168,7 +167,7 @@ def _undo(args) -> int:
     try:
         summary = sorting.undo(args.undo, progress=bar)
     except sorting.SortError as exc:
-        raise UserError(one_line(exc)) from None
+        raise DrumscribeError(one_line(exc)) from None
     except KeyboardInterrupt:
         bar.close()
         print("drumscribe sort: undo interrupted; run it again to put back the rest", file=sys.stderr)

@@ -6,23 +6,19 @@ run the network. `load_bundle` returns the bundle when it was written from exact
 inside); otherwise None, and the caller loads the `.pt` with torch. Write or refresh a bundle after changing a
 checkpoint:
 
-    python -m drumscribe.models.runtime models/weights/hitcnn.pt [more.pt ...]
+    python -m drumscribe.models.export models/weights/hitcnn.pt [more.pt ...]
 
 The bundle's network gives the checkpoint's logits to ~1e-6 (checked when it is written).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
-from ._atomic import atomic_path
 
 BUNDLE_SUFFIX = ".onnx.npz"
 
@@ -76,7 +72,7 @@ class OnnxNetwork:
         """(logits, embedding), as HitCNN.forward_with_embedding."""
         if "embedding" not in {o.name for o in self.session.get_outputs()}:
             raise ValueError("this ONNX network has no 'embedding' output: write its bundle again "
-                             "(python -m drumscribe.models.runtime CHECKPOINT)")
+                             "(python -m drumscribe.models.export CHECKPOINT)")
         logits, embedding = self.session.run(["logits", "embedding"],
                                              {"windows": np.ascontiguousarray(windows, dtype=np.float32)})
         return logits, embedding
@@ -263,49 +259,6 @@ def onnx_bytes(model, gate: bool = False) -> bytes:
     return buffer.getvalue()
 
 
-def write_bundle(checkpoint_path: str | Path) -> Path:
-    """Write the bundle of a `.pt` checkpoint beside it; checks that its logits match torch's."""
-    import torch
-
-    from .cnn import load_checkpoint
-
-    ckpt = load_checkpoint(checkpoint_path)
-    cfg = ckpt.model.config
-    config = NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after, cfg.n_classes)
-    onnx = onnx_bytes(ckpt.model)
-    gate = onnx_bytes(ckpt.model, gate=True) if hasattr(ckpt.model, "gate_logits") else None
-    shape = (8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
-    windows = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 2 + 1
-    with torch.inference_mode():
-        reference, reference_embedding = (t.numpy() for t in ckpt.model.forward_with_embedding(windows))
-        reference_gate = ckpt.model.gate_logits(windows).numpy() if gate is not None else None
-    network = OnnxNetwork(onnx, config, gate=gate)
-    got, got_embedding = network.run_numpy_with_embedding(windows.numpy())
-    if gate is not None and not np.allclose(network.run_gate(windows.numpy()), reference_gate, atol=1e-4):
-        raise RuntimeError("ONNX Runtime's gate logits differ from torch's")
-    if not np.allclose(got, reference, atol=1e-4):
-        raise RuntimeError(f"ONNX Runtime's logits differ from torch's by {np.abs(got - reference).max():.2g}")
-    if not np.allclose(got_embedding, reference_embedding, atol=1e-4):
-        raise RuntimeError("ONNX Runtime's embedding differs from torch's by "
-                           f"{np.abs(got_embedding - reference_embedding).max():.2g}")
-    meta = {
-        "source_sha256": file_sha256(checkpoint_path),
-        "config": asdict(config),
-        "labels": list(ckpt.labels),
-        "feature_params": dict(ckpt.feature_params),
-        "onset_params": dict(ckpt.onset_params),
-        "thresholds": [float(t) for t in ckpt.thresholds],
-        "onset_offset_frames": float(ckpt.onset_offset_frames),
-        "extra": ckpt.extra,
-    }
-    out = bundle_path(checkpoint_path)
-    with atomic_path(out) as tmp, open(tmp, "wb") as f:  # whole or not at all, as the checkpoint beside it
-        np.savez_compressed(f, onnx=np.frombuffer(onnx, np.uint8), meta=np.array(json.dumps(meta, default=str)),
-                            mel_basis=np.zeros(0) if ckpt.mel_basis is None else np.asarray(ckpt.mel_basis, np.float64),
-                            **({} if gate is None else {"gate": np.frombuffer(gate, np.uint8)}))
-    return out
-
-
 def load_bundle(checkpoint_path: str | Path, threads: int = 1, check=None) -> Checkpoint | None:
     """The bundle beside `checkpoint_path` if it was written from this very file, else None (no bundle, a stale
     one, an unreadable one, or no ONNX Runtime: the caller loads the .pt, the truth). A bundle written from this
@@ -341,23 +294,3 @@ def load_bundle(checkpoint_path: str | Path, threads: int = 1, check=None) -> Ch
     checkpoint = Checkpoint(model=network, **fields)
     run_check(where, check, checkpoint)
     return checkpoint
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drumscribe.models.runtime", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", help=".pt checkpoints to write bundles of")
-    args = parser.parse_args(argv)
-    from .cnn import CheckpointError  # the class load_checkpoint raises (this module runs as __main__ here)
-
-    for path in args.checkpoints:
-        try:
-            out = write_bundle(path)
-        except (CheckpointError, OSError) as exc:  # a bad checkpoint, or a bundle that cannot be written
-            print(f"{parser.prog}: {' '.join(str(exc).split())}", file=sys.stderr)
-            return 1
-        print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

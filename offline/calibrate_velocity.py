@@ -148,7 +148,8 @@ def main(argv=None) -> int:
         print(f"{args.validate}: Spearman {spearman(held_rows, offsets):.3f} over {len(held_rows)} hits")
     print("offsets_db = {" + ", ".join(f'"{d}": {v}' for d, v in offsets.items()) + "}")
     if args.write:
-        from drumscribe.models.runtime import bundle_path, write_bundle
+        from drumscribe.models.export import write_bundle
+        from drumscribe.models.runtime import bundle_path
 
         shift = float(np.median([offsets[d] - current[d] for d in offsets if d in current])) if offsets else 0.0
         for drum in checkpoint.labels:  # a drum the grooves never found: its old offset, moved as the others moved

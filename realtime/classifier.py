@@ -307,7 +307,7 @@ class HitClassifier:
         self.onset_gate = 0.0 if context is None else context.gate
         if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
             raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
-                             "(write the bundle again: python -m drumscribe.models.runtime CHECKPOINT)")
+                             "(write the bundle again: python -m drumscribe.models.export CHECKPOINT)")
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels

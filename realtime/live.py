@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
+from . import DEFAULT_BLOCK_SIZE_SAMPLES, RESAMPLE_QUALITY, SAMPLE_RATE_HZ
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,6 @@ an rtprio limit). Below JACK's client threads (its default is 10 and up), so the
 above every ordinary process, so a busy machine does not delay a block by a scheduler time slice (measured on a
 loaded 2-core machine: per-block p99 8.2 ms at normal priority, 0.97 ms with it). Without permission the worker
 runs at normal priority and says so in `realtime_priority`."""
-
-RESAMPLE_QUALITY = "LQ"
-"""soxr quality of the live resampler. 'LQ' releases each block as it comes (about 2 ms of delay at 44.1 kHz, a
-passband to about 80 % of Nyquist, above the spectrogram's 17 kHz for 44.1 kHz input); 'HQ' and 'MQ' release
-their output in bursts of ~900 samples, which adds 13 ms of delay on average (measured with 118-sample blocks)."""
 
 CLOSE_TIMEOUT_S = 3.0
 """How long closing a device or port may take before it is abandoned as hung."""

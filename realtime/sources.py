@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
+from . import DEFAULT_BLOCK_SIZE_SAMPLES, RESAMPLE_QUALITY, SAMPLE_RATE_HZ
 
 MIN_INPUT_RATE_HZ = 8000
 MAX_INPUT_RATE_HZ = 192000
@@ -141,12 +141,10 @@ def _to_mono(audio: np.ndarray, resampling: bool, compact: bool) -> np.ndarray:
 def _resampler(rate: int, sample_rate_hz: int, live_resampling: bool):
     """The streaming resampler a file at `rate` goes through: soxr 'HQ' (which gives the samples of resampling the
     whole file at once), or with `live_resampling` the one a live input at that rate goes through
-    (`realtime.live.RESAMPLE_QUALITY`, float32, its filter delay included)."""
+    (`realtime.RESAMPLE_QUALITY`, float32, its filter delay included)."""
     import soxr
 
     if live_resampling:
-        from .live import RESAMPLE_QUALITY
-
         return soxr.ResampleStream(rate, sample_rate_hz, 1, dtype="float32", quality=RESAMPLE_QUALITY)
     return soxr.ResampleStream(rate, sample_rate_hz, 1, dtype="float32", quality="HQ")
 

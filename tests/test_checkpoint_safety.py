@@ -311,7 +311,7 @@ def test_a_save_writes_through_a_symlink_and_refuses_a_directory(tmp_path):
 
 
 def test_an_interrupted_bundle_write_leaves_the_old_bundle(tmp_path, monkeypatch):
-    from drumscribe.models.runtime import write_bundle
+    from drumscribe.models.export import write_bundle
 
     pt = _bundle_beside(tmp_path)
     before = bundle_path(pt).read_bytes()

@@ -16,7 +16,8 @@ from drumscribe.models.cnn import (
     load_checkpoint,
     save_checkpoint,
 )
-from drumscribe.models.runtime import load_bundle, write_bundle
+from drumscribe.models.export import write_bundle
+from drumscribe.models.runtime import load_bundle
 from drumscribe.offline.ensemble import ensemble
 
 REPO = Path(__file__).resolve().parent.parent

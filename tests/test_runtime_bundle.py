@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 
 from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-from drumscribe.models.runtime import bundle_path, load_bundle, write_bundle
+from drumscribe.models.export import write_bundle
+from drumscribe.models.runtime import bundle_path, load_bundle
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("path", [DEFAULT_MODEL_PATH, LIVE_MODEL_PATH], ids=["offline", "live"])
 def test_shipped_bundles_match_their_checkpoints(path):
-    """After changing a shipped .pt, `python -m drumscribe.models.runtime` must be rerun; this fails until it is."""
-    assert bundle_path(path).is_file(), f"no {bundle_path(path).name}: run python -m drumscribe.models.runtime {path}"
+    """After changing a shipped .pt, `python -m drumscribe.models.export` must be rerun; this fails until it is."""
+    assert bundle_path(path).is_file(), f"no {bundle_path(path).name}: run python -m drumscribe.models.export {path}"
     assert load_bundle(path) is not None, \
-        f"{bundle_path(path).name} is stale: run python -m drumscribe.models.runtime {path}"
+        f"{bundle_path(path).name} is stale: run python -m drumscribe.models.export {path}"
 
 
 def _groove():
