@@ -6,6 +6,7 @@ Heavy modules (numpy, torch) are imported inside the functions, so `drumscribe -
 """
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
@@ -27,6 +28,13 @@ class DrumscribeError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR):
         super().__init__(message)
         self.code = code
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
 def one_line(exc: BaseException) -> str:

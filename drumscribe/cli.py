@@ -20,6 +20,7 @@ from ._common import (  # noqa: F401 (the codes)
     EXIT_USAGE,
     MAX_NOTE_LENGTH_MS,
     DrumscribeError,
+    Parser,
     check_block_size,
     check_outputs,
     file_threads,
@@ -34,13 +35,6 @@ SILENCE_PEAK_DBFS = -80.0
 
 PROGRESS_MIN_DURATION_S = 30.0
 """Files longer than this get a progress bar even when stderr is not a terminal."""
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line too."""
-
-    def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
 
 def _version() -> str:
     try:
@@ -58,11 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
     from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
 
-    parser = _Parser(prog="drumscribe", description="Drum audio in, General-MIDI drum notes out.",
+    parser = Parser(prog="drumscribe", description="Drum audio in, General-MIDI drum notes out.",
                      epilog="exit codes: 0 done, 1 bad input (nothing written), 2 bad command line, "
                             "3 silent input (empty outputs written), 130 interrupted (outputs hold the hits so far)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     t = commands.add_parser("transcribe", help="transcribe an audio file to a drum .mid",
                             description="Transcribe the drums of an audio file (mp3, wav, flac, ogg; any rate "
@@ -77,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--model", default=None, metavar="PATH",
                    help="model checkpoint (default: the shipped model; with --live the shipped live model)")
     t.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
-                   help=f"samples per engine block, as a live input would deliver them (default {DEFAULT_BLOCK_SIZE_SAMPLES})")
+                   help=f"samples per engine block, as a live input would deliver them "
+                        f"(default {DEFAULT_BLOCK_SIZE_SAMPLES})")
     t.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS", help="MIDI note length (default 50)")
     t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     t.add_argument("--no-context", action="store_true",
@@ -106,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="decide each onset alone, as 'transcribe --no-context' does")
     e.set_defaults(run=cmd_evaluate)
 
-    commands.add_parser("train", help="train the hit classifier (options: 'drumscribe train --help')",
-                        add_help=False)
+    from .train_cli import add_train_commands  # render, fit, tune, calibrate, ensemble, export, folders, ...
+
+    add_train_commands(commands)
     m = commands.add_parser("drum-maps", help="list the drum maps")
     m.set_defaults(run=cmd_drum_maps)
     audition_cli.add_commands(commands)
@@ -134,15 +130,13 @@ def main(argv=None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
         # small matrices only: a multi-threaded BLAS spins against torch and anything else running (seen: 200x slower)
         os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        if argv and argv[0] == "train":
-            command = "drumscribe train"
-            return cmd_train(argv[1:])
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
-        command = f"drumscribe {args.command}"
+        command = " ".join(["drumscribe", args.command, *([args.step] if getattr(args, "step", None) else [])])
+        args.argv = argv
         return args.run(args)
     except DrumscribeError as exc:  # the one class of user-facing errors
         print(f"{command}: {exc}", file=sys.stderr)
@@ -495,20 +489,7 @@ def cmd_evaluate(args) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# train, drum-maps
-
-
-def cmd_train(argv: list) -> int:
-    if any(a == "--folders" or a.startswith("--folders=") for a in argv):  # one-shot classifier from class folders
-        from drumscribe.offline import folder_train
-
-        return folder_train.main(argv)
-    try:
-        from drumscribe.offline import train
-    except ImportError as exc:
-        raise DrumscribeError(f"the trainer cannot be loaded ({one_line(exc)})") from None
-    result = train.main(argv)
-    return result if isinstance(result, int) else EXIT_OK
+# drum-maps
 
 
 def cmd_drum_maps(args) -> int:

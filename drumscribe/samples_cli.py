@@ -21,7 +21,7 @@ def register(commands) -> None:
     c.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, aiff, flac, ogg, mp3)")
     c.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     c.add_argument("--model", metavar="PATH",
-                   help="one-shot checkpoint, e.g. from 'drumscribe train --folders' (default: the shipped model)")
+                   help="one-shot checkpoint, e.g. from 'drumscribe train folders' (default: the shipped model)")
     c.set_defaults(run=cmd_classify)
 
     s = commands.add_parser(
@@ -76,7 +76,8 @@ def cmd_classify(args) -> int:
                 print(f"{path}: no class ({result.error})")
             else:
                 others = [f"{k} {v:.2f}" for k, v in list(result.probabilities.items())[1:4] if v >= 0.01]
-                print(f"{path}: {result.label} {result.confidence:.2f}" + (f"  ({', '.join(others)})" if others else ""))
+                shown = f"  ({', '.join(others)})" if others else ""
+                print(f"{path}: {result.label} {result.confidence:.2f}" + shown)
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     return EXIT_ERROR if failed else EXIT_OK

@@ -83,7 +83,7 @@ class HitEnsemble(nn.Module):
     """Several HitCNNs that read windows around the same onset, answering together: each drum's probability is
     the mean of the members' (returned as its logit), the embedding the members' hidden layers side by side (so the
     in-song context decoding finds neighbours that sound alike to all of them). Built from trained checkpoints with
-    `python -m drumscribe.offline.ensemble`; not trained as a whole. Members may see different frames around the
+    `drumscribe train ensemble`; not trained as a whole. Members may see different frames around the
     onset: the ensemble's window (`config`) spans them all, and each member reads its own frames of it.
 
     `class_weights` (members, drums), 1 or 0: which members vote on which drum (all on all by default; a member

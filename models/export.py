@@ -1,13 +1,11 @@
 """Writing a checkpoint's torch-free bundle (models/runtime.py reads it): the network exported to ONNX, checked
 against torch, with everything else the engine needs, beside the `.pt`. A developer tool after changing a checkpoint:
 
-    python -m drumscribe.models.export models/weights/hitcnn.pt [more.pt ...]
+    drumscribe train export models/weights/hitcnn.pt [more.pt ...]
 """
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import numpy as np
 
 from ._atomic import atomic_path
 from .cnn import load_checkpoint
-from .runtime import CheckpointError, NetworkConfig, OnnxNetwork, bundle_path, file_sha256, onnx_bytes
+from .runtime import NetworkConfig, OnnxNetwork, bundle_path, file_sha256, onnx_bytes
 
 
 def write_bundle(checkpoint_path: str | Path) -> Path:
@@ -57,21 +55,3 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
                             mel_basis=np.zeros(0) if ckpt.mel_basis is None else np.asarray(ckpt.mel_basis, np.float64),
                             **({} if gate is None else {"gate": np.frombuffer(gate, np.uint8)}))
     return out
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drumscribe.models.export", description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+", help=".pt checkpoints to write bundles of")
-    args = parser.parse_args(argv)
-    for path in args.checkpoints:
-        try:
-            out = write_bundle(path)
-        except (CheckpointError, OSError) as exc:  # a bad checkpoint, or a bundle that cannot be written
-            print(f"{parser.prog}: {' '.join(str(exc).split())}", file=sys.stderr)
-            return 1
-        print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} KB)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -152,7 +152,7 @@ def load_checkpoint(path: str | Path) -> OneShotCheckpoint:
         else:
             found = f"kind {raw.get('kind')!r}" if isinstance(raw, dict) else f"a {type(raw).__name__}"
         raise CheckpointError(f"model file '{path}' is not a one-shot classifier checkpoint (it holds {found}; "
-                              f"'drumscribe train --folders' makes one-shot classifiers)")
+                              f"'drumscribe train folders' makes one-shot classifiers)")
     try:
         model = build_model(OneShotConfig(**raw["model_config"]))
         model.load_state_dict(raw["state_dict"])

@@ -6,7 +6,7 @@ run the network. `load_bundle` returns the bundle when it was written from exact
 inside); otherwise None, and the caller loads the `.pt` with torch. Write or refresh a bundle after changing a
 checkpoint:
 
-    python -m drumscribe.models.export models/weights/hitcnn.pt [more.pt ...]
+    drumscribe train export models/weights/hitcnn.pt [more.pt ...]
 
 The bundle's network gives the checkpoint's logits to ~1e-6 (checked when it is written).
 """
@@ -72,7 +72,7 @@ class OnnxNetwork:
         """(logits, embedding), as HitCNN.forward_with_embedding."""
         if "embedding" not in {o.name for o in self.session.get_outputs()}:
             raise ValueError("this ONNX network has no 'embedding' output: write its bundle again "
-                             "(python -m drumscribe.models.export CHECKPOINT)")
+                             "(drumscribe train export CHECKPOINT)")
         logits, embedding = self.session.run(["logits", "embedding"],
                                              {"windows": np.ascontiguousarray(windows, dtype=np.float32)})
         return logits, embedding

@@ -1,6 +1,6 @@
 """Fit the per-drum loudness offsets that turn a hit's band level into a MIDI velocity, on training kits only.
 
-    python -m drumscribe.offline.calibrate_velocity [--model models/weights/hitcnn.pt] [--grooves 6] [--kit SPEC ...]
+    drumscribe train calibrate [--model models/weights/hitcnn.pt] [--grooves 6] [--kit SPEC ...]
         [--frames 8 --reduce sum] [--validate SPEC] [--write]
 
 The classifier gives each hit the velocity of its loudness: the loudest of the first frames after the onset, in
@@ -20,9 +20,6 @@ from there) and rewrites its ONNX bundle, each whole or not at all (models.cnn.s
 run leaves the old checkpoint as it was.
 """
 from __future__ import annotations
-
-import argparse
-import sys
 
 import numpy as np
 
@@ -91,32 +88,20 @@ def spearman(rows: list, offsets: dict) -> float:
     return float(spearmanr(played, got)[0])
 
 
-def main(argv=None) -> int:
-    from drumscribe.models import DEFAULT_MODEL_PATH
-
+def calibrate(args, parser) -> int:
+    """`drumscribe train calibrate`, its options parsed: a bad one is `parser.error` (one line, exit 2), a checkpoint
+    that cannot be read or written one line and exit 1."""
     from .render import HELD_OUT_KITS, available
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default=str(DEFAULT_MODEL_PATH))
-    parser.add_argument("--grooves", type=int, default=6, help="grooves per kit (default %(default)s)")
-    parser.add_argument("--kit", action="append", metavar="SPEC", help="a training kit to fit on (repeatable)")
-    parser.add_argument("--frames", type=int, help="frames from the onset frame the level is measured over")
-    parser.add_argument("--reduce", choices=("max", "sum"), help="the loudest frame, or the energy of them all")
-    parser.add_argument("--validate", metavar="SPEC", help="also print the Spearman on grooves of this kit")
-    parser.add_argument("--write", action="store_true", help="store the measure and offsets in the checkpoint")
-    args = parser.parse_args(argv)
     kits = args.kit or [k for k in FIT_KITS if available(k)]
     held = [k for k in kits if k in HELD_OUT_KITS]
     if held:
-        print(f"refusing to fit on held-out kit(s) {', '.join(held)}: they measure the result", file=sys.stderr)
-        return 2
+        parser.error(f"refusing to fit on held-out kit(s) {', '.join(held)}: they measure the result")
     if args.validate and args.validate != HELD_OUT_KITS[1]:
-        print(f"--validate {args.validate}: expected the validation kit {HELD_OUT_KITS[1]} (the test kit "
-              f"{HELD_OUT_KITS[0]} measures the result, and a training kit validates nothing)", file=sys.stderr)
-        return 2
+        parser.error(f"--validate {args.validate}: expected the validation kit {HELD_OUT_KITS[1]} (the test kit "
+                     f"{HELD_OUT_KITS[0]} measures the result, and a training kit validates nothing)")
     if args.frames is not None and args.frames < 1:
-        print(f"--frames {args.frames} is not a positive number of frames", file=sys.stderr)
-        return 2
+        parser.error(f"--frames {args.frames} is not a positive number of frames")
     import torch
 
     from drumscribe.models.cnn import CheckpointError, load_checkpoint, save_checkpoint
@@ -126,16 +111,14 @@ def main(argv=None) -> int:
     try:
         checkpoint = load_checkpoint(args.model)
     except CheckpointError as exc:
-        print(f"--model: {exc}", file=sys.stderr)
-        return 1
+        parser.exit(1, f"{parser.prog}: --model: {' '.join(str(exc).split())}\n")
     if args.write:  # refused now rather than after the grooves are measured
         from drumscribe.realtime.sinks import OutputPathError, check_writable
 
         try:
             check_writable(args.model)
         except OutputPathError as exc:
-            print(f"--write: {exc}", file=sys.stderr)
-            return 1
+            parser.exit(1, f"{parser.prog}: --write: {' '.join(str(exc).split())}\n")
     frames, reduce, current = velocity_measure(checkpoint)
     frames, reduce = args.frames or frames, args.reduce or reduce
     rows = measure(checkpoint, kits, args.grooves, frames=frames, reduce=reduce)
@@ -161,7 +144,3 @@ def main(argv=None) -> int:
         if bundle_path(args.model).is_file():
             print(f"wrote {write_bundle(args.model)}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,6 +1,6 @@
 """Several trained drum-hit networks as one offline model: their probabilities averaged at each onset.
 
-    python -m drumscribe.offline.ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride]
+    drumscribe train ensemble A.pt B.pt [...] -o runs/ensemble.pt [--member-classes B.pt=crash,ride]
         [--half]
 
 With `--member-classes`, a member votes on the drums named alone (say, a network whose renders taught it cymbals
@@ -8,14 +8,12 @@ and cost it the kick under a band); each drum's probability is the mean of the m
 The members must read the same features (mel bands) and answer the same labels; they may see different frames
 around the onset (the ensemble's window spans them all, each member reads its own frames of it).
 The first member gives the onset settings, the thresholds and the in-song context settings; tune the thresholds
-for the ensemble afterwards (`python -m drumscribe.offline.tune_thresholds --model runs/ensemble.pt --context
+for the ensemble afterwards (`drumscribe train tune --model runs/ensemble.pt --context
 -o ...`), as for any new network. `extra["members"]` keeps each member's training record; `extra["data"]["kits"]`
 is the union of their kits, so the held-out-kit test still sees every kit any member trained on.
 """
 from __future__ import annotations
 
-import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -72,43 +70,3 @@ def ensemble(paths, member_classes: dict | None = None, half: bool = False) -> o
     return type(first)(model=model, labels=list(first.labels), feature_params=dict(first.feature_params),
                        onset_params=dict(first.onset_params), mel_basis=first.mel_basis,
                        thresholds=list(first.thresholds), onset_offset_frames=first.onset_offset_frames, extra=extra)
-
-
-def main(argv=None) -> int:
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.ensemble", description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="+", help="two or more .pt checkpoints")
-    parser.add_argument("-o", "--out", required=True, help="the ensemble's .pt checkpoint")
-    parser.add_argument("--member-classes", action="append", default=[], metavar="PT=DRUM,DRUM",
-                        help="that member votes on these drums only (repeatable; the others vote on every drum)")
-    parser.add_argument("--half", action="store_true",
-                        help="store the weights as 16-bit floats: half the file; the model is measured as rounded")
-    args = parser.parse_args(argv)
-    if len(args.models) < 2:
-        parser.error(f"an ensemble needs two or more models, got {len(args.models)}")
-    member_classes = {}
-    for spec in args.member_classes:
-        path, _, drums = spec.partition("=")
-        if not drums:
-            parser.error(f"--member-classes '{spec}': expected PT=DRUM,DRUM (a member, then the drums it votes on)")
-        member_classes[path] = [d.strip() for d in drums.split(",") if d.strip()]
-
-    from drumscribe.models.cnn import CheckpointError, save_checkpoint
-
-    if not Path(args.out).resolve().parent.is_dir():
-        parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': no folder {Path(args.out).parent}\n")
-    try:
-        ckpt = ensemble(args.models, member_classes, half=args.half)
-    except (CheckpointError, ValueError) as e:
-        parser.exit(2, f"{parser.prog}: error: {e}\n")
-    try:
-        save_checkpoint(args.out, ckpt)
-    except (OSError, RuntimeError) as e:  # torch.save raises RuntimeError for some unwritable paths
-        parser.exit(2, f"{parser.prog}: error: cannot write '{args.out}': {getattr(e, 'strerror', None) or e}\n")
-    print(f"wrote {args.out}: {len(args.models)} networks, "
-          f"{sum(p.numel() for p in ckpt.model.parameters()) / 1e3:.0f}k parameters")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Train a one-shot classifier from any folder-per-class sample set: `drumscribe train --folders DATA_DIR`.
+"""Train a one-shot classifier from any folder-per-class sample set: `drumscribe train folders DATA_DIR`.
 
 DATA_DIR holds one folder per class (any depth of audio files below each; folders named '_...' or '.…' are skipped,
 so a `sort` output folder can be trained on as it is). The files are split 64/16/20 (train/validation/test),
@@ -14,7 +14,6 @@ Reads top to bottom: the config, small helpers, then one loop.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -23,7 +22,7 @@ import os
 import sys
 import time
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -295,7 +294,7 @@ def cache_key_of(path: str | Path) -> str:
     except (OSError, ValueError, KeyError, AttributeError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         reason = "not an .npz archive" if isinstance(exc, (ValueError, AttributeError, TypeError)) else \
             " ".join(str(exc).strip("'\"").split())[:100]
-        raise FolderTrainError(f"--cache '{path}' is not an image cache of 'drumscribe train --folders' ({reason}); "
+        raise FolderTrainError(f"--cache '{path}' is not an image cache of 'drumscribe train folders' ({reason}); "
                                "give a new path, or remove the file") from None
 
 
@@ -410,7 +409,7 @@ def train(cfg: FolderTrainConfig) -> dict:
     if cfg.cache and Path(cfg.cache).is_file() and cache_key_of(cfg.cache) == key:
         with np.load(cfg.cache, allow_pickle=False) as cached:
             x, y, owner, skipped = cached["x"], cached["y"], cached["owner"], list(cached["skipped"])
-        log.warning("train --folders: %d images from the cache '%s'", len(x), cfg.cache)
+        log.warning("train folders: %d images from the cache '%s'", len(x), cfg.cache)
     else:
         copies = [cfg.augment_copies if r == 0 else 0 for r in role]
         results = build_images([p for p, _ in files], copies, cfg, params, basis, "reading and augmenting")
@@ -436,7 +435,7 @@ def train(cfg: FolderTrainConfig) -> dict:
         raise FolderTrainError(f"too few readable files in '{data_dir}' for a validation and a test split "
                                f"({len(skipped)} of {len(files)} could not be read)")
     counts = np.bincount(y_files, minlength=len(labels))
-    log.warning("train --folders: %d classes, %d files (%d train, %d validation, %d test), %d training images; "
+    log.warning("train folders: %d classes, %d files (%d train, %d validation, %d test), %d training images; "
                 "device %s", len(labels), len(files), len(split[0]), len(split[1]), len(split[2]), len(train_idx),
                 device)
 
@@ -487,75 +486,3 @@ def train(cfg: FolderTrainConfig) -> dict:
         plot_confusion(tmp, test["confusion"], labels,
                        f"test files: accuracy {test['accuracy']:.3f} ({len(test_idx)} files)")
     return report
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --folders --help')\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
-        prog="drumscribe train",
-        description="Train a one-shot sample classifier from DATA_DIR/<class>/ folders of audio files: a stratified "
-                    "64/16/20 split with a fixed seed, pedalboard augmentation, on CUDA when present. Writes the "
-                    "checkpoint and, beside it, <stem>.report.json, <stem>.curves.png and <stem>.confusion.png.")
-    for f in fields(FolderTrainConfig):
-        default = f.default
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "folders":
-            parser.add_argument(flag, required=True, metavar="DATA_DIR", help="one sub-folder of audio files per class")
-        elif f.name == "out":
-            parser.add_argument("-o", flag, default=default, metavar="PT", help="checkpoint to write (default %(default)s)")
-        elif f.name == "device":
-            parser.add_argument(flag, default=default, choices=("auto", "cpu", "cuda"), help="(default %(default)s)")
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
-    return parser
-
-
-def main(argv=None) -> int:
-    """`drumscribe train --folders ...`: returns the exit code; a bad folder or option is one line on stderr."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    if {"-h", "--help"} & set(argv):  # also for 'drumscribe train --folders --help', where --folders has no value
-        parser.print_help()
-        return 0
-    args = parser.parse_args(argv)
-    cfg = FolderTrainConfig(**{f.name: getattr(args, f.name) for f in fields(FolderTrainConfig)})
-    for name in ("epochs", "batch_size", "threads", "workers", "members"):
-        if getattr(cfg, name) < 1:
-            print(f"drumscribe train: --{name.replace('_', '-')} {getattr(cfg, name)} must be >= 1", file=sys.stderr)
-            return 1
-    if cfg.augment_copies < 0:
-        print(f"drumscribe train: --augment-copies {cfg.augment_copies} must be >= 0", file=sys.stderr)
-        return 1
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    try:
-        report = train(cfg)
-    except FolderTrainError as exc:
-        print(f"drumscribe train: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("drumscribe train: interrupted; nothing was written", file=sys.stderr)
-        return 130
-    paths = output_paths(cfg.out)
-    if len(report["members"]) > 1:
-        each = ", ".join(f"{m['validation_accuracy']:.3f} (epoch {m['best_epoch']})" for m in report["members"])
-        print(f"members' validation accuracy: {each}")
-        picked = f"{len(report['members'])} members"
-    else:
-        picked = f"best epoch {report['best_epoch']}"
-    print(f"test accuracy {report['test_accuracy']:.3f} on {report['split']['test_files']} files "
-          f"({picked}, validation {report['validation_accuracy']:.3f}, "
-          f"{report['train_seconds']:.0f} s on {report['device']})")
-    print(f"wrote '{paths['checkpoint']}', '{paths['report']}', '{paths['curves']}', '{paths['confusion']}'")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

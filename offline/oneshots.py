@@ -6,14 +6,13 @@ The front end (`oneshot_image`) is the one code path from audio to model input f
 
 Render the set the shipped model trains on, then train it (the kits come from the Debian packages hydrogen-drumkits,
 fluid-soundfont-gm, musescore-general-soundfont-lossless, avldrums.lv2-soundfont, lmms-common and sonic-pi-samples):
-    python -m drumscribe.offline.oneshots --out data/oneshots
-    drumscribe train --folders data/oneshots --epochs 40 --augment-copies 8 -o models/weights/oneshot.pt
+    drumscribe train render-oneshots --out data/oneshots
+    drumscribe train folders data/oneshots --epochs 40 --augment-copies 8 -o models/weights/oneshot.pt
 A training sound that is the same recording as a held-out one (some fonts and sample packs share samples) is left
 out of the rendered set: `held_out_lookalikes`.
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 from dataclasses import asdict, dataclass, fields
@@ -33,7 +32,7 @@ every other hand or auxiliary percussion (cowbell, tambourine, shaker, congas, b
 
 AUDIO_EXTENSIONS = (".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".w64",
                     ".caf", ".au", ".snd")
-"""Files `sort` and `train --folders` treat as audio (by name); those that cannot be decoded count as unreadable."""
+"""Files `sort` and `train folders` treat as audio (by name); those that cannot be decoded count as unreadable."""
 
 MAX_READ_S = 10.0
 """Only this much of a file is decoded: a one-shot's onset lies near its start."""
@@ -491,7 +490,7 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# A synthetic three-class set (kick, snare, hihat): the smoke test of `train --folders`
+# A synthetic three-class set (kick, snare, hihat): the smoke test of `train folders`
 
 
 def synth_hit(label: str, rng: np.random.Generator, sample_rate_hz: int = 44100) -> np.ndarray:
@@ -543,25 +542,3 @@ def write_synthetic_set(out_dir: str | Path, *, files_per_class: int = 60, seed:
             sf.write(str(folder / f"{label}_{i:03d}{ext}"), audio, rate, subtype=subtype)
         counts[label] = files_per_class
     return counts
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.oneshots",
-                                     description="Render one-shots of the Debian kits as a folder-per-class set.")
-    parser.add_argument("--out", required=True, type=Path, help="folder to write OUT/<class>/*.flac into")
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument("--held-out", action="store_true", help="render the held-out kits instead")
-    which.add_argument("--synthetic", type=int, metavar="N", help="write N synthetic hits per class (kick snare hihat)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.synthetic:
-        counts = write_synthetic_set(args.out, files_per_class=args.synthetic)
-    else:
-        counts = (export_folders(ONESHOT_HELD_OUT_KITS, args.out) if args.held_out
-                  else export_folders(ONESHOT_TRAIN_KITS, args.out, held_out=ONESHOT_HELD_OUT_KITS))
-    print(f"wrote {sum(counts.values())} files to {args.out}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,8 +1,8 @@
 """Train the drum-hit CNN on rendered windows (offline/dataset.py), on CUDA when present, else the CPU.
 
 Reads top to bottom: the config, small helpers, then one loop. Usage:
-    python -m drumscribe.offline.dataset --out data/train.npz --clips-per-kit 100
-    python -m drumscribe.offline.dataset --out data/val.npz --held-out --clips-per-kit 50 --seed 7
+    drumscribe train render --out data/train.npz --clips-per-kit 100
+    drumscribe train render --out data/val.npz --held-out --clips-per-kit 50 --seed 7
     drumscribe train --data data/train.npz --val data/val.npz -o runs/hitcnn.pt
 
 The checkpoint (-o; by default a new runs/hitcnn-<date>-<time>.pt, never the shipped model) is written after every
@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import math
-import sys
 import time
 import zipfile
 from dataclasses import asdict, dataclass, fields, replace
@@ -497,7 +496,7 @@ def check_dataset(path: str, before: int, after: int, option: str = "--data") ->
     """What a window dataset holds, from its headers and small arrays (the windows are not read): windows, labels,
     the spectrogram settings and whether a drum mask was used. TrainError, one line, for anything train cannot
     use, so that a bad file is refused before any work."""
-    hint = f"render one with: python -m drumscribe.offline.dataset --out {Path(path).with_suffix('.npz')}"
+    hint = f"render one with: drumscribe train render --out {Path(path).with_suffix('.npz')}"
     if not Path(path).exists():
         raise TrainError(f"{option} '{path}' does not exist; {hint}")
     if not Path(path).is_file():
@@ -610,38 +609,6 @@ def read_config(path: Path) -> dict:
     return out
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="drumscribe train", description="Train the drum-hit CNN on rendered windows.")
-    for f in fields(TrainConfig):
-        default = f.default
-        flag = "--" + f.name.replace("_", "-")
-        if f.name == "out":
-            parser.add_argument("-o", flag, default=default, help="checkpoint to write (default: a new "
-                                "runs/hitcnn-<date>-<time>.pt; the shipped model is never the default)")
-        elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
-        elif isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", help="(off by default)")
-        else:
-            parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
-    parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (command-line flags win)")
-    return parser
-
-
-def _given(parser: argparse.ArgumentParser, argv: list) -> set:
-    """The options the command line itself sets (abbreviated or not), as destinations."""
-    for action in parser._actions:
-        action.default = argparse.SUPPRESS
-    return set(vars(parser.parse_args(argv)))
-
-
 def check_ranges(parser: argparse.ArgumentParser, cfg: TrainConfig) -> None:
     """Settings out of range: argparse's one-line usage error, exit 2."""
     if cfg.device not in ("auto", "cpu", "cuda"):
@@ -687,61 +654,3 @@ def check_out(out: str) -> None:
         check_writable(out)
     except OutputPathError as exc:
         raise TrainError(f"-o: {exc}") from None
-
-
-def main(argv=None) -> int:
-    """`drumscribe train`: returns the exit code. Bad settings are argparse's one-line error (exit 2); bad data, a
-    bad --config file or an output that cannot be written is one line and exit 1, all before any work."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)}
-    try:
-        if args.config:
-            given = _given(build_parser(), argv)
-            values.update({k: v for k, v in read_config(args.config).items() if k not in given})
-        cfg = TrainConfig(**values)
-        check_ranges(parser, cfg)
-        if cfg.init:  # refused now, in one line, rather than after the data has loaded
-            from drumscribe.models.cnn import CheckpointError, HitCNN, HitCNNConfig, load_checkpoint
-
-            try:
-                init = load_checkpoint(cfg.init).model
-                load_init(HitCNN(HitCNNConfig(n_mels=init.config.n_mels, frames_before=cfg.frames_before,
-                                              frames_after=cfg.frames_after, n_classes=init.config.n_classes,
-                                              channels=tuple(cfg.channels), hidden=cfg.hidden,
-                                              contrast_channel=cfg.contrast_channel)), init)
-            except (CheckpointError, ValueError) as exc:
-                parser.error(f"--init {cfg.init}: {str(exc).removeprefix('--init: ')}")
-        check_data(cfg)
-        if cfg.device == "cuda":
-            import torch
-
-            if not torch.cuda.is_available():
-                raise TrainError("--device cuda: no CUDA device is available here; use --device auto or cpu")
-        if cfg.out:
-            check_out(cfg.out)
-        else:
-            out = default_out()
-            out.parent.mkdir(parents=True, exist_ok=True)
-            cfg.out = str(out)
-    except TrainError as exc:
-        print(f"drumscribe train: {exc}", file=sys.stderr)
-        return 1
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    before = Path(cfg.out).stat().st_mtime_ns if Path(cfg.out).exists() else None
-    try:
-        train(cfg)
-    except TrainError as exc:
-        print(f"drumscribe train: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        saved = Path(cfg.out).exists() and Path(cfg.out).stat().st_mtime_ns != before
-        print("drumscribe train: interrupted; " + (f"'{cfg.out}' holds the last finished epoch's checkpoint" if saved
-                                                    else "no checkpoint was written"), file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,12 +1,12 @@
 """Per-class decision thresholds of a checkpoint, tuned on annotated recordings (the MDB Drums dev tracks).
 
-    python -m drumscribe.offline.tune_thresholds --model runs/hitcnn.pt --data ../shared/data/mdb-dev
+    drumscribe train tune --model runs/hitcnn.pt --data ../shared/data/mdb-dev
         [-o models/weights/hitcnn.pt]
 
 Each track is transcribed once with every threshold low; then, class group by class group (KD, SD, HH, TT, CY),
 the one threshold shared by the drums of that group is chosen from a coarse grid to maximise F3 + F5 (pooled,
-50 ms), two rounds over the groups. One parameter per group and a coarse grid keep the fit to five short tracks small; the figures
-reported from the same tracks are therefore tuned, not held out, and the README says so.
+50 ms), two rounds over the groups. One parameter per group and a coarse grid keep the fit to five short tracks
+small; the figures reported from the same tracks are therefore tuned, not held out, and the README says so.
 
 A checkpoint holds two sets: `thresholds`, for each onset decided alone (live input, `transcribe --no-context`),
 and `extra["context"]["thresholds"]`, for the in-song context decoding files use (realtime.classifier.ContextParams).
@@ -17,7 +17,6 @@ realtime.unmix.DrumShareStage), holding the context set, which goes on serving e
 """
 from __future__ import annotations
 
-import argparse
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -256,45 +255,9 @@ def tune_with_floors(tracks: list, labels: list, rounds: int = 2) -> tuple:
                    FLOOR_GRID)
 
 
-def main(argv=None) -> int:
+def tune_checkpoint(args, parser) -> int:
+    """`drumscribe train tune`, its options parsed: a bad one is `parser.error` (one line, exit 2)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/mdb-dev"),
-                        help="the MDB Drums dev recordings (drum_only/, mix/, class_pp/; default: %(default)s, from "
-                             "the current folder)")
-    parser.add_argument("--kinds", default="drum_only,mix", help="which recordings to tune on (default %(default)s)")
-    parser.add_argument("--kit", action="append", default=[], metavar="SPEC",
-                        help="also tune on grooves rendered on this validation kit (e.g. the held-out "
-                             "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0; never the test kit)")
-    parser.add_argument("--grooves", type=int, default=6, help="grooves per --kit (default %(default)s)")
-    parser.add_argument("--onset", action="append", default=[], metavar="NAME=VALUE",
-                        help="set one of the checkpoint's onset-detector settings first (e.g. relative_threshold=0.5)")
-    decoding = parser.add_mutually_exclusive_group()
-    decoding.add_argument("--context", dest="context", action="store_true", default=None,
-                          help="tune the thresholds of the in-song context decoding (realtime.classifier.ContextParams; "
-                               "its default settings where the checkpoint has none), which files use")
-    decoding.add_argument("--no-context", dest="context", action="store_false",
-                          help="tune the thresholds of each onset decided alone, which live input uses")
-    parser.add_argument("--stem-set", metavar="MASK_PT",
-                        help="with --context: tune a second set, for drum stems (ContextParams.stem_thresholds), "
-                             "with the context thresholds held; each song's drum share is measured with this drum "
-                             "mask (python -m drumscribe.offline.unmix), which the checkpoint then carries")
-    parser.add_argument("--gate", type=float, metavar="P",
-                        help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
-                             "ensemble only), which the checkpoint then carries; 0 turns it off")
-    parser.add_argument("--split-contrast", type=float, metavar="C",
-                        help="with --context: set ContextParams.split_contrast first (a song's split is used only "
-                             "where the onsets above it sound apart from the other candidates by this much; the "
-                             "thresholds are tuned without the check), which the checkpoint then carries; 0: off")
-    parser.add_argument("--split-window", type=float, nargs=2, metavar=("BACK_S", "AHEAD_S"),
-                        help="with --context: set the song-level split's window first (ContextParams.split_behind_s, "
-                             "split_ahead_s), which the checkpoint then carries")
-    parser.add_argument("--floors", action="store_true",
-                        help="with --context: tune song-level thresholds too (ContextParams.floors: per class group, "
-                             "a floor down to which a song's own split may lower the threshold)")
-    parser.add_argument("-o", "--out", help="write the checkpoint with the tuned thresholds here")
-    args = parser.parse_args(argv)
     if args.floors and (not args.context or args.stem_set):
         parser.error("--floors tunes the in-song context decoding's thresholds: give --context, without --stem-set")
     if args.stem_set and not args.context:
@@ -418,7 +381,3 @@ def main(argv=None) -> int:
         save_checkpoint(args.out, checkpoint)
         print(f"wrote {args.out}")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,7 +1,7 @@
 """Train the drum mask (models.unmix): renders whose drums are known apart from the band playing with them.
 
-    python -m drumscribe.offline.unmix render --out data/unmix.npz --clips-per-kit 24 --seed 71 [render options]
-    python -m drumscribe.offline.unmix train --data data/unmix.npz -o models/weights/drummask.pt
+    drumscribe train unmix render --out data/unmix.npz --clips-per-kit 24 --seed 71 [render options]
+    drumscribe train unmix fit --data data/unmix.npz -o models/weights/drummask.pt
 
 `render` plays clips as offline.dataset does (the training kits only, never a held-out one) and keeps, beside each
 whole clip's log-mel spectrogram, that of its drums alone through the same studio (render.augment_parts): the
@@ -10,7 +10,6 @@ log-mel the hit classifier reads), on random one-second stretches of the clips.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -20,7 +19,6 @@ import numpy as np
 
 from drumscribe.realtime.features import FeatureParams, log_mel, mel_basis
 
-from .render import BAND_DB
 
 log = logging.getLogger(__name__)
 
@@ -130,54 +128,3 @@ def train(data: Path, out: Path, *, steps: int = 6000, batch: int = 32, frames: 
             "hours": float(lengths.sum()) * fp.hop_samples / fp.sample_rate_hz / 3600}
     save_mask(out, model, info)
     return info
-
-
-def main(argv=None):
-    from .render import TRAIN_KITS, available
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    r = sub.add_parser("render", help="render clips with their drums apart")
-    r.add_argument("--out", type=Path, default=Path("data/unmix.npz"))
-    r.add_argument("--clips-per-kit", type=int, default=24)
-    r.add_argument("--seed", type=int, default=71)
-    r.add_argument("--workers", type=int, default=2)
-    r.add_argument("--accompaniment", type=float, default=0.8, metavar="P")
-    r.add_argument("--lead", type=float, default=0.7, metavar="P")
-    r.add_argument("--amp", type=float, default=0.5, metavar="P")
-    r.add_argument("--band-db", type=float, nargs=2, default=(BAND_DB[0], BAND_DB[1] + 3), metavar=("LO", "HI"))
-    r.add_argument("--bleed", type=float, default=0.3, metavar="P")
-    r.add_argument("--quiet-metal", type=float, default=15.0, metavar="DB")
-    r.add_argument("--percussion", type=float, default=0.3, metavar="P")
-    r.add_argument("--cymbal-play", type=float, default=0.3, metavar="P")
-    r.add_argument("--band-soundfont", action="append", default=[], metavar="SF2")
-    t = sub.add_parser("train", help="train the drum mask")
-    t.add_argument("--data", type=Path, default=Path("data/unmix.npz"))
-    t.add_argument("-o", "--out", type=Path, default=Path("runs/drummask.pt"))
-    t.add_argument("--steps", type=int, default=6000)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--channels", type=int, default=96)
-    t.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(format="%(message)s")
-    if args.command == "render":
-        kits = [k for k in TRAIN_KITS if available(k)]
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        t0 = time.time()
-        out = render(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers,
-                     accompaniment_prob=args.accompaniment, lead_prob=args.lead, amp_prob=args.amp,
-                     band_db=tuple(args.band_db), bleed_prob=args.bleed, quiet_metal_db=args.quiet_metal,
-                     percussion_prob=args.percussion, cymbal_play=args.cymbal_play,
-                     band_soundfonts=tuple(args.band_soundfont))
-        fp = FeatureParams()
-        print(f"{args.out}: {len(out['lengths'])} clips, "
-              f"{out['lengths'].sum() * fp.hop_samples / fp.sample_rate_hz / 3600:.2f} h, "
-              f"{len(kits)} kits, {time.time() - t0:.0f} s")
-    else:
-        info = train(args.data, args.out, steps=args.steps, lr=args.lr, channels=args.channels, seed=args.seed)
-        print(f"{args.out}: {json.dumps(info)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

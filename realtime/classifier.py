@@ -22,7 +22,7 @@ _DEFAULT_LOUDNESS_BAND_HZ = (150.0, 5000.0)
 # Added to each drum's band level (dB) so that a hit played at a given velocity is transcribed near it: a hi-hat
 # puts far less energy in its band than a kick in its own. Fitted on training kits only (The Black Pearl,
 # ForzeeStereo, BJA_Pacific, Millo_MultiLayered2, FluidR3 Standard and Room) by
-# `python -m drumscribe.offline.calibrate_velocity`: the median gap between played and measured level, grooves at
+# `drumscribe train calibrate`: the median gap between played and measured level, grooves at
 # -6 dBFS peak.
 _LOUDNESS_OFFSET_DB = {
     "kick": 13.4, "snare": 14.5, "side_stick": 22.9, "tom_low": 17.6, "tom_mid": 17.2, "tom_high": 17.5,
@@ -38,7 +38,7 @@ def velocity_measure(checkpoint) -> tuple:
     """(frames, reduce, offsets_db) of the checkpoint's velocity measure: its level is the loudest ("max") or the
     energy ("sum") of its drum's band over `frames` frames from the onset frame (as many as its window holds), plus
     the drum's offset. `checkpoint.extra["velocity"]` carries them where
-    `python -m drumscribe.offline.calibrate_velocity --write` fitted them for that checkpoint; otherwise the loudest
+    `drumscribe train calibrate --write` fitted them for that checkpoint; otherwise the loudest
     of 5 frames with _LOUDNESS_OFFSET_DB."""
     v = (getattr(checkpoint, "extra", None) or {}).get("velocity") or {}
     reduce = v.get("reduce", "max")
@@ -307,7 +307,7 @@ class HitClassifier:
         self.onset_gate = 0.0 if context is None else context.gate
         if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
             raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
-                             "(write the bundle again: python -m drumscribe.models.export CHECKPOINT)")
+                             "(write the bundle again: drumscribe train export CHECKPOINT)")
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels

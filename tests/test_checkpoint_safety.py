@@ -417,9 +417,10 @@ def test_train_defaults_to_a_new_file_and_an_interrupt_keeps_the_last_epoch(tmp_
     """No -o: a new runs/hitcnn-<date>-<time>.pt, never the shipped model; each epoch's checkpoint is written whole,
     so a Ctrl-C in the second epoch leaves the first one's, loadable, and exit 130."""
     import drumscribe.offline.train as offline_train
-    from drumscribe.offline.train import TrainConfig, build_parser
+    from drumscribe.offline.train import TrainConfig
+    from drumscribe.train_cli import _fit_options
 
-    assert TrainConfig().out == "" and build_parser().get_default("out") == ""
+    assert TrainConfig().out == "" and _fit_options().get_default("out") == ""
     monkeypatch.chdir(tmp_path)
     data = _tiny_dataset(tmp_path / "data.npz")
     shipped = DEFAULT_MODEL_PATH.read_bytes()

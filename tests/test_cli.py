@@ -422,15 +422,3 @@ def test_evaluate_bad_folders(capsys, tmp_path, checkpoint_path):
     assert_one_line_error(code, err, mentions=("annotation",))
 
 
-def test_train_forwards_to_offline_train(capsys, monkeypatch):
-    import types
-
-    seen = {}
-    fake = types.ModuleType("drumscribe.offline.train")
-    fake.main = lambda argv: seen.setdefault("argv", argv) and 0
-    monkeypatch.setitem(sys.modules, "drumscribe.offline.train", fake)
-    import drumscribe.offline as offline
-
-    monkeypatch.setattr(offline, "train", fake, raising=False)
-    assert main(["train", "--steps", "3", "--help-me"]) == 0
-    assert seen["argv"] == ["--steps", "3", "--help-me"]

@@ -1,4 +1,4 @@
-"""Several networks as one offline model (models.cnn.HitEnsemble, python -m drumscribe.offline.ensemble): the mean
+"""Several networks as one offline model (models.cnn.HitEnsemble, drumscribe train ensemble): the mean
 of the members' probabilities, their embeddings side by side, through a checkpoint, an ONNX bundle and the engine."""
 import subprocess
 import sys
@@ -137,7 +137,7 @@ def test_engine_transcribes_with_an_ensemble(members, groove):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "drumscribe.offline.ensemble", *map(str, args)], cwd=REPO,
+    return subprocess.run([sys.executable, "-m", "drumscribe", "train", "ensemble", *map(str, args)], cwd=REPO,
                           capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -304,7 +304,7 @@ def test_onset_gate_needs_an_ensemble_and_a_probability(checkpoint):
     (["--context", "--split-window", "90", "30"], "--split-window 90 30: context split_behind_s 90.0 must be"),
 ])
 def test_tune_cli_refuses_a_gate_it_cannot_use_in_one_line(checkpoint_path, args, message):
-    run = subprocess.run([sys.executable, "-m", "drumscribe.offline.tune_thresholds", "--model", str(checkpoint_path),
+    run = subprocess.run([sys.executable, "-m", "drumscribe", "train", "tune", "--model", str(checkpoint_path),
                           *args], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert message in run.stderr.strip().splitlines()[-1]

@@ -17,10 +17,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("path", [DEFAULT_MODEL_PATH, LIVE_MODEL_PATH], ids=["offline", "live"])
 def test_shipped_bundles_match_their_checkpoints(path):
-    """After changing a shipped .pt, `python -m drumscribe.models.export` must be rerun; this fails until it is."""
-    assert bundle_path(path).is_file(), f"no {bundle_path(path).name}: run python -m drumscribe.models.export {path}"
+    """After changing a shipped .pt, `drumscribe train export` must be rerun; this fails until it is."""
+    assert bundle_path(path).is_file(), f"no {bundle_path(path).name}: run drumscribe train export {path}"
     assert load_bundle(path) is not None, \
-        f"{bundle_path(path).name} is stale: run python -m drumscribe.models.export {path}"
+        f"{bundle_path(path).name} is stale: run drumscribe train export {path}"
 
 
 def _groove():

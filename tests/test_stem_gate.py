@@ -148,7 +148,7 @@ def test_tune_cli_refuses_a_stem_set_without_context_or_with_a_bad_mask(checkpoi
     repo = Path(__file__).resolve().parent.parent
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "drumscribe.offline.tune_thresholds", "--model",
+        return subprocess.run([sys.executable, "-m", "drumscribe", "train", "tune", "--model",
                                str(checkpoint_path), *args], cwd=repo, capture_output=True, text=True, timeout=120,
                               check=False)
 

@@ -7,6 +7,13 @@ from drumscribe.offline.render import METAL, drum_levels_db
 DRUMS = ("kick", "snare", "hh_closed", "hh_open", "tom_low", "crash", "ride")
 
 
+def _step(step):
+    """`drumscribe train STEP ARGV` as a function of ARGV."""
+    from drumscribe.cli import main
+
+    return lambda argv: main(["train", step, *argv])
+
+
 def _metal_minus_skins(quiet_metal_db: float, n: int = 4000) -> np.ndarray:
     rng = np.random.default_rng(0)
     out = []
@@ -43,7 +50,7 @@ def test_quiet_metal_pulls_hats_and_cymbals_down_in_half_the_mixes():
 ])
 def test_tune_thresholds_onset_option_says_what_is_wrong(setting, message, capsys):
     from drumscribe.models import DEFAULT_MODEL_PATH
-    from drumscribe.offline.tune_thresholds import main
+    main = _step("tune")
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--model", str(DEFAULT_MODEL_PATH), "--onset", setting])
@@ -57,7 +64,7 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
     with the windows, more onsets fire, and no more true hits go without one (fewer, for the lower threshold)."""
     import json
 
-    from drumscribe.offline.dataset import main
+    main = _step("render")
 
     kit = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"
     runs = {}
@@ -357,7 +364,7 @@ def test_band_soundfonts_change_the_band_and_never_the_labels():
     ("/usr/share/sounds/sf2/TimGM6mb.sf2", "the soundfont of a held-out kit, never rendered for training"),
     ("/nonexistent/band.sf2", "no such file (an .sf2 General MIDI soundfont)")])
 def test_dataset_refuses_a_held_out_or_missing_band_soundfont(soundfont, message, tmp_path, capsys):
-    from drumscribe.offline.dataset import main
+    main = _step("render")
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "x.npz"), "--accompaniment", "1", "--band-soundfont", soundfont])
@@ -412,7 +419,7 @@ def test_percussion_plays_on_the_groove_and_is_never_labelled():
 
 @pytest.mark.parametrize("flag", ["--accompaniment", "--lead", "--bleed", "--amp", "--percussion"])
 def test_dataset_shares_must_lie_between_0_and_1(flag, tmp_path, capsys):
-    from drumscribe.offline.dataset import main
+    main = _step("render")
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--out", str(tmp_path / "x.npz"), flag, "1.5"])
@@ -514,7 +521,7 @@ def test_focal_loss_is_bce_at_gamma_0_and_weighs_the_labels_the_network_misses()
 def test_train_refuses_band_limit_and_mix_settings_out_of_range(flags, message, tmp_path, capsys):
     """drumscribe train: a share outside 0-1 or a cut-off range that is not LOW <= HIGH above 0 is one line and
     exit 2, before any data is read."""
-    from drumscribe.offline.train import main
+    main = _step("fit")
 
     with pytest.raises(SystemExit) as exit_info:
         main(["--data", str(tmp_path / "none.npz"), *flags])
@@ -532,7 +539,7 @@ def test_train_refuses_an_init_it_cannot_grow_from_before_reading_data(flags, me
     """drumscribe train --init from a network (16/32/64 channels) into a narrower one, or another window before the
     onset: one line and exit 2, before the (here empty) data is read; a missing --init file likewise. (The shipped
     model is an ensemble, which --init refuses whole: tests/test_ensemble.py.)"""
-    from drumscribe.offline.train import main
+    main = _step("fit")
 
     data = tmp_path / "d.npz"
     data.write_bytes(b"")

@@ -32,7 +32,7 @@ def test_the_levels_follow_the_measure_the_checkpoint_carries(checkpoint):
 
 def test_the_shipped_models_measures():
     """The offline model measures the energy of 8 frames (40 ms) with offsets fitted on training kits only
-    (python -m drumscribe.offline.calibrate_velocity --frames 8 --reduce sum --write); the live model, whose windows
+    (drumscribe train calibrate --frames 8 --reduce sum --write); the live model, whose windows
     hold 3 frames from the onset, the loudest of them, as before."""
     from drumscribe.models.cnn import load_checkpoint
     from drumscribe.offline.render import HELD_OUT_KITS
