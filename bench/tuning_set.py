@@ -34,93 +34,35 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-VALIDATION_KIT = "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0"
-PARTS = ("stems", "mixes", "validation kit")
-STEM_PARTS = ("stems", "validation kit")  # drums alone: what a stem set may be tuned on
-SHIPPED_ONSETS = {"band_from_mel": 36, "band_threshold": 0.03}  # what tune_thresholds set for the shipped model
+import numpy as np
+import torch
 
-
-def soup(checkpoints):
-    """The first checkpoint with every floating-point tensor replaced by the mean over all of them."""
-    states = [c.model.state_dict() for c in checkpoints]
-    mean = {k: (sum(s[k] for s in states) / len(states) if v.is_floating_point() else v) for k, v in states[0].items()}
-    checkpoints[0].model.load_state_dict(mean)
-    return checkpoints[0]
-
-
-def probability_average(checkpoints):
-    """The first checkpoint whose network is models.cnn.HitEnsemble of every checkpoint's network: the mean of
-    their probabilities, their embeddings side by side (as python -m drumscribe.offline.ensemble builds and the
-    engine runs)."""
-    from drumscribe.models.cnn import HitEnsemble
-
-    model = HitEnsemble([c.model.config for c in checkpoints])
-    for net, c in zip(model.members, checkpoints):
-        net.load_state_dict(c.model.state_dict())
-    checkpoints[0].model = model.eval()
-    return checkpoints[0]
-
-
-def noisy_or(hits, window_s: float, group_of: dict):
-    """Each candidate's confidence combined with those of its class group's candidates less than window_s earlier."""
-    hits = sorted(hits, key=lambda h: h.onset_s)
-    out = []
-    for i, h in enumerate(hits):
-        miss = 1.0 - h.confidence
-        for e in hits[:i]:
-            if group_of[e.drum] == group_of[h.drum] and 1e-9 < h.onset_s - e.onset_s < window_s:
-                miss *= 1.0 - e.confidence
-        out.append(replace(h, confidence=1.0 - miss))
-    return out
-
-
-def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None, floors: bool = False) -> tuple:
-    """(thresholds, stem thresholds or None, floors or None) tuned on `tune_on`'s parts less the song `skip`
-    (`songs[part]` names each track of a part): the stem set, where asked, on the drum-alone parts `stem_set` names
-    (of STEM_PARTS) with the first set held; with `floors`, the song-level floors with the first set."""
-    from drumscribe.offline import tune_thresholds as T
-
-    def tracks(names):
-        return [t for name in names for t, s in zip(parts[name], songs[name]) if s is None or s != skip]
-
-    if floors:
-        thresholds, tuned_floors = T.tune_with_floors(tracks(tune_on), labels)
-        return thresholds, None, tuned_floors
-    thresholds = T.tune(tracks(tune_on), labels)
-    if not stem_set:
-        return thresholds, None, None
-    return thresholds, T.tune(tracks(stem_set), labels, base=thresholds), None
-
-
-def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None, stem_set=(),
-                  floors: bool = False) -> dict:
-    """Per part (stems, mixes, both), each song's rows at thresholds tuned on `tune_on`'s parts without that song,
-    pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out).
-    A `folds` list gets (song, its thresholds, its stem and mix pooled) per fold. With `stem_set`, both sets are
-    tuned without the song (tune_sets); with `floors`, the song-level floors too (the fold's floors follow its
-    thresholds in `folds`)."""
-    from drumscribe.offline import tune_thresholds as T
-    from drumscribe.offline.evaluate import pool
-
-    rows = {"stems": [], "mixes": []}
-    for song in T.TRACKS:
-        thresholds, stem, fold_floors = tune_sets(parts, songs, labels, tune_on, stem_set, skip=song, floors=floors)
-        for name, scored in rows.items():
-            scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds,
-                                   stem, fold_floors))
-        if folds is not None:
-            folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]]), stem, fold_floors))
-    return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]), "stems and mixes": pool(rows["stems"] + rows["mixes"])}
+from drumscribe.models import DEFAULT_MODEL_PATH
+from drumscribe.models.cnn import load_checkpoint
+from drumscribe.offline import tune_thresholds as T
+from drumscribe.offline.evaluate import CLASSES
+from drumscribe.offline.tuning_set import (
+    PARTS,
+    SHIPPED_ONSETS,
+    STEM_PARTS,
+    collect,
+    leave_one_out,
+    probability_average,
+    soup,
+    tune_sets,
+)
+from drumscribe.realtime.classifier import ContextParams
+from drumscribe.realtime.onsets import OnsetParams
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", default=[], help="checkpoint (repeatable; default: the shipped one)")
+    parser.add_argument("--model", action="append", default=[],
+                        help="checkpoint (repeatable; default: the shipped one)")
     parser.add_argument("--soup", action="store_true", help="average the models' weights, not their probabilities")
     parser.add_argument("--drum-mask", type=Path, metavar="PT",
                         help="put this drum mask (python -m drumscribe.offline.unmix) before the networks, which are "
@@ -150,16 +92,6 @@ def main() -> int:
     args = parser.parse_args()
     if not (args.data / "class_pp").is_dir():
         parser.error(f"no MDB dev annotations under {args.data}")
-
-    import numpy as np
-    import torch
-
-    from drumscribe.models import DEFAULT_MODEL_PATH
-    from drumscribe.models.cnn import load_checkpoint
-    from drumscribe.offline import tune_thresholds as T
-    from drumscribe.offline.evaluate import CLASSES
-    from drumscribe.realtime.classifier import ContextParams
-    from drumscribe.realtime.onsets import OnsetParams
 
     torch.set_num_threads(1)
     checkpoints = [load_checkpoint(p) for p in (args.model or [DEFAULT_MODEL_PATH])]
@@ -194,16 +126,9 @@ def main() -> int:
         parser.error("song-level floors and a stem set are not tuned together")
     print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
           if context else "each onset alone", "(song-level floors tuned)" if floors else "")
-    parts = {"stems": T.collect(checkpoint, args.data, ["drum_only"]), "mixes": T.collect(checkpoint, args.data, ["mix"]),
-             "validation kit": T.collect_kit(checkpoint, VALIDATION_KIT, 6)}
-    if args.noisy_or_ms:
-        group_of = {d: g for g, drums in T.GROUPS.items() for d in drums}
-        parts = {k: [(noisy_or(h, args.noisy_or_ms / 1e3, group_of), ref, r) for h, ref, r in v] for k, v in parts.items()}
+    parts, songs = collect(checkpoint, args.data, args.noisy_or_ms / 1e3)
     tracks = [t for part in parts.values() for t in part]
     labels = checkpoint.labels
-    songs = {name: [t for t in T.TRACKS if (args.data / kind / f"{t}.flac").is_file()]
-             for name, kind in (("stems", "drum_only"), ("mixes", "mix"))}
-    songs["validation kit"] = [None] * len(parts["validation kit"])
     thresholds, stem, tuned_floors = tune_sets(parts, songs, labels, args.tune_on or PARTS, stem_set, floors=floors)
     rows = T.pooled(tracks, labels, thresholds, stem, tuned_floors)
     if args.tune_on:

@@ -1,19 +1,16 @@
-"""bench/tuning_set.py's held-out figures: each song scored at thresholds tuned without it (`--leave-one-out`)."""
+"""offline.tuning_set's held-out figures (bench/tuning_set.py --leave-one-out): each song scored at thresholds tuned
+without it."""
 from __future__ import annotations
-
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from drumscribe.offline import tune_thresholds as T
+from drumscribe.offline import tuning_set
+from drumscribe.realtime.classifier import ContextParams
 from drumscribe.realtime.drums import DRUMS
 from drumscribe.realtime.types import DrumHit
 
-_spec = importlib.util.spec_from_file_location("tuning_set", Path(__file__).resolve().parents[1] / "bench/tuning_set.py")
-tuning_set = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(tuning_set)
 LABELS = list(DRUMS)
 
 
@@ -87,8 +84,6 @@ def test_floors_let_an_under_confident_song_keep_its_kicks_held_out():
     onsets at 0.1): one threshold must trade them, held out too. With song-level floors, each song's own split
     (Otsu's, from its candidates: T.song_splits_of) lowers the mixes' threshold and leaves the stems' where it is,
     so both are found whole, held out."""
-    from drumscribe.realtime.classifier import ContextParams
-
     context = ContextParams()
 
     def with_splits(song):
@@ -107,4 +102,5 @@ def test_floors_let_an_under_confident_song_keep_its_kicks_held_out():
     for _, thresholds, _, _, floors in folds:
         kick = LABELS.index("kick")
         assert floors[kick] < 0.4 < 0.45 < thresholds[kick]
-    assert mixes[0][0].splits[(0.25, "KD")] == pytest.approx(1 / (1 + np.exp(-(np.log(0.4 / 0.6) + np.log(0.1 / 0.9)) / 2)))
+    mean_logit = (np.log(0.4 / 0.6) + np.log(0.1 / 0.9)) / 2
+    assert mixes[0][0].splits[(0.25, "KD")] == pytest.approx(1 / (1 + np.exp(-mean_logit)))

@@ -1,6 +1,6 @@
 """Which kick, snare and hi-hat strokes the shipped decoding misses on the validation kit's tuning grooves.
 
-    python bench/validation_misses.py [--model PATH] [--grooves 6]
+    python experiments/validation_misses.py [--model PATH] [--grooves 6]
 
 Renders the grooves `offline.tune_thresholds` tunes on (TimGM6mb, the validation kit; never the test kit), transcribes
 them as `drumscribe transcribe` does, and prints per class how many played strokes were found (a hit of that class

@@ -1,8 +1,8 @@
 """How the hi-hat holds up when it is quiet: grooves on a training kit with the hi-hat pulled down by 0, 10 and 20
-dB, transcribed by a model. A development benchmark (a training kit, so no held-out figure): it tells whether a
+dB, transcribed by a model. A development experiment (a training kit, so no held-out figure): it tells whether a
 change helps the quiet hats that real recordings have (MDB's Rock plays its hats far softer than its snare).
 
-    python bench/quiet_hats.py [--model PATH] [--kit SPEC] [--grooves N]
+    python experiments/quiet_hats.py [--model PATH] [--kit SPEC] [--grooves N]
 
 Prints per cut the hi-hat F (50 ms) and F3, then for the hats played alone (no kick or snare within 30 ms) and
 those played with one: how many get an onset within 50 ms, and how many get a hi-hat probability >= 0.5.
@@ -36,7 +36,7 @@ def main() -> int:
     from drumscribe.offline.tune_thresholds import _candidates, decide
 
     if args.kit in HELD_OUT_KITS:
-        parser.error(f"kit '{args.kit}' is held out: this benchmark is for development, on training kits")
+        parser.error(f"kit '{args.kit}' is held out: this experiment is for development, on training kits")
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model or DEFAULT_MODEL_PATH)
     index = {d: i for i, d in enumerate(checkpoint.labels)}

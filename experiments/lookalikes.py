@@ -1,12 +1,12 @@
 """How alike the one-shot training kits' sounds are to the held-out kits' (offline/oneshots.py), recording by
 recording: the normalised cross-correlation of each training sound with its most alike held-out sound.
 
-    python bench/lookalikes.py [SPEC ...]       # default: every kit of ONESHOT_TRAIN_KITS that is installed
+    python experiments/lookalikes.py [SPEC ...]       # default: every kit of ONESHOT_TRAIN_KITS that is installed
 
 Prints per kit the number of sounds, the highest correlation and how many reach LOOKALIKE_CORRELATION (the
 same recording: `python -m drumscribe.offline.oneshots` leaves those out of training), then those pairs. A kit spec is
 'hydrogen:<name>', 'sf2:<path>:<bank>:<preset>[:core]' or 'folder:<path>', e.g. a candidate kit:
-    python bench/lookalikes.py sf2:/usr/share/sounds/sf2/sf_GMbank.sf2:128:0
+    python experiments/lookalikes.py sf2:/usr/share/sounds/sf2/sf_GMbank.sf2:128:0
 """
 from __future__ import annotations
 
@@ -18,8 +18,13 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def main(argv=None) -> int:
-    from drumscribe.offline.oneshots import (LOOKALIKE_CORRELATION, ONESHOT_HELD_OUT_KITS, ONESHOT_TRAIN_KITS,
-                                             closest_recordings, kit_oneshots)
+    from drumscribe.offline.oneshots import (
+        LOOKALIKE_CORRELATION,
+        ONESHOT_HELD_OUT_KITS,
+        ONESHOT_TRAIN_KITS,
+        closest_recordings,
+        kit_oneshots,
+    )
 
     logging.basicConfig(level=logging.ERROR)
     specs = (sys.argv[1:] if argv is None else argv) or list(ONESHOT_TRAIN_KITS)

@@ -1,6 +1,6 @@
 """How near a drum mask (offline.unmix) brings a real song's spectrogram to its drums alone.
 
-    python bench/unmix.py runs/drummask.pt [--data ../shared/data/mdb-dev]
+    python experiments/unmix.py runs/drummask.pt [--data ../shared/data/mdb-dev]
 
 The MDB dev tracks come as a mix and as the drum stem it was summed from, so the stem is the truth the mask aims
 at. Per song: the mean absolute difference between the log-mel (the hit classifier's input) of the mix and of the

@@ -4,7 +4,7 @@ the band. A development diagnostic on the tuning tracks (their thresholds were t
 Four of the five dev mixes (Beatles, Country1, Punk, Shadows) are summed from the multitracks with the drums at
 unit gain, so the band is exactly the mix minus the drum stem; Rock's is the released mix and is left out.
 
-    python bench/band_split.py [--model PATH] [--data DIR] [--split-hz HZ]
+    python experiments/band_split.py [--model PATH] [--data DIR] [--split-hz HZ]
 
 Prints per track, for the mix, the drums with only the band below --split-hz, with only the band above it, and
 with the whole band 6 dB down: found/annotated/emitted hits of kick, snare and hi-hat, and F3 (50 ms).

@@ -1,12 +1,12 @@
 """How transcription holds up on band-limited audio: grooves on a training kit, transcribed as rendered and with
 everything above a cut-off removed (a brick wall, as audio once sampled at 22.05 kHz or an mp3 encoder's low-pass
-leaves it). A development benchmark (a training kit, so no held-out figure).
+leaves it). A development experiment (a training kit, so no held-out figure).
 
 Two of the five MDB dev drum stems (Rock, Shadows) have nothing above about 11 kHz and Beatles nothing above
 16 kHz; their hi-hats and ride are where the shipped model fails.
 
-    python bench/bandwidth.py [--model PATH] [--kit SPEC] [--grooves N] [--cutoffs HZ ...]
-    python bench/bandwidth.py --recordings ../shared/data/mdb-dev/drum_only
+    python experiments/bandwidth.py [--model PATH] [--kit SPEC] [--grooves N] [--cutoffs HZ ...]
+    python experiments/bandwidth.py --recordings ../shared/data/mdb-dev/drum_only
 
 Prints per cut-off the F (50 ms) of kick, snare, hi-hat, cymbals, F3 and F5, at the checkpoint's thresholds.
 With --recordings, prints instead where each audio file of a folder stops: the top of its highest 1 kHz band within
@@ -46,7 +46,7 @@ def main() -> int:
     from drumscribe.realtime.engine import transcribe_array
 
     if args.kit in HELD_OUT_KITS:
-        parser.error(f"kit '{args.kit}' is held out: this benchmark is for development, on training kits")
+        parser.error(f"kit '{args.kit}' is held out: this experiment is for development, on training kits")
     torch.set_num_threads(1)
     checkpoint = load_checkpoint(args.model or DEFAULT_MODEL_PATH)
     kit = load_kit(args.kit)
