@@ -10,7 +10,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # torch first and pinned: the local wheel path has a CPU build; an unpinned torch would pull GBs of CUDA
 TORCH := torch==2.13.0
 
-.PHONY: setup demo test bench clean-setup
+.PHONY: setup demo test test-fast lint bench clean-setup
 
 setup: $(STAMP)
 
@@ -36,6 +36,15 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# the suite less the tests marked slow (training, live JACK runs, anything over about 10 s; setup.cfg lists the marker)
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# ruff, as pyproject.toml's [tool.ruff] sets it up; the library folders join once their findings are fixed
+LINT_PATHS := bench experiments tests offline/accuracy.py offline/tuning_set.py
+lint: setup
+	$(BIN)/ruff check $(LINT_PATHS)
 
 bench: setup
 	$(BIN)/python bench/speed.py

@@ -13,14 +13,22 @@ import os
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from drumscribe.offline.render import generate_pattern
 from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
-from drumscribe.realtime.audition import (RENDER_BLOCK_SIZE_SAMPLES, load_kit, normalise, read_midi_notes, render_notes,
-                                          resolve_kit, write_audio)
+from drumscribe.realtime.audition import (
+    RENDER_BLOCK_SIZE_SAMPLES,
+    load_kit,
+    normalise,
+    read_midi_notes,
+    render_notes,
+    resolve_kit,
+    write_audio,
+)
 from drumscribe.realtime.drums import load_drum_map
 from drumscribe.realtime.effects import EffectChain, available_presets, load_preset
 from drumscribe.realtime.sampler import Sampler
@@ -74,7 +82,7 @@ def main(argv=None) -> int:
         for name in available_presets():
             preset = load_preset(name)
             sampler, chain = Sampler(kit), EffectChain(preset)
-            seconds, cpu, audio = timed(lambda: render_notes(notes, sampler, chain), args.repeats)
+            seconds, cpu, audio = timed(partial(render_notes, notes, sampler, chain), args.repeats)
             speeds[name], cpu_speeds[name] = duration / seconds, duration / cpu
             print(f"{name:<10}{len(preset.plugins):>8}{audio.shape[1] / SAMPLE_RATE_HZ:>8.1f}{seconds:>8.3f}"
                   f"{speeds[name]:>13.0f}{cpu:>8.3f}{cpu_speeds[name]:>21.0f}")

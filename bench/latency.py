@@ -103,7 +103,8 @@ def time_runtimes(checkpoint, block_s: float, n: int = 2000) -> None:
                     model(x)
                     times[i] = time.perf_counter() - t0
             times *= 1e3
-            print(f"{name:<20} {label:<22} p50 {np.percentile(times, 50):.3f} ms  p99 {np.percentile(times, 99):.3f} ms")
+            print(f"{name:<20} {label:<22} p50 {np.percentile(times, 50):.3f} ms  "
+                  f"p99 {np.percentile(times, 99):.3f} ms")
 
 
 def matched_delays(reference: dict, hits, window_s: float, frame_shift_s: float = 0.0) -> np.ndarray:
@@ -162,11 +163,12 @@ def main(argv=None) -> int:
     window_s = args.window_ms / 1000
     load_start = os.getloadavg()
     print(f"live model {live_path} (frames_after {live_ckpt.model.config.frames_after}, look-ahead "
-          f"{lookahead_s(live_ckpt) * 1e3:.0f} ms, latency bound {latency_bound_s(live_ckpt, args.block_size) * 1e3:.1f}"
-          f" ms); offline model {offline_path if offline_ckpt else '(missing)'}; block {args.block_size} samples")
-    print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} CPUs; "
-          f"thread priority {'SCHED_FIFO (as the live worker)' if realtime else 'normal'}; blocks "
-          f"{'as fast as possible' if args.no_pace else 'in real time'}")
+          f"{lookahead_s(live_ckpt) * 1e3:.0f} ms, latency bound "
+          f"{latency_bound_s(live_ckpt, args.block_size) * 1e3:.1f} ms); "
+          f"offline model {offline_path if offline_ckpt else '(missing)'}; block {args.block_size} samples")
+    print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} "
+          f"on {os.cpu_count()} CPUs; thread priority {'SCHED_FIFO (as the live worker)' if realtime else 'normal'}; "
+          f"blocks {'as fast as possible' if args.no_pace else 'in real time'}")
 
     all_delays, all_detection, all_times, live_scores, offline_scores = [], [], [], [], []
     fp = live_ckpt.feature_params
@@ -207,8 +209,8 @@ def main(argv=None) -> int:
     print(f"  + decision wait (look-ahead {lookahead_s(live_ckpt) * 1e3:.0f} ms, then the end of the block): median "
           f"{np.median(delays - detection):.1f} ms, p95 {np.percentile(delays - detection, 95):.1f} ms")
     print(f"per-block compute over {len(times)} blocks of {block_ms:.2f} ms: p50 {np.percentile(times, 50):.3f} ms, "
-          f"p99 {np.percentile(times, 99):.3f} ms, p99.9 {np.percentile(times, 99.9):.3f} ms, max {times.max():.3f} ms; "
-          f"blocks over budget: {int((times > block_ms).sum())}")
+          f"p99 {np.percentile(times, 99):.3f} ms, p99.9 {np.percentile(times, 99.9):.3f} ms, "
+          f"max {times.max():.3f} ms; blocks over budget: {int((times > block_ms).sum())}")
     print(f"note sent after the stroke (emitted + compute of that block): median "
           f"{np.median(delays) + np.percentile(times, 50):.1f} ms")
     print(f"live    F3 {live['F3']['f']:.3f} (P {live['F3']['precision']:.3f} R {live['F3']['recall']:.3f})  "

@@ -77,8 +77,8 @@ def main(argv=None) -> int:
     duration_s = args.minutes * 60
     load_start = os.getloadavg()
     print(f"soak: {args.minutes:g} min, {len(audio) / 48000:.0f} s of grooves looped; outputs in {work}")
-    print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} on {os.cpu_count()} CPUs",
-          flush=True)
+    print(f"load average at start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f} "
+          f"on {os.cpu_count()} CPUs", flush=True)
     with JackServer(rate_hz=48000, period=128, log_path=jack_log) as server:
         cmd = [sys.executable, "-m", "drumscribe", "live", "--midi-api", "jack", "--port-name", "soak",
                "--record", str(take), "--events", str(events)]
@@ -106,7 +106,8 @@ def main(argv=None) -> int:
                         break
                     if now >= next_sample:
                         elapsed = now - started
-                        samples.append((elapsed, rss_mib(process.pid), len(harness.notes), harness.xruns - xruns_before))
+                        xruns = harness.xruns - xruns_before
+                        samples.append((elapsed, rss_mib(process.pid), len(harness.notes), xruns))
                         print(f"  {elapsed:6.0f} s  RSS {samples[-1][1]:7.1f} MiB  MIDI events {samples[-1][2]:7d}  "
                               f"server xruns {samples[-1][3]}", flush=True)
                         next_sample += args.sample_every_s

@@ -65,12 +65,12 @@ def main() -> int:
                         help="checkpoint (repeatable; default: the shipped one)")
     parser.add_argument("--soup", action="store_true", help="average the models' weights, not their probabilities")
     parser.add_argument("--drum-mask", type=Path, metavar="PT",
-                        help="put this drum mask (python -m drumscribe.offline.unmix) before the networks, which are "
+                        help="put this drum mask (drumscribe train unmix fit) before the networks, which are "
                              "not retrained")
     parser.add_argument("--noisy-or-ms", type=float, default=0.0, metavar="MS")
     parser.add_argument("--stem-set", type=Path, metavar="MASK_PT",
                         help="(context decoding) a second threshold set for drum stems, chosen by the drum share "
-                             "this drum mask measures (offline.tune_thresholds --stem-set); the default where the "
+                             "this drum mask measures (drumscribe train tune --stem-set); the default where the "
                              "checkpoint carries one")
     parser.add_argument("--stem-set-on", action="append", choices=STEM_PARTS, default=[], metavar="PART",
                         help=f"tune the stem set on this part (repeatable; {', '.join(STEM_PARTS)}; default: both)")
@@ -83,8 +83,9 @@ def main() -> int:
     parser.add_argument("--leave-one-out", action="store_true",
                         help="also print held-out figures: each song scored at thresholds tuned without it")
     parser.add_argument("--gate", type=float, metavar="P",
-                        help="(context decoding) the onset gate, realtime.classifier.ContextParams.gate (an ensemble: "
-                             "several --model, or one built with offline.ensemble); default: the first model's")
+                        help="(context decoding) the onset gate, realtime.classifier.ContextParams.gate (an "
+                             "ensemble: several --model, or one built with drumscribe train ensemble); default: the "
+                             "first model's")
     parser.add_argument("--floors", action="store_true",
                         help="(context decoding) tune song-level floors with the thresholds (ContextParams.floors; "
                              "the default where the first checkpoint carries any)")

@@ -4,7 +4,7 @@ recording: the normalised cross-correlation of each training sound with its most
     python experiments/lookalikes.py [SPEC ...]       # default: every kit of ONESHOT_TRAIN_KITS that is installed
 
 Prints per kit the number of sounds, the highest correlation and how many reach LOOKALIKE_CORRELATION (the
-same recording: `python -m drumscribe.offline.oneshots` leaves those out of training), then those pairs. A kit spec is
+same recording: `drumscribe train render-oneshots` leaves those out of training), then those pairs. A kit spec is
 'hydrogen:<name>', 'sf2:<path>:<bank>:<preset>[:core]' or 'folder:<path>', e.g. a candidate kit:
     python experiments/lookalikes.py sf2:/usr/share/sounds/sf2/sf_GMbank.sf2:128:0
 """

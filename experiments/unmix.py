@@ -18,7 +18,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("mask", type=Path, help="a drum mask checkpoint (python -m drumscribe.offline.unmix train)")
+    parser.add_argument("mask", type=Path, help="a drum mask checkpoint (drumscribe train unmix fit)")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "mix").is_dir() or not (args.data / "drum_only").is_dir():

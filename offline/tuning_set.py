@@ -34,8 +34,8 @@ def soup(checkpoints):
 
 def probability_average(checkpoints):
     """The first checkpoint whose network is models.cnn.HitEnsemble of every checkpoint's network: the mean of
-    their probabilities, their embeddings side by side (as python -m drumscribe.offline.ensemble builds and the
-    engine runs)."""
+    their probabilities, their embeddings side by side (as `drumscribe train ensemble` builds and the engine
+    runs)."""
     model = HitEnsemble([c.model.config for c in checkpoints])
     for net, c in zip(model.members, checkpoints):
         net.load_state_dict(c.model.state_dict())

@@ -54,7 +54,7 @@ class JackServer:
         """The environment for a subprocess that should use this server (and never start one of its own)."""
         return {**os.environ, "JACK_DEFAULT_SERVER": self.name, "JACK_NO_START_SERVER": "1"}
 
-    def start(self, tries: int = 2) -> "JackServer":
+    def start(self, tries: int = 2) -> JackServer:
         """Start jackd and wait until it answers; one that does not answer in START_TIMEOUT_S is stopped and
         started again, up to `tries` times (a machine stalled for seconds can leave a starting server deaf)."""
         for attempt in range(1, tries + 1):
@@ -64,7 +64,7 @@ class JackServer:
                 if attempt == tries:
                     raise
 
-    def _start_once(self) -> "JackServer":
+    def _start_once(self) -> JackServer:
         import shutil
 
         jackd = shutil.which("jackd")

@@ -20,6 +20,7 @@ from drumscribe.realtime import SAMPLE_RATE_HZ
 from drumscribe.realtime.drums import load_drum_map
 from drumscribe.realtime.sinks import hits_to_midi
 from drumscribe.realtime.types import DrumHit
+
 from conftest import find_kit, groove_events
 
 REPO = Path(__file__).resolve().parent.parent

@@ -12,10 +12,17 @@ import pytest
 import soundfile as sf
 
 from drumscribe.realtime import SAMPLE_RATE_HZ
-from drumscribe.realtime.effects import (STREAMING_PLUGINS, EffectChain, EffectsError, available_presets, load_preset,
-                                         plugin_parameters)
+from drumscribe.realtime.effects import (
+    STREAMING_PLUGINS,
+    EffectChain,
+    EffectsError,
+    available_presets,
+    load_preset,
+    plugin_parameters,
+)
 from drumscribe.realtime.kits import load_hydrogen_kit
 from drumscribe.realtime.sampler import NoteBlock, Sampler
+
 from conftest import find_kit, groove_events
 
 SR = SAMPLE_RATE_HZ

@@ -106,6 +106,7 @@ class Recorder:
         self.client.close()
 
 
+@pytest.mark.slow
 def test_live_monitor_on_jack(groove, checkpoint_path, tmp_path):
     from jack_harness import Harness, JackServer, JackUnavailable
 

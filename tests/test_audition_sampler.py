@@ -13,6 +13,7 @@ from drumscribe.realtime.audition import render_notes
 from drumscribe.realtime.drums import load_drum_map
 from drumscribe.realtime.kits import load_folder_kit, load_hydrogen_kit, render_sf2_kit
 from drumscribe.realtime.sampler import NoteBlock, Sampler, note_blocks
+
 from conftest import find_kit
 
 SR = SAMPLE_RATE_HZ
@@ -207,12 +208,12 @@ def test_folder_kit_names_layers_and_round_robin(folder_kit, folder_kit_dir):
     assert set(folder_kit.drums) == {"kick", "snare", "side_stick", "hh_closed", "hh_pedal", "hh_open", "tom_low",
                                      "tom_mid", "tom_high", "crash", "ride"}
     snare = folder_kit.instruments["snare"][0]
-    assert [(round(l.min_velocity * 127), round(l.max_velocity * 127)) for l in snare.layers] == [(0, 75), (75, 127)]
+    assert [(round(la.min_velocity * 127), round(la.max_velocity * 127)) for la in snare.layers] == [(0, 75), (75, 127)]
     # two closed hats at one velocity alternate, note after note
     sampler = Sampler(folder_kit, GM)
     hats = folder_kit.instruments["hh_closed"][0].layers
     picked = [sampler._layer("hh_closed", folder_kit.instruments["hh_closed"][0], 0.8) for _ in range(4)]
-    assert [next(i for i, h in enumerate(hats) if h is l) for l in picked] == [0, 1, 0, 1]
+    assert [next(i for i, h in enumerate(hats) if h is layer) for layer in picked] == [0, 1, 0, 1]
 
 
 def test_unknown_notes_are_counted_not_played(hydrogen_kit):

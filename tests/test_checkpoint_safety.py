@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-from drumscribe.realtime.engine import check_checkpoint
 from drumscribe.models.cnn import CheckpointError, load_checkpoint, save_checkpoint
 from drumscribe.models.runtime import bundle_path, load_bundle
+from drumscribe.realtime.engine import check_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -413,6 +413,7 @@ def test_train_refuses_bad_data_and_config_in_one_line_before_any_work(tmp_path,
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_train_defaults_to_a_new_file_and_an_interrupt_keeps_the_last_epoch(tmp_path, capsys, monkeypatch):
     """No -o: a new runs/hitcnn-<date>-<time>.pt, never the shipped model; each epoch's checkpoint is written whole,
     so a Ctrl-C in the second epoch leaves the first one's, loadable, and exit 130."""

@@ -48,7 +48,8 @@ def _definition(checkpoint, onsets, mel, context):
     blended = []
     for i, k in enumerate(onsets):
         gap = onsets - k
-        near = np.flatnonzero((gap <= round(context.ahead_s * frames_per_s)) & (gap >= -round(context.behind_s * frames_per_s))
+        near = np.flatnonzero((gap <= round(context.ahead_s * frames_per_s))
+                              & (gap >= -round(context.behind_s * frames_per_s))
                               & (np.abs(gap) >= round(context.exclude_s * frames_per_s)))
         similarity = unit[near] @ unit[i]
         best = near[np.argsort(-similarity, kind="stable")[: context.neighbours]]

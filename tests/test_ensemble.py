@@ -176,6 +176,7 @@ def test_cli_writes_an_ensemble(members, tmp_path):
     assert isinstance(load_checkpoint(out).model, HitEnsemble)
 
 
+@pytest.mark.slow
 def test_cli_refuses_bad_members_in_one_line(members, checkpoint_path, tmp_path):
     ens = tmp_path / "ens.pt"
     save_checkpoint(ens, ensemble(members))

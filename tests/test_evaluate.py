@@ -4,8 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drumscribe.offline.evaluate import (AnnotationError, find_tracks, format_table, hits_to_classes, load_annotations,
-                                         pool, score)
+from drumscribe.offline.evaluate import (
+    AnnotationError,
+    find_tracks,
+    format_table,
+    hits_to_classes,
+    load_annotations,
+    pool,
+    score,
+)
 from drumscribe.realtime.types import DrumHit
 
 
@@ -34,7 +41,8 @@ def test_hits_to_classes_dedupes_within_10_ms():
 
 
 def test_score_per_class_and_pooled():
-    ref = {"KD": np.array([0.1, 1.1, 2.1]), "SD": np.array([0.6]), "HH": np.array([0.1, 0.35, 0.6]), "OT": np.array([3.0])}
+    ref = {"KD": np.array([0.1, 1.1, 2.1]), "SD": np.array([0.6]), "HH": np.array([0.1, 0.35, 0.6]),
+           "OT": np.array([3.0])}
     est = {"KD": np.array([0.12, 1.2, 2.09]), "SD": np.array([0.6, 0.9]), "CY": np.array([0.1])}
     s = score(ref, est)
     assert s["KD"]["tp"] == 2 and s["KD"]["n_ref"] == 3 and s["KD"]["n_est"] == 3  # 1.2 is 100 ms late

@@ -29,6 +29,7 @@ def trained(three_classes, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_train_folders_reaches_95_percent(trained):
     report = json.loads(trained.with_suffix(".report.json").read_text())
     assert report["labels"] == sorted(SYNTH_CLASSES)
@@ -40,6 +41,7 @@ def test_train_folders_reaches_95_percent(trained):
         assert trained.with_suffix(suffix).stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_checkpoint_works_with_classify_and_sort(trained, three_classes, tmp_path, capsys):
     files = sorted(three_classes.rglob("*.wav"))[::20]
     assert cli.main(["classify", "--json", "--model", str(trained), *map(str, files)]) == 0
@@ -54,6 +56,7 @@ def test_checkpoint_works_with_classify_and_sort(trained, three_classes, tmp_pat
     assert len(rows) == 120 and sum(right) / len(rows) >= 0.95
 
 
+@pytest.mark.slow
 def test_members_average_their_probabilities(three_classes, tmp_path):
     """--members 2: an ensemble checkpoint whose output is the mean of its members' probabilities, member 1 the
     network a one-member run with the same seed trains, member 2 a different one."""

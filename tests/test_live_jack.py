@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jack_harness import Harness, JackServer
 from drumscribe.realtime import SAMPLE_RATE_HZ
+
+from jack_harness import Harness, JackServer
 
 REPO = Path(__file__).resolve().parent.parent
 KIT = "hydrogen:ColomboAcousticDrumkit"  # held out of training
@@ -359,6 +360,7 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     return notes, hits, model_path, rate_hz, file_hits, xrun_s, slack
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rate_hz", [48000, 44100])
 def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     """Plumbing, timing, the take and `transcribe --live`, with the fixed random-weight live-shaped model."""
@@ -396,6 +398,7 @@ LIVE_F_FLOOR = 0.45
 against regressions."""
 
 
+@pytest.mark.slow
 def test_live_jack_accuracy(groove_hits_audio, tmp_path):
     """The shipped live model through JACK: kick/snare/hi-hat notes scored against the groove, a note counting
     when it arrives between 50 ms before and the latency bound + 50 ms after a true onset of its class. The live
@@ -433,6 +436,7 @@ def test_live_jack_accuracy(groove_hits_audio, tmp_path):
                                f"({f_file:.3f} from the file), below its measured level {LIVE_F_FLOOR}")
 
 
+@pytest.mark.slow
 def test_live_jack_server_vanishes(groove_hits_audio, live_model, tmp_path):
     """The audio server dies mid-run: one line, exit 1, the take written."""
     _, audio = groove_hits_audio
@@ -448,6 +452,7 @@ def test_live_jack_server_vanishes(groove_hits_audio, live_model, tmp_path):
     mido.MidiFile(str(record))  # a valid .mid
 
 
+@pytest.mark.slow
 def test_live_bad_conditions_one_line(live_model, tmp_path):
     """Bad input device, channel, rate, note length or output path: one line and exit 1, and an earlier take at
     --record / --events left as it was (nothing was played, so nothing replaces it); `devices` says no JACK server
@@ -480,6 +485,7 @@ def test_live_bad_conditions_one_line(live_model, tmp_path):
     assert "no JACK server is running" in out
 
 
+@pytest.mark.slow
 def test_live_run_with_no_hit_keeps_the_earlier_take(live_model, tmp_path):
     """A run in which nothing was played (silence, then Ctrl-C): exit 0, and no empty take replaces the one
     at --record / --events; the end says so."""
@@ -543,6 +549,7 @@ def test_take_sink_writes_only_once_a_hit_came(tmp_path):
     assert isinstance(broken.error, OSError) and not broken.written and not gone.parent.exists()
 
 
+@pytest.mark.slow
 def test_jack_server_that_does_not_answer_is_started_again(monkeypatch):
     """The first jackd never answers (as a stalled machine once left one): it is stopped, a second starts."""
     import jack_harness
@@ -563,6 +570,7 @@ def test_jack_server_that_does_not_answer_is_started_again(monkeypatch):
             os.kill(first, 0)  # stopped, and reaped
 
 
+@pytest.mark.slow
 def test_jack_server_that_exits_at_start_says_so():
     import jack_harness
 

@@ -9,8 +9,16 @@ import numpy as np
 import pytest
 
 from drumscribe.realtime.drums import DRUMS, load_drum_map
-from drumscribe.realtime.sinks import (CSV_COLUMNS, CsvEventsSink, MidiFileSink, OutputPathError, PlotSink, SummarySink,
-                                       check_writable, hits_to_midi)
+from drumscribe.realtime.sinks import (
+    CSV_COLUMNS,
+    CsvEventsSink,
+    MidiFileSink,
+    OutputPathError,
+    PlotSink,
+    SummarySink,
+    check_writable,
+    hits_to_midi,
+)
 from drumscribe.realtime.tempo import estimate_tempo_bpm
 from drumscribe.realtime.types import DrumHit
 

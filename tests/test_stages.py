@@ -12,8 +12,8 @@ many spectrogram frames.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -152,9 +152,9 @@ def _live_recipe_checkpoint():
     torch.manual_seed(4321)
     params = FeatureParams(n_fft=512, hop_samples=128, n_mels=48)
     model = HitCNN(HitCNNConfig(n_mels=48, frames_before=6, frames_after=1, n_classes=len(DRUMS))).eval()
+    onset_params = OnsetParams(threshold=0.1, min_gap_frames=3, average_frames=40, rising=True)
     return Checkpoint(model=model, labels=list(DRUMS), feature_params=params.as_dict(),
-                      onset_params=OnsetParams(threshold=0.1, min_gap_frames=3, average_frames=40, rising=True).as_dict(),
-                      mel_basis=mel_basis(params), thresholds=[0.5] * len(DRUMS))
+                      onset_params=onset_params.as_dict(), mel_basis=mel_basis(params), thresholds=[0.5] * len(DRUMS))
 
 
 def _band_onsets_checkpoint(checkpoint):

@@ -73,7 +73,8 @@ def test_dataset_cli_renders_with_the_onset_settings_it_is_given(tmp_path):
         out = tmp_path / f"{name}.npz"
         main(["--out", str(out), "--clips-per-kit", "1", "--kit", kit, "--workers", "1", "--seed", "4", *extra])
         with np.load(out) as z:
-            runs[name] = (json.loads(str(z["onset_params"])), len(z["y"]), int(z["missed"].sum()), float(z["seconds"].sum()))
+            runs[name] = (json.loads(str(z["onset_params"])), len(z["y"]), int(z["missed"].sum()),
+                          float(z["seconds"].sum()))
     (default, n_default, missed_default, s_default), (relative, n_relative, missed_relative, s_relative) = list(
         runs.values())[:2]
     assert default["relative_threshold"] == 1.0 and relative["relative_threshold"] == 0.3
@@ -128,8 +129,8 @@ def _upper_share(audio: np.ndarray) -> float:
 
 def test_amp_drives_the_power_chords_and_leaves_other_bands_alone():
     """--amp: a band whose power chords go through an amp has more of its energy at 1.5-6 kHz (the drive's
-    harmonics) and a lower crest factor (a denser wall) than the same band played clean; amp=False is the render it always was, and a band without power
-    chords is the same with or without an amp."""
+    harmonics) and a lower crest factor (a denser wall) than the same band played clean; amp=False is the render it
+    always was, and a band without power chords is the same with or without an amp."""
     from drumscribe.offline.accompaniment import render_accompaniment
 
     changed = same = 0
@@ -339,10 +340,10 @@ def test_bleed_changes_the_sound_and_never_the_labels():
 def test_band_soundfonts_change_the_band_and_never_the_labels():
     """band_soundfonts: the band plays from the soundfont drawn; without it (or with it empty) the render is the one
     it always was (no extra draw), and the hits are the same whichever soundfont plays."""
-    from conftest import kick_and_hat_kit
-
     from drumscribe.offline.accompaniment import DEFAULT_SOUNDFONT
     from drumscribe.offline.render import render_performance
+
+    from conftest import kick_and_hat_kit
 
     kit = kick_and_hat_kit()
 
@@ -563,7 +564,8 @@ def _cymbal_kit():
     bell = (0.3 * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)
     return Kit(name="cymbals", path=None, kind="test", instruments={
         "crash": [Instrument("Crash", "crash", [Layer(0.0, 1.0, noise)])],
-        "ride": [Instrument("GM 51", "ride", [Layer(0.0, 1.0, bow)]), Instrument("GM 53", "ride", [Layer(0.0, 1.0, bell)])]})
+        "ride": [Instrument("GM 51", "ride", [Layer(0.0, 1.0, bow)]),
+                 Instrument("GM 53", "ride", [Layer(0.0, 1.0, bell)])]})
 
 
 def test_cymbal_play_chokes_crashes_and_rides_the_bell_on_strong_strokes():

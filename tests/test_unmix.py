@@ -81,9 +81,9 @@ def test_augment_parts_keeps_augment_s_draws_and_puts_every_part_through_one_stu
 def test_drums_apart_are_what_the_drums_contribute():
     """render_performance(drums_apart=True): without a band the drums apart are the whole clip, through the
     studio too; with one (no studio) the whole minus the drums is the band, at a level around the drums'."""
-    from conftest import kick_and_hat_kit
-
     from drumscribe.offline.render import render_performance
+
+    from conftest import kick_and_hat_kit
 
     kit = kick_and_hat_kit()
     audio, hits, drums = render_performance(kit, np.random.default_rng(3), bars=2, style="groove", drums_apart=True)
@@ -97,14 +97,15 @@ def test_drums_apart_are_what_the_drums_contribute():
     assert -10 <= level_db <= 10
 
 
+@pytest.mark.slow
 def test_mask_training_learns_to_take_out_the_band(tmp_path):
     """Clips of a real kit with a band (offline.unmix.render_kit), a short training: the masked whole comes out
     much nearer the drums alone than the whole was, on the clips trained on and on two it never saw."""
-    from conftest import KIT_NAME, find_kit
-
     from drumscribe.models.unmix import load_mask
     from drumscribe.offline.unmix import render_kit, train
     from drumscribe.realtime.features import FeatureParams, mel_basis
+
+    from conftest import KIT_NAME, find_kit
 
     find_kit()  # skips without hydrogen-drumkits
     fp = FeatureParams()
