@@ -41,8 +41,8 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
-# ruff, as pyproject.toml's [tool.ruff] sets it up; the library folders join once their findings are fixed
-LINT_PATHS := bench experiments tests offline/accuracy.py offline/tuning_set.py
+# ruff, as pyproject.toml's [tool.ruff] sets it up; models/, offline/ and realtime/ join once their findings are fixed
+LINT_PATHS := drumscribe bench experiments tests examples offline/accuracy.py offline/tuning_set.py
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 
