@@ -1,6 +1,6 @@
 """The shipped model on band-limited audio: grooves on a training kit with everything above 11 kHz removed (audio
 once sampled at 22.05 kHz, or an mp3 encoder's low-pass). Before the band-limited training epoch the hi-hat fell
-from 0.96 to 0.79 F there and the cymbals from 0.90 to 0.47 (bench/bandwidth.py); this guards what the shipped
+from 0.96 to 0.79 F there and the cymbals from 0.90 to 0.47 (experiments/bandwidth.py); this guards what the shipped
 model keeps. A training kit, so it is a regression test, not a held-out figure."""
 import numpy as np
 import pytest
