@@ -257,7 +257,7 @@ def _sf2_oneshots(path: Path, bank: int, preset: int, seen: dict, seconds: float
 LOOKALIKE_CORRELATION = 0.9
 """Two one-shots whose normalised cross-correlation (first 0.2 s, any lag) reaches this are the same recording.
 Distinct kits here peak at 0.88; a shared sample, resampled or re-levelled, at 0.90-1.00
-(`python bench/lookalikes.py`)."""
+(`python experiments/lookalikes.py`)."""
 
 
 def _lookalike_spectra(shots, n: int = 9600, fft: int = 16384) -> np.ndarray:

@@ -20,7 +20,7 @@ EXAMPLE = REPO / "examples" / "example.mp3"
 SUBPACKAGES = {"drumscribe": "drumscribe", "realtime": "drumscribe/realtime", "models": "drumscribe/models",
                "offline": "drumscribe/offline", "presets": "drumscribe/presets"}
 """Repository folder -> where its files sit in the wheel."""
-SOURCE_DIRS = (*SUBPACKAGES, "tests", "bench", "examples")
+SOURCE_DIRS = (*SUBPACKAGES, "tests", "bench", "experiments", "examples")
 # what a checkout holds that a build must not see (.gitignore's): git, the venv, outputs of earlier builds and runs
 # (a build/ left by an older layout would ship its stale files)
 _NOT_COPIED = {".": {".git", ".venv", "build", "dist", "data", "runs", ".pytest_cache"},
