@@ -201,7 +201,20 @@ def _blocks(chunks, size: int):
         yield carry
 
 
-class ArraySource:
+class _Source:
+    """Context manager plumbing of a source: `with FileSource(...) as source:`."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        pass
+
+
+class ArraySource(_Source):
     """Blocks of a signal already in memory, at the engine rate, `block_size_samples` at a time."""
 
     def __init__(self, audio: np.ndarray, *, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES,
@@ -224,17 +237,8 @@ class ArraySource:
     def __iter__(self):
         return _blocks([self.audio], self.block_size_samples)
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self) -> None:
-        pass
-
-
-class FileSource:
+class FileSource(_Source):
     """An audio file read like a live input: decoded, mixed to mono and resampled a chunk at a time, in fixed
     blocks. Nothing of the file is held beyond the chunk being read.
 
@@ -273,12 +277,3 @@ class FileSource:
 
     def __iter__(self):
         return _blocks(self._chunks(), self.block_size_samples)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self) -> None:
-        pass
