@@ -174,16 +174,12 @@ def transcribe_source(source, checkpoint, *, context: bool = True) -> list:
     from dataclasses import replace
 
     from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
+    from drumscribe.realtime.sinks import CollectSink
 
-    hits = []
-
-    class _Collect:
-        def write(self, batch):
-            hits.extend(batch)
-
-    Engine(build_stages(checkpoint, replace(OFFLINE, context=context)), [_Collect()],
+    hits = CollectSink()
+    Engine(build_stages(checkpoint, replace(OFFLINE, context=context)), [hits],
            sample_rate_hz=source.sample_rate_hz).run(source)
-    return hits
+    return list(hits)
 
 
 def format_track_table(per_track: dict, classes=CLASSES) -> str:

@@ -95,6 +95,7 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
 def _candidates(checkpoint, audio: np.ndarray):
     """Every candidate hit (confidence >= 0.05, no double-trigger suppression) and the suppression time."""
     from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
+    from drumscribe.realtime.sinks import CollectSink
     from drumscribe.realtime.sources import ArraySource
 
     stages = build_stages(checkpoint, OFFLINE)
@@ -106,20 +107,15 @@ def _candidates(checkpoint, audio: np.ndarray):
     stages[-1].split_groups = []  # the splits are computed below, from the candidates (song_splits_of)
     refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
     stages[-1].refractory_frames = 0
-    hits = []
-
-    class _Collect:
-        def write(self, batch):
-            hits.extend(batch)
-
-    Engine(stages, [_Collect()]).run(ArraySource(audio, block_size_samples=4096))
+    hits = CollectSink()
+    Engine(stages, [hits]).run(ArraySource(audio, block_size_samples=4096))
     frames_per_s = stages[-1].sample_rate_hz / stages[-1].hop_samples
     context = stages[-1].context
     splits = song_splits_of(hits, list(checkpoint.labels), context, frames_per_s, stages[-1].embeddings)
     unchecked = None
     if context is not None and context.split_contrast > 0:
         unchecked = song_splits_of(hits, list(checkpoint.labels), replace(context, split_contrast=0.0), frames_per_s)
-    return Candidates(hits, stages[-1].gates, splits, unchecked), refractory_s
+    return Candidates(list(hits), stages[-1].gates, splits, unchecked), refractory_s
 
 
 def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:

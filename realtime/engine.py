@@ -164,14 +164,10 @@ class Engine:
 def transcribe_array(audio: np.ndarray, checkpoint, *, block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES,
                      scheduling: Scheduling = OFFLINE, sinks: list = ()) -> list:
     """All hits in a signal at the engine rate, streamed through the engine in blocks."""
+    from .sinks import CollectSink
     from .sources import ArraySource
 
-    collected = []
-
-    class _Collect:
-        def write(self, hits):
-            collected.extend(hits)
-
-    engine = Engine(build_stages(checkpoint, scheduling), [_Collect(), *sinks])
+    collected = CollectSink()
+    engine = Engine(build_stages(checkpoint, scheduling), [collected, *sinks])
     engine.run(ArraySource(audio, block_size_samples=block_size_samples))
-    return collected
+    return list(collected)

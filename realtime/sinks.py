@@ -65,7 +65,8 @@ def check_writable(path: str | Path) -> Path:
     try:
         fd, probe = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".probe")
     except OSError as exc:
-        raise OutputPathError(f"output '{path}': cannot write in folder '{path.parent}' ({exc.strerror or exc})") from None
+        raise OutputPathError(f"output '{path}': cannot write in folder '{path.parent}' "
+                              f"({exc.strerror or exc})") from None
     os.close(fd)
     os.unlink(probe)
     return path
@@ -140,6 +141,16 @@ def _written(path: Path):
             yield tmp
     except OSError as exc:
         raise OutputWriteError(f"could not write '{path}' ({exc.strerror or exc})") from None
+
+
+class CollectSink(list):
+    """The hits, collected in a list as the engine releases them: `Engine(stages, [hits := CollectSink()])`."""
+
+    def write(self, hits) -> None:
+        self.extend(hits)
+
+    def close(self) -> None:
+        pass
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from drumscribe.realtime.classifier import ContextParams, HitClassifier
 from drumscribe.realtime.engine import LIVE, OFFLINE, Engine, build_stages, context_params, tail_samples
 from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
 from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+from drumscribe.realtime.sinks import CollectSink
 from drumscribe.realtime.types import FrameBlock
 
 CONTEXT = ContextParams(neighbours=3, weight=0.6, ahead_s=1.0, behind_s=1.5, exclude_s=0.05)
@@ -126,12 +127,9 @@ def test_ctrl_c_keeps_the_onsets_waiting_for_context(checkpoint, groove):
                 yield block
 
     def run(source):
-        hits = []
+        hits = CollectSink()
 
-        class Collect:
-            def write(self, batch):
-                hits.extend(batch)
-        stats = Engine(build_stages(ckpt, OFFLINE), [Collect()]).run(source)
+        stats = Engine(build_stages(ckpt, OFFLINE), [hits]).run(source)
         return stats, hits
 
     stats, cut = run(Interrupted(audio, block_size_samples=128))

@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 
 from drumscribe.realtime import SAMPLE_RATE_HZ
+from drumscribe.realtime.sinks import CollectSink
 
 from jack_harness import Harness, JackServer
 
@@ -251,30 +252,17 @@ def test_live_worker_equals_transcribe_live(groove_hits_audio, live_model):
 
     _, audio = groove_hits_audio
     ckpt = load_checkpoint(live_model[0])
-    collected = []
-
-    class Collect:
-        def write(self, hits):
-            collected.extend(hits)
-
-        def close(self):
-            pass
-
+    collected = CollectSink()
     ring = RingBuffer(len(audio) + 128)
-    worker = LiveWorker(Engine(build_live_stages(ckpt), [Collect()]), ring)
+    worker = LiveWorker(Engine(build_live_stages(ckpt), [collected]), ring)
     worker.start()
     for start in range(0, len(audio), 128):  # as the audio callback would: copy, wake
         assert ring.write(audio[start : start + 128])
         worker.wake.set()
     worker.stop(flush=True)
     assert worker.error is None
-    expected = []
-
-    class Expect(Collect):
-        def write(self, hits):
-            expected.extend(hits)
-
-    Engine(build_live_stages(ckpt), [Expect()]).run(ArraySource(audio, block_size_samples=128))  # transcribe --live
+    expected = CollectSink()
+    Engine(build_live_stages(ckpt), [expected]).run(ArraySource(audio, block_size_samples=128))  # transcribe --live
     assert collected == expected
     assert worker.stats.blocks_done > len(audio) // 128
 

@@ -17,6 +17,7 @@ from drumscribe.realtime.classifier import (
     split_contrast,
 )
 from drumscribe.realtime.engine import OFFLINE, Engine, build_stages, tail_samples
+from drumscribe.realtime.sinks import CollectSink
 from drumscribe.realtime.sources import ArraySource
 
 SPLIT = dict(ahead_s=1.0, behind_s=1.5, split_ahead_s=1.0, split_min=8)
@@ -101,13 +102,9 @@ def _with(checkpoint, **context):
 
 
 def _run(checkpoint, audio, block=4096):
-    hits = []
+    hits = CollectSink()
 
-    class Collect:
-        def write(self, batch):
-            hits.extend(batch)
-
-    Engine(build_stages(checkpoint, OFFLINE), [Collect()]).run(ArraySource(audio, block_size_samples=block))
+    Engine(build_stages(checkpoint, OFFLINE), [hits]).run(ArraySource(audio, block_size_samples=block))
     return [(h.onset_s, h.drum, h.confidence, h.velocity) for h in hits]
 
 

@@ -26,6 +26,7 @@ from drumscribe.realtime.engine import (
     context_params,
     tail_samples,
 )
+from drumscribe.realtime.sinks import CollectSink
 from drumscribe.realtime.types import FrameBlock
 
 BLOCK_SIZES = (1, 64, 65, 128, 4096)
@@ -251,13 +252,8 @@ def test_engine_run_matches_process(checkpoint, groove):
     from drumscribe.realtime.sources import ArraySource
 
     audio = groove[0]
-    collected = []
-
-    class Collect:
-        def write(self, hits):
-            collected.extend(hits)
-
-    engine = Engine(build_stages(checkpoint, OFFLINE), [Collect()])
+    collected = CollectSink()
+    engine = Engine(build_stages(checkpoint, OFFLINE), [collected])
     stats = engine.run(ArraySource(audio, block_size_samples=128))
     assert not stats.interrupted and stats.samples == len(audio) and stats.hits == len(collected) > 0
     whole = Engine(build_stages(checkpoint, OFFLINE)).process(

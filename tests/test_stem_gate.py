@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from drumscribe.models.unmix import DrumMask, DrumMaskConfig, numpy_weights
+from drumscribe.realtime.sinks import CollectSink
 from drumscribe.realtime.types import FrameBlock
 from drumscribe.realtime.unmix import DrumShareStage, mask_frames, reach_frames
 
@@ -71,13 +72,9 @@ def _run(checkpoint, audio, block=4096):
 
     stages = build_stages(checkpoint, OFFLINE)
     stages[-1].gates = {}
-    hits = []
+    hits = CollectSink()
 
-    class _Collect:
-        def write(self, batch):
-            hits.extend(batch)
-
-    Engine(stages, [_Collect()]).run(ArraySource(audio, block_size_samples=block))
+    Engine(stages, [hits]).run(ArraySource(audio, block_size_samples=block))
     return hits, stages
 
 
