@@ -7,7 +7,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.drumscribe-setup
 APT_PACKAGES := jackd2 libportaudio2 hydrogen-drumkits fluid-soundfont-gm timgm6mb-soundfont fluidsynth libsndfile1
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# torch first and pinned: the local wheel path has a CPU build; an unpinned torch would pull GBs of CUDA
+# torch (the train extra) first and pinned: the local wheel path has a CPU build; an unpinned torch would pull GBs
+# of CUDA
 TORCH := torch==2.13.0
 
 .PHONY: setup demo test test-fast lint bench clean-setup
@@ -24,7 +25,7 @@ $(STAMP): setup.cfg pyproject.toml
 	fi
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test,cluster]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster,train]'
 	@touch $(STAMP)
 
 demo: setup

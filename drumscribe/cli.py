@@ -48,7 +48,6 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drumscribe.models import DEFAULT_MODEL_PATH
     from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
     from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
 
@@ -66,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--events", metavar="CSV",
                    help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
     t.add_argument("--plot", metavar="PNG", help="also draw the hits over the waveform (png, svg or pdf)")
+    t.add_argument("--score", metavar="MUSICXML",
+                   help="also write a drum score (.musicxml, .xml or .mxl) at the tempo and downbeat of the .mid")
     t.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
                    help=f"drum map preset or JSON file (default {DEFAULT_DRUM_MAP}; see 'drumscribe drum-maps')")
     t.add_argument("--model", default=None, metavar="PATH",
@@ -86,19 +87,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     audition_cli.add_transcribe_options(t)
 
+    from . import _common  # the options more than one command takes
+
     e = commands.add_parser("evaluate", help="score the model on annotated audio (MDB Drums format)",
                             description="Transcribe every audio file in --audio that has a <stem>.txt annotation "
                                         "(lines 'time<TAB>CLASS', CLASS in KD SD HH TT CY OT) in --annotations and "
                                         "print precision/recall/F per class, F3 (KD SD HH) and F5 (all five).")
-    e.add_argument("--audio", required=True, metavar="DIR", help="folder of audio files")
-    e.add_argument("--annotations", required=True, metavar="DIR", help="folder of <stem>.txt annotations")
-    e.add_argument("--model", default=str(DEFAULT_MODEL_PATH), metavar="PATH", help="model checkpoint")
-    e.add_argument("--json", metavar="PATH", help="also write every score as JSON")
-    e.add_argument("--window-ms", type=float, default=50.0, metavar="MS", help="onset tolerance (default 50)")
-    e.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
-                   help=f"samples per engine block (default {DEFAULT_BLOCK_SIZE_SAMPLES})")
+    e.add_argument("--audio", required=True, metavar="DIR", help="the folder of audio files")
+    e.add_argument("--annotations", required=True, metavar="DIR", help="the folder of their <stem>.txt annotations")
+    _common.add_model_option(e)
+    e.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="print every score as JSON on stdout instead of text (the per-track lines go to stderr); "
+                        "--json PATH writes that JSON to PATH instead, beside the text")
+    e.add_argument("--window-ms", type=float, default=50.0, metavar="MS",
+                   help="how far a found onset may be from the annotated one, in ms (default: 50)")
+    _common.add_block_size_option(e)
     e.add_argument("--no-context", action="store_true",
                    help="decide each onset alone, as 'transcribe --no-context' does")
+    _common.add_no_progress_option(e)
     e.set_defaults(run=cmd_evaluate)
 
     from .train_cli import add_train_commands  # render, fit, tune, calibrate, ensemble, export, folders, ...
@@ -150,6 +156,12 @@ def main(argv=None) -> int:
             os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout at exit
         return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug of ours: still one line for the user, the traceback on request
+        if isinstance(exc, ModuleNotFoundError) and (exc.name or "").split(".")[0] == "torch":
+            from .train_cli import INSTALL_TRAIN  # torch is the train extra: say what to install
+
+            print(f"{command}: needs PyTorch, which is not installed here; install it with: {INSTALL_TRAIN}",
+                  file=sys.stderr)
+            return EXIT_ERROR
         if os.environ.get("DRUMSCRIBE_TRACEBACK"):
             raise
         print(f"{command}: internal error ({type(exc).__name__}: {one_line(exc)}); please report it with the "
@@ -222,7 +234,7 @@ def _checked_transcribe(args) -> int:
     drum_map = load_drum_map(args.drum_map)
     from . import audition_cli
 
-    outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot,
+    outputs = {"--output": args.output, "--events": args.events, "--plot": args.plot, "--score": args.score,
                **audition_cli.transcribe_outputs(args)}
     check_outputs(outputs, args.audio)
     if args.plot:
@@ -230,6 +242,14 @@ def _checked_transcribe(args) -> int:
 
         try:
             check_plot_format(args.plot)
+        except OutputPathError as exc:
+            raise DrumscribeError(one_line(exc)) from None
+    if args.score:
+        from drumscribe.offline.score import check_score_format
+        from drumscribe.realtime.sinks import OutputPathError
+
+        try:
+            check_score_format(args.score)
         except OutputPathError as exc:
             raise DrumscribeError(one_line(exc)) from None
     audition_sinks = audition_cli.prepare_transcribe(args, drum_map)
@@ -248,6 +268,10 @@ def _checked_transcribe(args) -> int:
             outputs.append(("--events", CsvEventsSink(args.events, drum_map)))
         if plot:
             outputs.append(("--plot", plot))
+        if args.score:  # after the .mid, whose tempo and downbeat it takes when closing
+            from drumscribe.offline.score import ScoreSink
+
+            outputs.append(("--score", ScoreSink(args.score, outputs[0][1], title=Path(args.audio).name)))
         outputs += [("--audition", sink) for sink in audition_sinks(original, source.sample_rate_hz)]
         return _transcribe(args, stages, source, outputs, summary)
     except BaseException:
@@ -429,8 +453,12 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    """The scores as text on stdout; `--json`: as JSON on stdout instead (the per-track lines on stderr);
+    `--json PATH` (the older spelling): the text on stdout and the JSON written to PATH."""
     from drumscribe.offline import evaluate as ev
     from drumscribe.realtime.sources import AudioInputError
+
+    from . import _common
 
     check_block_size(args.block_size)
     if not 0 < args.window_ms <= 1000:
@@ -441,8 +469,12 @@ def cmd_evaluate(args) -> int:
     pairs = ev.find_tracks(args.audio, args.annotations)
     if not pairs:
         raise DrumscribeError(f"no audio file in '{args.audio}' has a <stem>.txt annotation in '{args.annotations}'")
-    if args.json:
-        check_outputs({"--json": args.json})
+    json_stdout = args.json == "-"
+    json_path = None if json_stdout else args.json
+    if json_path:
+        check_outputs({"--json": json_path})
+    if args.model is None:
+        args.model = _common.default_model_path(live=False)
     references = []  # every annotation and audio file checked before the first is transcribed
     for audio_path, annotation_path in pairs:
         try:
@@ -452,39 +484,49 @@ def cmd_evaluate(args) -> int:
         _open_source(str(audio_path), args.block_size)
     checkpoint = load_model(args.model, threads=file_threads())
     window_s = args.window_ms / 1000.0
+    lines = sys.stderr if json_stdout else sys.stdout  # stdout holds the JSON alone
 
     per_track = {}
     for (audio_path, _), reference in zip(pairs, references):
         source = _open_source(str(audio_path), args.block_size)
+        progress = None
+        if _common.want_progress(args.no_progress, audio_s=source.duration_s):
+            progress = _common.AudioProgress(audio_path.stem, source.duration_s, source.sample_rate_hz)
+            source.listeners.append(progress)
         try:
             hits = ev.transcribe_source(source, checkpoint, context=not args.no_context)
         except AudioInputError as exc:  # damaged audio past the header
             raise DrumscribeError(one_line(exc)) from None
+        finally:
+            if progress is not None:
+                progress.close()
         per_track[audio_path.stem] = ev.score(reference, ev.hits_to_classes(hits), window_s=window_s)
         row = per_track[audio_path.stem]
-        print(f"{audio_path.stem:<40.40} F3 {row['F3']['f']:.3f}  F5 {row['F5']['f']:.3f}", flush=True)
+        print(f"{audio_path.stem:<40.40} F3 {row['F3']['f']:.3f}  F5 {row['F5']['f']:.3f}", file=lines, flush=True)
     overall = ev.pool(list(per_track.values()))
 
+    import json
+
+    record = {"model": str(args.model), "context": not args.no_context, "window_s": window_s,
+              "audio": str(args.audio), "annotations": str(args.annotations), "tracks": per_track, "overall": overall}
+    if json_stdout:
+        print(json.dumps(record, indent=2))
+        return EXIT_OK
     print()
     print(ev.format_track_table(per_track))
     print()
     print(ev.format_table(overall, title=f"overall, {len(per_track)} tracks, window {args.window_ms:g} ms "
                                          f"(pooled: sums of hits over tracks)"))
-    if args.json:
-        import json
-
+    if json_path:
         from drumscribe.realtime.sinks import atomic_output
 
-        record = {"model": str(args.model), "context": not args.no_context, "window_s": window_s,
-                  "audio": str(args.audio),
-                  "annotations": str(args.annotations), "tracks": per_track, "overall": overall}
         try:
-            with atomic_output(args.json) as tmp:
+            with atomic_output(json_path) as tmp:
                 tmp.write_text(json.dumps(record, indent=2) + "\n")
         except OSError as exc:
-            raise DrumscribeError(f"--json: could not write '{args.json}' ({exc.strerror or exc}); any old file "
+            raise DrumscribeError(f"--json: could not write '{json_path}' ({exc.strerror or exc}); any old file "
                                   f"there is untouched") from None
-        print(f"wrote '{args.json}'")
+        print(f"wrote '{json_path}'")
     return EXIT_OK
 
 

@@ -23,6 +23,23 @@ from pathlib import Path
 
 from ._common import EXIT_INTERRUPTED, EXIT_OK, DrumscribeError, Parser
 
+INSTALL_TRAIN = "pip install 'drumscribe[train]'"
+"""What installs torch (and onnx) beside drumscribe: the `train` extra (setup.cfg)."""
+
+
+def needs_torch(run):
+    """`run` (a step's command) refuses at once, in one line, where torch is not installed: the inference install
+    (`pip install drumscribe`) has no torch, and the steps that fit or load networks need it."""
+
+    def checked(args) -> int:
+        from importlib.util import find_spec
+
+        if find_spec("torch") is None:
+            raise DrumscribeError(f"needs PyTorch, which is not installed here; install it with: {INSTALL_TRAIN}")
+        return run(args)
+
+    return checked
+
 
 def add_train_commands(commands) -> None:
     """Register `train` and its steps on the drumscribe command's subparsers."""
@@ -34,7 +51,7 @@ def add_train_commands(commands) -> None:
                             help="make the models: render, fit, tune, calibrate, export, ...",
                             description="Make the models, a step a command ('drumscribe train STEP --help'); with "
                                         "no STEP, the options are those of 'fit' (train the drum-hit CNN).")
-    t.set_defaults(run=cmd_fit, parser=t, step=None)
+    t.set_defaults(run=needs_torch(cmd_fit), parser=t, step=None)
     steps = t.add_subparsers(dest="step", metavar="STEP", parser_class=Parser)
 
     r = steps.add_parser("render", parents=[_band_options()], help="render labelled training windows from sample kits",
@@ -44,14 +61,14 @@ def add_train_commands(commands) -> None:
 
     f = steps.add_parser("fit", parents=[fit], help="train the drum-hit CNN on rendered windows",
                          description="Train the drum-hit CNN on rendered windows.")
-    f.set_defaults(run=cmd_fit, parser=f)
+    f.set_defaults(run=needs_torch(cmd_fit), parser=f)
 
     u = steps.add_parser("tune", parents=[_model_option(required=True)],
                          help="tune a checkpoint's thresholds on annotated recordings",
                          description="Tune the per-drum thresholds of a checkpoint on annotated recordings (MDB Drums "
                                      "dev) and rendered validation grooves.")
     _add_tune_options(u)
-    u.set_defaults(run=cmd_tune, parser=u)
+    u.set_defaults(run=needs_torch(cmd_tune), parser=u)
 
     from drumscribe.models import DEFAULT_MODEL_PATH
 
@@ -60,7 +77,7 @@ def add_train_commands(commands) -> None:
                          description="Fit the per-drum loudness offsets behind velocity on grooves rendered on the "
                                      "training kits; --write stores them in the checkpoint and rewrites its bundle.")
     _add_calibrate_options(c)
-    c.set_defaults(run=cmd_calibrate, parser=c)
+    c.set_defaults(run=needs_torch(cmd_calibrate), parser=c)
 
     e = steps.add_parser("ensemble", help="several networks as one model",
                          description="Several hit networks as one offline model: the mean of their probabilities.")
@@ -70,13 +87,13 @@ def add_train_commands(commands) -> None:
                    help="that member votes on these drums only (repeatable; the others vote on every drum)")
     e.add_argument("--half", action="store_true",
                    help="store the weights as 16-bit floats: half the file; the model is measured as rounded")
-    e.set_defaults(run=cmd_ensemble, parser=e)
+    e.set_defaults(run=needs_torch(cmd_ensemble), parser=e)
 
     x = steps.add_parser("export", help="write the torch-free ONNX bundle beside a checkpoint",
                          description="Write the torch-free bundle (.onnx.npz) beside each checkpoint, checked against "
                                      "torch; run it again after changing a checkpoint.")
     x.add_argument("checkpoints", nargs="+", help=".pt checkpoints to write bundles of")
-    x.set_defaults(run=cmd_export, parser=x)
+    x.set_defaults(run=needs_torch(cmd_export), parser=x)
 
     o = steps.add_parser("folders", help="train a one-shot classifier from class folders (alias: --folders)",
                          description="Train a one-shot sample classifier from DATA_DIR/<class>/ folders of audio "
@@ -84,7 +101,7 @@ def add_train_commands(commands) -> None:
                                      "on CUDA when present. Writes the checkpoint and, beside it, <stem>.report.json, "
                                      "<stem>.curves.png and <stem>.confusion.png.")
     _add_folders_options(o)
-    o.set_defaults(run=cmd_folders, parser=o)
+    o.set_defaults(run=needs_torch(cmd_folders), parser=o)
     t.add_argument("--folders", nargs=argparse.REMAINDER, action=_FoldersAlias, folders_parser=o,
                    metavar="DATA_DIR ...", help="the same as 'drumscribe train folders DATA_DIR ...' (put it first)")
 
@@ -118,7 +135,7 @@ def add_train_commands(commands) -> None:
     mf.add_argument("--lr", type=float, default=1e-3)
     mf.add_argument("--channels", type=int, default=96)
     mf.add_argument("--seed", type=int, default=0)
-    mf.set_defaults(run=cmd_unmix_fit, parser=mf)
+    mf.set_defaults(run=needs_torch(cmd_unmix_fit), parser=mf)
 
 
 # ---------------------------------------------------------------------------------------------------------------
