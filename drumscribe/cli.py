@@ -60,8 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = commands.add_parser("transcribe", help="transcribe an audio file to a drum .mid",
                             description="Transcribe the drums of an audio file (mp3, wav, flac, ogg; any rate "
                                         "8-192 kHz; any number of channels) to a type-1 MIDI file on channel 10.")
-    t.add_argument("audio", help="the audio file")
-    t.add_argument("-o", "--output", required=True, metavar="MID", help="the .mid to write")
+    t.add_argument("audio", nargs="+", metavar="IN",
+                   help="audio files or folders (a folder is searched, subfolders too, for audio); several inputs "
+                        "or a folder make a batch")
+    t.add_argument("-o", "--output", metavar="MID|OUTDIR",
+                   help="one file: the .mid to write (default: the input's name with .mid, beside it); a batch: the "
+                        "folder for OUTDIR/<path relative to its IN>.mid (default: beside each input). In a batch "
+                        "--events, --plot, --audition and --score take a suffix (.csv, .png, .flac, .musicxml), "
+                        "written beside each .mid; one file takes a suffix too")
     t.add_argument("--events", metavar="CSV",
                    help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
     t.add_argument("--plot", metavar="PNG", help="also draw the hits over the waveform (png, svg or pdf)")
@@ -76,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {DEFAULT_BLOCK_SIZE_SAMPLES})")
     t.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS", help="MIDI note length (default 50)")
     t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    t.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="a batch: worker processes, each loading the model once (default: the CPU count)")
+    t.add_argument("--force", action="store_true",
+                   help="a batch: transcribe every file again, also those whose outputs are complete and newer "
+                        "than the input (skipped by default, so an interrupted batch resumes)")
+    t.add_argument("--ray", metavar="ADDRESS",
+                   help="a batch: run it as Ray tasks on a cluster (auto, 127.0.0.1:6379, ray://host:10001), one "
+                        "model per worker; inputs and outputs on storage the cluster shares (pip install "
+                        "'drumscribe[cluster]')")
     t.add_argument("--no-context", action="store_true",
                    help="decide each onset alone, not with the alike onsets around it in the song (the in-song "
                         "context decoding); hits then leave the engine within about 2 s of audio instead of 10")
@@ -279,12 +294,42 @@ def _checked_transcribe(args) -> int:
         raise
 
 
+BATCH_PATH_OPTIONS = {"--output": "output", "--events": "events", "--plot": "plot", "--audition": "audition",
+                      "--score": "score"}
+"""The per-file output paths of `transcribe` (flag -> argparse dest): a batch rewrites them for each file."""
+
+
 def cmd_transcribe(args) -> int:
+    from . import batch
+
+    inputs = args.audio
+    if len(inputs) > 1 or Path(inputs[0]).is_dir():
+        return batch.run_batch(args, inputs, per_file=_checked_transcribe, worker_init=_batch_worker_init,
+                               dests=BATCH_PATH_OPTIONS)
+    if args.ray:
+        raise DrumscribeError(f"--ray runs a batch on a cluster; '{inputs[0]}' is one file: give several files or a "
+                              f"folder")
+    args.audio = inputs[0]
+    if args.output is None and not Path(args.audio).is_file():  # its error, not one about the .mid beside it
+        _open_source(args.audio, args.block_size)
+    options = {flag: getattr(args, dest) for flag, dest in BATCH_PATH_OPTIONS.items()
+               if flag != "--output" and getattr(args, dest, None)}
+    for flag, path in batch.single_outputs(args.audio, args.output, options).items():
+        setattr(args, BATCH_PATH_OPTIONS[flag], path)
     try:
         return _checked_transcribe(args)
     except KeyboardInterrupt:  # before the engine started, or while it was being built
         raise DrumscribeError("interrupted before any audio was transcribed; nothing written", code=EXIT_INTERRUPTED) \
             from None
+
+
+def _batch_worker_init(threads: int) -> None:
+    """In a batch's worker process: the model is loaded once, with `threads` ONNX Runtime threads, and reused for
+    every file the worker transcribes (the per-file code path is otherwise that of one file)."""
+    global load_model
+    from .batch import cached_loader
+
+    load_model = cached_loader(load_model, threads)
 
 
 def _plot_sink(args, drum_map):
