@@ -580,17 +580,25 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_drum_maps(args) -> int:
+    """One line per map (preset name, plugin, source), then its notes; docs/drum-maps.md has the full table."""
+    import re
+    from urllib.parse import unquote
+
     from drumscribe.realtime.drums import DRUM_MAPS_DIR, DRUMS, DrumMapError, available_drum_maps, load_drum_map
 
-    for name in available_drum_maps():
+    names = available_drum_maps()
+    width = max(map(len, names), default=0)
+    for name in names:
         try:
             drum_map = load_drum_map(name)
         except DrumMapError as exc:
             print(f"drumscribe drum-maps: {one_line(exc)}", file=sys.stderr)
             continue
-        print(f"{name}  ({drum_map.name})")
-        print("    " + ", ".join(f"{d} {drum_map.note(d)}" for d in DRUMS))
-    print(f"\nmaps live in {DRUM_MAPS_DIR}; --drum-map also takes a JSON file of the same shape")
+        source = unquote(re.sub(r"https?://|/blob/[0-9a-f]{7,40}", "", drum_map.source)) or "(no source given)"
+        print(f"{name:<{width}}  {drum_map.name}; source: {source}")
+        print(" " * (width + 2) + ", ".join(f"{d} {drum_map.note(d)}" for d in DRUMS))
+    print(f"\n{len(names)} maps in {DRUM_MAPS_DIR}; --drum-map also takes a JSON file of the same shape; "
+          f"notes, articulations and sources of each: docs/drum-maps.md")
     return EXIT_OK
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -36,6 +36,18 @@ SCORE_CLASS = {
     "ride": "CY",
 }
 
+ARTICULATIONS = {
+    "snare_rimshot": "snare",
+    "hh_half_open": "hh_open",
+    "hh_pedal_splash": "hh_pedal",
+    "ride_bell": "ride",
+    "ride_edge": "ride",
+    "ride_choke": "ride",
+    "crash_choke": "crash",
+}
+"""Articulations a drum map may name beside its drums (optional), each with the drum it is a way of playing.
+The classifier does not report them (yet); a map lists them so that its table tells the whole layout."""
+
 DRUM_MAPS_DIR = Path(str(files("drumscribe.presets") / "drum_maps"))
 DEFAULT_DRUM_MAP = "general_midi"
 
@@ -51,6 +63,10 @@ class DrumMap:
     name: str
     description: str
     notes: dict
+    source: str = ""
+    """Where the notes come from (a manual page, an official map file, a public map repository)."""
+    articulations: dict = field(default_factory=dict)
+    """Optional notes of ARTICULATIONS (a ride bell, a crash choke, ...) where the plugin has them."""
 
     def note(self, drum: str) -> int:
         return self.notes[drum]
@@ -82,7 +98,23 @@ def load_drum_map(name_or_path: str = DEFAULT_DRUM_MAP) -> DrumMap:
     missing = [d for d in DRUMS if d not in notes]
     if missing:
         raise DrumMapError(f"drum map '{path}' has no note for drum '{missing[0]}'")
+    _check_notes(path, notes)
+    articulations = data.get("articulations", {})
+    if not isinstance(articulations, dict):
+        raise DrumMapError(f"drum map '{path}': 'articulations' must be an object mapping articulations to notes")
+    unknown = sorted(set(articulations) - set(ARTICULATIONS))
+    if unknown:
+        raise DrumMapError(f"drum map '{path}' names unknown articulation '{unknown[0]}'; articulations are: "
+                           f"{', '.join(ARTICULATIONS)}")
+    _check_notes(path, articulations)
+    for key in ("name", "description", "source"):
+        if not isinstance(data.get(key, ""), str):
+            raise DrumMapError(f"drum map '{path}': '{key}' must be a string, got {data[key]!r}")
+    return DrumMap(name=data.get("name", path.stem), description=data.get("description", ""), notes=dict(notes),
+                   source=data.get("source", ""), articulations=dict(articulations))
+
+
+def _check_notes(path: Path, notes: dict) -> None:
     for drum, note in notes.items():
-        if not isinstance(note, int) or not 0 <= note <= 127:
+        if isinstance(note, bool) or not isinstance(note, int) or not 0 <= note <= 127:
             raise DrumMapError(f"drum map '{path}': note {note!r} for '{drum}' is not an integer 0-127")
-    return DrumMap(name=data.get("name", path.stem), description=data.get("description", ""), notes=dict(notes))
