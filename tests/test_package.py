@@ -34,10 +34,8 @@ def _pip(*args):
     return run
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    """The wheel `pip wheel --no-deps .` builds from a clean copy of the checkout."""
-    tmp = tmp_path_factory.mktemp("wheel")
+def build_wheel(tmp: Path) -> Path:
+    """The wheel `pip wheel --no-deps .` builds from a clean copy of the checkout (made under `tmp`)."""
     source = tmp / "source"
 
     def ignore(folder, names):
@@ -49,6 +47,11 @@ def wheel(tmp_path_factory) -> Path:
     _pip("wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp / "dist"), str(source))
     (found,) = (tmp / "dist").glob("drumscribe-*.whl")
     return found
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    return build_wheel(tmp_path_factory.mktemp("wheel"))
 
 
 def test_the_wheel_holds_the_drumscribe_package_only_with_its_data(wheel):
@@ -130,3 +133,18 @@ def test_nothing_names_the_folders_as_top_level_packages():
              for path in _sources() if path.name != Path(__file__).name
              for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if old.search(line)]
     assert not found, "\n".join(found)
+
+
+def test_the_wheel_requires_torch_only_in_the_train_extra(wheel):
+    """`pip install drumscribe` brings no torch (1.7 GB): inference runs on ONNX Runtime; torch (and onnx, for
+    `train export`) come with the `train` extra."""
+    with zipfile.ZipFile(wheel) as z:
+        (name,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = z.read(name).decode()
+    requires = [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    plain = [r for r in requires if ";" not in r]
+    assert "onnxruntime" in " ".join(plain) and len(plain) > 10, requires
+    torch_lines = [r for r in requires if re.match(r"torch\b", r)]
+    assert torch_lines and all(re.search(r";\s*extra\s*==\s*[\"']train[\"']", r) for r in torch_lines), torch_lines
+    assert not [r for r in plain if re.match(r"(torch|onnx)\b(?!runtime)", r)], plain
+    assert "Provides-Extra: train" in metadata
