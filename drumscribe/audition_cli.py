@@ -6,6 +6,10 @@ a thin face over realtime/audition.py, realtime/sampler.py and realtime/effects.
     drumscribe audition song.mid [-o out.wav | --play] [--kit NAME|PATH] [--effects PRESET|FILE]
                                  [--mix-with song.mp3 [--mix 0.5]] [--gain DRUM=DB ...] [--drum-map NAME]
     drumscribe transcribe song.mp3 -o song.mid --audition song-drums.wav [--kit ...] [--effects ...] [--mix 0.5]
+    drumscribe live --monitor PRESET [--kit ...] [--monitor-output DEVICE]
+
+`--mix` means the same in both commands, with the same default (DEFAULT_MIX): the balance of the rendering and the
+original laid under it (`audition --mix-with AUDIO`, or the input of `transcribe`).
 
 Heavy modules load inside the commands; every bad kit, preset or file is one line on stderr and exit 1.
 """
@@ -16,14 +20,27 @@ import os
 import sys
 from pathlib import Path
 
-from ._common import EXIT_ERROR, EXIT_OK, DrumscribeError, check_block_size, check_outputs, load_drum_map, one_line
+from ._common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    DrumscribeError,
+    add_drum_map_option,
+    check_block_size,
+    check_outputs,
+    load_drum_map,
+    one_line,
+)
 
 DEFAULT_MIX = 0.5
+"""`--mix` of `audition --mix-with` and of `transcribe --audition`: the original and the rendering at equal peaks."""
+
+# named here so that --help imports no numpy (tests/test_cli_consistency.py checks them against realtime.audition)
+DEFAULT_KIT = "The Black Pearl 1.0"  # realtime.audition.DEFAULT_KITS[0]
+RENDER_BLOCK_SIZE_SAMPLES = 8192  # realtime.audition.RENDER_BLOCK_SIZE_SAMPLES
 
 
 def add_commands(commands) -> None:
     """Register `kits`, `presets` and `audition` on the drumscribe command's subparsers."""
-    from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
     from drumscribe.realtime.effects import DEFAULT_PRESET  # light: numpy and pedalboard load with the first chain
 
     k = commands.add_parser("kits", help="list the drum kits audition can play",
@@ -47,27 +64,40 @@ def add_commands(commands) -> None:
     out.add_argument("--play", action="store_true", help="play it on the default audio output")
     _add_kit_options(a, default_effects=DEFAULT_PRESET)
     a.add_argument("--mix-with", metavar="AUDIO", help="the original audio (any rate) to lay under the rendering")
-    a.add_argument("--mix", type=float, metavar="0-1",
-                   help=f"balance with --mix-with: 0 the rendering alone, 1 the original alone (default {DEFAULT_MIX})")
+    _add_mix_option(a, needs="--mix-with", original="the original")
     a.add_argument("--gain", action="append", default=[], metavar="DRUM=DB",
                    help="level of one drum in dB, e.g. --gain kick=+3 --gain hh_closed=-4")
-    a.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
-                   help=f"the drum map the notes were written with (default {DEFAULT_DRUM_MAP}); GM notes it "
-                        f"does not use (35, 40, ...) are understood too")
-    a.add_argument("--block-size", type=int, metavar="SAMPLES",
-                   help="samples per rendering block (default 8192, realtime.audition.RENDER_BLOCK_SIZE_SAMPLES; "
-                        "the sound is the same at any size)")
+    add_drum_map_option(a, reading=True)
+    a.add_argument("--block-size", type=int, default=RENDER_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
+                   help=f"samples per rendering block; the sound is the same at any size "
+                        f"(default: {RENDER_BLOCK_SIZE_SAMPLES})")
     a.set_defaults(run=cmd_audition)
 
 
-def _add_kit_options(parser, *, default_effects: str | None) -> None:
+def _add_kit_option(parser, *, needs: str = "") -> None:
     parser.add_argument("--kit", metavar="NAME|PATH",
-                        help="drum kit: a name from 'drumscribe kits', a Hydrogen kit folder, an .sf2 file "
-                             "(file.sf2:Jazz for one of its kits) or a folder of one-shots named by drum "
-                             "(default: The Black Pearl 1.0 when installed)")
+                        help=(f"with {needs}: " if needs else "")
+                        + "the drum kit: a name from 'drumscribe kits', a Hydrogen kit folder, an .sf2 file "
+                          "(file.sf2:Jazz for one of its kits) or a folder of one-shots named by drum "
+                          f"(default: {DEFAULT_KIT} when installed; 'drumscribe kits' names the default)")
+
+
+def _add_kit_options(parser, *, default_effects: str | None) -> None:
+    from drumscribe.realtime.effects import DEFAULT_PRESET
+
+    _add_kit_option(parser, needs="" if default_effects else "--audition")
     parser.add_argument("--effects", default=default_effects, metavar="PRESET|FILE",
-                        help="effects preset from 'drumscribe presets' or a preset .json"
-                             + (f" (default {default_effects})" if default_effects else " (default dry)"))
+                        help=("" if default_effects else "with --audition: ")
+                        + f"the effects preset: a name from 'drumscribe presets' or a preset .json "
+                          f"(default: {default_effects or DEFAULT_PRESET})")
+
+
+def _add_mix_option(parser, *, needs: str, original: str) -> None:
+    """`--mix`, the one balance of `audition --mix-with` and `transcribe --audition`, default DEFAULT_MIX: None
+    when not given (the commands tell a --mix given without what it needs from one left out)."""
+    parser.add_argument("--mix", type=float, metavar="0-1",
+                        help=f"with {needs}: the balance of {original} laid under the rendering, from 0 (the "
+                             f"rendering alone) to 1 ({original} alone) (default: {DEFAULT_MIX:g})")
 
 
 def add_transcribe_options(t) -> None:
@@ -75,20 +105,19 @@ def add_transcribe_options(t) -> None:
     t.add_argument("--audition", metavar="AUDIO",
                    help="also render the transcription through a drum kit to this .wav/.flac/.mp3/.ogg")
     _add_kit_options(t, default_effects=None)
-    t.add_argument("--mix", type=float, default=0.0, metavar="0-1",
-                   help="with --audition: lay the input under the rendering, 0 not at all (default) to 1 "
-                        "the input alone")
+    _add_mix_option(t, needs="--audition", original="the input")
 
 
 def add_monitor_options(live) -> None:
     """`live --monitor PRESET [--kit] [--monitor-output DEVICE]`: hear every hit as it is decided."""
     live.add_argument("--monitor", metavar="PRESET|FILE",
                       help="play every hit at once on a drum kit through this effects preset (e.g. dry, studio; "
-                           "see 'drumscribe presets') on an audio output")
-    live.add_argument("--kit", metavar="NAME|PATH", help="with --monitor: the drum kit (see 'drumscribe kits'; "
-                                                          "default: The Black Pearl 1.0 when installed)")
+                           "see 'drumscribe presets'), on the system's default audio output or --monitor-output; "
+                           "the start-up line names the output")
+    _add_kit_option(live, needs="--monitor")
     live.add_argument("--monitor-output", metavar="DEVICE",
-                      help="with --monitor: the audio output, an index or name substring (default: the system's)")
+                      help="with --monitor: the audio output to play on, an index or name substring from the "
+                           "outputs 'drumscribe devices' lists (default: the system's default output)")
 
 
 def prepare_monitor(args, drum_map):
@@ -129,7 +158,7 @@ def prepare_transcribe(args, drum_map):
         for option in ("kit", "effects"):
             if getattr(args, option, None):
                 raise DrumscribeError(f"--{option} needs --audition AUDIO (the file to render the transcription to)")
-        if getattr(args, "mix", 0.0):
+        if getattr(args, "mix", None) is not None:
             raise DrumscribeError("--mix needs --audition AUDIO (the file to render the transcription to)")
         return lambda audio, sample_rate_hz: []
     from drumscribe.realtime.audition import AuditionSink, check_output_format, load_kit, resolve_kit
@@ -138,6 +167,8 @@ def prepare_transcribe(args, drum_map):
     with _user_errors("--audition"):
         check_output_format(args.audition)
     _check_mix(args.mix)
+    if args.mix is None:
+        args.mix = DEFAULT_MIX  # before cli.py's _audition_original reads it (the input is decoded when mix > 0)
     with _user_errors("--effects"):
         preset = load_preset(args.effects or DEFAULT_PRESET)
     with _user_errors("--kit"):
@@ -252,10 +283,6 @@ def cmd_presets(args) -> int:
 
 
 def cmd_audition(args) -> int:
-    from drumscribe.realtime.audition import RENDER_BLOCK_SIZE_SAMPLES
-
-    if args.block_size is None:
-        args.block_size = RENDER_BLOCK_SIZE_SAMPLES
     check_block_size(args.block_size)
     if args.mix is not None and not args.mix_with:
         raise DrumscribeError("--mix needs --mix-with AUDIO (the original to lay under the rendering)")

@@ -12,18 +12,23 @@ file at those paths as it was, and says so. Heavy modules load inside the comman
 """
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
 
-from ._common import (
+from ._common import (  # noqa: F401 (default_model_path: cli.py's transcribe imports it from here)
     EXIT_ERROR,
     EXIT_OK,
-    MAX_NOTE_LENGTH_MS,
     DrumscribeError,
+    add_block_size_option,
+    add_drum_map_option,
+    add_events_option,
+    add_model_option,
+    add_note_length_option,
     check_block_size,
+    check_note_length,
     check_outputs,
+    default_model_path,
     load_drum_map,
     load_model,
     one_line,
@@ -39,13 +44,12 @@ STATUS_LOG_INTERVAL_S = 10.0
 def add_live_commands(commands) -> None:
     """Register `devices` and `live` on the drumscribe command's subparsers."""
     from drumscribe.models import LIVE_MODEL_PATH
-    from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
-    from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
     from drumscribe.realtime.midi_out import DEFAULT_PORT_NAME, MIDI_APIS
 
-    d = commands.add_parser("devices", help="list audio inputs, MIDI APIs and MIDI ports",
-                            description="The audio inputs `drumscribe live --input` can use, and the MIDI APIs and "
-                                        "ports `--midi-api` / `--to-port` can use, on this machine.")
+    d = commands.add_parser("devices", help="list audio inputs and outputs, MIDI APIs and MIDI ports",
+                            description="The audio inputs `drumscribe live --input` can use, the audio outputs "
+                                        "`--monitor-output` can use, and the MIDI APIs and ports `--midi-api` / "
+                                        "`--to-port` can use, on this machine.")
     d.set_defaults(run=cmd_devices)
 
     live = commands.add_parser(
@@ -56,44 +60,29 @@ def add_live_commands(commands) -> None:
     live.add_argument("--input", metavar="DEVICE",
                       help="audio input: index or name substring from 'drumscribe devices' (default: the system's)")
     live.add_argument("--input-channel", type=int, default=1, metavar="N",
-                      help="the input channel the drums are on, from 1 (default 1)")
+                      help="the input channel the drums are on, from 1 (default: 1)")
     live.add_argument("--sample-rate", type=int, metavar="HZ",
-                      help="input sample rate (default: the device's); other than 48000 is resampled")
-    live.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
-                      help=f"samples per audio block (default {DEFAULT_BLOCK_SIZE_SAMPLES}: 2.7 ms at 48 kHz)")
+                      help="input sample rate; other than 48000 is resampled (default: the device's)")
+    add_block_size_option(live)
     live.add_argument("--port-name", default=DEFAULT_PORT_NAME, metavar="NAME",
-                      help=f"name of the virtual MIDI port a DAW sees (default '{DEFAULT_PORT_NAME}')")
+                      help=f"name of the virtual MIDI port a DAW sees (default: {DEFAULT_PORT_NAME})")
     live.add_argument("--midi-api", default="auto", choices=MIDI_APIS,
                       help="MIDI system: auto (ALSA sequencer on Linux, else JACK; CoreMIDI on macOS), "
-                           "alsa, jack, coremidi or windows")
+                           "alsa, jack, coremidi or windows (default: auto)")
     live.add_argument("--to-port", metavar="NAME",
                       help="send to an existing MIDI port whose name contains NAME instead of opening a virtual "
                            "one (needed on Windows, e.g. a loopMIDI port)")
     live.add_argument("--record", metavar="MID", help="also write the performance to this .mid (kept on Ctrl-C)")
-    live.add_argument("--events", metavar="CSV",
-                      help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
-    live.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
-                      help=f"drum map preset or JSON file (default {DEFAULT_DRUM_MAP})")
-    live.add_argument("--model", metavar="PATH",
-                      help=f"model checkpoint (default: the shipped live model, {LIVE_MODEL_PATH.name})")
-    live.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS",
-                      help="time from note-on to note-off (default 50)")
-    live.add_argument("--stop-after", type=float, metavar="SECONDS", help="stop by itself after this long")
+    add_events_option(live)
+    add_drum_map_option(live)
+    add_model_option(live, default=f"the shipped live model, {LIVE_MODEL_PATH.name}")
+    add_note_length_option(live)
+    live.add_argument("--stop-after", type=float, metavar="SECONDS",
+                      help="stop by itself after this many seconds (default: run until Ctrl-C)")
     from .audition_cli import add_monitor_options  # --monitor PRESET --kit NAME --monitor-output DEVICE
 
     add_monitor_options(live)
     live.set_defaults(run=cmd_live)
-
-
-def default_model_path(*, live: bool) -> str:
-    """The model a command uses when --model is not given: the live model for live runs and `transcribe --live`."""
-    from drumscribe.models import DEFAULT_MODEL_PATH
-
-    if not live:
-        return str(DEFAULT_MODEL_PATH)
-    from drumscribe.realtime.live import live_model_path
-
-    return str(live_model_path())
 
 
 def _setup_threads() -> None:
@@ -118,6 +107,7 @@ def cmd_devices(args) -> int:
     _setup_threads()
     from drumscribe.realtime.live import LiveInputError, list_audio_inputs
     from drumscribe.realtime.midi_out import MidiOutputError, list_midi, resolve_api
+    from drumscribe.realtime.monitor import MonitorError, list_audio_outputs
 
     print("audio inputs:")
     try:
@@ -128,6 +118,18 @@ def cmd_devices(args) -> int:
     if not inputs:
         print("  none (no sound card or audio server found)")
     for row in inputs:
+        mark = "*" if row["default"] else " "
+        print(f"  {mark}{row['index']:>3}  {row['name']}  ({row['hostapi']}, {row['channels']} ch, "
+              f"{row['default_rate_hz']:g} Hz)")
+    print("\naudio outputs (live --monitor-output):")
+    try:
+        outputs = list_audio_outputs()
+    except MonitorError as exc:
+        outputs = []
+        print(f"  (cannot be listed: {exc})")
+    if not outputs:
+        print("  none (no sound card or audio server found)")
+    for row in outputs:
         mark = "*" if row["default"] else " "
         print(f"  {mark}{row['index']:>3}  {row['name']}  ({row['hostapi']}, {row['channels']} ch, "
               f"{row['default_rate_hz']:g} Hz)")
@@ -143,7 +145,7 @@ def cmd_devices(args) -> int:
         print(f"\n--midi-api auto uses: {resolve_api('auto')}")
     except MidiOutputError as exc:
         print(f"\n--midi-api auto: {exc}")
-    print("* marks the default audio input")
+    print("* marks the default audio input and output")
     return EXIT_OK
 
 
@@ -155,8 +157,7 @@ def cmd_live(args) -> int:
     _setup_threads()
     _setup_logging()
     check_block_size(args.block_size)
-    if not (math.isfinite(args.note_length_ms) and 0 < args.note_length_ms <= MAX_NOTE_LENGTH_MS):
-        raise DrumscribeError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
+    check_note_length(args.note_length_ms)
     if args.stop_after is not None and not args.stop_after > 0:
         raise DrumscribeError(f"--stop-after {args.stop_after} must be > 0 seconds")
     if args.input_channel < 1:
@@ -225,7 +226,8 @@ def cmd_live(args) -> int:
             while session.worker.realtime_priority is None and time.monotonic() < deadline:
                 time.sleep(0.01)
             priority = "real-time" if session.worker.realtime_priority else "normal (no real-time permission)"
-            print(f"drumscribe live: {audio_input.description}{resampled} -> MIDI {midi.port_description}; "
+            monitor = "".join(f" and monitor on {sink.description}" for sink in monitors)
+            print(f"drumscribe live: {audio_input.description}{resampled} -> MIDI {midi.port_description}{monitor}; "
                   f"look-ahead {lookahead_s(checkpoint) * 1e3:.0f} ms, latency bound "
                   f"{latency_bound_s(checkpoint, args.block_size) * 1e3:.0f} ms; worker priority {priority}; "
                   f"Ctrl-C stops", file=sys.stderr, flush=True)
@@ -324,8 +326,9 @@ def _print_end(session, takes, elapsed_s, *, with_outputs: bool = True) -> None:
     latency = "" if median != median else f", latency median {median:.1f} ms"
     print(f"drumscribe live: {elapsed_s:.0f} s, {stats.hits} hits, {stats.blocks_done} blocks "
           f"(compute p50 {p50:.2f} / p99 {p99:.2f} / max {worst:.2f} ms){latency}, "
-          f"dropped {stats.dropped_blocks} (ring) + {stats.input_overflows} (input overflow)", file=sys.stderr,
-          flush=True)
+          f"dropped {stats.dropped_blocks} (ring) + {stats.input_overflows} (input overflow)"
+          + (f"; {stats.startup_overflows} input overflow(s) as the input started, before the first block, not "
+             f"counted" if stats.startup_overflows else ""), file=sys.stderr, flush=True)
     if not with_outputs:  # the failure line says what became of the take
         return
     for take in takes:

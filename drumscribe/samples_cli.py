@@ -8,9 +8,23 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, DrumscribeError, one_line
+from ._common import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CountProgress,
+    DrumscribeError,
+    add_json_option,
+    add_model_option,
+    add_no_progress_option,
+    one_line,
+    want_progress,
+)
 
 DEFAULT_MIN_CONFIDENCE = 0.6  # offline.sorting.DEFAULT_MIN_CONFIDENCE, kept here so --help needs no numpy
+MANIFEST_NAME = "manifest.csv"  # offline.sorting.MANIFEST_NAME, likewise
+ONESHOT_MODEL = "one-shot model checkpoint, a .pt file, e.g. from 'drumscribe train folders'"
 
 
 def register(commands) -> None:
@@ -19,15 +33,14 @@ def register(commands) -> None:
                             description="Classify one-shot drum samples: the most likely class of each file and "
                                         "the probability of every class.")
     c.add_argument("files", nargs="+", metavar="FILE", help="audio files (wav, aiff, flac, ogg, mp3)")
-    c.add_argument("--json", action="store_true", help="print a JSON list instead of text")
-    c.add_argument("--model", metavar="PATH",
-                   help="one-shot checkpoint, e.g. from 'drumscribe train folders' (default: the shipped model)")
+    add_json_option(c, "a list of every file's class and class probabilities")
+    add_model_option(c, what=ONESHOT_MODEL, default="the shipped one-shot model")
     c.set_defaults(run=cmd_classify)
 
     s = commands.add_parser(
         "sort", help="sort a folder of one-shots into one folder per drum",
         usage="drumscribe sort IN_DIR OUT_DIR [--move] [--dry-run] [--min-confidence P] [--model PATH]\n"
-              "       drumscribe sort --undo OUT_DIR/manifest.csv",
+              "       drumscribe sort --undo OUT_DIR  (or OUT_DIR/manifest.csv)",
         description="Copy (or --move) every audio file below IN_DIR (hidden files and folders aside) into "
                     "OUT_DIR/<class>/, keeping its name (a "
                     "suffix on a clash: nothing is overwritten). Files that cannot be decoded go to "
@@ -39,11 +52,12 @@ def register(commands) -> None:
     s.add_argument("--dry-run", action="store_true", help="print where each file would go; change nothing")
     s.add_argument("--min-confidence", type=float, metavar="P",
                    help=f"files whose top class has a lower probability go to _unsure/ "
-                        f"(default {DEFAULT_MIN_CONFIDENCE})")
-    s.add_argument("--model", metavar="PATH",
-                   help="one-shot checkpoint (default: the shipped model)")
-    s.add_argument("--undo", metavar="MANIFEST", help="move the files a sort --move moved back where they were")
-    s.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+                        f"(default: {DEFAULT_MIN_CONFIDENCE})")
+    add_model_option(s, what=ONESHOT_MODEL, default="the shipped one-shot model")
+    s.add_argument("--undo", metavar="OUT_DIR",
+                   help=f"move the files a 'sort --move' moved into OUT_DIR back where they were (OUT_DIR or its "
+                        f"{MANIFEST_NAME})")
+    add_no_progress_option(s)
     s.set_defaults(run=cmd_sort)
 
 
@@ -83,41 +97,23 @@ def cmd_classify(args) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
-class _Bar:
-    def __init__(self, label: str, disabled: bool):
-        self.bar, self.label, self.disabled = None, label, disabled
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.disabled:
-            return
-        if self.bar is None:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=self.label, unit="file", file=sys.stderr, leave=False, mininterval=0.2)
-        self.bar.update(done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_sort(args) -> int:
     if args.undo:
         # a command line argparse cannot check: a usage error (exit 2), like those it finds
         if args.dirs:
-            raise DrumscribeError("--undo takes only the manifest: drumscribe sort --undo OUT_DIR/manifest.csv",
-                                  EXIT_USAGE)
+            raise DrumscribeError(f"--undo takes only the manifest or its folder: drumscribe sort --undo OUT_DIR "
+                                  f"(or OUT_DIR/{MANIFEST_NAME})", EXIT_USAGE)
         sorting_only = [option for option, given in (("--move", args.move), ("--dry-run", args.dry_run),
                                                      ("--model", args.model is not None),
                                                      ("--min-confidence", args.min_confidence is not None))
                         if given]
         if sorting_only:
             raise DrumscribeError(f"{sorting_only[0]} does not go with --undo (undo moves back what the manifest "
-                                  f"lists, nothing else): drumscribe sort --undo OUT_DIR/manifest.csv", EXIT_USAGE)
+                                  f"lists, nothing else): drumscribe sort --undo OUT_DIR", EXIT_USAGE)
         return _undo(args)
     if len(args.dirs) != 2:
         raise DrumscribeError(f"expected IN_DIR and OUT_DIR, got {len(args.dirs)} path(s); "
-                              f"or --undo OUT_DIR/manifest.csv to put moved files back", EXIT_USAGE)
+                              f"or --undo OUT_DIR to put moved files back", EXIT_USAGE)
     if args.min_confidence is None:
         args.min_confidence = DEFAULT_MIN_CONFIDENCE
     if not 0.0 <= args.min_confidence <= 1.0:  # before the model loads (also NaN)
@@ -128,7 +124,7 @@ def cmd_sort(args) -> int:
     if not in_dir.is_dir():  # before the model loads: a typo is reported at once
         raise DrumscribeError(f"IN_DIR '{in_dir}' " + ("is not a folder" if in_dir.exists() else "does not exist"))
     classifier = _load_classifier(args.model)
-    bar = _Bar("sorting", args.no_progress)
+    bar = CountProgress("sorting", shown=want_progress(args.no_progress))
     try:
         summary = sorting.sort_folder(in_dir, out_dir, classifier, move=args.move, dry_run=args.dry_run,
                                       min_confidence=args.min_confidence, progress=bar)
@@ -156,7 +152,7 @@ def cmd_sort(args) -> int:
     for source, reason in summary.left_in_place:
         print(f"drumscribe sort: '{source}' was not sorted: {reason}", file=sys.stderr)
     if not summary.dry_run and (summary.sorted or summary.already_sorted):
-        print(f"manifest: '{summary.manifest}'" + (f" (undo: drumscribe sort --undo '{summary.manifest}')"
+        print(f"manifest: '{summary.manifest}'" + (f" (undo: drumscribe sort --undo '{out_dir}')"
                                                     if args.move else ""))
     return EXIT_ERROR if summary.left_in_place else EXIT_OK
 
@@ -164,9 +160,15 @@ def cmd_sort(args) -> int:
 def _undo(args) -> int:
     from drumscribe.offline import sorting
 
-    bar = _Bar("undoing", args.no_progress)
+    manifest = Path(args.undo)
+    if manifest.is_dir():  # OUT_DIR, as the sort was given it
+        manifest = manifest / sorting.MANIFEST_NAME
+        if not manifest.exists():
+            raise DrumscribeError(f"--undo '{args.undo}' holds no {sorting.MANIFEST_NAME}: it is not a folder "
+                                  f"'drumscribe sort' sorted into (or that sort was undone already)")
+    bar = CountProgress("undoing", shown=want_progress(args.no_progress))
     try:
-        summary = sorting.undo(args.undo, progress=bar)
+        summary = sorting.undo(manifest, progress=bar)
     except sorting.SortError as exc:
         raise DrumscribeError(one_line(exc)) from None
     except KeyboardInterrupt:

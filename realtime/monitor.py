@@ -36,6 +36,22 @@ def _sounddevice():
     return sounddevice
 
 
+def list_audio_outputs() -> list[dict]:
+    """Every audio device that can play stereo (what --monitor-output takes): index, name, host API, channels,
+    default rate, is it the default output."""
+    sd = _sounddevice()
+    try:
+        devices = sd.query_devices()
+        hostapis = sd.query_hostapis()
+        default_out = sd.default.device[1]
+    except sd.PortAudioError as exc:
+        raise MonitorError(f"the audio system cannot be queried ({' '.join(str(exc).split())})") from None
+    return [{"index": d["index"], "name": d["name"], "hostapi": hostapis[d["hostapi"]]["name"],
+             "channels": d["max_output_channels"], "default_rate_hz": d["default_samplerate"],
+             "default": d["index"] == default_out}
+            for d in devices if d["max_output_channels"] >= 2]
+
+
 class MonitorSink:
     """A sink of the engine that plays every hit on a kit through an effects preset, on an audio output.
 
@@ -46,6 +62,8 @@ class MonitorSink:
     def __init__(self, kit: Kit, preset: EffectPreset, drum_map, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
                  block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES):
         self.drum_map = drum_map
+        self.kit_name = kit.name
+        self.preset_name = preset.name
         self.sample_rate_hz = sample_rate_hz
         self.block_size_samples = block_size_samples
         self.sampler = Sampler(kit, drum_map, sample_rate_hz=sample_rate_hz)
@@ -53,6 +71,7 @@ class MonitorSink:
         self.pending = collections.deque()  # (note, velocity) from the worker, taken by the callback
         self.stream = None
         self.device_name = ""
+        self.hostapi_name = ""
         self.blocks = 0
         self.underflows = 0
         self.blowups = 0  # blocks silenced because the effects gave infinities or NaN
@@ -75,7 +94,7 @@ class MonitorSink:
             out = np.zeros_like(out)
         return out
 
-    def open(self, device=None) -> "MonitorSink":
+    def open(self, device=None) -> MonitorSink:
         sd = _sounddevice()
         if isinstance(device, str) and device.strip().isdigit():
             device = int(device)
@@ -91,6 +110,10 @@ class MonitorSink:
             raise MonitorError(f"--monitor: {what} cannot play stereo at {self.sample_rate_hz} Hz ({reason}); "
                                f"outputs: {outputs}") from None
         self.device_name = info["name"]
+        try:
+            self.hostapi_name = sd.query_hostapis(info["hostapi"])["name"]
+        except (KeyError, IndexError, sd.PortAudioError):
+            self.hostapi_name = ""
 
         def callback(outdata, frames, time_info, status):
             if status.output_underflow:
@@ -108,6 +131,12 @@ class MonitorSink:
             raise MonitorError(f"--monitor: output '{self.device_name}' cannot be started "
                                f"({' '.join(str(exc).split())})") from None
         return self
+
+    @property
+    def description(self) -> str:
+        """Where the sound goes and what makes it, for the start-up line (once open)."""
+        where = f"audio output '{self.device_name}'" + (f" ({self.hostapi_name})" if self.hostapi_name else "")
+        return f"{where}, kit '{self.kit_name}' through '{self.preset_name}'"
 
     def close(self) -> None:
         if self.closed:

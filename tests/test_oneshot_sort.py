@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -312,14 +313,17 @@ def assert_one_line_error(code, err, *needles, expect_code=1):
         assert needle in lines[0], lines[0]
 
 
-def test_cli_sort_and_undo(library, tmp_path, oneshot_model, capsys):
+def test_cli_sort_and_undo(library, tmp_path, oneshot_model, capsys, monkeypatch):
     before = snapshot(library)
     out = tmp_path / "sorted"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # a terminal: the progress bar shows
     code, text, err = run_cli(capsys, "sort", library, tmp_path / "copies", "--model", oneshot_model)
     assert code == 0 and "copied 15 files" in text, err
     assert "sorting" in err  # the progress bar
-    code, text, _ = run_cli(capsys, "sort", library, tmp_path / "copies", "--model", oneshot_model, "--no-progress")
+    code, text, err = run_cli(capsys, "sort", library, tmp_path / "copies", "--model", oneshot_model, "--no-progress")
     assert code == 0 and "copied 0 files" in text and "15 files were sorted by an earlier run" in text
+    assert "sorting" not in err
+    monkeypatch.undo()
     code, text, err = run_cli(capsys, "sort", library, out, "--move", "--model", oneshot_model,
                               "--min-confidence", "0.3")
     assert code == 0, err
