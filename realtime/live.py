@@ -240,12 +240,22 @@ class LiveStats:
     blocks_in: int = 0  # blocks the callback received
     dropped_blocks: int = 0  # blocks the callback could not store: the worker was RING_SECONDS behind
     input_overflows: int = 0  # blocks the audio system flagged as overflowed (lost before they reached us)
+    startup_overflows: int = 0  # the same flag before the engine ran its first block: not audio it lost
     blocks_done: int = 0  # engine blocks the worker processed
     hits: int = 0
     hits_per_drum: dict = field(default_factory=dict)
     peak_level: float = 0.0  # peak |sample| since the status line last read it
     compute_s: np.ndarray = field(default_factory=lambda: np.zeros(1 << 14))  # per-block compute, a ring
     latency_s: np.ndarray = field(default_factory=lambda: np.zeros(1 << 10))  # per-hit latency, a ring
+
+    def count_input_overflow(self) -> None:
+        """The input callback saw PortAudio's input_overflow flag. Streams often raise it as they start (audio was
+        dropped before the first block reached us): until the engine has run a block, it is a start-up overflow,
+        not a dropped block of the run."""
+        if self.blocks_done:
+            self.input_overflows += 1
+        else:
+            self.startup_overflows += 1
 
     def compute_percentiles_ms(self) -> tuple[float, float, float]:
         """(p50, p99, max) of the last blocks' compute time, in ms."""
@@ -284,7 +294,7 @@ def format_status(stats: LiveStats) -> str:
     median, worst = stats.latency_ms()
     latency = "-" if np.isnan(median) else f"{median:.1f} ms (max {worst:.1f})"
     _, p99, _ = stats.compute_percentiles_ms()
-    dropped = stats.dropped_blocks + stats.input_overflows
+    dropped = stats.dropped_blocks + stats.input_overflows  # not the start-up overflows: no audio of the run
     return (f"in {meter} dBFS | {counts} | latency {latency} | compute p99 {p99:.2f} ms | "
             f"dropped {dropped}")
 
@@ -527,7 +537,7 @@ class AudioInput:
         def callback(indata, frames, time_info, status):
             # copy, count, wake: no allocation of arrays, no locks that compute holds, no prints
             if status.input_overflow:
-                stats.input_overflows += 1
+                stats.count_input_overflow()
             stats.blocks_in += 1
             if not ring.write(indata[:, column]):
                 stats.dropped_blocks += 1
