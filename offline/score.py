@@ -192,7 +192,7 @@ def _voice_bar(by_beat: dict, bar: int, ghost_below: float, voice: int):
 
 def build_score(hits, tempo_bpm: float, downbeat_s: float = 0.0, *, title: str = ""):
     """A music21 Score: one percussion part, 4/4, a tempo mark, the hits quantised (see `quantise`)."""
-    from music21 import clef, instrument, layout, meter, metadata, note, stream, tempo
+    from music21 import clef, instrument, layout, metadata, meter, note, stream, tempo
 
     grid_hits = quantise(hits, tempo_bpm, downbeat_s)
     ghost_below = _ghost_below(grid_hits)
@@ -229,9 +229,14 @@ def write_score(path: str | Path, hits, tempo_bpm: float, downbeat_s: float = 0.
     """Write the score to `path` (.musicxml, .xml or .mxl) atomically; OutputWriteError if it cannot be written."""
     fmt = check_score_format(path)
     score = build_score(hits, tempo_bpm, downbeat_s, title=title)
+    import shutil
+    import tempfile
+
     try:
-        with atomic_output(path) as tmp:
-            score.write(fmt, fp=str(tmp))
+        with tempfile.TemporaryDirectory(prefix="drumscribe-score-") as folder, atomic_output(path) as tmp:
+            # music21 picks the file name for some formats (.mxl): write where it likes, then copy
+            written = score.write(fmt, fp=str(Path(folder) / f"score{Path(path).suffix.lower()}"))
+            shutil.copyfile(written, tmp)
     except OSError as exc:
         raise OutputWriteError(f"could not write '{path}' ({exc.strerror or exc})") from None
 

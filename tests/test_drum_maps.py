@@ -5,7 +5,7 @@ import json
 import pytest
 
 from drumscribe.cli import EXIT_OK, main
-from drumscribe.realtime.drums import (ARTICULATIONS, DRUMS, DrumMapError, available_drum_maps, load_drum_map)
+from drumscribe.realtime.drums import ARTICULATIONS, DRUMS, DrumMapError, available_drum_maps, load_drum_map
 
 MAPS = available_drum_maps()
 
