@@ -87,27 +87,31 @@ def beat_grid(fractions) -> int:
     return SIXTEENTHS
 
 
-def first_bar_s(hits, tempo_bpm: float, downbeat_s: float = 0.0) -> float:
-    """When bar 1 starts: at the downbeat, or whole bars before it when hits come earlier."""
-    bar_s = BEATS_PER_BAR * 60.0 / tempo_bpm
+def pickup_beats(hits, tempo_bpm: float, downbeat_s: float = 0.0) -> int:
+    """Whole beats before the downbeat that hold hits (0 when none come earlier): the pickup before bar 1."""
+    beat_s = 60.0 / tempo_bpm
     first_s = min((h.onset_s for h in hits), default=downbeat_s)
-    slack_s = 60.0 / tempo_bpm / (2 * SIXTEENTHS)  # a hit that rounds onto the downbeat needs no bar before it
+    slack_s = beat_s / (2 * SIXTEENTHS)  # a hit that rounds onto the downbeat needs no beat before it
     if first_s < downbeat_s - slack_s:
-        return downbeat_s - math.ceil((downbeat_s - slack_s - first_s) / bar_s) * bar_s
-    return downbeat_s
+        return math.ceil((downbeat_s - slack_s - first_s) / beat_s)
+    return 0
 
 
 def quantise(hits, tempo_bpm: float, downbeat_s: float = 0.0) -> list[GridHit]:
-    """Each hit on its beat's grid (see `beat_grid`), bars counted from `first_bar_s`. Two hits of one drum on
-    one grid position become one, at the louder velocity. Sorted by position, then drum."""
+    """Each hit on its beat's grid (see `beat_grid`). Beats count from the start of the first bar: bar 1 starts
+    at the downbeat; hits before it go into a pickup bar of the whole beats they need (counted as the end of a
+    full bar, so bar 1 starts on a multiple of 4). Two hits of one drum on one grid position become one, at the
+    louder velocity. Sorted by position, then drum."""
     if not (math.isfinite(tempo_bpm) and tempo_bpm > 0):
         raise ValueError(f"tempo_bpm {tempo_bpm} must be a positive number")
     hits = list(hits)
     beat_s = 60.0 / tempo_bpm
-    origin_s = first_bar_s(hits, tempo_bpm, downbeat_s)
+    pickup = pickup_beats(hits, tempo_bpm, downbeat_s)
+    padding = -pickup % BEATS_PER_BAR
+    origin_s = downbeat_s - (pickup + padding) * beat_s
     beats = {}
     for hit in hits:
-        position = max(0.0, (hit.onset_s - origin_s) / beat_s)
+        position = max(float(padding), (hit.onset_s - origin_s) / beat_s)
         beats.setdefault(int(math.floor(position)), []).append((position - math.floor(position), hit))
     placed = {}
     for beat, members in beats.items():
@@ -164,18 +168,18 @@ def _beat_elements(hits_in_beat, beat: int, ghost_below: float, voice: int) -> l
     return elements
 
 
-def _voice_bar(by_beat: dict, bar: int, ghost_below: float, voice: int):
-    """One bar of one voice; empty beats become quarter rests, two on beats 1-2 or 3-4 a half rest, a bar of
-    nothing a whole rest."""
+def _voice_bar(by_beat: dict, bar: int, ghost_below: float, voice: int, *, padding: int = 0):
+    """One bar of one voice from beat `padding` on (a pickup bar skips its first beats); empty beats become
+    quarter rests, two on beats 1-2 or 3-4 a half rest, a full bar of nothing a whole rest."""
     from music21 import stream
 
     v = stream.Voice(id=str(voice))
     first = bar * BEATS_PER_BAR
     empty = [not by_beat.get(first + b) for b in range(BEATS_PER_BAR)]
-    if all(empty):
+    if all(empty) and not padding:
         v.append(_rest(Fraction(BEATS_PER_BAR)))
         return v
-    b = 0
+    b = padding
     while b < BEATS_PER_BAR:
         if empty[b]:
             if b % 2 == 0 and empty[b + 1]:
@@ -194,6 +198,7 @@ def build_score(hits, tempo_bpm: float, downbeat_s: float = 0.0, *, title: str =
     """A music21 Score: one percussion part, 4/4, a tempo mark, the hits quantised (see `quantise`)."""
     from music21 import clef, instrument, layout, metadata, meter, note, stream, tempo
 
+    hits = list(hits)
     grid_hits = quantise(hits, tempo_bpm, downbeat_s)
     ghost_below = _ghost_below(grid_hits)
     by_voice = {1: {}, 2: {}}
@@ -209,14 +214,17 @@ def build_score(hits, tempo_bpm: float, downbeat_s: float = 0.0, *, title: str =
     drums.partName = "Drums"
     drums.partAbbreviation = "Dr."
     part.insert(0, drums)
+    padding = -pickup_beats(hits, tempo_bpm, downbeat_s) % BEATS_PER_BAR  # the beats a pickup bar leaves out
     for bar in range(n_bars):
-        m = stream.Measure(number=bar + 1)
+        m = stream.Measure(number=bar if padding else bar + 1)  # bar 1 starts at the downbeat
+        if bar == 0 and padding:
+            m.paddingLeft = padding
         if bar == 0:
             m.insert(0, clef.PercussionClef())
             m.insert(0, meter.TimeSignature(f"{BEATS_PER_BAR}/4"))
             m.insert(0, tempo.MetronomeMark(number=round(tempo_bpm, 1), referent=note.Note(type="quarter")))
         for voice in (1, 2):
-            m.insert(0, _voice_bar(by_voice[voice], bar, ghost_below, voice))
+            m.insert(0, _voice_bar(by_voice[voice], bar, ghost_below, voice, padding=padding if bar == 0 else 0))
         if bar and bar % 4 == 0:
             m.insert(0, layout.SystemLayout(isNew=True))
         part.append(m)

@@ -101,6 +101,22 @@ def test_bars_start_at_the_downbeat_with_whole_bars_for_earlier_hits():
     assert [g.beat for g in grid if g.drum == "crash"] == [Fraction(7, 2)]
 
 
+def test_a_pickup_is_an_incomplete_bar_0_and_bar_1_starts_at_the_downbeat(tmp_path):
+    downbeat_s = 1.3
+    path = tmp_path / "pickup.musicxml"
+    write_score(path, groove(2, downbeat_s=downbeat_s) + [hit(-0.5, "crash", downbeat_s=downbeat_s)], BPM,
+                downbeat_s)
+    score = read_back(path)
+    measures = list(score.parts[0].getElementsByClass("Measure"))
+    assert [m.number for m in measures] == [0, 1, 2]
+    assert measures[0].duration.quarterLength == pytest.approx(1.0)  # one beat: the crash on its 'and'
+    assert measures[1].duration.quarterLength == pytest.approx(4.0)
+    notes = unpitched(score)
+    assert (Fraction(1, 2), "A5", "x", False) in notes  # the crash, half a beat before bar 1
+    assert (1, "F4", "normal", False) in notes  # the kick on the downbeat: beat 1 of bar 1
+    assert len(notes) == len(groove(2)) + 1
+
+
 def test_quantise_refuses_a_bad_tempo():
     with pytest.raises(ValueError):
         quantise(groove(), 0.0)
