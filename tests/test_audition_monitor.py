@@ -143,6 +143,7 @@ def test_live_monitor_on_jack(groove, checkpoint_path, tmp_path):
             recorder.close()
             harness.close()
     assert process.returncode == 0, err
+    assert "and monitor on audio output '" in err and "through 'dry'" in err, err  # where the sound goes
     assert notes, f"the random-weight model found no hits in the groove: {err}"
     first_note = int(round(notes[0][0] * SR))
     loud = np.flatnonzero(np.abs(heard) > 1e-3)
