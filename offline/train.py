@@ -8,6 +8,13 @@ Reads top to bottom: the config, small helpers, then one loop. Usage:
 The checkpoint (-o; by default a new runs/hitcnn-<date>-<time>.pt, never the shipped model) is written after every
 epoch, each time whole or not at all (models.cnn.save_checkpoint): an interrupted run leaves the last finished
 epoch's. The data, the --config file and the output are checked before any work: a problem is one line and exit 1.
+
+On several processes (DistributedDataParallel), one per GPU or a few on the CPU, under torchrun:
+    torchrun --standalone --nproc_per_node 2 -m drumscribe train fit --data data/train.npz -o runs/hitcnn.pt
+Each process trains on its own shard of the windows (DistributedSampler) with batch-size / processes windows a step,
+so --batch-size, --lr and the steps per epoch mean what they mean on one process; gradients are averaged over the
+processes (gloo on the CPU, nccl on GPUs: process k takes cuda:k of its machine). Process 0 alone validates, logs
+and writes the checkpoint. Without torchrun (or with one process) the run is the single-process one.
 """
 from __future__ import annotations
 
@@ -78,6 +85,61 @@ def get_device(name: str):
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place among the training processes torchrun started (its environment variables)."""
+
+    rank: int = 0  # RANK: 0 validates, logs and writes the checkpoint
+    local_rank: int = 0  # LOCAL_RANK: which GPU of this machine
+    world_size: int = 1  # WORLD_SIZE: processes in all
+
+
+def distributed_from_env(env=None) -> Distributed | None:
+    """The torchrun process group this process belongs to, or None when it runs alone (no torchrun, or
+    --nproc_per_node 1: the single-process run, exactly)."""
+    import os
+
+    env = os.environ if env is None else env
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return None
+        return Distributed(rank=int(env["RANK"]), local_rank=int(env.get("LOCAL_RANK", env["RANK"])), world_size=world)
+    except (KeyError, ValueError):
+        raise TrainError(f"WORLD_SIZE {env.get('WORLD_SIZE')!r}, RANK {env.get('RANK')!r}: expected whole numbers, as "
+                         "torchrun sets them") from None
+
+
+def init_distributed(cfg: TrainConfig, group: Distributed):
+    """Join the process group (nccl on GPUs, gloo on the CPU, as --device says) and return this process's device."""
+    import torch
+    import torch.distributed as dist
+
+    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if cuda:
+        if group.local_rank >= torch.cuda.device_count():
+            raise TrainError(f"process {group.rank} wants cuda:{group.local_rank}, and this machine has "
+                             f"{torch.cuda.device_count()} GPUs; start at most that many processes a machine")
+        device = torch.device("cuda", group.local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    return device
+
+
+def shard_order(n: int, epoch: int, cfg: TrainConfig, group: Distributed) -> np.ndarray:
+    """The windows process `group.rank` trains on in `epoch`, in order: its shard of a permutation all processes
+    draw alike (DistributedSampler, seeded by cfg.seed and the epoch); the shards are disjoint and cover every
+    window, the last few padded with repeats so that each is equally long."""
+    from torch.utils.data.distributed import DistributedSampler
+
+    sampler = DistributedSampler(range(n), num_replicas=group.world_size, rank=group.rank, shuffle=True,
+                                 seed=cfg.seed)
+    sampler.set_epoch(epoch)
+    return np.fromiter(iter(sampler), dtype=np.int64, count=len(sampler))
 
 
 def load_windows(path: str, before: int, after: int):
@@ -359,26 +421,54 @@ def get_lr(step, total, cfg):
 
 
 def train(cfg: TrainConfig) -> dict:
+    """Train, write cfg.out after each epoch; the history of epochs. Under torchrun, on every process (see the
+    module's docstring); process 0 returns the history, the others an empty list."""
+    group = distributed_from_env()
+    if group is None:
+        return _train(cfg, None)
+    if cfg.batch_size % group.world_size:
+        raise TrainError(f"--batch-size {cfg.batch_size} does not split evenly over {group.world_size} processes; "
+                         f"give a multiple of {group.world_size}")
+    import torch.distributed as dist
+
+    device = init_distributed(cfg, group)
+    try:
+        history = _train(cfg, group, device)
+        dist.barrier()  # the others wait for process 0's last checkpoint
+        return history
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, group: Distributed | None, device=None) -> dict:
     import torch
 
     from drumscribe.models.cnn import Checkpoint, HitCNN, HitCNNConfig, save_checkpoint
     from drumscribe.realtime.features import mel_basis, mel_centers_hz
 
-    if not cfg.out:  # never the shipped model: a new file under runs/
+    lead = group is None or group.rank == 0  # validates, logs, writes
+
+    def say(*args):
+        if lead:
+            log.warning(*args)
+
+    if not cfg.out and lead:  # never the shipped model: a new file under runs/
         out = default_out()
         out.parent.mkdir(parents=True, exist_ok=True)
         cfg = replace(cfg, out=str(out))
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     rng = np.random.default_rng(cfg.seed)
-    device = get_device(cfg.device)
+    if device is None:
+        device = get_device(cfg.device)
     t0 = time.time()
     x, y, meta, offset = load_windows(cfg.data, cfg.frames_before, cfg.frames_after)
     labels = [str(s) for s in meta["labels"]]
     hours = float(meta["seconds"].sum()) / 3600
-    log.warning("train: %d windows (%.1f%% with a drum) from %.2f h of audio, %d kits; device %s",
-                len(y), 100 * (y.sum(1) > 0).mean(), hours, len({str(k) for k in meta["kits"]}), device)
-    has_val = Path(cfg.val).is_file()
+    say("train: %d windows (%.1f%% with a drum) from %.2f h of audio, %d kits; device %s%s",
+        len(y), 100 * (y.sum(1) > 0).mean(), hours, len({str(k) for k in meta["kits"]}), device,
+        f", {group.world_size} processes" if group else "")
+    has_val = Path(cfg.val).is_file() and lead
     if has_val:
         vx, vy, vmeta, voffset = load_windows(cfg.val, cfg.frames_before, cfg.frames_after)
         vkits = [str(k) for k in vmeta["kits"]]
@@ -395,11 +485,21 @@ def train(cfg: TrainConfig) -> dict:
         from drumscribe.models.cnn import load_checkpoint
 
         load_init(model, load_checkpoint(cfg.init).model)
-        log.warning("starting from the weights of %s", cfg.init)
+        say("starting from the weights of %s", cfg.init)
     model.to(device).train()
+    stepped = model  # what the loop runs: the model, or under torchrun its DistributedDataParallel wrapper
+    batch_size, steps_per_epoch = cfg.batch_size, len(x) // cfg.batch_size
+    if group is not None:
+        from torch.nn.parallel import DistributedDataParallel
+
+        # every process starts from process 0's weights and buffers (the wrapper broadcasts them); each draws its
+        # own augmentation
+        stepped = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        rng = np.random.default_rng([cfg.seed, group.rank])
+        batch_size = cfg.batch_size // group.world_size
+        steps_per_epoch = len(shard_order(len(x), 0, cfg, group)) // batch_size
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.BCEWithLogitsLoss()
-    steps_per_epoch = len(x) // cfg.batch_size
     total = steps_per_epoch * cfg.epochs
     step = 0
     history = []
@@ -419,7 +519,7 @@ def train(cfg: TrainConfig) -> dict:
         from drumscribe.realtime.unmix import mask_to_extra
 
         drum_mask = mask_to_extra(drum_mask)
-        log.warning("the windows were cut behind the drum mask %s: the checkpoint carries it", meta["drum_mask"])
+        say("the windows were cut behind the drum mask %s: the checkpoint carries it", meta["drum_mask"])
 
     def save(model, thresholds, history):
         extra = {
@@ -429,6 +529,9 @@ def train(cfg: TrainConfig) -> dict:
             "train_seconds": round(time.time() - t0, 1),
             "history": history,
         }
+        if group is not None:
+            extra["distributed"] = {"processes": group.world_size, "backend": torch.distributed.get_backend(),
+                                    "batch_per_process": batch_size}
         if drum_mask:  # the network reads the spectrogram behind this mask: the mask is part of the model
             extra["drum_mask"] = drum_mask
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -441,19 +544,23 @@ def train(cfg: TrainConfig) -> dict:
                                             extra=extra))
         return extra
     for epoch in range(cfg.epochs):
-        order = rng.permutation(len(x))
+        order = rng.permutation(len(x)) if group is None else shard_order(len(x), epoch, cfg, group)
         running = 0.0
         for b in range(steps_per_epoch):
-            for group in optimizer.param_groups:
-                group["lr"] = get_lr(step, total, cfg)
-            xb, yb = get_batch(x, y, order[b * cfg.batch_size : (b + 1) * cfg.batch_size], cfg, offset, rng, device, True,
+            for param_group in optimizer.param_groups:
+                param_group["lr"] = get_lr(step, total, cfg)
+            xb, yb = get_batch(x, y, order[b * batch_size : (b + 1) * batch_size], cfg, offset, rng, device, True,
                                lowpass, shift_from)
-            loss = focal_bce(model(xb), yb, cfg.focal_gamma)
+            loss = focal_bce(stepped(xb), yb, cfg.focal_gamma)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running += loss.item()
             step += 1
+        if group is not None:  # the mean over every process's batches
+            summed = torch.tensor([running], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(summed)
+            running = summed.item() / group.world_size
         record = {"epoch": epoch + 1, "loss": running / max(1, steps_per_epoch), "seconds": time.time() - t0}
         if has_val:
             probs = predict(model, vx, cfg, voffset, device)
@@ -461,9 +568,12 @@ def train(cfg: TrainConfig) -> dict:
             record["val_loss"] = float(loss_fn(torch.logit(torch.from_numpy(probs).clamp(1e-6, 1 - 1e-6)),
                                                torch.from_numpy(vy)).item())
         history.append(record)
-        log.warning("epoch %d: loss %.4f val_loss %s  %.0f s  %s", epoch + 1, record["loss"], record.get("val_loss"),
-                    record["seconds"], record.get("val_f"))
-        save(model, np.full(len(labels), 0.5), history)  # a usable checkpoint after every epoch
+        say("epoch %d: loss %.4f val_loss %s  %.0f s  %s", epoch + 1, record["loss"], record.get("val_loss"),
+            record["seconds"], record.get("val_f"))
+        if lead:
+            save(model, np.full(len(labels), 0.5), history)  # a usable checkpoint after every epoch
+    if not lead:
+        return []
 
     thresholds = np.full(len(labels), 0.5)
     if has_val:
@@ -474,9 +584,9 @@ def train(cfg: TrainConfig) -> dict:
         for k, name in enumerate(vkits):
             sel = vkit == k
             tp, fp, fn, f = f_scores(probs[sel], vy[sel], thresholds)
-            log.warning("held-out %s: F per class %s", name, dict(zip(labels, np.round(f, 3).tolist())))
+            say("held-out %s: F per class %s", name, dict(zip(labels, np.round(f, 3).tolist())))
     save(model, thresholds, history)
-    log.warning("wrote %s (%.0f s)", cfg.out, time.time() - t0)
+    say("wrote %s (%.0f s)", cfg.out, time.time() - t0)
     return history
 
 
