@@ -6,10 +6,12 @@ interrupted run leaves either the complete new file or none, never half of one.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import stat
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -157,77 +159,163 @@ class CollectSink(list):
 # MIDI file
 
 
-def hits_to_midi(hits, drum_map, *, note_length_s: float = 0.05, tempo_bpm: float | None = None,
-                 ticks_per_beat: int = TICKS_PER_BEAT, track_name: str = "drums"):
-    """A type-1 MidiFile: a tempo track, and one drum track on channel 10 with one note per hit.
+@dataclass(frozen=True)
+class Quantize:
+    """Notes moved toward a grid: `step_beats` (see tempo.grid_beats), `strength` 0..1, `swing` 0..1."""
 
-    Notes sit at their exact times (rounded to the tick) whatever the tempo, which is estimated from the hits
-    when not given. A note lasts `note_length_s`, cut short before the next hit on the same note so every
-    note-off comes before the next note-on of its key. Two hits on one note in the same tick become one
-    note, at the louder velocity.
-    """
-    import mido
+    step_beats: float
+    strength: float = 1.0
+    swing: float = 0.0
 
-    from .tempo import estimate_tempo_bpm
+    def __post_init__(self):
+        if not (math.isfinite(self.step_beats) and self.step_beats > 0):
+            raise ValueError(f"quantize step {self.step_beats} beats must be > 0")
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError(f"quantize strength {self.strength} is not in 0-1")
+        if not 0.0 <= self.swing <= 1.0:
+            raise ValueError(f"swing {self.swing} is not in 0-1")
 
-    hits = sorted(hits, key=lambda h: (h.onset_s, h.drum))
-    if tempo_bpm is None:
-        tempo_bpm = estimate_tempo_bpm([h.onset_s for h in hits], [h.velocity for h in hits])
-    tempo_us = mido.bpm2tempo(tempo_bpm)
-    ticks_per_s = ticks_per_beat * 1e6 / tempo_us
 
-    def tick(seconds: float) -> int:
-        return max(0, int(round(seconds * ticks_per_s)))
+AS_PLAYED_TRACK = "drums (as played)"
+"""With --quantize, the unquantised notes go to a second drum track of this name (same channel: mute one)."""
 
+
+def _drum_track(mido, hits, drum_map, positions_beats, length_beats, ticks_per_beat: int, name: str):
+    """A drum track on channel 10, one note per hit at `positions_beats` (beats from the start), each lasting
+    `length_beats` but cut before the next hit on its note; two hits on one note in one tick become one note,
+    at the louder velocity."""
     by_note = {}
-    for hit in hits:
+    for hit, beat, length in zip(hits, positions_beats, length_beats, strict=True):
         note = drum_map.note(hit.drum)
         starts = by_note.setdefault(note, {})
-        t = tick(hit.onset_s)
-        starts[t] = max(starts.get(t, 0), hit.velocity)
-    length = max(1, tick(note_length_s))
-    events = []  # (tick, order, message): note-offs (order 0) before note-ons (order 1) in a tick
+        t = max(0, int(round(beat * ticks_per_beat)))
+        velocity, ticks = starts.get(t, (0, 1))
+        starts[t] = (max(velocity, hit.velocity), max(ticks, max(1, int(round(length * ticks_per_beat)))))
+    events = []  # (tick, order, note, message): note-offs (order 0) before note-ons (order 1) in a tick
     for note, starts in by_note.items():
         ticks = sorted(starts)
         for i, t in enumerate(ticks):
+            velocity, length = starts[t]
             end = t + length
             if i + 1 < len(ticks):
                 end = min(end, ticks[i + 1])
             end = max(end, t + 1)
-            events.append((t, 1, note, mido.Message("note_on", channel=GM_DRUM_CHANNEL, note=note, velocity=starts[t])))
+            events.append((t, 1, note, mido.Message("note_on", channel=GM_DRUM_CHANNEL, note=note, velocity=velocity)))
             events.append((end, 0, note, mido.Message("note_off", channel=GM_DRUM_CHANNEL, note=note, velocity=0)))
     events.sort(key=lambda e: (e[0], e[1], e[2]))
-
-    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
-    meta = mido.MidiTrack()
-    meta.append(mido.MetaMessage("track_name", name="drumscribe", time=0))
-    meta.append(mido.MetaMessage("set_tempo", tempo=tempo_us, time=0))
-    meta.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
-    meta.append(mido.MetaMessage("end_of_track", time=0))
-    drums = mido.MidiTrack()
-    drums.append(mido.MetaMessage("track_name", name=track_name, time=0))
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("track_name", name=name, time=0))
     now = 0
     for t, _, _, message in events:
-        drums.append(message.copy(time=t - now))
+        track.append(message.copy(time=t - now))
         now = t
-    drums.append(mido.MetaMessage("end_of_track", time=0))
-    midi.tracks.extend([meta, drums])
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track
+
+
+class _WrittenTempi:
+    """seconds -> ticks through the tempi as written (whole microseconds per beat, from whole ticks), so a reader
+    finds every note within half a tick of its time."""
+
+    def __init__(self, mido, grid, ticks_per_beat: int):
+        self.ticks = [int(round(start_beat * ticks_per_beat)) for _, start_beat, _ in grid.segments()]
+        self.tempo_us = [mido.bpm2tempo(bpm) for _, _, bpm in grid.segments()]
+        self.ticks_per_beat = ticks_per_beat
+        self.start_s = [0.0]
+        for i in range(1, len(self.ticks)):
+            span = self.ticks[i] - self.ticks[i - 1]
+            self.start_s.append(self.start_s[-1] + span * self.tempo_us[i - 1] / 1e6 / ticks_per_beat)
+
+    def beats(self, seconds) -> np.ndarray:
+        t = np.asarray(seconds, dtype=np.float64)
+        i = np.clip(np.searchsorted(self.start_s, t, side="right") - 1, 0, len(self.ticks) - 1)
+        ticks = np.asarray(self.ticks)[i] + (t - np.asarray(self.start_s)[i]) * 1e6 / np.asarray(self.tempo_us)[i] \
+            * self.ticks_per_beat
+        return ticks / self.ticks_per_beat
+
+
+def _tempo_track(mido, grid, ticks_per_beat: int):
+    """Tempo and time signatures: a pickup bar of the beats before bar 1 (when there are any), then 4/4, and a
+    tempo per segment of the grid."""
+    meta = []  # (tick, order, message)
+    written = _WrittenTempi(mido, grid, ticks_per_beat)
+    for tick, tempo in zip(written.ticks, written.tempo_us, strict=True):
+        meta.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
+    pickup = grid.pickup_beats % grid.beats_per_bar
+    if pickup:
+        meta.append((0, 0, mido.MetaMessage("time_signature", numerator=pickup, denominator=4)))
+    meta.append((pickup * ticks_per_beat, 0,
+                 mido.MetaMessage("time_signature", numerator=grid.beats_per_bar, denominator=4)))
+    meta.sort(key=lambda e: (e[0], e[1]))
+    track = mido.MidiTrack()
+    track.append(mido.MetaMessage("track_name", name="drumscribe", time=0))
+    now = 0
+    for t, _, message in meta:
+        track.append(message.copy(time=t - now))
+        now = t
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    return track
+
+
+def hits_to_midi(hits, drum_map, *, note_length_s: float = 0.05, tempo_bpm: float | None = None, grid=None,
+                 quantize: Quantize | None = None, ticks_per_beat: int = TICKS_PER_BEAT, track_name: str = "drums"):
+    """A type-1 MidiFile: a tempo track, and a drum track on channel 10 with one note per hit.
+
+    The beat grid (tempo, bar 1 on the first downbeat, a tempo map) is `grid`, else estimated from the hits (at
+    `tempo_bpm` when given). Notes sit at their exact times (rounded to the tick) whatever the grid; with
+    `quantize` the drum track holds the quantised notes and a second track, AS_PLAYED_TRACK, the exact ones.
+    A note lasts `note_length_s`, cut short before the next hit on the same note so every note-off comes
+    before the next note-on of its key.
+    """
+    import mido
+
+    from .tempo import estimate_grid
+
+    hits = sorted(hits, key=lambda h: (h.onset_s, h.drum))
+    if grid is None:
+        grid = estimate_grid([h.onset_s for h in hits], [h.drum for h in hits], [h.velocity for h in hits],
+                             tempo_bpm=tempo_bpm)
+    onsets = np.array([h.onset_s for h in hits], dtype=np.float64)
+    written = _WrittenTempi(mido, grid, ticks_per_beat)
+    played = written.beats(onsets)
+    lengths = written.beats(onsets + note_length_s) - played
+    midi = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    midi.tracks.append(_tempo_track(mido, grid, ticks_per_beat))
+    if quantize is None:
+        midi.tracks.append(_drum_track(mido, hits, drum_map, played, lengths, ticks_per_beat, track_name))
+        return midi
+    from .tempo import quantize_beats
+
+    moved = np.maximum(quantize_beats(played, quantize.step_beats, strength=quantize.strength, swing=quantize.swing),
+                       0.0)
+    midi.tracks.append(_drum_track(mido, hits, drum_map, moved, lengths, ticks_per_beat, track_name))
+    midi.tracks.append(_drum_track(mido, hits, drum_map, played, lengths, ticks_per_beat, AS_PLAYED_TRACK))
     return midi
 
 
 class MidiFileSink(_Sink):
-    """Collects hits and writes them as a type-1 .mid on close (atomically), with a tempo estimated from them.
+    """Collects hits and writes them as a type-1 .mid on close (atomically), on a beat grid estimated from them.
 
-    Every note gets its note-off; `tempo_bpm` holds the tempo written once closed.
+    Every note gets its note-off. Once closed, `grid` holds the beat grid written (tempo.BeatGrid), `tempo_bpm`
+    its tempo and `downbeat_s` the time of bar 1. `tempo_bpm` given fixes the tempo (the downbeat is still
+    estimated); `tempo_map` lets the tempo follow a drifting song; `quantize` (Quantize) snaps the notes and
+    keeps the exact ones in a second track.
     """
 
-    def __init__(self, path: str | Path, drum_map, *, note_length_s: float = 0.05, tempo_bpm: float | None = None):
+    def __init__(self, path: str | Path, drum_map, *, note_length_s: float = 0.05, tempo_bpm: float | None = None,
+                 tempo_map: bool = False, quantize: Quantize | None = None):
         if not note_length_s > 0:
             raise ValueError(f"note_length_s {note_length_s} must be > 0")
+        if tempo_bpm is not None and not (math.isfinite(tempo_bpm) and tempo_bpm > 0):
+            raise ValueError(f"tempo_bpm {tempo_bpm} must be > 0")
         self.path = Path(path)
         self.drum_map = drum_map
         self.note_length_s = note_length_s
         self.tempo_bpm = tempo_bpm
+        self.tempo_map = tempo_map
+        self.quantize = quantize
+        self.grid = None
+        self.downbeat_s = None
         self.hits = []
 
     def write(self, hits) -> None:
@@ -240,11 +328,15 @@ class MidiFileSink(_Sink):
         if self.closed:
             return
         self.closed = True
-        if self.tempo_bpm is None:
-            from .tempo import estimate_tempo_bpm
+        from .tempo import estimate_grid
 
-            self.tempo_bpm = estimate_tempo_bpm([h.onset_s for h in self.hits], [h.velocity for h in self.hits])
-        midi = hits_to_midi(self.hits, self.drum_map, note_length_s=self.note_length_s, tempo_bpm=self.tempo_bpm)
+        hits = sorted(self.hits, key=lambda h: (h.onset_s, h.drum))
+        self.grid = estimate_grid([h.onset_s for h in hits], [h.drum for h in hits], [h.velocity for h in hits],
+                                  tempo_bpm=self.tempo_bpm, track_drift=self.tempo_map)
+        self.tempo_bpm = self.grid.tempo_bpm
+        self.downbeat_s = self.grid.downbeat_s
+        midi = hits_to_midi(hits, self.drum_map, note_length_s=self.note_length_s, grid=self.grid,
+                            quantize=self.quantize)
         with _written(self.path) as tmp:
             midi.save(str(tmp))
 

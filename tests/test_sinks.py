@@ -37,15 +37,43 @@ def make_hits(tempo_bpm=100.0, bars=4):
     return hits
 
 
-def read_notes(path):
-    """(time_s, note, velocity, duration_s, channel) of every note, with the file's own tempo."""
-    midi = mido.MidiFile(str(path))
-    tempos = [m.tempo for t in midi.tracks for m in t if m.type == "set_tempo"]
-    assert len(tempos) == 1
-    tick_s = tempos[0] / 1e6 / midi.ticks_per_beat
-    notes, open_notes = [], {}
+def midi_seconds(midi):
+    """tick -> seconds through every set_tempo of the file (a pickup or a tempo map has several)."""
+    changes = sorted((tick, m.tempo) for tick, m in _absolute(midi) if m.type == "set_tempo")
+    if not changes or changes[0][0] > 0:
+        changes.insert(0, (0, 500000))
+
+    def seconds(tick):
+        total, prev_tick, tempo = 0.0, 0, changes[0][1]
+        for at, new_tempo in changes:
+            if at >= tick:
+                break
+            total += (at - prev_tick) * tempo / 1e6 / midi.ticks_per_beat
+            prev_tick, tempo = at, new_tempo
+        return total + (tick - prev_tick) * tempo / 1e6 / midi.ticks_per_beat
+
+    return seconds, changes
+
+
+def _absolute(midi):
     for track in midi.tracks:
         now = 0
+        for m in track:
+            now += m.time
+            yield now, m
+
+
+def read_notes(path, *, tracks=None):
+    """(time_s, note, velocity, duration_s, channel) of every note (of the drum tracks named in `tracks`, else
+    of all), with the file's own tempo map; and the tempo from bar 1 on (the last set_tempo)."""
+    midi = mido.MidiFile(str(path))
+    seconds, changes = midi_seconds(midi)
+    notes = []
+    for track in midi.tracks:
+        names = [m.name for m in track if m.type == "track_name"]
+        if tracks is not None and not set(names) & set(tracks):
+            continue
+        now, open_notes = 0, {}
         for m in track:
             now += m.time
             if m.type == "note_on" and m.velocity > 0:
@@ -53,9 +81,9 @@ def read_notes(path):
                 open_notes[m.note] = (now, m.velocity, m.channel)
             elif m.type in ("note_off", "note_on"):
                 start, velocity, channel = open_notes.pop(m.note)
-                notes.append((start * tick_s, m.note, velocity, (now - start) * tick_s, channel))
-    assert not open_notes, "every note has its note-off"
-    return sorted(notes), midi, 60e6 / tempos[0]
+                notes.append((seconds(start), m.note, velocity, seconds(now) - seconds(start), channel))
+        assert not open_notes, "every note has its note-off"
+    return sorted(notes), midi, 60e6 / changes[-1][1]
 
 
 def test_midi_round_trip(tmp_path):
