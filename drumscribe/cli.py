@@ -81,6 +81,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"samples per engine block, as a live input would deliver them "
                         f"(default {DEFAULT_BLOCK_SIZE_SAMPLES})")
     t.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS", help="MIDI note length (default 50)")
+    t.add_argument("--tempo", type=float, default=None, metavar="BPM",
+                   help=f"the tempo of the .mid, {MIN_TEMPO_ARG_BPM:g}-{MAX_TEMPO_ARG_BPM:g} BPM (default: estimated "
+                        f"from the hits); bar 1 still starts on the estimated first downbeat")
+    t.add_argument("--tempo-map", action="store_true",
+                   help="let the tempo follow the song bar by bar where it drifts (default: one tempo)")
+    t.add_argument("--quantize", metavar="GRID", default=None,
+                   help="snap the notes to a grid: 1/4, 1/8, 1/16, 1/32, or triplets 1/4t, 1/8t, 1/16t, 1/32t; the "
+                        "notes as played go to a second track, 'drums (as played)' (default: no quantizing)")
+    t.add_argument("--quantize-strength", type=float, default=1.0, metavar="0-1",
+                   help="how far --quantize moves each note toward the grid, 0 not at all, 1 onto it (default 1)")
+    t.add_argument("--swing", type=float, default=0.0, metavar="0-1",
+                   help="with --quantize on a straight grid: delay every second grid line, 0 straight, 1 a triplet "
+                        "feel (2:1) (default 0)")
     t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     t.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="a batch: worker processes, each loading the model once (default: the CPU count)")
@@ -246,6 +259,7 @@ def _checked_transcribe(args) -> int:
         args.model = default_model_path(live=getattr(args, "live", False))
     if not (math.isfinite(args.note_length_ms) and 0 < args.note_length_ms <= MAX_NOTE_LENGTH_MS):
         raise DrumscribeError(f"--note-length-ms {args.note_length_ms:g} is not in 0-{MAX_NOTE_LENGTH_MS:g} ms")
+    quantize = _checked_grid_options(args)
     drum_map = load_drum_map(args.drum_map)
     from . import audition_cli
 
@@ -277,7 +291,10 @@ def _checked_transcribe(args) -> int:
     from drumscribe.realtime.sinks import CsvEventsSink, MidiFileSink, SummarySink
 
     summary = SummarySink(sys.stdout, drum_map=drum_map)
-    outputs = [("--output", MidiFileSink(args.output, drum_map, note_length_s=args.note_length_ms / 1000.0))]
+    outputs = [("--output", MidiFileSink(args.output, drum_map, note_length_s=args.note_length_ms / 1000.0,
+                                         tempo_bpm=args.tempo, tempo_map=args.tempo_map, quantize=quantize))]
+    if plot:
+        plot.grid_from = outputs[0][1]  # the plot closes after the .mid and draws its bars and beats
     try:
         if args.events:
             outputs.append(("--events", CsvEventsSink(args.events, drum_map)))
@@ -330,6 +347,38 @@ def _batch_worker_init(threads: int) -> None:
     from .batch import cached_loader
 
     load_model = cached_loader(load_model, threads)
+
+
+MIN_TEMPO_ARG_BPM, MAX_TEMPO_ARG_BPM = 20.0, 400.0
+
+
+def _checked_grid_options(args):
+    """--tempo, --quantize, --quantize-strength and --swing checked (DrumscribeError); the Quantize or None."""
+    import math
+
+    if args.tempo is not None and not (math.isfinite(args.tempo)
+                                       and MIN_TEMPO_ARG_BPM <= args.tempo <= MAX_TEMPO_ARG_BPM):
+        raise DrumscribeError(f"--tempo {args.tempo:g} is not in {MIN_TEMPO_ARG_BPM:g}-{MAX_TEMPO_ARG_BPM:g} BPM")
+    for flag, value in (("--quantize-strength", args.quantize_strength), ("--swing", args.swing)):
+        if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+            raise DrumscribeError(f"{flag} {value:g} is not in 0-1")
+    if args.quantize is None:
+        for flag, value, default in (("--quantize-strength", args.quantize_strength, 1.0),
+                                     ("--swing", args.swing, 0.0)):
+            if value != default:
+                raise DrumscribeError(f"{flag} {value:g} needs --quantize GRID (it moves the quantized notes)")
+        return None
+    from drumscribe.realtime.sinks import Quantize
+    from drumscribe.realtime.tempo import QUANTIZE_GRIDS, grid_beats
+
+    try:
+        step = grid_beats(args.quantize)
+    except ValueError:
+        raise DrumscribeError(f"--quantize '{args.quantize}' is not one of: {', '.join(QUANTIZE_GRIDS)}") from None
+    if args.swing > 0 and args.quantize.strip().lower().endswith("t"):
+        raise DrumscribeError(f"--swing {args.swing:g} needs a straight grid, not the triplets of --quantize "
+                              f"'{args.quantize}' (they already swing)")
+    return Quantize(step, strength=args.quantize_strength, swing=args.swing)
 
 
 def _plot_sink(args, drum_map):

@@ -507,54 +507,97 @@ def check_plot_format(path: str | Path) -> None:
                               f"one of {', '.join('.' + f for f in sorted(formats))}")
 
 
+ROW_HEIGHT_IN = 2.3
+PLOT_WIDTH_IN = 16.0
+ROW_SECONDS_WITHOUT_GRID = 20.0
+
+
+def _plot_rows(duration_s: float, grid) -> tuple:
+    """([(start_s, end_s, first bar number)], one per row of the plot; bars per row): rows of 8 bars (16 when
+    the song has more than 48), or of ROW_SECONDS_WITHOUT_GRID seconds without a grid."""
+    if grid is None:
+        n = max(1, math.ceil(duration_s / ROW_SECONDS_WITHOUT_GRID))
+        return [(i * ROW_SECONDS_WITHOUT_GRID, (i + 1) * ROW_SECONDS_WITHOUT_GRID, None) for i in range(n)], 0
+    bar_beats = grid.beats_per_bar
+    n_bars = max(1, math.ceil((float(grid.beats(duration_s)) - grid.pickup_beats) / bar_beats))
+    per_row = 8 if n_bars <= 48 else 16
+    rows = []
+    for first in range(0, n_bars, per_row):
+        start = 0.0 if first == 0 else float(grid.seconds(grid.pickup_beats + first * bar_beats))
+        end = float(grid.seconds(grid.pickup_beats + (first + per_row) * bar_beats))
+        rows.append((start, end, first + 1))
+    return rows, per_row
+
+
 def plot_hits(path: str | Path, hits, waveform: WaveformEnvelope, sample_rate_hz: int, *, drum_map=None,
-              title: str = "") -> None:
+              title: str = "", grid=None) -> None:
     """A PNG (or any format matplotlib knows from the suffix): the waveform, and over it a piano roll of the
-    hits, one row per drum, each hit a bar whose opacity follows its velocity. Written atomically.
+    hits, one line per drum, each hit a bar whose opacity and height follow its velocity; with a beat grid
+    (tempo.BeatGrid) its bar lines (numbered from bar 1, the first downbeat) and beats, the song in rows of
+    8 or 16 bars so a long song grows down the page, not into a strip. Written atomically.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no global backend state
     from matplotlib.colors import to_rgba
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     mins, maxs, starts = waveform.bins()
     n_samples = waveform.total_samples
     duration_s = max(n_samples / sample_rate_hz, max((h.onset_s for h in hits), default=0.0) + 0.5, 1.0)
-    rows = list(DRUMS)
-    n_rows = len(rows)
+    drums = list(DRUMS)
+    n_drums = len(drums)
+    rows, per_row = _plot_rows(duration_s, grid)
+    row_s = max(end - start for start, end, _ in rows)
 
-    width_in = float(np.clip(4 + duration_s / 3, 10, 40))
-    fig = Figure(figsize=(width_in, 5.5), dpi=100)
+    fig = Figure(figsize=(PLOT_WIDTH_IN, 0.9 + ROW_HEIGHT_IN * len(rows)), dpi=100)
     FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-
-    # waveform envelope (min/max per pixel column), scaled to span the rows, drawn faintly behind the roll
-    if len(mins):
-        columns = int(min(len(mins), width_in * 100 * 2))
-        edges = np.linspace(0, len(mins), columns + 1).astype(int)
-        chunks = np.minimum.reduceat(mins, edges[:-1]), np.maximum.reduceat(maxs, edges[:-1])
-        peak = max(-mins.min(), maxs.max(), 1e-9)
-        t = starts[edges[:-1]] / sample_rate_hz
-        mid, half = (n_rows - 1) / 2, n_rows / 2
-        ax.fill_between(t, mid + half * chunks[0] / peak, mid + half * chunks[1] / peak,
-                        color="0.82", linewidth=0, zorder=0, step="post")
-
-    bar_s = max(0.03, duration_s / 1500)
-    for row, drum in enumerate(rows):
-        drum_hits = [h for h in hits if h.drum == drum]
-        if not drum_hits:
-            continue
-        colour = _CLASS_COLOURS[SCORE_CLASS[drum]]
-        colours = [to_rgba(colour, 0.25 + 0.75 * h.velocity / 127) for h in drum_hits]
-        ax.broken_barh([(h.onset_s, bar_s) for h in drum_hits], (row - 0.38, 0.76), facecolors=colours,
-                       linewidth=0, zorder=2)
-
-    labels = [f"{d} ({drum_map.note(d)})" if drum_map is not None else d for d in rows]
-    ax.set_yticks(range(n_rows), labels)
-    ax.set_ylim(-0.7, n_rows - 0.3)
-    ax.set_xlim(0, duration_s)
-    ax.set_xlabel("time (s)")
-    ax.grid(axis="x", color="0.9", zorder=1)
-    ax.set_title(title or f"{len(hits)} drum hits")
+    axes = fig.subplots(len(rows), 1, squeeze=False)[:, 0]
+    peak = max(-mins.min(), maxs.max(), 1e-9) if len(mins) else 1.0
+    t_bins = starts / sample_rate_hz
+    labels = [f"{d} ({drum_map.note(d)})" if drum_map is not None else d for d in drums]
+    bar_s = max(0.02, row_s / 600)
+    by_drum = {d: [h for h in hits if h.drum == d] for d in drums}
+    for ax, (start, end, _) in zip(axes, rows, strict=True):
+        # waveform envelope (min/max per pixel column), scaled to span the drums, drawn faintly behind the roll
+        inside = (t_bins >= start) & (t_bins < end)
+        if inside.any():
+            lo, hi, t = mins[inside], maxs[inside], t_bins[inside]
+            columns = int(min(len(lo), PLOT_WIDTH_IN * 100 * 2))
+            edges = np.linspace(0, len(lo), columns + 1).astype(int)[:-1]
+            mid, half = (n_drums - 1) / 2, n_drums / 2
+            ax.fill_between(t[edges], mid + half * np.minimum.reduceat(lo, edges) / peak,
+                            mid + half * np.maximum.reduceat(hi, edges) / peak, color="0.86", linewidth=0,
+                            zorder=0, step="post")
+        if grid is not None:
+            for line in grid.beat_lines_s(end):
+                if start <= line < min(end, duration_s):
+                    ax.axvline(line, color="0.8", linewidth=0.5, zorder=1)
+            for number, line in enumerate(grid.bar_lines_s(end), start=1):
+                if start <= line < min(end, duration_s):
+                    ax.axvline(line, color="0.35", linewidth=1.0, zorder=1)
+                    ax.text(line, n_drums - 0.35, f" {number}", fontsize=7, color="0.3", va="bottom", ha="left")
+        for row, drum in enumerate(drums):
+            drum_hits = [h for h in by_drum[drum] if start <= h.onset_s < end]
+            if not drum_hits:
+                continue
+            colour = _CLASS_COLOURS[SCORE_CLASS[drum]]
+            for h in drum_hits:  # louder: taller and more opaque
+                height = 0.3 + 0.55 * h.velocity / 127
+                ax.add_patch(Rectangle((h.onset_s, row - height / 2), bar_s, height, linewidth=0, zorder=2,
+                                       facecolor=to_rgba(colour, 0.3 + 0.7 * h.velocity / 127)))
+        ax.set_yticks(range(n_drums), labels, fontsize=7)
+        ax.set_ylim(-0.7, n_drums - 0.3)
+        ax.set_xlim(start, start + row_s)
+        ax.tick_params(axis="x", labelsize=7)
+        if grid is None:
+            ax.grid(axis="x", color="0.9", zorder=1)
+    axes[-1].set_xlabel("time (s)" + ("; bar numbers from the first downbeat" if grid is not None else ""))
+    tempo = ""
+    if grid is not None:
+        tempo = f", {grid.tempo_bpm:g} BPM" + (" (tempo map)" if grid.is_tempo_map else "") + \
+                f", bar 1 at {grid.downbeat_s:.2f} s"
+    axes[0].set_title((title or f"{len(hits)} drum hits") + tempo + "; opacity and height follow velocity",
+                      fontsize=9)
     fig.tight_layout()
     path = Path(path)
     with _written(path) as tmp:
@@ -563,10 +606,11 @@ def plot_hits(path: str | Path, hits, waveform: WaveformEnvelope, sample_rate_hz
 
 class PlotSink(_Sink):
     """Collects hits and draws them over the waveform (see plot_hits) on close. The waveform is `audio`, or
-    (audio None) the chunks fed to `observe` as a file streams: only their envelope is kept."""
+    (audio None) the chunks fed to `observe` as a file streams: only their envelope is kept. The beat grid is
+    `grid`, or that of `grid_from` (a MidiFileSink closed before this sink) when set, or estimated from the hits."""
 
     def __init__(self, path: str | Path, audio: np.ndarray | None, sample_rate_hz: int, *, drum_map=None,
-                 title: str = ""):
+                 title: str = "", grid=None, grid_from=None):
         self.path = Path(path)
         self.waveform = WaveformEnvelope()
         if audio is not None:
@@ -574,6 +618,8 @@ class PlotSink(_Sink):
         self.sample_rate_hz = sample_rate_hz
         self.drum_map = drum_map
         self.title = title
+        self.grid = grid
+        self.grid_from = grid_from
         self.hits = []
 
     def observe(self, chunk: np.ndarray) -> None:
@@ -587,5 +633,14 @@ class PlotSink(_Sink):
         if self.closed:
             return
         self.closed = True
+        grid = self.grid
+        if grid is None and self.grid_from is not None:
+            grid = getattr(self.grid_from, "grid", None)
+        if grid is None and self.hits:
+            from .tempo import estimate_grid
+
+            grid = estimate_grid([h.onset_s for h in self.hits], [h.drum for h in self.hits],
+                                 [h.velocity for h in self.hits])
+        self.grid = grid
         plot_hits(self.path, self.hits, self.waveform, self.sample_rate_hz, drum_map=self.drum_map,
-                  title=self.title)
+                  title=self.title, grid=grid)
