@@ -55,7 +55,7 @@ from drumscribe.offline.tuning_set import (
     soup,
     tune_sets,
 )
-from drumscribe.realtime.classifier import ContextParams
+from drumscribe.realtime.decoder import ContextParams
 from drumscribe.realtime.onsets import OnsetParams
 
 
@@ -83,7 +83,7 @@ def main() -> int:
     parser.add_argument("--leave-one-out", action="store_true",
                         help="also print held-out figures: each song scored at thresholds tuned without it")
     parser.add_argument("--gate", type=float, metavar="P",
-                        help="(context decoding) the onset gate, realtime.classifier.ContextParams.gate (an "
+                        help="(context decoding) the onset gate, realtime.decoder.ContextParams.gate (an "
                              "ensemble: several --model, or one built with drumscribe train ensemble); default: the "
                              "first model's")
     parser.add_argument("--floors", action="store_true",

@@ -4,7 +4,7 @@
         [--frames 8 --reduce sum] [--validate SPEC] [--write]
 
 The classifier gives each hit the velocity of its loudness: the loudest of the first frames after the onset, in
-the drum's band, in dB, plus a per-drum offset (`realtime.classifier._LOUDNESS_OFFSET_DB`), mapped linearly from
+the drum's band, in dB, plus a per-drum offset (`realtime.scorer._LOUDNESS_OFFSET_DB`), mapped linearly from
 -60..-6 dB onto 1..127. A hi-hat puts far less energy in its band than a kick in its own, so without the offsets
 every hi-hat would be quiet. This script renders grooves (peak at -6 dBFS, as the benchmarks) on kits of the
 training set, transcribes them with the offsets at zero, and for every hit found as the drum that was played takes
@@ -13,7 +13,7 @@ offset. It prints the offsets and the Spearman correlation of played and transcr
 kits. The held-out kits (`offline.render.HELD_OUT_KITS`) are refused: they are for measuring, not fitting.
 
 `--frames N --reduce max|sum` measure the level as the loudest of, or the energy over, N frames from the onset
-frame (default: the checkpoint's measure, `realtime.classifier.velocity_measure`). `--validate SPEC` prints the
+frame (default: the checkpoint's measure, `realtime.scorer.velocity_measure`). `--validate SPEC` prints the
 Spearman on grooves of that kit too, at the fitted offsets (the validation kit TimGM6mb; never the test kit).
 `--write` stores the measure and its fitted offsets in the checkpoint (`extra["velocity"]`; the engine reads them
 from there) and rewrites its ONNX bundle, each whole or not at all (models.cnn.save_checkpoint): an interrupted
@@ -36,17 +36,18 @@ FIT_KITS = (
 def measure(checkpoint, kits, grooves: int, seed: int = 3, frames: int | None = None,
             reduce: str | None = None) -> list:
     """(drum, played velocity, measured level in dB without offset) of every hit found as the drum played."""
-    from drumscribe.realtime.engine import OFFLINE, build_stages, transcribe_array
+    from drumscribe.realtime.engine import transcribe_array
     from drumscribe.realtime.features import FeatureParams, log_mel
+    from drumscribe.realtime.scorer import LoudnessMeter
 
     from .render import generate_pattern, load_kit, render_hits
 
     fp = FeatureParams(**checkpoint.feature_params)
-    classifier = build_stages(checkpoint, OFFLINE)[-1]  # its loudness bands, with the offsets to fit at zero
-    classifier.offsets_db = np.zeros_like(classifier.offsets_db)
-    classifier.velocity_frames = frames or classifier.velocity_frames
-    classifier.velocity_reduce = reduce or classifier.velocity_reduce
-    n = classifier.velocity_frames
+    # the checkpoint's loudness bands, with the offsets to fit at zero
+    changes = {"offsets_db": {}, **({"frames": frames} if frames else {}), **({"reduce": reduce} if reduce else {})}
+    meter = LoudnessMeter.for_checkpoint(checkpoint, **changes)
+    n = meter.frames
+    frames_after = checkpoint.model.config.frames_after
     index = {d: i for i, d in enumerate(checkpoint.labels)}
     rng = np.random.default_rng(seed)
     rows = []
@@ -62,15 +63,15 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3, frames: int | None = 
             for f in found:
                 near = [h for h in hits if h.drum == f.drum and abs(h.time_s - f.onset_s) < 0.03]
                 if near:
-                    # the onset frame, back from onset_s as the classifier computed it
+                    # the onset frame, back from onset_s as the decoder computed it
                     k = round(f.onset_s * fp.sample_rate_hz / fp.hop_samples - 1 + checkpoint.onset_offset_frames)
-                    after = mel[k : k + min(n, 1 + classifier.frames_after)]
-                    rows.append((f.drum, near[0].velocity, float(classifier.levels_db(after)[index[f.drum]])))
+                    after = mel[k : k + min(n, 1 + frames_after)]
+                    rows.append((f.drum, near[0].velocity, float(meter.levels_db(after)[index[f.drum]])))
     return rows
 
 
 def fit(rows: list) -> dict:
-    from drumscribe.realtime.classifier import db_from_velocity
+    from drumscribe.realtime.decoder import db_from_velocity
 
     by_drum = {}
     for drum, played, db in rows:
@@ -81,7 +82,7 @@ def fit(rows: list) -> dict:
 def spearman(rows: list, offsets: dict) -> float:
     from scipy.stats import spearmanr
 
-    from drumscribe.realtime.classifier import velocity_from_db
+    from drumscribe.realtime.decoder import velocity_from_db
 
     played = np.array([r[1] for r in rows])
     got = velocity_from_db(np.array([r[2] + offsets.get(r[0], 0.0) for r in rows]))
@@ -105,7 +106,7 @@ def calibrate(args, parser) -> int:
     import torch
 
     from drumscribe.models.cnn import CheckpointError, load_checkpoint, save_checkpoint
-    from drumscribe.realtime.classifier import velocity_measure
+    from drumscribe.realtime.scorer import velocity_measure
 
     torch.set_num_threads(1)
     try:

@@ -9,7 +9,7 @@ the one threshold shared by the drums of that group is chosen from a coarse grid
 small; the figures reported from the same tracks are therefore tuned, not held out, and the README says so.
 
 A checkpoint holds two sets: `thresholds`, for each onset decided alone (live input, `transcribe --no-context`),
-and `extra["context"]["thresholds"]`, for the in-song context decoding files use (realtime.classifier.ContextParams).
+and `extra["context"]["thresholds"]`, for the in-song context decoding files use (realtime.decoder.ContextParams).
 By default the set of the checkpoint's own file decoding is tuned; `--context` tunes (and, if missing, adds) the
 context decoding's, `--no-context` the other. Then `--context --stem-set MASK.pt --kinds drum_only` tunes a third,
 `extra["context"]["stem_thresholds"]`, for songs whose power a drum mask finds to be drums alone (drum stems; see
@@ -37,7 +37,7 @@ TRACKS = ("Beatles", "Country1", "Punk", "Rock", "Shadows")
 
 class Candidates(list):
     """A track's candidate hits, with `gates`: onset_s -> the weight of the stem thresholds there (0 where the
-    checkpoint has none; realtime.classifier.ContextParams.stem_thresholds), and `splits`: (onset_s, class group)
+    checkpoint has none; realtime.decoder.ContextParams.stem_thresholds), and `splits`: (onset_s, class group)
     -> the song-level split there (ContextParams.floors; absent where too few candidates or no context), and
     `unchecked`: the same without ContextParams.split_contrast's check (None: no check), which thresholds and
     floors are tuned on (for_tuning): the check is a guard for songs without a drum, which no tuning song is."""
@@ -56,11 +56,11 @@ def for_tuning(tracks: list) -> list:
 
 
 def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embeddings: dict | None = None) -> dict:
-    """(onset_s, class group) -> the split the classifier computes for that onset's group (realtime.classifier.
+    """(onset_s, class group) -> the split the decoder computes for that onset's group (realtime.decoder.
     song_splits), from the candidates themselves: every drum's decoded probability from 0.05 on is a candidate,
     which is all a split counts when ContextParams.split_from is 0.05 or more. With ContextParams.split_contrast,
     `embeddings` (onset_s -> the onset's unit embedding, HitClassifier.embeddings) must hold every candidate's."""
-    from drumscribe.realtime.classifier import song_splits
+    from drumscribe.realtime.decoder import song_splits
     from drumscribe.realtime.drums import SCORE_CLASS
 
     if context is None or not hits:
@@ -94,28 +94,30 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
 
 def _candidates(checkpoint, audio: np.ndarray):
     """Every candidate hit (confidence >= 0.05, no double-trigger suppression) and the suppression time."""
+    from drumscribe.realtime.decoder import DecisionLog, HitDecoder
     from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
     from drumscribe.realtime.sinks import CollectSink
     from drumscribe.realtime.sources import ArraySource
 
     stages = build_stages(checkpoint, OFFLINE)
-    stages[-1].thresholds = np.full(len(checkpoint.labels), 0.05)
-    if stages[-1].stem_thresholds is not None:
-        stages[-1].stem_thresholds = np.full(len(checkpoint.labels), 0.05)
-    stages[-1].gates = {}
-    stages[-1].embeddings = {} if stages[-1].context is not None and stages[-1].context.split_contrast > 0 else None
-    stages[-1].split_groups = []  # the splits are computed below, from the candidates (song_splits_of)
-    refractory_s = stages[-1].refractory_frames * stages[-1].hop_samples / stages[-1].sample_rate_hz
-    stages[-1].refractory_frames = 0
+    decoder = stages[-1]
+    assert isinstance(decoder, HitDecoder)
+    context = decoder.context
+    low = (0.05,) * len(checkpoint.labels)
+    log = DecisionLog(embeddings={} if context is not None and context.split_contrast > 0 else None)
+    # every candidate, undecided by the song's split (computed below, from the candidates: song_splits_of) and never
+    # dropped as a double trigger (decide() does that at the suppression time of the checkpoint's decoding)
+    stages[-1] = decoder.with_params(replace(decoder.params, thresholds=low, floors=(), refractory_s=0.0,
+                                             stem_thresholds=low if decoder.params.stem_thresholds else ()), log=log)
+    refractory_s = decoder.refractory_frames * decoder.hop_samples / decoder.sample_rate_hz
     hits = CollectSink()
     Engine(stages, [hits]).run(ArraySource(audio, block_size_samples=4096))
-    frames_per_s = stages[-1].sample_rate_hz / stages[-1].hop_samples
-    context = stages[-1].context
-    splits = song_splits_of(hits, list(checkpoint.labels), context, frames_per_s, stages[-1].embeddings)
+    frames_per_s = decoder.sample_rate_hz / decoder.hop_samples
+    splits = song_splits_of(hits, list(checkpoint.labels), context, frames_per_s, log.embeddings)
     unchecked = None
     if context is not None and context.split_contrast > 0:
         unchecked = song_splits_of(hits, list(checkpoint.labels), replace(context, split_contrast=0.0), frames_per_s)
-    return Candidates(list(hits), stages[-1].gates, splits, unchecked), refractory_s
+    return Candidates(list(hits), log.gates, splits, unchecked), refractory_s
 
 
 def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
@@ -137,7 +139,7 @@ def collect_kit(checkpoint, spec: str, grooves: int, seed: int = 5) -> list:
 
 def collect(checkpoint, data: Path, kinds) -> list:
     """(candidates, reference, suppression time) per MDB track and kind: `decide` applies thresholds and
-    double-trigger suppression afterwards, as the classifier would have."""
+    double-trigger suppression afterwards, as the decoder would have."""
     from drumscribe.realtime.sources import decode_audio
 
     from .evaluate import load_annotations
@@ -154,10 +156,10 @@ def collect(checkpoint, data: Path, kinds) -> list:
 
 def with_decoding(checkpoint, context: bool | None):
     """A shallow copy of the checkpoint that decodes as asked: True, with the in-song context (the checkpoint's
-    settings, else the defaults of realtime.classifier.ContextParams); False, each onset alone; None, as it is."""
+    settings, else the defaults of realtime.decoder.ContextParams); False, each onset alone; None, as it is."""
     import copy
 
-    from drumscribe.realtime.classifier import ContextParams
+    from drumscribe.realtime.decoder import ContextParams
 
     out = copy.copy(checkpoint)
     out.extra = dict(checkpoint.extra)
@@ -170,10 +172,10 @@ def with_decoding(checkpoint, context: bool | None):
 
 def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
            stem_thresholds: np.ndarray | None = None, floors: np.ndarray | None = None) -> list:
-    """The hits the classifier emits at these thresholds: above its drum's threshold and not within the
+    """The hits the decoder emits at these thresholds: above its drum's threshold and not within the
     refractory time of that drum's previous emitted hit. With `stem_thresholds`, each hit's threshold is the
-    blend the classifier used there (Candidates.gates); with `floors`, lowered to the song's split there as the
-    classifier does (Candidates.splits, realtime.classifier.ContextParams.floors)."""
+    blend the decoder used there (Candidates.gates); with `floors`, lowered to the song's split there as the
+    decoder does (Candidates.splits, realtime.decoder.ContextParams.floors)."""
     from drumscribe.realtime.drums import SCORE_CLASS
 
     last, kept = {}, []
@@ -299,13 +301,15 @@ def tune_checkpoint(args, parser) -> int:
     for name in ("gate", "split_contrast", "split_window"):
         if getattr(args, name) is None:
             continue
-        from drumscribe.realtime.classifier import ContextParams, HitClassifier
+        from drumscribe.realtime.decoder import ContextParams, HitDecoder
+        from drumscribe.realtime.scorer import OnsetScorer
 
         setting = {name: getattr(args, name)} if name != "split_window" else dict(
             zip(("split_behind_s", "split_ahead_s"), args.split_window))
         try:
             context = ContextParams(**{**tuned.extra["context"], **setting})
-            HitClassifier(tuned, context=context)
+            OnsetScorer(tuned, embedding=True, gate=context.gate)
+            HitDecoder.for_checkpoint(tuned, context=context)
         except ValueError as e:
             value = " ".join(f"{v:g}" for v in args.split_window) if name == "split_window" else getattr(args, name)
             parser.error(f"--{name.replace('_', '-')} {value}: {e}")

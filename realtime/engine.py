@@ -7,9 +7,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
-from .classifier import ContextParams, HitClassifier
+from .decoder import ContextParams, HitDecoder
 from .features import FeatureParams, LogMelSpectrogram
 from .onsets import OnsetDetector, OnsetParams
+from .scorer import OnsetScorer
 from .unmix import DrumMaskStage, DrumShareStage, weights_from_extra
 
 log = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ class Scheduling:
     Live input computes every frame and classifies every onset the moment it can; files group frames and
     onsets into batches, which is many times faster and only delays when hits are released (the hits are the
     same). Only `context` changes the hits themselves: files decide each onset with the in-song context
-    (realtime.classifier.ContextParams) where the checkpoint has it, which waits seconds; live input never does.
+    (realtime.decoder.ContextParams) where the checkpoint has it, which waits seconds; live input never does.
     """
 
     frames_per_call: int  # spectrogram frames computed together
@@ -69,10 +70,11 @@ def check_checkpoint(checkpoint) -> None:
             raise ValueError(f"field {name}: {' '.join(str(exc).split())}") from None
 
 
-def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
+def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None) -> list:
     """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> (the drum share, where the
-    thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> hit classifier (with
-    the checkpoint's in-song context decoding where the scheduling allows it: files, not live input)."""
+    thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> onset scorer -> hit
+    decoder (with the checkpoint's in-song context decoding where the scheduling allows it: files, not live input).
+    `network`: the checkpoint's network in another runtime for the scorer (realtime.live.build_live_stages)."""
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
     context = context_params(checkpoint) if scheduling.context else None
@@ -86,7 +88,10 @@ def build_stages(checkpoint, scheduling: Scheduling = OFFLINE) -> list:
     if mask:  # the network was trained behind a drum mask (realtime.unmix): it reads the song's drums
         stages.append(DrumMaskStage(weights_from_extra(mask), group_frames=256 if scheduling.context else 1,
                                     hop_samples=fp.hop_samples))
-    return stages + [HitClassifier(checkpoint, batch_frames=scheduling.batch_frames, context=context)]
+    scorer = OnsetScorer(checkpoint, batch_frames=scheduling.batch_frames, embedding=context is not None,
+                         gate=0.0 if context is None else context.gate, network=network)
+    return stages + [scorer, HitDecoder.for_checkpoint(checkpoint, batch_frames=scheduling.batch_frames,
+                                                       context=context)]
 
 
 def tail_samples(stages: list, *, drained: bool = False) -> int:
@@ -122,11 +127,17 @@ class Engine:
         return self._release(out)
 
     def drain(self) -> list:
-        """Release what the stages hold back for later context (the in-song context decoding's waiting onsets),
-        for a stream cut short: Ctrl-C keeps every hit heard so far."""
-        out = []
+        """Release what the stages hold back for later context (the onsets the scorer holds for the rest of their
+        batch, the in-song context decoding's waiting onsets), for a stream cut short: Ctrl-C keeps every hit heard
+        so far. What a stage drains goes through the stages after it, which then drain too."""
+        out = None
         for stage in self.stages:
-            out += getattr(stage, "drain", list)()
+            if out is not None:
+                out = stage.process(out)
+            held = getattr(stage, "drain", None)
+            held = held() if held is not None else None
+            if held is not None:
+                out = held if out is None else out + held  # after the decoder: lists of hits
         return self._release(out)
 
     def _release(self, out) -> list:

@@ -83,12 +83,8 @@ def build_live_stages(checkpoint) -> list:
     inference (`compile_for_live`)."""
     from .engine import LIVE, build_stages
 
-    stages = build_stages(checkpoint, LIVE)
-    for stage in stages:
-        model = getattr(stage, "model", None)
-        if model is not None and hasattr(model, "config"):
-            stage.model = compile_for_live(model)
-    return stages
+    model = checkpoint.model.eval()
+    return build_stages(checkpoint, LIVE, network=compile_for_live(model) if hasattr(model, "config") else model)
 
 
 class OnnxHitModel:

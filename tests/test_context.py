@@ -1,16 +1,18 @@
-"""The in-song context decoding (realtime.classifier.ContextParams): the streamed stage against its definition
+"""The in-song context decoding (realtime.decoder.ContextParams): the streamed stage against its definition
 computed over the whole file at once, live input never waiting for it, and Ctrl-C keeping the onsets it holds."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from drumscribe.realtime.classifier import ContextParams, HitClassifier
+from drumscribe.realtime.decoder import ContextParams, HitDecoder
 from drumscribe.realtime.engine import LIVE, OFFLINE, Engine, build_stages, context_params, tail_samples
 from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
 from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+from drumscribe.realtime.scorer import OnsetScorer
 from drumscribe.realtime.sinks import CollectSink
 from drumscribe.realtime.types import FrameBlock
 
@@ -35,9 +37,9 @@ def _definition(checkpoint, onsets, mel, context):
     """Every onset's probabilities blended with its neighbours', written out over the whole file with numpy."""
     import torch
 
-    stage = HitClassifier(checkpoint)
-    padded = np.concatenate((np.zeros((stage.frames_before, mel.shape[1])), mel, np.zeros((64, mel.shape[1]))))
-    windows = np.stack([padded[k : k + stage.frames_before + stage.frames_after + 1] for k in onsets])
+    cfg = checkpoint.model.config
+    padded = np.concatenate((np.zeros((cfg.frames_before, mel.shape[1])), mel, np.zeros((64, mel.shape[1]))))
+    windows = np.stack([padded[k : k + cfg.frames_before + cfg.frames_after + 1] for k in onsets])
     with torch.inference_mode():
         logits, embedding = checkpoint.model.forward_with_embedding(
             torch.from_numpy(np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)))
@@ -67,13 +69,13 @@ def test_streamed_context_decoding_is_its_definition(checkpoint, onsets_and_mel)
     alone = _definition(checkpoint, onsets, mel, ContextParams(weight=0.0))
     assert np.abs(expected - alone).max() > 2e-3, "the neighbours move the probabilities (random weights: a little)"
 
-    stage = HitClassifier(checkpoint, batch_frames=OFFLINE.batch_frames, context=CONTEXT)
-    stage.thresholds = np.full(len(stage.labels), 0.2)
-    stage.refractory_frames = 0
+    scorer = OnsetScorer(checkpoint, batch_frames=OFFLINE.batch_frames, embedding=True)
+    stage = HitDecoder.for_checkpoint(checkpoint, batch_frames=OFFLINE.batch_frames, context=CONTEXT)
+    stage = stage.with_params(replace(stage.params, thresholds=(0.2,) * len(stage.labels), refractory_s=0.0))
     hits = [h for start in range(0, len(mel), 37)
-            for h in stage.process(FrameBlock(start, mel[start : start + 37],
-                                              tuple(k for k in onsets if start <= k + 1 < start + 37)))]
-    hits += stage.process(FrameBlock(len(mel), np.zeros((2000, mel.shape[1]))))
+            for h in stage.process(scorer.process(FrameBlock(start, mel[start : start + 37],
+                                                             tuple(k for k in onsets if start <= k + 1 < start + 37))))]
+    hits += stage.process(scorer.process(FrameBlock(len(mel), np.zeros((2000, mel.shape[1])))))
     assert hits
     index = {d: i for i, d in enumerate(stage.labels)}
     onset_s = {round(stage.hop_samples * (k + 1 - stage.onset_offset_frames) / stage.sample_rate_hz, 9): i
@@ -106,7 +108,7 @@ def test_context_thresholds_replace_the_checkpoints_for_files(checkpoint):
     assert list(stage.thresholds) == [0.9] * len(checkpoint.labels)
     assert list(build_stages(_with_context(checkpoint, tuned), LIVE)[-1].thresholds) == list(checkpoint.thresholds)
     with pytest.raises(ValueError, match="context thresholds: 2 values"):
-        HitClassifier(checkpoint, context=ContextParams(thresholds=[0.5, 0.5]))
+        HitDecoder.for_checkpoint(checkpoint, context=ContextParams(thresholds=[0.5, 0.5]))
     with pytest.raises(ValueError, match="context weight 1.5"):
         ContextParams(weight=1.5)
 
@@ -145,7 +147,7 @@ def test_ctrl_c_keeps_the_onsets_waiting_for_context(checkpoint, groove):
 
 def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
     """The context's store of classified onsets (slices, not stacked lists) against a plain list of its rows."""
-    from drumscribe.realtime.classifier import _Bank
+    from drumscribe.realtime.decoder import _Bank
 
     rng = np.random.default_rng(0)
     bank, rows, frame = _Bank(), [], 0
@@ -154,9 +156,9 @@ def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
         frames = frame + np.cumsum(rng.integers(1, 9, n))
         frame = int(frames[-1])
         probs, embedding = rng.random((n, 11)), rng.random((n, 6))
-        velocities = list(rng.integers(1, 128, (n, 11)))
-        bank.add(list(frames), probs, embedding, velocities)
-        rows += list(zip(frames, probs, embedding, velocities))
+        levels = list(rng.uniform(-60.0, 0.0, (n, 11)))
+        bank.add(list(frames), probs, embedding, levels)
+        rows += list(zip(frames, probs, embedding, levels))
         cut = int(rng.integers(0, len(rows) // 2 + 1)) if step % 3 and step > 60 else 0  # grow, then move
         bank.forget(cut)
         del rows[:cut]
@@ -165,5 +167,5 @@ def test_bank_keeps_its_rows_in_order_through_growth_and_forgetting():
         assert [bank.frame(i) for i in range(len(rows))] == [int(r[0]) for r in rows]
         assert np.array_equal(bank.probs[live], np.array([r[1] for r in rows]).reshape(-1, 11))
         assert np.array_equal(bank.embedding[live], np.array([r[2] for r in rows]).reshape(-1, 6))
-        assert all(np.array_equal(a, r[3]) for a, r in zip(bank.velocities[live], rows))
+        assert all(np.array_equal(a, r[3]) for a, r in zip(bank.levels[live], rows))
     assert len(bank.frames) > 1024

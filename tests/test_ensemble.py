@@ -234,14 +234,16 @@ def _onsets_and_windows(ckpt, audio):
 
 def _gated_hits(ckpt, mel, onsets, gate):
     """Every hit of the stage with the context's blending off (weight 0), thresholds 0 and the onset gate."""
-    from drumscribe.realtime.classifier import ContextParams, HitClassifier
+    from drumscribe.realtime.decoder import ContextParams, DecoderParams, HitDecoder
+    from drumscribe.realtime.scorer import OnsetScorer
     from drumscribe.realtime.types import FrameBlock
 
-    stage = HitClassifier(ckpt, batch_frames=400, context=ContextParams(weight=0.0, ahead_s=1.0, gate=gate))
-    stage.thresholds = np.zeros(len(stage.labels))
-    stage.refractory_frames = 0
-    hits = stage.process(FrameBlock(0, mel, tuple(onsets)))
-    return stage, hits + stage.process(FrameBlock(len(mel), np.zeros((2000, mel.shape[1]))))
+    context = ContextParams(weight=0.0, ahead_s=1.0, gate=gate)
+    scorer = OnsetScorer(ckpt, batch_frames=400, embedding=True, gate=gate)
+    stage = HitDecoder.for_checkpoint(ckpt, batch_frames=400, context=context,
+                                      params=DecoderParams(thresholds=[0.0] * len(ckpt.labels), refractory_s=0.0))
+    hits = stage.process(scorer.process(FrameBlock(0, mel, tuple(onsets))))
+    return stage, hits + stage.process(scorer.process(FrameBlock(len(mel), np.zeros((2000, mel.shape[1])))))
 
 
 def test_onset_gate_drops_the_onsets_its_member_does_not_hear_and_no_other(members, groove, tmp_path):
@@ -286,14 +288,28 @@ def test_onset_gate_drops_the_onsets_its_member_does_not_hear_and_no_other(membe
     assert {h.onset_s for h in from_bundle} == {h.onset_s for h in gated}
 
 
+def _with_gate(checkpoint, gate):
+    import copy
+
+    from drumscribe.realtime.decoder import ContextParams
+
+    out = copy.copy(checkpoint)
+    out.extra = {**checkpoint.extra, "context": ContextParams(gate=gate).as_dict()}
+    return out
+
+
 def test_onset_gate_needs_an_ensemble_and_a_probability(checkpoint):
-    from drumscribe.realtime.classifier import ContextParams, HitClassifier
+    from drumscribe.realtime.decoder import ContextParams
+    from drumscribe.realtime.engine import OFFLINE, build_stages
+    from drumscribe.realtime.scorer import OnsetScorer
 
     with pytest.raises(ValueError, match="gate"):
         ContextParams(gate=1.0)
     with pytest.raises(ValueError, match="one network"):
-        HitClassifier(checkpoint, context=ContextParams(gate=0.05))
-    HitClassifier(checkpoint, context=ContextParams(gate=0.0))  # off: any model
+        OnsetScorer(checkpoint, gate=0.05)
+    with pytest.raises(ValueError, match="one network"):  # the engine's chain asks the scorer
+        build_stages(_with_gate(checkpoint, 0.05), OFFLINE)
+    OnsetScorer(checkpoint, gate=0.0)  # off: any model
 
 
 @pytest.mark.parametrize("args, message", [

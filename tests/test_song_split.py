@@ -1,4 +1,4 @@
-"""Song-level thresholds of the in-song context decoding (realtime.classifier.ContextParams.floors): Otsu's split of
+"""Song-level thresholds of the in-song context decoding (realtime.decoder.ContextParams.floors): Otsu's split of
 a song's candidates, the engine lowering thresholds to it exactly as offline.tune_thresholds scores it, and a file's
 end deciding what waits without feeding the whole wait as silence."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from drumscribe.offline import tune_thresholds as T
-from drumscribe.realtime.classifier import (
+from drumscribe.realtime.decoder import (
     ContextParams,
-    HitClassifier,
+    HitDecoder,
     otsu_split,
     song_splits,
     split_contrast,
@@ -91,7 +91,7 @@ def test_context_params_refuse_bad_floors(checkpoint):
     with pytest.raises(ValueError, match="split_behind_s 61"):
         ContextParams(split_behind_s=61.0)  # more than the decoding remembers (behind_s 60)
     with pytest.raises(ValueError, match="context floors: 2 values"):
-        HitClassifier(checkpoint, context=ContextParams(floors=[0.2, 0.2]))
+        HitDecoder.for_checkpoint(checkpoint, context=ContextParams(floors=[0.2, 0.2]))
     assert not ContextParams(floors=[1.0] * 3).adapts and ContextParams(floors=[1.0, 0.2]).adapts
 
 

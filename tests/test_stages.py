@@ -1,12 +1,12 @@
 """The three tests every stage passes (STYLE.md): the same output whatever the block size, the same output after
 reset(), and streaming equal to processing the whole input in one process() call.
 
-Parametrised over every stage (spectrogram, onset detector, hit classifier) and the whole engine, with both
-schedulings (LIVE computes every frame at once, OFFLINE in groups), and over both analysis recipes (the offline
-model's 1024-sample window with a peak-picking onset detector, the live model's 512-sample window with a
-rising-edge one; the offline recipe with the band flux on, so that onsets come from two fluxes; and the offline
-recipe with the in-song context decoding, which holds onsets back for the ones after them): real audio,
-random-weight checkpoints.
+Parametrised over every stage (spectrogram, onset detector, onset scorer with its hit decoder) and the whole
+engine, with both schedulings (LIVE computes every frame at once, OFFLINE in groups), and over both analysis
+recipes (the offline model's 1024-sample window with a peak-picking onset detector, the live model's 512-sample
+window with a rising-edge one; the offline recipe with the band flux on, so that onsets come from two fluxes; and
+the offline recipe with the in-song context decoding, which holds onsets back for the ones after them): real
+audio, random-weight checkpoints.
 For audio stages, block size 1 runs on a short excerpt to keep the time down; for frame stages a "block" is that
 many spectrogram frames.
 """
@@ -84,9 +84,10 @@ def _hit_result(outputs) -> list:
 
 
 def _cases(checkpoint, groove_audio) -> dict:
-    from drumscribe.realtime.classifier import HitClassifier
+    from drumscribe.realtime.decoder import HitDecoder
     from drumscribe.realtime.features import FeatureParams, LogMelSpectrogram
     from drumscribe.realtime.onsets import OnsetDetector, OnsetParams
+    from drumscribe.realtime.scorer import OnsetScorer
 
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
@@ -107,6 +108,23 @@ def _cases(checkpoint, groove_audio) -> dict:
     with_onsets = OnsetDetector(op, n_mels=fp.n_mels).process(frames)
     assert len(with_onsets.onsets) > 10, "the groove should give the classifier onsets to work on"
 
+    class _ScorerDecoder:
+        """The onset scorer and the hit decoder, one after the other as in the engine's chain."""
+
+        def __init__(self, scheduling):
+            context = context_params(checkpoint) if scheduling.context else None
+            self.scorer = OnsetScorer(checkpoint, batch_frames=scheduling.batch_frames,
+                                      embedding=context is not None, gate=0.0 if context is None else context.gate)
+            self.decoder = HitDecoder.for_checkpoint(checkpoint, batch_frames=scheduling.batch_frames,
+                                                     context=context)
+
+        def process(self, block):
+            return self.decoder.process(self.scorer.process(block))
+
+        def reset(self):
+            self.scorer.reset()
+            self.decoder.reset()
+
     class _EngineStage:
         def __init__(self, scheduling):
             self.engine = Engine(build_stages(checkpoint, scheduling))
@@ -125,10 +143,9 @@ def _cases(checkpoint, groove_audio) -> dict:
                   audio, _split_audio, _mel_result, True),
         StageCase("OnsetDetector", lambda: OnsetDetector(op, n_mels=fp.n_mels), lambda short: frames,
                   _split_frames, _onset_result, False),
-        StageCase("HitClassifier-live", lambda: HitClassifier(checkpoint, batch_frames=LIVE.batch_frames),
+        StageCase("ScorerDecoder-live", lambda: _ScorerDecoder(LIVE),
                   lambda short: with_onsets, _split_frames, _hit_result, False),
-        StageCase("HitClassifier-offline", lambda: HitClassifier(checkpoint, batch_frames=OFFLINE.batch_frames,
-                                                                 context=context_params(checkpoint)),
+        StageCase("ScorerDecoder-offline", lambda: _ScorerDecoder(OFFLINE),
                   lambda short: with_onsets, _split_frames, _hit_result, False),
         StageCase("Engine-live", lambda: _EngineStage(LIVE), engine_audio(LIVE), _split_audio, _hit_result, True),
         StageCase("Engine-offline", lambda: _EngineStage(OFFLINE), engine_audio(OFFLINE), _split_audio,
@@ -137,8 +154,8 @@ def _cases(checkpoint, groove_audio) -> dict:
     return {c.name: c for c in cases}
 
 
-CASE_NAMES = ("LogMelSpectrogram-live", "LogMelSpectrogram-offline", "OnsetDetector", "HitClassifier-live",
-              "HitClassifier-offline", "Engine-live", "Engine-offline")
+CASE_NAMES = ("LogMelSpectrogram-live", "LogMelSpectrogram-offline", "OnsetDetector", "ScorerDecoder-live",
+              "ScorerDecoder-offline", "Engine-live", "Engine-offline")
 
 
 def _live_recipe_checkpoint():
@@ -172,7 +189,7 @@ def _context_checkpoint(checkpoint):
     groove both waits for onsets ahead and forgets old ones."""
     import copy
 
-    from drumscribe.realtime.classifier import ContextParams
+    from drumscribe.realtime.decoder import ContextParams
 
     context = copy.copy(checkpoint)
     context.extra = {**checkpoint.extra, "context": ContextParams(ahead_s=1.0, behind_s=1.5).as_dict()}
@@ -181,10 +198,10 @@ def _context_checkpoint(checkpoint):
 
 def _split_checkpoint(checkpoint):
     """The context checkpoint with song-level thresholds: thresholds the random network's candidates straddle, and
-    floors that let the song's split lower them (realtime.classifier.ContextParams.floors)."""
+    floors that let the song's split lower them (realtime.decoder.ContextParams.floors)."""
     import copy
 
-    from drumscribe.realtime.classifier import ContextParams
+    from drumscribe.realtime.decoder import ContextParams
 
     split = copy.copy(checkpoint)
     split.extra = {**checkpoint.extra, "context": ContextParams(

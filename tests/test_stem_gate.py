@@ -1,5 +1,5 @@
 """Two threshold sets, one for drum stems and one for any song, chosen per onset by the drum share of the song
-around it (realtime.unmix.DrumShareStage, realtime.classifier.ContextParams.stem_thresholds,
+around it (realtime.unmix.DrumShareStage, realtime.decoder.ContextParams.stem_thresholds,
 offline.tune_thresholds --stem-set)."""
 import copy
 
@@ -67,15 +67,17 @@ def _gated(checkpoint, bias, base=1.01, stem=0.0):
 
 
 def _run(checkpoint, audio, block=4096):
+    from drumscribe.realtime.decoder import DecisionLog
     from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
     from drumscribe.realtime.sources import ArraySource
 
     stages = build_stages(checkpoint, OFFLINE)
-    stages[-1].gates = {}
+    log = DecisionLog()
+    stages[-1] = stages[-1].with_params(stages[-1].params, log=log)
     hits = CollectSink()
 
     Engine(stages, [hits]).run(ArraySource(audio, block_size_samples=block))
-    return hits, stages
+    return hits, stages, log.gates
 
 
 def test_the_drum_share_picks_the_thresholds(checkpoint, groove):
@@ -85,23 +87,23 @@ def test_the_drum_share_picks_the_thresholds(checkpoint, groove):
     from drumscribe.realtime.engine import build_stages
 
     audio = np.tile(groove[0], 3).astype(np.float64)  # 15 s
-    stem, stages = _run(_gated(checkpoint, bias=30.0), audio)
+    stem, stages, gates = _run(_gated(checkpoint, bias=30.0), audio)
     assert any(isinstance(s, DrumShareStage) for s in stages)
-    assert set(stages[-1].gates.values()) == {1.0}
+    assert set(gates.values()) == {1.0}
     onsets = {h.onset_s for h in stem}  # onsets give hits, but for double triggers ...
-    assert onsets <= set(stages[-1].gates) and len(onsets) > 0.8 * len(stages[-1].gates)
+    assert onsets <= set(gates) and len(onsets) > 0.8 * len(gates)
     assert len(stem) > 5 * len(onsets)  # ... of most drums
-    nothing, stages = _run(_gated(checkpoint, bias=-30.0), audio)
-    assert nothing == [] and set(stages[-1].gates.values()) == {0.0} and stages[-1].gates
+    nothing, stages, gates = _run(_gated(checkpoint, bias=-30.0), audio)
+    assert nothing == [] and set(gates.values()) == {0.0} and gates
     share = 0.865
-    blend, stages = _run(_gated(checkpoint, bias=float(np.log(share / (1 - share)))), audio)
-    gates = np.array(list(stages[-1].gates.values()))
+    blend, stages, gates = _run(_gated(checkpoint, bias=float(np.log(share / (1 - share)))), audio)
+    gates = np.array(list(gates.values()))
     assert np.allclose(gates, (share - 0.8) / 0.13, atol=1e-6)  # one share everywhere, the mask's
     g = (share - 0.8) / 0.13
     plain = _gated(checkpoint, bias=0.0, base=(1 - g) * 1.01)
     del plain.extra["drum_share"]  # one set, no share stage
     assert not any(isinstance(s, DrumShareStage) for s in build_stages(plain))
-    alone, _ = _run(plain, audio)
+    alone = _run(plain, audio)[0]
     assert 0 < len(blend) < len(stem)
     assert [(h.onset_s, h.drum) for h in blend] == [(h.onset_s, h.drum) for h in alone]
     for block in (65, 1000):
@@ -131,7 +133,7 @@ def test_decide_blends_each_candidate_s_thresholds_by_its_gate():
 
 @pytest.mark.parametrize("bad", [{"stem_share": [0.9, 0.8]}, {"stem_share": [0.5]}, {"stem_share": [-0.1, 0.5]}])
 def test_context_params_refuse_bad_share_bounds(bad):
-    from drumscribe.realtime.classifier import ContextParams
+    from drumscribe.realtime.decoder import ContextParams
 
     with pytest.raises(ValueError, match="stem_share"):
         ContextParams(**bad)

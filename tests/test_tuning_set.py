@@ -7,7 +7,7 @@ import pytest
 
 from drumscribe.offline import tune_thresholds as T
 from drumscribe.offline import tuning_set
-from drumscribe.realtime.classifier import ContextParams
+from drumscribe.realtime.decoder import ContextParams
 from drumscribe.realtime.drums import DRUMS
 from drumscribe.realtime.types import DrumHit
 

@@ -60,9 +60,9 @@ def test_mask_rides_in_a_checkpoint_and_the_engine_runs_behind_it(tmp_path, chec
     masked.extra = {**checkpoint.extra, "drum_mask": spec}
     for scheduling in (OFFLINE, LIVE):
         stages = build_stages(masked, scheduling)
-        assert isinstance(stages[-2], DrumMaskStage) and len(stages) == 4
+        assert isinstance(stages[-3], DrumMaskStage) and len(stages) == 5  # before the scorer and the decoder
         assert not any(isinstance(s, DrumMaskStage) for s in build_stages(checkpoint, scheduling))
-    assert build_stages(masked, LIVE)[-2].latency_samples == model.config.reach_frames * 240 + 240
+    assert build_stages(masked, LIVE)[-3].latency_samples == model.config.reach_frames * 240 + 240
 
 
 def test_augment_parts_keeps_augment_s_draws_and_puts_every_part_through_one_studio():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
-from drumscribe.realtime.classifier import _LOUDNESS_OFFSET_DB, HitClassifier, velocity_measure
+from drumscribe.realtime.scorer import _LOUDNESS_OFFSET_DB, LoudnessMeter, OnsetScorer, velocity_measure
 
 
 def test_a_checkpoint_without_a_measure_gets_the_loudest_of_five_frames(checkpoint):
@@ -20,14 +20,16 @@ def test_the_levels_follow_the_measure_the_checkpoint_carries(checkpoint):
     for reduce in ("max", "sum"):
         ckpt = copy.copy(checkpoint)
         ckpt.extra = {**checkpoint.extra, "velocity": {"frames": 8, "reduce": reduce, "offsets_db": offsets}}
-        stage = HitClassifier(ckpt)
-        assert stage.velocity_frames == 8
-        band = power @ stage.band_matrix  # (frames, drums): each drum's power in its band
+        meter = OnsetScorer(ckpt).meter
+        assert meter.frames == 8
+        band = power @ meter.band_matrix  # (frames, drums): each drum's power in its band
         level = band.sum(axis=0) if reduce == "sum" else band.max(axis=0)
-        np.testing.assert_allclose(stage.levels_db(after), 10 * np.log10(level + 1e-12) + np.arange(len(offsets)))
+        np.testing.assert_allclose(meter.levels_db(after), 10 * np.log10(level + 1e-12) + np.arange(len(offsets)))
+        unset = LoudnessMeter.for_checkpoint(ckpt, offsets_db={})  # as drumscribe train calibrate measures
+        np.testing.assert_allclose(unset.levels_db(after), 10 * np.log10(level + 1e-12))
     ckpt.extra = {**checkpoint.extra, "velocity": {"reduce": "mean"}}
     with pytest.raises(ValueError, match="mean"):
-        HitClassifier(ckpt)
+        OnsetScorer(ckpt)
 
 
 def test_the_shipped_models_measures():

@@ -1,53 +1,18 @@
-"""The hit classifier stage: runs the drum-hit CNN on a log-mel window around each onset."""
+"""The hit decoder stage: the scores of each onset (realtime.scorer) in, drum hits out.
+
+It decides, as the network's scores cannot alone: the exclusive groups (the hi-hat states, snare and side stick as
+one), the in-song context (each onset blended with the most alike onsets of the same recording, files only), the
+thresholds (the checkpoint's, the context's, a drum stem's by the song's drum share, lowered to the song's split
+where the floors allow), double-trigger suppression, and each hit's MIDI velocity from its level. What the threshold
+tuner changes is one frozen DecoderParams, given to `HitDecoder.with_params`.
+"""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .features import mel_centers_hz
-from .types import DrumHit, FrameBlock
-
-# Mel-band regions whose energy gives each drum's loudness, in Hz.
-_LOUDNESS_BANDS_HZ = {
-    "kick": (30.0, 200.0),
-    "hh_closed": (5000.0, 17000.0),
-    "hh_pedal": (5000.0, 17000.0),
-    "hh_open": (5000.0, 17000.0),
-    "crash": (4000.0, 17000.0),
-    "ride": (4000.0, 17000.0),
-}
-_DEFAULT_LOUDNESS_BAND_HZ = (150.0, 5000.0)
-
-# Added to each drum's band level (dB) so that a hit played at a given velocity is transcribed near it: a hi-hat
-# puts far less energy in its band than a kick in its own. Fitted on training kits only (The Black Pearl,
-# ForzeeStereo, BJA_Pacific, Millo_MultiLayered2, FluidR3 Standard and Room) by
-# `drumscribe train calibrate`: the median gap between played and measured level, grooves at
-# -6 dBFS peak.
-_LOUDNESS_OFFSET_DB = {
-    "kick": 13.4, "snare": 14.5, "side_stick": 22.9, "tom_low": 17.6, "tom_mid": 17.2, "tom_high": 17.5,
-    "hh_closed": 34.9, "hh_pedal": 27.9, "hh_open": 28.5, "crash": 38.8, "ride": 31.9,
-}
-
-
-VELOCITY_FRAMES = 5  # a hit's level: the loudest of this many frames from its onset frame (as before a checkpoint
-# carried its own measure; see velocity_measure)
-
-
-def velocity_measure(checkpoint) -> tuple:
-    """(frames, reduce, offsets_db) of the checkpoint's velocity measure: its level is the loudest ("max") or the
-    energy ("sum") of its drum's band over `frames` frames from the onset frame (as many as its window holds), plus
-    the drum's offset. `checkpoint.extra["velocity"]` carries them where
-    `drumscribe train calibrate --write` fitted them for that checkpoint; otherwise the loudest
-    of 5 frames with _LOUDNESS_OFFSET_DB."""
-    v = (getattr(checkpoint, "extra", None) or {}).get("velocity") or {}
-    reduce = v.get("reduce", "max")
-    if reduce not in ("max", "sum"):
-        raise ValueError(f"velocity measure '{reduce}' is not max or sum")
-    offsets = dict(_LOUDNESS_OFFSET_DB)
-    offsets.update(v.get("offsets_db", {}))
-    return int(v.get("frames", VELOCITY_FRAMES)), reduce, offsets
-
+from .types import DrumHit
 
 VELOCITY_FLOOR_DB = -60.0  # a level at or below this is velocity 1
 VELOCITY_CEILING_DB = -6.0  # ... at or above this, velocity 127; linear in dB between
@@ -64,14 +29,10 @@ def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB,
     return floor_db + (np.asarray(velocity, np.float64) - 1) / 126 * (ceiling_db - floor_db)
 
 
+
 # Drums one player cannot sound at the same instant: one pedal, one stick on one snare. The network spreads its
 # belief in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), and in "a
 # snare stroke" over snare and side stick, so such a group is decided as one: a hit when the group's summed
-# probability passes the threshold, named after its likeliest member.
-MAX_ONSETS_PER_RUN = 64
-"""Onsets one network run classifies at most: its memory grows with the batch (a dense file's 400-frame batch
-reached 30 MB more), and the logits of each onset are the same in any batch (tests/test_stages.py)."""
-
 EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"), ("snare", "side_stick"))
 
 
@@ -210,6 +171,59 @@ class ContextParams:
         return any(f < 1.0 for f in self.floors)
 
 
+@dataclass(frozen=True)
+class DecoderParams:
+    """What the decoder decides with, all of it that the threshold tuner changes (offline.tune_thresholds): one
+    threshold per drum, and optionally a second set for drum stems (ContextParams.stem_thresholds, weighted by the
+    song's drum share) and song-level floors (ContextParams.floors); the double-trigger time; the velocity range.
+    The checkpoint's values: `DecoderParams.of(checkpoint, context)`; others: `dataclasses.replace`."""
+
+    thresholds: tuple  # per drum, in the checkpoint's label order
+    stem_thresholds: tuple = ()  # per drum, for drum stems (in-song context only); empty: none
+    floors: tuple = ()  # per drum, how far the song's split may lower its threshold (in-song context only); empty or
+    # 1.0: never
+    refractory_s: float = 0.030  # a drum found again within this (in whole frames) of its last hit is dropped; 0: never
+    velocity_floor_db: float = VELOCITY_FLOOR_DB
+    velocity_ceiling_db: float = VELOCITY_CEILING_DB
+
+    def __post_init__(self):
+        for name in ("thresholds", "stem_thresholds", "floors"):
+            object.__setattr__(self, name, tuple(float(t) for t in getattr(self, name)))
+        if any(not 0.0 <= f <= 1.0 for f in self.floors):
+            raise ValueError(f"decoder floors {self.floors} must be probabilities, 0 to 1 (1: no song-level threshold)")
+        if not self.refractory_s >= 0:
+            raise ValueError(f"decoder refractory_s {self.refractory_s} must be >= 0")
+        if not self.velocity_floor_db < self.velocity_ceiling_db:
+            raise ValueError(f"velocity floor {self.velocity_floor_db} dB must be below the ceiling "
+                             f"{self.velocity_ceiling_db} dB")
+
+    @classmethod
+    def of(cls, checkpoint, context: ContextParams | None = None, **changes) -> DecoderParams:
+        """The checkpoint's decoding: its thresholds, or with `context` the context's where it has them, with its
+        stem thresholds and floors (ContextParams.thresholds, stem_thresholds, floors), then `changes`."""
+        n = len(checkpoint.labels)
+        thresholds = tuple(checkpoint.thresholds)
+        stem, floors = (), ()
+        if context is not None:
+            for name, values in (("thresholds", context.thresholds), ("stem thresholds", context.stem_thresholds),
+                                 ("floors", context.floors)):
+                if values and len(values) != n:
+                    raise ValueError(f"context {name}: {len(values)} values for {n} drums")
+            thresholds = context.thresholds or thresholds
+            stem, floors = context.stem_thresholds, context.floors
+        return cls(**{"thresholds": thresholds, "stem_thresholds": stem, "floors": floors, **changes})
+
+
+@dataclass
+class DecisionLog:
+    """What a decoder records of each onset it decides, for the threshold tuner (offline.tune_thresholds): `gates`,
+    onset_s -> the weight of the stem thresholds there (0 without them), and (with `embeddings` a dict) onset_s ->
+    the onset's unit embedding (in-song context only)."""
+
+    gates: dict = field(default_factory=dict)
+    embeddings: dict | None = None
+
+
 def _grown(old: np.ndarray, start: int, stop: int, capacity: int, row_shape: tuple) -> np.ndarray:
     """A store of `capacity` rows holding old[start:stop] at its front."""
     store = np.zeros((capacity, *row_shape), dtype=old.dtype)
@@ -219,9 +233,9 @@ def _grown(old: np.ndarray, start: int, stop: int, capacity: int, row_shape: tup
 
 
 class _Bank:
-    """(context) The classified onsets waiting to be decided or to serve as neighbours, in frame order: frame,
+    """(context) The scored onsets waiting to be decided or to serve as neighbours, in frame order: frame,
     probabilities, unit embedding, the decoded probabilities (blended, exclusive groups applied; filled in later) and
-    each one's velocities, in arrays that grow at the back and are cut at the front, so that a decision reads its
+    each one's levels, in arrays that grow at the back and are cut at the front, so that a decision reads its
     neighbours by slicing, not by stacking thousands of rows each time."""
 
     def __init__(self):
@@ -229,14 +243,14 @@ class _Bank:
         self.probs = np.zeros((0, 0))
         self.embedding = np.zeros((0, 0))
         self.decoded = np.zeros((0, 0))
-        self.velocities = []  # each onset's MIDI velocity for every drum
+        self.levels = []  # each onset's level (dB) of every drum
         self.start = 0  # rows before it are forgotten
         self.stop = 0  # rows from it on are free
 
     def __len__(self) -> int:
         return self.stop - self.start
 
-    def add(self, onsets: list, probs: np.ndarray, embedding: np.ndarray, velocities: list) -> None:
+    def add(self, onsets: list, probs: np.ndarray, embedding: np.ndarray, levels: list) -> None:
         n = len(onsets)
         if self.stop + n > len(self.frames):  # move the live rows to the front, growing when they fill half
             live = len(self)
@@ -250,14 +264,14 @@ class _Bank:
             else:  # in place: a long song's store is not allocated again and again
                 for store in (self.frames, self.probs, self.embedding, self.decoded):
                     store[:live] = store[self.start : self.stop].copy()
-            self.velocities = self.velocities[self.start : self.stop]
+            self.levels = self.levels[self.start : self.stop]
             self.start, self.stop = 0, live
         end = self.stop + n
         self.frames[self.stop : end] = onsets
         self.probs[self.stop : end] = probs
         self.embedding[self.stop : end] = embedding
         self.decoded[self.stop : end] = 0.0
-        self.velocities += velocities
+        self.levels += levels
         self.stop = end
 
     def frame(self, i: int) -> int:
@@ -269,79 +283,87 @@ class _Bank:
         self.start += n
 
 
-class HitClassifier:
-    """Streaming stage: FrameBlock (with onsets) in, the DrumHits decided during that block out.
+class HitDecoder:
+    """Streaming stage: ScoredOnsets (realtime.scorer.OnsetScorer) in, the DrumHits decided during that block out.
 
-    Each onset waits until `frames_after` frames past it exist, then the CNN sees frames
-    [onset - frames_before, onset + frames_after] and every drum whose probability passes its threshold (an
-    exclusive group, such as the hi-hat states, as one: see EXCLUSIVE_GROUPS)
-    becomes a hit. A drum found again within `refractory_s` (whole frames) of its last hit is a double trigger and
-    dropped. With `context` (ContextParams), each onset is decided only once the onsets up to `context.ahead_s`
-    after it are classified, on its probabilities blended with those of the most alike onsets around it.
+    Every drum whose probability passes its threshold (an exclusive group, such as the hi-hat states, as one: see
+    EXCLUSIVE_GROUPS) becomes a hit, at the velocity of its level. A drum found again within `refractory_s` (whole
+    frames) of its last hit is a double trigger and dropped. With `context` (ContextParams), each onset is decided
+    only once the onsets up to `context.ahead_s` after it are scored, on its probabilities blended with those of the
+    most alike onsets around it; with floors, once the onsets `split_ahead_s` after those are blended too.
+    Onsets come in batches fixed by frame index (the scorer's `batch_frames` and look-ahead), and the decoder waits
+    in whole batches, so that nothing depends on the block size.
     """
 
-    def __init__(self, checkpoint, *, batch_frames: int = 1, refractory_s: float = 0.030,
-                 exclusive_groups=EXCLUSIVE_GROUPS, context: ContextParams | None = None,
-                 velocity_floor_db: float = VELOCITY_FLOOR_DB, velocity_ceiling_db: float = VELOCITY_CEILING_DB):
-        self.model = checkpoint.model.eval()
-        if not hasattr(self.model, "run_numpy"):  # a torch module; an ONNX network needs no torch at all
-            import torch
-
-            self.torch = torch
-        cfg = self.model.config
-        self.labels = list(checkpoint.labels)
-        self.thresholds = np.asarray(checkpoint.thresholds, dtype=np.float64)
-        self.context = context
-        if context is not None and context.thresholds:
-            if len(context.thresholds) != len(self.labels):
-                raise ValueError(f"context thresholds: {len(context.thresholds)} values for {len(self.labels)} drums")
-            self.thresholds = np.asarray(context.thresholds, dtype=np.float64)
-        self.stem_thresholds = None
-        if context is not None and context.stem_thresholds:
-            if len(context.stem_thresholds) != len(self.labels):
-                raise ValueError(f"context stem thresholds: {len(context.stem_thresholds)} values for "
-                                 f"{len(self.labels)} drums")
-            self.stem_thresholds = np.asarray(context.stem_thresholds, dtype=np.float64)
-        self.gates = None  # a dict here gets onset_s -> the weight of stem_thresholds at each decided onset
-        self.embeddings = None  # (context) a dict here gets onset_s -> the unit embedding of each decided onset
-        self.onset_gate = 0.0 if context is None else context.gate
-        if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
-            raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
-                             "(write the bundle again: drumscribe train export CHECKPOINT)")
-        self.frames_before = cfg.frames_before
-        self.frames_after = cfg.frames_after
-        self.n_mels = cfg.n_mels
-        fp = checkpoint.feature_params
-        self.hop_samples = fp["hop_samples"]
-        self.sample_rate_hz = fp["sample_rate_hz"]
-        self.log_gain = fp["log_gain"]
-        self.onset_offset_frames = checkpoint.onset_offset_frames
+    def __init__(self, labels, params: DecoderParams, *, hop_samples: int, sample_rate_hz: int,
+                 onset_offset_frames: int, frames_after: int, batch_frames: int = 1,
+                 context: ContextParams | None = None, exclusive_groups=EXCLUSIVE_GROUPS,
+                 log: DecisionLog | None = None):
         if batch_frames < 1:
             raise ValueError(f"batch_frames {batch_frames} must be >= 1")
+        self.labels = list(labels)
+        self.context = context
+        self.hop_samples = hop_samples
+        self.sample_rate_hz = sample_rate_hz
+        self.onset_offset_frames = onset_offset_frames
+        self.frames_after = frames_after
         self.batch_frames = batch_frames
-        self.refractory_frames = max(1, round(refractory_s * self.sample_rate_hz / self.hop_samples))
         index = {label: i for i, label in enumerate(self.labels)}
         self.exclusive = [np.array([index[d] for d in group if d in index]) for group in exclusive_groups]
         self.exclusive = [g for g in self.exclusive if len(g) > 1]
-        self.velocity_floor_db = velocity_floor_db
-        self.velocity_ceiling_db = velocity_ceiling_db
-        # an onset waits for its look-ahead frames, then (files) for the rest of its batch
-        self.latency_samples = (self.frames_after + batch_frames) * self.hop_samples
-        if context is not None:  # ... then for the onsets of the context window after it
-            frames_per_s = self.sample_rate_hz / self.hop_samples
-            self.ahead_frames = round(context.ahead_s * frames_per_s)
-            self.behind_frames = round(context.behind_s * frames_per_s)
-            self.exclude_frames = round(context.exclude_s * frames_per_s)
-            self.latency_samples += self.ahead_frames * self.hop_samples
+        self.frames_per_s = sample_rate_hz / hop_samples
+        self.ahead_frames = self.behind_frames = self.exclude_frames = 0
+        if context is not None:
+            self.ahead_frames = round(context.ahead_s * self.frames_per_s)
+            self.behind_frames = round(context.behind_s * self.frames_per_s)
+            self.exclude_frames = round(context.exclude_s * self.frames_per_s)
+        self.log = log
+        self._configure(params)
+        self.reset()
+
+    @classmethod
+    def for_checkpoint(cls, checkpoint, *, batch_frames: int = 1, context: ContextParams | None = None,
+                       params: DecoderParams | None = None, log: DecisionLog | None = None) -> HitDecoder:
+        """The decoder of a checkpoint's scores (OnsetScorer(checkpoint, batch_frames=...)): at its own
+        DecoderParams.of(checkpoint, context) unless `params` are given."""
+        fp = checkpoint.feature_params
+        return cls(checkpoint.labels, DecoderParams.of(checkpoint, context) if params is None else params,
+                   hop_samples=fp["hop_samples"], sample_rate_hz=fp["sample_rate_hz"],
+                   onset_offset_frames=checkpoint.onset_offset_frames,
+                   frames_after=checkpoint.model.config.frames_after,
+                   batch_frames=batch_frames, context=context, log=log)
+
+    def with_params(self, params: DecoderParams, *, log: DecisionLog | None = None) -> HitDecoder:
+        """A fresh decoder (no streaming state) like this one, deciding with `params` and recording into `log`. It
+        waits as this one does: song-level floors need a decoder whose context has them (ContextParams.floors)."""
+        out = object.__new__(type(self))
+        out.__dict__.update(self.__dict__)
+        out.log = log
+        out._configure(params, wait_frames=self.wait_frames)
+        out.reset()
+        return out
+
+    def _configure(self, params: DecoderParams, wait_frames: int | None = None) -> None:
+        """The settings that follow from `params` (checked against the drums), and (None) the wait they need."""
+        n = len(self.labels)
+        for name in ("thresholds", "stem_thresholds", "floors"):
+            values = getattr(params, name)
+            if (values or name == "thresholds") and len(values) != n:
+                raise ValueError(f"decoder {name.replace('_', ' ')}: {len(values)} values for {n} drums")
+        if self.context is None and (params.stem_thresholds or any(f < 1.0 for f in params.floors)):
+            raise ValueError("decoder stem thresholds and floors belong to the in-song context decoding (files): "
+                             "this decoder decides each onset alone")
+        self.params = params
+        self.thresholds = np.asarray(params.thresholds, dtype=np.float64)
+        self.stem_thresholds = np.asarray(params.stem_thresholds, dtype=np.float64) if params.stem_thresholds else None
+        self.refractory_frames = 0 if params.refractory_s == 0 else max(
+            1, round(params.refractory_s * self.sample_rate_hz / self.hop_samples))
         # (context) song-level thresholds: per class group, the drums' columns and floors, where any floor is < 1
         self.split_groups = []
-        self.split_frames = 0
-        if context is not None and context.floors:
-            if len(context.floors) != len(self.labels):
-                raise ValueError(f"context floors: {len(context.floors)} values for {len(self.labels)} drums")
+        if params.floors:
             from .drums import SCORE_CLASS
 
-            floors = np.asarray(context.floors, dtype=np.float64)
+            floors = np.asarray(params.floors, dtype=np.float64)
             for name in dict.fromkeys(SCORE_CLASS[d] for d in self.labels if d in SCORE_CLASS):
                 columns = np.array([i for i, d in enumerate(self.labels) if SCORE_CLASS.get(d) == name])
                 if (floors[columns] < 1.0).any():
@@ -349,88 +371,57 @@ class HitClassifier:
             stray = [d for d, f in zip(self.labels, floors) if f < 1.0 and d not in SCORE_CLASS]
             if stray:
                 raise ValueError(f"context floors: {', '.join(stray)} belong to no class group (realtime.drums)")
-            if self.split_groups:
-                self.split_frames = round(context.split_ahead_s * frames_per_s)
-                self.split_behind_frames = round((context.behind_s if context.split_behind_s is None
-                                                  else context.split_behind_s) * frames_per_s)
-                self.latency_samples += self.split_frames * self.hop_samples
-        # what drain() can release without more audio: the wait for the song around an onset, once it is classified
-        self.held_samples = 0 if context is None else (self.ahead_frames + self.split_frames) * self.hop_samples
-        mel_hz = mel_centers_hz(fp)
-        self.velocity_frames, self.velocity_reduce, offsets = velocity_measure(checkpoint)
-        self.offsets_db = np.array([offsets.get(label, 0.0) for label in self.labels])
-        bands = [_LOUDNESS_BANDS_HZ.get(label, _DEFAULT_LOUDNESS_BAND_HZ) for label in self.labels]
-        # (n_mels, n_classes) 0/1: which mel bands make each drum's loudness
-        self.band_matrix = np.stack([(mel_hz >= lo) & (mel_hz <= hi) for lo, hi in bands], axis=1).astype(np.float64)
-        self.history_frames = self.frames_before + self.frames_after + batch_frames + 8
-        # streaming state
-        self.history = np.zeros((0, self.n_mels))
-        self.history_start = 0
-        self.pending = []
-        self.last_hit_frame = {}
-        self.bank = _Bank()
-        self.unblended = 0
-        self.undecided = 0
-        self.reset()
+        self.split_frames = self.split_behind_frames = 0
+        if self.context is not None:
+            c = self.context
+            self.split_frames = round(c.split_ahead_s * self.frames_per_s)
+            self.split_behind_frames = round((c.behind_s if c.split_behind_s is None else c.split_behind_s)
+                                             * self.frames_per_s)
+        # (context) an onset is blended once the onsets ahead_frames after it are scored, and decided once those
+        # split_frames after it are blended, where any threshold follows the song
+        if wait_frames is None:
+            wait_frames = self.ahead_frames + (self.split_frames if self.split_groups else 0)
+        elif self.split_groups and wait_frames < self.ahead_frames + self.split_frames:
+            raise ValueError("decoder floors: this decoder does not wait for the song's split (its context has no "
+                             "floors); build it with the floors")
+        self.wait_frames = wait_frames
+        # the wait for the song around an onset, once it is scored: all of it released by drain() without more audio
+        self.latency_samples = self.held_samples = wait_frames * self.hop_samples
 
     def reset(self) -> None:
-        self.history = np.zeros((0, self.n_mels))
-        self.history_start = 0  # absolute frame index of history[0]
-        self.pending = []  # onset frames waiting for their look-ahead
         self.last_hit_frame = {}  # drum -> onset frame of its last hit
-        self.bank = _Bank()  # (context) classified onsets in frame order
+        self.bank = _Bank()  # (context) scored onsets in frame order
         self.unblended = 0  # (context) bank[unblended:] wait for the onsets after them to be blended with
         self.undecided = 0  # (context) bank[undecided:unblended] are blended and wait for the song-level thresholds
         self.shares = []  # (context) DrumShareStage's (first frame, last frame needed, drum power, power), in order
 
     def _batch(self, onset: int) -> int:
-        """Onsets are classified together, in batches fixed by frame index alone (so never by block size)."""
+        """The scorer's batch of an onset (realtime.scorer.OnsetScorer._batch): fixed by frame index alone."""
         return (onset + self.frames_after + self.batch_frames) // self.batch_frames
 
-    def process(self, frames: FrameBlock | None) -> list:
-        if frames is None:
+    def process(self, scores) -> list:
+        """The hits decided once `scores` (realtime.scorer.ScoredOnsets, or None) have come in."""
+        if scores is None:
             return []
-        history = np.concatenate((self.history, frames.mel))
-        start = self.history_start if len(self.history) else frames.start_frame
-        self.pending.extend(frames.onsets)
-        if self.context is not None:
-            self.shares.extend(frames.drum_share)
-        frames_done = start + len(history)
-        hits = []
-        complete = frames_done // self.batch_frames  # batches whose last frame has arrived
-        if self.pending:
-            ready = [k for k in self.pending if self._batch(k) <= complete]
-            if ready:
-                self.pending = [k for k in self.pending if self._batch(k) > complete]
-                for batch in sorted({self._batch(k) for k in ready}):
-                    onsets = [k for k in ready if self._batch(k) == batch]
-                    hits += self._classify(onsets, history, start)
-        if self.context is not None:
-            # an onset is blended once every onset up to ahead_frames after it is classified, and decided once every
-            # onset up to split_frames after it is blended (in groups fixed by frame index alone, so that the
-            # arithmetic never depends on the block size)
-            hits += self._settle(complete)
-            waiting = self.bank.frame(self.undecided) if self.undecided < len(self.bank) else frames_done
-            self._forget(min(waiting, frames_done))
-        keep = self.history_frames
-        if len(history) > keep:
-            start += len(history) - keep
-            history = history[-keep:]
-        self.history, self.history_start = history, start
+        if self.context is None:
+            if not len(scores.onsets):
+                return []
+            return self._decide(list(scores.onsets), self._grouped(scores.probs), scores.levels_db)
+        self.shares.extend(scores.drum_share)
+        if len(scores.onsets):
+            self.bank.add(list(scores.onsets), scores.probs, scores.embedding, list(scores.levels_db))
+        # an onset is blended once every onset up to ahead_frames after it is scored, and decided once every
+        # onset up to split_frames after it is blended (in groups fixed by frame index alone, so that the
+        # arithmetic never depends on the block size)
+        hits = self._settle(scores.frames_done // self.batch_frames)
+        waiting = self.bank.frame(self.undecided) if self.undecided < len(self.bank) else scores.frames_done
+        self._forget(min(waiting, scores.frames_done))
         return hits
 
     def drain(self) -> list:
-        """For a stream that ends without its flush (Ctrl-C), so that what was heard is not lost: classify every
-        onset whose look-ahead has arrived though its batch has not, then (context) decide every classified onset
-        still waiting, with the neighbours at hand."""
-        hits = []
-        end = self.history_start + len(self.history)  # the frames held
-        ready = [k for k in self.pending if k + self.frames_after < end]
-        if ready:
-            self.pending = [k for k in self.pending if k + self.frames_after >= end]
-            for batch in sorted({self._batch(k) for k in ready}):
-                hits += self._classify([k for k in ready if self._batch(k) == batch], self.history, self.history_start)
-        return hits + (self._settle(complete=None) if self.context is not None else [])
+        """For a stream that ends without its flush (Ctrl-C), so that what was heard is not lost: (context) decide
+        every scored onset still waiting, with the neighbours at hand."""
+        return self._settle(complete=None) if self.context is not None else []
 
     def _settle(self, complete: int | None) -> list:
         """(context) Blend, then decide, the onsets whose wait is over, group by group (None: every onset held)."""
@@ -438,8 +429,7 @@ class HitClassifier:
         while (done := self._ready(self.unblended, len(self.bank), self.ahead_frames, last)) > self.unblended:
             self._blend(done)
         hits = []
-        wait = self.ahead_frames + self.split_frames
-        while (done := self._ready(self.undecided, self.unblended, wait, last)) > self.undecided:
+        while (done := self._ready(self.undecided, self.unblended, self.wait_frames, last)) > self.undecided:
             hits += self._decide_rows(done)
         return hits
 
@@ -455,60 +445,6 @@ class HitClassifier:
         while done < stop and self._batch(self.bank.frame(done) + wait_frames) == group:
             done += 1
         return done
-
-    def _window(self, onset: int, history: np.ndarray, start: int) -> np.ndarray:
-        lo = onset - self.frames_before - start
-        hi = onset + self.frames_after + 1 - start
-        if lo >= 0:
-            return history[lo:hi]
-        return np.concatenate((np.zeros((-lo, self.n_mels)), history[:hi]))  # before the stream began
-
-    def _network(self, x: np.ndarray) -> tuple:
-        """(logits, embedding or None) of windows (n, mels, frames) float32."""
-        want = self.context is not None
-        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime: numpy in and out
-        if run_numpy is not None:
-            return self.model.run_numpy_with_embedding(x) if want else (run_numpy(x), None)
-        with self.torch.inference_mode():
-            if want:
-                logits, embedding = self.model.forward_with_embedding(self.torch.from_numpy(x))
-                return logits.numpy(), embedding.numpy()
-            return self.model(self.torch.from_numpy(x)).numpy(), None
-
-    def _gate_logits(self, x: np.ndarray) -> np.ndarray:
-        if getattr(self.model, "has_gate", False):
-            return self.model.run_gate(x)
-        with self.torch.inference_mode():
-            return self.model.gate_logits(self.torch.from_numpy(x)).numpy()
-
-    def _classify(self, onsets: list, history: np.ndarray, start: int) -> list:
-        if len(onsets) > MAX_ONSETS_PER_RUN:  # the network's memory grows with its batch: a dense song's batches in parts
-            hits = []
-            for first in range(0, len(onsets), MAX_ONSETS_PER_RUN):
-                hits += self._classify(onsets[first : first + MAX_ONSETS_PER_RUN], history, start)
-            return hits
-        if len(onsets) == 1:  # the live case
-            windows = self._window(onsets[0], history, start)[None]
-        else:
-            windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
-        x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
-        if self.onset_gate:  # (context) the gate member first; the ensemble hears only the onsets it lets through
-            heard = 1.0 / (1.0 + np.exp(-self._gate_logits(x).astype(np.float64)))
-            keep = np.flatnonzero(heard.max(axis=1) >= self.onset_gate)
-            if not len(keep):
-                return []
-            if len(keep) < len(onsets):
-                onsets, windows, x = [onsets[i] for i in keep], windows[keep], np.ascontiguousarray(x[keep])
-        logits, embedding = self._network(x)
-        probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
-        afters = windows[:, self.frames_before : self.frames_before + self.velocity_frames]  # a hit's velocity's
-        if self.context is None:
-            return self._decide(onsets, self._grouped(probs), lambda i: self._velocities(afters[i]))
-        embedding = embedding.astype(np.float64)
-        embedding /= np.linalg.norm(embedding, axis=1, keepdims=True) + 1e-12
-        # the velocities now, not the frames they come from: those would keep every batch's windows while it waits
-        self.bank.add(onsets, probs, embedding, [self._velocities(after) for after in afters])
-        return []
 
     def _grouped(self, probs: np.ndarray) -> np.ndarray:
         """Exclusive groups decided as one: each group's summed probability (at most 1) on its likeliest member."""
@@ -555,10 +491,10 @@ class HitClassifier:
         first = self.undecided
         probs = b.decoded[b.start + first : b.start + stop]
         onsets = [int(k) for k in b.frames[b.start + first : b.start + stop]]
-        velocities = b.velocities[b.start + first : b.start + stop]
-        if self.embeddings is not None:
+        levels = b.levels[b.start + first : b.start + stop]
+        if self.log is not None and self.log.embeddings is not None:
             for onset, e in zip(onsets, b.embedding[b.start + first : b.start + stop]):
-                self.embeddings[self._onset_s(onset)] = e.copy()
+                self.log.embeddings[self._onset_s(onset)] = e.copy()
         gate = None if self.stem_thresholds is None else self._stem_weight(np.asarray(onsets))
         if gate is None:
             thresholds = np.repeat(self.thresholds[None], len(probs), axis=0)
@@ -567,7 +503,8 @@ class HitClassifier:
         c = self.context
         for columns, floors in self.split_groups:
             # only where the split can change a decision: a drum at or above its floor but under its threshold
-            where = np.flatnonzero(((probs[:, columns] >= floors) & (probs[:, columns] < thresholds[:, columns])).any(axis=1))
+            where = np.flatnonzero(((probs[:, columns] >= floors)
+                                    & (probs[:, columns] < thresholds[:, columns])).any(axis=1))
             if not len(where):
                 continue
             live = slice(b.start, b.stop)
@@ -579,7 +516,7 @@ class HitClassifier:
             lowered = np.minimum(thresholds[where[known]][:, columns], np.maximum(floors, split[known, None]))
             thresholds[where[known][:, None], columns[None]] = lowered
         self.undecided = stop
-        return self._decide(onsets, probs, velocities.__getitem__, gate, thresholds=thresholds)
+        return self._decide(onsets, probs, levels, gate, thresholds=thresholds)
 
     def _stem_weight(self, onsets: np.ndarray) -> np.ndarray:
         """How far each onset's song is a drum stem, 0-1 (ContextParams.stem_share): its drum share over the
@@ -610,22 +547,22 @@ class HitClassifier:
         if drop:
             del self.shares[:drop]
 
-    def _decide(self, onsets: list, probs: np.ndarray, velocities, gate: np.ndarray | None = None, *,
+    def _decide(self, onsets: list, probs: np.ndarray, levels_db, gate: np.ndarray | None = None, *,
                 thresholds: np.ndarray | None = None) -> list:
-        """The hits of classified onsets, their probabilities with the exclusive groups decided as one (_grouped):
-        thresholds (the checkpoint's, or per onset as given; `gate`, each onset's weight of the stem thresholds, is
-        recorded in `gates`), double-trigger suppression."""
+        """The hits of scored onsets, their probabilities with the exclusive groups decided as one (_grouped):
+        thresholds (the params', or per onset as given; `gate`, each onset's weight of the stem thresholds, is
+        recorded in the log), double-trigger suppression, each hit at the velocity of its drum's level."""
         hits = []
         if thresholds is None:
             thresholds = np.broadcast_to(self.thresholds, probs.shape)
         for i, (onset, p) in enumerate(zip(onsets, probs)):
             onset_s = self._onset_s(onset)
-            if self.gates is not None:
-                self.gates[onset_s] = 0.0 if gate is None else float(gate[i])
+            if self.log is not None:
+                self.log.gates[onset_s] = 0.0 if gate is None else float(gate[i])
             found = np.flatnonzero(p >= thresholds[i])
             if not len(found):
                 continue
-            v = velocities(i)
+            v = velocity_from_db(levels_db[i], self.params.velocity_floor_db, self.params.velocity_ceiling_db)
             for c in found:
                 drum = self.labels[c]
                 last = self.last_hit_frame.get(drum)
@@ -637,16 +574,3 @@ class HitClassifier:
 
     def _onset_s(self, onset: int) -> float:
         return (self.hop_samples * (onset + 1 - self.onset_offset_frames)) / self.sample_rate_hz
-
-    def levels_db(self, after: np.ndarray) -> np.ndarray:
-        """Every drum's loudness in dB, per-drum offset included: the loudest of the given frames (those from an
-        onset on) in the drum's band, or their energy (the checkpoint's velocity measure)."""
-        power = (10.0**after - 1.0) / self.log_gain
-        band = power @ self.band_matrix
-        level = band.sum(axis=0) if self.velocity_reduce == "sum" else band.max(axis=0)
-        return 10.0 * np.log10(level + 1e-12) + self.offsets_db
-
-    def _velocities(self, after: np.ndarray) -> np.ndarray:
-        """MIDI velocity (1-127) of every drum: its level mapped linearly from the floor to the ceiling."""
-        return velocity_from_db(self.levels_db(after), self.velocity_floor_db, self.velocity_ceiling_db)
-
