@@ -21,10 +21,35 @@ import os
 import time
 from pathlib import Path
 
-from ._common import EXIT_INTERRUPTED, EXIT_OK, DrumscribeError, Parser
+from ._common import EXIT_INTERRUPTED, EXIT_OK, DrumscribeError, HelpFormatter, Parser
 
 INSTALL_TRAIN = "pip install 'drumscribe[train]'"
 """What installs torch (and onnx) beside drumscribe: the `train` extra (setup.cfg)."""
+
+
+TRAIN_EXAMPLES = """examples:
+  drumscribe train render --out data/train.npz --clips-per-kit 100
+  drumscribe train render --out data/val.npz --held-out --clips-per-kit 50 --seed 7
+  drumscribe train --data data/train.npz --val data/val.npz -o runs/hitcnn.pt
+  drumscribe train export runs/hitcnn.pt
+  drumscribe train folders my_one_shots/ -o runs/oneshot.pt    (or: drumscribe train --folders ...)
+
+docs/training.md walks through every step."""
+
+FIT_EXAMPLES = """examples:
+  drumscribe train fit --data data/train.npz --val data/val.npz -o runs/hitcnn.pt
+  torchrun --standalone --nproc_per_node 4 -m drumscribe train fit --data data/train.npz -o runs/hitcnn.pt
+
+Under torchrun: gloo on the CPU, nccl on GPUs (process k on cuda:k); --batch-size is split over the processes."""
+
+
+class _ExamplesHelp(HelpFormatter):
+    """The house help formatter, with the epilog (the examples) kept line for line."""
+
+    def _fill_text(self, text, width, indent):
+        if text.startswith("examples:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def needs_torch(run):
@@ -47,10 +72,15 @@ def add_train_commands(commands) -> None:
     # allow_abbrev=False: `train` reads every word of the line for its own (fit's) options first, so an abbreviation
     # there would claim a step's option (`train calibrate --frames` is not fit's --frames-before); `train fit` takes
     # abbreviations
-    t = commands.add_parser("train", parents=[fit], allow_abbrev=False,
-                            help="make the models: render, fit, tune, calibrate, export, ...",
-                            description="Make the models, a step a command ('drumscribe train STEP --help'); with "
-                                        "no STEP, the options are those of 'fit' (train the drum-hit CNN).")
+    t = commands.add_parser("train", parents=[fit], allow_abbrev=False, formatter_class=_ExamplesHelp,
+                            help="make the models: render, fit, tune, calibrate, export, folders, ...",
+                            description="Make the models, a step a command ('drumscribe train STEP --help'). With no "
+                                        "STEP, the options are those of 'fit': train the drum-hit CNN on windows from "
+                                        "'train render'. 'train folders DATA_DIR' (or 'train --folders DATA_DIR') "
+                                        "trains the one-shot sample classifier of 'classify' and 'sort' from one "
+                                        "folder of audio files per class. Training needs PyTorch: " + INSTALL_TRAIN
+                                        + ".",
+                            epilog=TRAIN_EXAMPLES)
     t.set_defaults(run=needs_torch(cmd_fit), parser=t, step=None)
     steps = t.add_subparsers(dest="step", metavar="STEP", parser_class=Parser)
 
@@ -60,7 +90,10 @@ def add_train_commands(commands) -> None:
     r.set_defaults(run=cmd_render, parser=r)
 
     f = steps.add_parser("fit", parents=[fit], help="train the drum-hit CNN on rendered windows",
-                         description="Train the drum-hit CNN on rendered windows.")
+                         description="Train the drum-hit CNN on rendered windows (drumscribe train render). On "
+                                     "several GPUs or processes, run it under torchrun: each process trains on its "
+                                     "own shard of the windows, process 0 writes the checkpoint.",
+                         formatter_class=_ExamplesHelp, epilog=FIT_EXAMPLES)
     f.set_defaults(run=needs_torch(cmd_fit), parser=f)
 
     u = steps.add_parser("tune", parents=[_model_option(required=True)],
@@ -103,7 +136,8 @@ def add_train_commands(commands) -> None:
     _add_folders_options(o)
     o.set_defaults(run=needs_torch(cmd_folders), parser=o)
     t.add_argument("--folders", nargs=argparse.REMAINDER, action=_FoldersAlias, folders_parser=o,
-                   metavar="DATA_DIR ...", help="the same as 'drumscribe train folders DATA_DIR ...' (put it first)")
+                   metavar="DATA_DIR ...", help="the same as 'drumscribe train folders DATA_DIR ...': train a one-shot "
+                                                  "classifier from class folders (put it first)")
 
     s = steps.add_parser("render-oneshots", help="render one-shots of the Debian kits as a folder-per-class set",
                          description="Render one-shots of the Debian kits as a folder-per-class set.")
@@ -123,18 +157,28 @@ def add_train_commands(commands) -> None:
                                parents=[_band_options(accompaniment=0.8, lead=0.7, amp=0.5, bleed=0.3,
                                                       quiet_metal=15.0, percussion=0.3, cymbal_play=0.3,
                                                       band_db=(BAND_DB[0], BAND_DB[1] + 3))])
-    mr.add_argument("--out", type=Path, default=Path("data/unmix.npz"))
-    mr.add_argument("--clips-per-kit", type=int, default=24)
-    mr.add_argument("--seed", type=int, default=71)
-    mr.add_argument("--workers", type=int, default=2)
+    mr.add_argument("--out", type=Path, default=Path("data/unmix.npz"), metavar="NPZ",
+                    help="the clips to write, the input of 'drumscribe train unmix fit' (default: %(default)s)")
+    mr.add_argument("--clips-per-kit", type=int, default=24, metavar="N",
+                    help="clips rendered on each training kit (default: %(default)s)")
+    mr.add_argument("--seed", type=int, default=71, metavar="N",
+                    help="seeds the grooves, the band and the effects (default: %(default)s)")
+    mr.add_argument("--workers", type=int, default=2, metavar="N",
+                    help="processes rendering kits at once (default: %(default)s)")
     mr.set_defaults(run=cmd_unmix_render, parser=mr)
-    mf = mask_steps.add_parser("fit", help="train the drum mask")
-    mf.add_argument("--data", type=Path, default=Path("data/unmix.npz"))
-    mf.add_argument("-o", "--out", type=Path, default=Path("runs/drummask.pt"))
-    mf.add_argument("--steps", type=int, default=6000)
-    mf.add_argument("--lr", type=float, default=1e-3)
-    mf.add_argument("--channels", type=int, default=96)
-    mf.add_argument("--seed", type=int, default=0)
+    mf = mask_steps.add_parser("fit", help="train the drum mask",
+                               description="Train the drum mask on clips from 'drumscribe train unmix render'.")
+    mf.add_argument("--data", type=Path, default=Path("data/unmix.npz"), metavar="NPZ",
+                    help="the clips to train on (default: %(default)s)")
+    mf.add_argument("-o", "--out", type=Path, default=Path("runs/drummask.pt"), metavar="PT",
+                    help="the mask checkpoint to write (default: %(default)s)")
+    mf.add_argument("--steps", type=int, default=6000, metavar="N",
+                    help="how many optimiser steps to take (default: %(default)s)")
+    mf.add_argument("--lr", type=float, default=1e-3, metavar="LR", help="the learning rate (default: %(default)s)")
+    mf.add_argument("--channels", type=int, default=96, metavar="C",
+                    help="the network's convolution width (default: %(default)s)")
+    mf.add_argument("--seed", type=int, default=0, metavar="N",
+                    help="seeds the weights and the clips drawn (default: %(default)s)")
     mf.set_defaults(run=needs_torch(cmd_unmix_fit), parser=mf)
 
 
@@ -144,7 +188,8 @@ def add_train_commands(commands) -> None:
 
 def _model_option(**kwargs) -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
-    parent.add_argument("--model", metavar="PT", help="the model checkpoint", **kwargs)
+    shown = " (default: the shipped offline model, models/weights/hitcnn.pt)" if kwargs.get("default") else ""
+    parent.add_argument("--model", metavar="PT", help=f"the model checkpoint (.pt) to work on{shown}", **kwargs)
     return parent
 
 
@@ -155,28 +200,29 @@ def _band_options(*, accompaniment=0.0, lead=0.0, amp=0.0, bleed=0.0, quiet_meta
 
     parent = argparse.ArgumentParser(add_help=False)
     parent.add_argument("--accompaniment", type=float, default=accompaniment, metavar="P",
-                        help="share of clips with a band (bass, chords) playing along (default %(default)s)")
+                        help="share of clips with a band (bass, chords) playing along (default: %(default)s)")
     parent.add_argument("--lead", type=float, default=lead, metavar="P",
                         help="share of the band clips that add a melody and sometimes distorted power chords "
-                             "(default %(default)s)")
+                             "(default: %(default)s)")
     parent.add_argument("--band-db", type=float, nargs=2, default=band_db or BAND_DB, metavar=("LO", "HI"),
-                        help="the band's level around the drums' (default %(default)s)")
+                        help=f"two numbers, LO HI: the band's level in dB around the drums' "
+                             f"(default: {_shown(band_db or BAND_DB)})")
     parent.add_argument("--quiet-metal", type=float, default=quiet_metal, metavar="DB",
-                        help="half the clips pull hi-hat and cymbals down by up to DB decibels (default %(default)s)")
+                        help="half the clips pull hi-hat and cymbals down by up to DB decibels (default: %(default)s)")
     parent.add_argument("--bleed", type=float, default=bleed, metavar="P",
                         help="share of clips heard as a miked kit: overheads and snare-wire rattle "
-                             "(default %(default)s)")
+                             "(default: %(default)s)")
     parent.add_argument("--amp", type=float, default=amp, metavar="P",
-                        help="share of the power-chord clips whose guitar goes through an amp (default %(default)s)")
+                        help="share of the power-chord clips whose guitar goes through an amp (default: %(default)s)")
     parent.add_argument("--band-soundfont", action="append", default=[], metavar="SF2",
                         help="the bands play from this General MIDI soundfont, one drawn per clip (repeatable; "
                              "default: FluidR3_GM); never a held-out kit's soundfont")
     parent.add_argument("--percussion", type=float, default=percussion, metavar="P",
                         help="share of clips with a tambourine, shaker, cowbell or the like playing along, "
-                             "unlabelled: not a drum to transcribe (default %(default)s)")
+                             "unlabelled: not a drum to transcribe (default: %(default)s)")
     parent.add_argument("--cymbal-play", type=float, default=cymbal_play, metavar="P",
                         help="share of the crashes choked by hand, and of the strong ride strokes played on the "
-                             "bell where the kit has one (default %(default)s)")
+                             "bell where the kit has one (default: %(default)s)")
     return parent
 
 
@@ -189,35 +235,49 @@ def _add_render_options(parser) -> None:
     from drumscribe.realtime.features import FeatureParams
     from drumscribe.realtime.onsets import OnsetParams
 
-    parser.add_argument("--out", type=Path, default=Path("data/train.npz"))
-    parser.add_argument("--clips-per-kit", type=int, default=40)
-    parser.add_argument("--held-out", action="store_true", help="render the held-out validation kits instead")
+    parser.add_argument("--out", type=Path, default=Path("data/train.npz"), metavar="NPZ",
+                        help="the window dataset to write, the input of 'drumscribe train fit' (default: %(default)s)")
+    parser.add_argument("--clips-per-kit", type=int, default=40, metavar="N",
+                        help="grooves rendered on each kit, about 40 s each (default: %(default)s)")
+    parser.add_argument("--held-out", action="store_true",
+                        help="render the held-out validation kits instead (for fit's --val)")
     parser.add_argument("--kit", action="append", default=[], metavar="SPEC",
                         help="render only this kit (repeatable; 'hydrogen:<name>' or 'sf2:<path>:<bank>:<preset>'); "
                              "never a held-out kit")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, metavar="N",
+                        help="seeds the grooves, the band and the effects (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, metavar="N",
+                        help="processes rendering kits at once (default: %(default)s)")
     parser.add_argument("--mix-kits", action="store_true",
                         help="clips borrow drums from the other kits of the set, retuned, half mixed on buses")
     parser.add_argument("--drum-mask", type=Path, metavar="PT",
                         help="cut the windows from the spectrogram behind this drum mask "
                              "(drumscribe train unmix fit)")
     live = parser.add_argument_group("analysis (defaults: the offline model's; a live model takes shorter ones)")
-    live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, help="window samples (default %(default)s)")
-    live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, help="hop samples (default %(default)s)")
-    live.add_argument("--n-mels", type=int, default=FeatureParams.n_mels, help="mel bands (default %(default)s)")
-    live.add_argument("--onset-threshold", type=float, default=OnsetParams.threshold, help="(default %(default)s)")
+    live.add_argument("--n-fft", type=int, default=FeatureParams.n_fft, metavar="SAMPLES",
+                      help="the spectrogram's window in samples at 48 kHz (default: %(default)s)")
+    live.add_argument("--hop", type=int, default=FeatureParams.hop_samples, metavar="SAMPLES",
+                      help="samples from one spectrogram frame to the next (default: %(default)s)")
+    live.add_argument("--n-mels", type=int, default=FeatureParams.n_mels, metavar="N",
+                      help="mel bands of the spectrogram (default: %(default)s)")
+    live.add_argument("--onset-threshold", type=float, default=OnsetParams.threshold, metavar="X",
+                      help="an onset's mean positive log-mel rise must exceed this (default: %(default)s)")
     live.add_argument("--onset-relative", type=float, default=OnsetParams.relative_threshold,
-                      help="... and this multiple of the recent mean flux (default %(default)s)")
-    live.add_argument("--onset-lag", type=int, default=OnsetParams.lag_frames, help="(default %(default)s)")
-    live.add_argument("--onset-gap", type=int, default=OnsetParams.min_gap_frames, help="(default %(default)s)")
-    live.add_argument("--onset-average", type=int, default=OnsetParams.average_frames, help="(default %(default)s)")
+                      metavar="X",
+                      help="... and this multiple of the recent mean rise (default: %(default)s)")
+    live.add_argument("--onset-lag", type=int, default=OnsetParams.lag_frames, metavar="FRAMES",
+                      help="the rise compares a frame with the one this many frames earlier (default: %(default)s)")
+    live.add_argument("--onset-gap", type=int, default=OnsetParams.min_gap_frames, metavar="FRAMES",
+                      help="at least this many frames between two onsets (default: %(default)s)")
+    live.add_argument("--onset-average", type=int, default=OnsetParams.average_frames, metavar="FRAMES",
+                      help="frames in the recent mean of --onset-relative (default: %(default)s)")
     live.add_argument("--rising", action="store_true", help="rising-edge onsets (decided without waiting for the peak)")
     live.add_argument("--onset-band", type=float, nargs=2, metavar=("FROM_MEL", "THRESHOLD"),
                       help="a second flux over the mel bands from FROM_MEL up, peaks above THRESHOLD are onsets too")
     live.add_argument("--label-window-ms", type=float, nargs=2, default=(1e3 * LabelParams.min_delay_s,
                       1e3 * LabelParams.max_delay_s), metavar=("MIN", "MAX"),
-                      help="an onset owns the hits that began this long before its frame's end (default %(default)s)")
+                      help="an onset owns the hits that began this long before its frame's end (default: "
+                           f"{_shown((1e3 * LabelParams.min_delay_s, 1e3 * LabelParams.max_delay_s))})")
     live.add_argument("--label-target-ms", type=float, help="... and of several onsets, the one nearest this delay")
 
 
@@ -277,6 +337,62 @@ def cmd_render(args) -> int:
 # fit
 
 
+FIT_OPTIONS = {  # TrainConfig field -> (option group, metavar, help without its default)
+    "data": ("data", "NPZ", "the window dataset to train on, from 'drumscribe train render' (several: comma-separated, "
+                            "rendered with the same spectrogram settings)"),
+    "val": ("data", "NPZ", "windows rendered from the held-out kits ('drumscribe train render --held-out'): scored "
+                           "after each epoch, and the per-drum thresholds are tuned on them; left out when the file "
+                           "does not exist"),
+    "threshold_kit": ("data", "KIT", "the held-out kit of --val whose windows tune the per-drum thresholds"),
+    "out": ("data", "PT", "the checkpoint to write, after every epoch, whole or not at all"),
+    "frames_before": ("network", "N", "spectrogram frames the network sees before the onset frame"),
+    "frames_after": ("network", "N", "frames it sees after the onset frame, its look-ahead (5 ms each; a live model "
+                                     "takes fewer)"),
+    "channels": ("network", "C", "convolution widths, one per stage"),
+    "hidden": ("network", "N", "the width of the fully connected layer"),
+    "contrast_channel": ("network", None, "the network also sees each band's rise over its quietest frame"),
+    "init": ("network", "PT", "start from this checkpoint's weights (fine-tuning); the new network may be wider or "
+                              "look further ahead"),
+    "epochs": ("optimisation", "N", "passes over the training windows"),
+    "batch_size": ("optimisation", "N", "windows a step; under torchrun they are split evenly over the processes"),
+    "lr": ("optimisation", "LR", "the peak learning rate, reached after a short warm-up and decayed on a cosine"),
+    "weight_decay": ("optimisation", "W", "AdamW's weight decay"),
+    "focal_gamma": ("optimisation", "G", "above 0: focal loss, each label's cross-entropy weighted by "
+                                         "(1 - p_true) ** G, so that the labels the network misses count more"),
+    "jitter_frames": ("augmentation", "0|1", "1: 30%% of the windows move one frame early or late, as the onset "
+                                             "detector's own jitter; 0: none"),
+    "level_jitter": ("augmentation", "X", "each window's log-mel features move up or down by up to X (0.4: about "
+                                          "4 dB)"),
+    "mix_rate": ("augmentation", "P", "the share of windows that get another window of the batch added, its drums "
+                                      "joining the labels (two hits at one onset)"),
+    "mix_db": ("augmentation", "DB", "two numbers, LOW HIGH: the added window's level in dB, drawn from this range"),
+    "lowpass_rate": ("augmentation", "P", "the share of windows with everything above a cut-off removed, as in mp3s "
+                                          "or audio once sampled at 22 kHz"),
+    "lowpass_hz": ("augmentation", "HZ", "two numbers, LOW HIGH: the cut-off, drawn log-uniformly from this range"),
+    "eq_rate": ("augmentation", "P", "the share of windows heard through a random EQ (a tilt and one bell)"),
+    "eq_db": ("augmentation", "DB", "the EQ's bell gain is drawn from +-DB, its tilt from +-DB/2 end to end"),
+    "shift_rate": ("augmentation", "P", "the share of windows whose bands above --shift-from-hz move up or down "
+                                        "(brighter or darker hats and cymbals, as another kit's)"),
+    "shift_bins": ("augmentation", "N", "... by 1 to N mel bands"),
+    "shift_from_hz": ("augmentation", "HZ", "the bands below this frequency stay where they are"),
+    "seed": ("run", "N", "seeds the weights, the order of the windows and the augmentation"),
+    "device": ("run", "DEVICE", "auto (CUDA when present), cpu or cuda; under torchrun, process k takes cuda:k"),
+    "threads": ("run", "N", "CPU threads for torch (a process's, under torchrun)"),
+}
+"""The help of `train fit`'s options, the TrainConfig fields (offline/train.py), grouped as --help shows them."""
+
+FIT_GROUPS = {"data": "data and output", "network": "the network", "optimisation": "optimisation",
+              "augmentation": "augmentation of the training windows (drawn anew each time a window is used)",
+              "run": "the run"}
+
+
+def _shown(default) -> str:
+    """A default as --help shows it: tuples as the command line takes them (16 32 64)."""
+    if isinstance(default, (tuple, list)):
+        return " ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in default)
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
 def _fit_options() -> argparse.ArgumentParser:
     """The options of `train fit` (and of `train` alone): one per TrainConfig field, and --config."""
     from dataclasses import fields
@@ -284,19 +400,27 @@ def _fit_options() -> argparse.ArgumentParser:
     from drumscribe.offline.train import TrainConfig
 
     parser = argparse.ArgumentParser(add_help=False)
+    groups = {key: parser.add_argument_group(title) for key, title in FIT_GROUPS.items()}
     for f in fields(TrainConfig):
         default = f.default
         flag = "--" + f.name.replace("_", "-")
+        group, metavar, text = FIT_OPTIONS[f.name]
+        add = groups[group].add_argument
         if f.name == "out":
-            parser.add_argument("-o", flag, default=default, help="checkpoint to write (default: a new "
-                                "runs/hitcnn-<date>-<time>.pt; the shipped model is never the default)")
+            add("-o", flag, default=default, metavar=metavar, help=f"{text} (default: a new "
+                "runs/hitcnn-<date>-<time>.pt; the shipped model is never the default)")
         elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
+            add(flag, type=int, nargs="+", default=default, metavar=metavar,
+                help=f"{text} (default: {_shown(default)})")
         elif isinstance(default, bool):
-            parser.add_argument(flag, action="store_true", help="(off by default)")
+            add(flag, action="store_true", help=f"{text} (default: off)")
+        elif f.name == "init":
+            add(flag, default=default, metavar=metavar, help=f"{text} (default: none, from scratch)")
         else:
-            parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
-    parser.add_argument("--config", type=Path, help="JSON file of TrainConfig fields (command-line flags win)")
+            add(flag, type=type(default), default=default, metavar=metavar, help=f"{text} (default: {_shown(default)})")
+    groups["data"].add_argument("--config", type=Path, metavar="JSON",
+                                help="a JSON file of these settings by field name ({\"epochs\": 8, ...}); options "
+                                     "given on the command line win")
     return parser
 
 
@@ -370,13 +494,15 @@ def cmd_fit(args) -> int:
 
 def _add_tune_options(parser) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/mdb-dev"),
-                        help="the MDB Drums dev recordings (drum_only/, mix/, class_pp/; default: %(default)s, from "
-                             "the current folder)")
-    parser.add_argument("--kinds", default="drum_only,mix", help="which recordings to tune on (default %(default)s)")
+                        help="the MDB Drums dev recordings (drum_only/, mix/, class_pp/) (default: %(default)s, "
+                             "from the current folder)")
+    parser.add_argument("--kinds", default="drum_only,mix", metavar="KINDS",
+                        help="which recordings to tune on, comma-separated (default: %(default)s)")
     parser.add_argument("--kit", action="append", default=[], metavar="SPEC",
                         help="also tune on grooves rendered on this validation kit (e.g. the held-out "
                              "sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0; never the test kit)")
-    parser.add_argument("--grooves", type=int, default=6, help="grooves per --kit (default %(default)s)")
+    parser.add_argument("--grooves", type=int, default=6, metavar="N",
+                        help="grooves rendered on each --kit (default: %(default)s)")
     parser.add_argument("--onset", action="append", default=[], metavar="NAME=VALUE",
                         help="set one of the checkpoint's onset-detector settings first (e.g. relative_threshold=0.5)")
     decoding = parser.add_mutually_exclusive_group()
@@ -416,7 +542,8 @@ def cmd_tune(args) -> int:
 
 
 def _add_calibrate_options(parser) -> None:
-    parser.add_argument("--grooves", type=int, default=6, help="grooves per kit (default %(default)s)")
+    parser.add_argument("--grooves", type=int, default=6, metavar="N",
+                        help="grooves rendered on each kit (default: %(default)s)")
     parser.add_argument("--kit", action="append", metavar="SPEC", help="a training kit to fit on (repeatable)")
     parser.add_argument("--frames", type=int, help="frames from the onset frame the level is measured over")
     parser.add_argument("--reduce", choices=("max", "sum"), help="the loudest frame, or the energy of them all")
@@ -481,6 +608,32 @@ def cmd_export(args) -> int:
 # one-shots: folders, render-oneshots
 
 
+FOLDERS_OPTIONS = {  # FolderTrainConfig field (offline/folder_train.py) -> (metavar, help without its default)
+    "folders": ("DATA_DIR", "the data: one sub-folder of audio files per class (DATA_DIR/kick/*.wav, "
+                            "DATA_DIR/snare/..., any names)"),
+    "out": ("PT", "the checkpoint to write; its report and plots go beside it"),
+    "epochs": ("N", "passes over the training images"),
+    "batch_size": ("N", "images a step"),
+    "lr": ("LR", "the peak learning rate, reached after a short warm-up and decayed on a cosine"),
+    "weight_decay": ("W", "AdamW's weight decay"),
+    "label_smoothing": ("X", "the share of each label spread over the other classes"),
+    "augment_copies": ("N", "pedalboard-augmented copies of each training file (0: the files only)"),
+    "time_shift_frames": ("N", "images move in time by up to N frames, as an onset found a little early or late"),
+    "freq_mask_bands": ("N", "half the training images have a random band of up to N mels masked (0: none)"),
+    "channels": ("C", "convolution widths, one per stage"),
+    "hidden": ("N", "the width of the fully connected layer"),
+    "dropout": ("P", "dropout before the last layer"),
+    "seed": ("N", "fixes the split, the augmentation and the initial weights"),
+    "members": ("N", "networks trained from seeds seed, seed+1, ...; the checkpoint averages their probabilities"),
+    "device": ("DEVICE", "auto (CUDA when present), cpu or cuda"),
+    "threads": ("N", "CPU threads for torch"),
+    "workers": ("N", "processes that read and augment the files"),
+    "cache": ("NPZ", "keep the decoded and augmented images in this file between runs on the same files and "
+                     "settings"),
+}
+"""The help of `train folders`' options, the FolderTrainConfig fields."""
+
+
 def _add_folders_options(parser) -> None:
     from dataclasses import fields
 
@@ -489,17 +642,22 @@ def _add_folders_options(parser) -> None:
     for f in fields(FolderTrainConfig):
         default = f.default
         flag = "--" + f.name.replace("_", "-")
+        metavar, text = FOLDERS_OPTIONS[f.name]
         if f.name == "folders":
-            parser.add_argument("folders", metavar="DATA_DIR", help="one sub-folder of audio files per class")
+            parser.add_argument("folders", metavar=metavar, help=text)
         elif f.name == "out":
-            parser.add_argument("-o", flag, default=default, metavar="PT",
-                                help="checkpoint to write (default %(default)s)")
+            parser.add_argument("-o", flag, default=default, metavar=metavar, help=f"{text} (default: {default})")
         elif f.name == "device":
-            parser.add_argument(flag, default=default, choices=("auto", "cpu", "cuda"), help="(default %(default)s)")
+            parser.add_argument(flag, default=default, choices=("auto", "cpu", "cuda"),
+                                help=f"{text} (default: {default})")
+        elif f.name == "cache":
+            parser.add_argument(flag, default=default, metavar=metavar, help=f"{text} (default: none)")
         elif isinstance(default, tuple):
-            parser.add_argument(flag, type=int, nargs="+", default=default, help="(default %(default)s)")
+            parser.add_argument(flag, type=int, nargs="+", default=default, metavar=metavar,
+                                help=f"{text} (default: {_shown(default)})")
         else:
-            parser.add_argument(flag, type=type(default), default=default, help="(default %(default)s)")
+            parser.add_argument(flag, type=type(default), default=default, metavar=metavar,
+                                help=f"{text} (default: {_shown(default)})")
 
 
 class _FoldersAlias(argparse.Action):
