@@ -4,7 +4,7 @@ The tempo only sets the grid a MIDI editor shows (and what --quantize snaps to);
 times whatever it is. See docs/grid.md for the method and the figures measured on it.
 
 1. An onset envelope (100 Hz) of the hits, each weighted by its drum (kick and snare carry the beat, hi-hats
-   mostly subdivide it) and its velocity; its autocorrelation (librosa.autocorrelate) gives the candidate beat
+   mostly subdivide it) and its velocity; its autocorrelation (numpy's FFT) gives the candidate beat
    periods: the strongest lags in MIN_TEMPO_BPM..MAX_TEMPO_BPM and their musical relatives (x1/2, x2/3, x3/2, x2).
 2. Each candidate's period is refined on the hit times themselves (the phase coherence of the hits on a beat
    grid and its 2- and 4-fold subdivisions, searched finely around the lag), which makes it precise to a fraction
@@ -15,8 +15,11 @@ times whatever it is. See docs/grid.md for the method and the figures measured o
    around PRIOR_CENTRE_BPM.
 4. The downbeat is the beat (of the four in a 4/4 bar) where kicks and crashes fall and snares do not.
 5. A tempo map (optional) follows the hits bar by bar (a phase-locked grid) when a single tempo
-   would put a bar line more than DRIFT_TOLERANCE_BEATS off the tracked one. (librosa.beat.beat_track crashes
-   with a segmentation fault in numba 0.68 / numpy 2.4 here, so the tracker is this small one.)
+   would put a bar line more than DRIFT_TOLERANCE_BEATS off the tracked one.
+
+No librosa here, measured (docs/grid.md): its first use costs 3.2 s of imports (numba), twice a whole
+transcription of the example, which inference keeps free of librosa; and librosa.beat.beat_track dies of a
+segmentation fault in numba 0.68 with numpy 2.4 on this machine.
 """
 from __future__ import annotations
 
@@ -184,7 +187,8 @@ def _pattern_fit(times, weights, period_s: float, phase_s: float, span) -> tuple
     pos = (times - phase_s) / period_s
     dist = np.abs(pos - np.round(pos))
     on = float(weights[dist <= _ON_BEAT].sum() / weights.sum())
-    first, last = math.ceil((span[0] - phase_s) / period_s - _ON_BEAT), math.floor((span[1] - phase_s) / period_s + _ON_BEAT)
+    first = math.ceil((span[0] - phase_s) / period_s - _ON_BEAT)
+    last = math.floor((span[1] - phase_s) / period_s + _ON_BEAT)
     n_beats = max(1, last - first + 1)
     carried = len(set(np.round(pos[dist <= _ON_BEAT]).astype(int).tolist()))
     return on, min(1.0, carried / n_beats)
@@ -216,12 +220,12 @@ def _prepare(onsets_s, drums, velocities) -> _Hits:
 
 def _candidates(hits: _Hits) -> list:
     """Beat periods (s) worth judging: the strongest autocorrelation lags and their musical relatives."""
-    import librosa
-
     n = int(np.ceil(hits.times[-1] * _RATE_HZ)) + 1
     env = _envelope(hits.times, hits.weights, n)
     env = env - env.mean()
-    acf = librosa.autocorrelate(env)
+    size = 1 << int(np.ceil(np.log2(2 * n)))  # zero-padded: the linear autocorrelation, as librosa.autocorrelate
+    spectrum = np.fft.rfft(env, size)
+    acf = np.fft.irfft(spectrum * np.conj(spectrum), size)[:n]
     if acf[0] <= 0:
         return []
     acf = acf / acf[0]
