@@ -531,10 +531,19 @@ def _plot_rows(duration_s: float, grid) -> tuple:
 
 def plot_hits(path: str | Path, hits, waveform: WaveformEnvelope, sample_rate_hz: int, *, drum_map=None,
               title: str = "", grid=None) -> None:
-    """A PNG (or any format matplotlib knows from the suffix): the waveform, and over it a piano roll of the
-    hits, one line per drum, each hit a bar whose opacity and height follow its velocity; with a beat grid
-    (tempo.BeatGrid) its bar lines (numbered from bar 1, the first downbeat) and beats, the song in rows of
-    8 or 16 bars so a long song grows down the page, not into a strip. Written atomically.
+    """A PNG (or any format matplotlib knows from the suffix) of hits_figure, written atomically."""
+    fig = hits_figure(hits, waveform, sample_rate_hz, drum_map=drum_map, title=title, grid=grid)
+    path = Path(path)
+    with _written(path) as tmp:
+        fig.savefig(str(tmp), format=(path.suffix.lstrip(".").lower() or "png"))
+
+
+def hits_figure(hits, waveform: WaveformEnvelope, sample_rate_hz: int, *, drum_map=None, title: str = "",
+                grid=None):
+    """A matplotlib Figure: the waveform, and over it a piano roll of the hits, one line per drum, each hit a bar
+    whose opacity and height follow its velocity; with a beat grid (tempo.BeatGrid) its bar lines (numbered from
+    bar 1, the first downbeat) and beats, the song in rows of 8 or 16 bars so that a long song grows down the
+    page (PLOT_WIDTH_IN wide, ROW_HEIGHT_IN a row), not into a strip.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # no pyplot: no global backend state
     from matplotlib.colors import to_rgba
@@ -599,9 +608,7 @@ def plot_hits(path: str | Path, hits, waveform: WaveformEnvelope, sample_rate_hz
     axes[0].set_title((title or f"{len(hits)} drum hits") + tempo + "; opacity and height follow velocity",
                       fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    with _written(path) as tmp:
-        fig.savefig(str(tmp), format=(path.suffix.lstrip(".").lower() or "png"))
+    return fig
 
 
 class PlotSink(_Sink):
