@@ -153,6 +153,26 @@ def test_score_reads_back_with_drum_notation(tmp_path):
     assert {Fraction(o.getOffsetInHierarchy(score)) for o in opens} == {Fraction(7, 2), Fraction(15, 2)}
 
 
+def test_the_part_is_a_drum_kit_with_an_instrument_per_note(tmp_path):
+    """Each note names its drum's instrument, whose General MIDI note (midi-unpitched, counted from 1) plays it:
+    what makes MuseScore import the part as a drum set rather than a pitched staff."""
+    import xml.etree.ElementTree as ET
+
+    path = tmp_path / "kit.musicxml"
+    write_score(path, groove(), BPM)
+    root = ET.parse(path).getroot()
+    names = {i.get("id"): i.findtext("instrument-name") for i in root.iter("score-instrument")}
+    gm = {m.get("id"): int(m.findtext("midi-unpitched")) - 1 for m in root.iter("midi-instrument")}
+    assert sorted(names.values()) == ["Bass Drum", "Hi-Hat", "Hi-Hat Open", "Snare"]
+    played = []
+    for n in root.iter("note"):
+        if n.find("unpitched") is not None:
+            inst = n.find("instrument").get("id")
+            played.append((n.findtext("unpitched/display-step") + n.findtext("unpitched/display-octave"), gm[inst]))
+    assert len(played) == len(groove())
+    assert set(played) == {("F4", 36), ("C5", 38), ("G5", 42), ("G5", 46)}
+
+
 def test_every_voice_fills_each_bar_with_notes_and_rests():
     """Four quarter notes of notes and rests in each voice of each bar: a bar that does not add up would be
     rejected or mangled by a notation program."""
@@ -211,6 +231,46 @@ def test_sink_takes_tempo_and_downbeat_from_the_midi_sink(tmp_path):
     sink.close()  # safe twice
     notes = unpitched(read_back(path))
     assert (0, "F4", "normal", False) in notes  # the kick on the downbeat is beat 1 of bar 1
+
+
+def test_sink_follows_the_grid_of_the_midi_it_closes_after(tmp_path):
+    """With the real MidiFileSink: the score's bar 1 is the .mid's, and each kick of the groove (on beats 1 and
+    3) lands on a beat of the score."""
+    from drumscribe.realtime.drums import load_drum_map
+    from drumscribe.realtime.sinks import MidiFileSink
+
+    hits = groove(4, downbeat_s=0.8) + [hit(-1, "snare", 90, downbeat_s=0.8)]
+    midi = MidiFileSink(tmp_path / "g.mid", load_drum_map())
+    score = ScoreSink(tmp_path / "g.musicxml", midi)
+    for sink in (midi, score):
+        sink.write(hits)
+    midi.close()
+    score.close()
+    grid = midi.grid
+    assert grid.tempo_bpm == pytest.approx(BPM, rel=0.01) and grid.downbeat_s == pytest.approx(0.8, abs=0.03)
+    written = read_back(tmp_path / "g.musicxml")
+    first = written.parts[0].getElementsByClass("Measure").first()
+    assert first.number == 0  # the snare before the downbeat is in a pickup bar
+    kicks = [o for o, name, _, _ in unpitched(written) if name == "F4"]
+    pickup = Fraction(first.duration.quarterLength)
+    assert kicks == [pickup + 2 * i for i in range(8)], (grid.tempo_bpm, grid.downbeat_s, kicks)
+
+
+def test_a_tempo_map_gets_a_mark_at_each_tempo(tmp_path):
+    from music21 import tempo
+
+    from drumscribe.realtime.tempo import BeatGrid
+
+    grid = BeatGrid(tempo_bpm=110.0, downbeat_s=0.0, pickup_beats=0, knots_s=(0.0, 4.0), knots_beats=(0.0, 8.0),
+                    last_bpm=100.0)  # two bars at 120, then 100
+    hits = [DrumHit(float(t), "kick", 100, 0.9) for t in grid.seconds(range(16))]
+    path = tmp_path / "map.musicxml"
+    write_score(path, hits, 110.0, grid=grid)
+    score = read_back(path)
+    marks = [(Fraction(m.getOffsetInHierarchy(score)), m.number)
+             for m in score.recurse().getElementsByClass(tempo.MetronomeMark)]
+    assert marks == [(0, 120), (8, 100)]
+    assert [o for o, *_ in unpitched(score)] == list(range(16))  # every kick on its beat across the change
 
 
 def test_sink_abort_leaves_the_old_file(tmp_path):
