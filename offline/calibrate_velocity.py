@@ -3,7 +3,7 @@
     drumscribe train calibrate [--model models/weights/hitcnn.pt] [--grooves 6] [--kit SPEC ...]
         [--frames 8 --reduce sum] [--validate SPEC] [--write]
 
-The classifier gives each hit the velocity of its loudness: the loudest of the first frames after the onset, in
+The decoder gives each hit the velocity of its loudness: the loudest of the first frames after the onset, in
 the drum's band, in dB, plus a per-drum offset (`realtime.scorer._LOUDNESS_OFFSET_DB`), mapped linearly from
 -60..-6 dB onto 1..127. A hi-hat puts far less energy in its band than a kick in its own, so without the offsets
 every hi-hat would be quiet. This script renders grooves (peak at -6 dBFS, as the benchmarks) on kits of the

@@ -59,7 +59,7 @@ def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embed
     """(onset_s, class group) -> the split the decoder computes for that onset's group (realtime.decoder.
     song_splits), from the candidates themselves: every drum's decoded probability from 0.05 on is a candidate,
     which is all a split counts when ContextParams.split_from is 0.05 or more. With ContextParams.split_contrast,
-    `embeddings` (onset_s -> the onset's unit embedding, HitClassifier.embeddings) must hold every candidate's."""
+    `embeddings` (onset_s -> the onset's unit embedding, DecisionLog.embeddings) must hold every candidate's."""
     from drumscribe.realtime.decoder import song_splits
     from drumscribe.realtime.drums import SCORE_CLASS
 
