@@ -265,9 +265,11 @@ def test_bad_block_size(capsys, groove_wav, checkpoint_path, tmp_path, size):
 
 def test_usage_errors_are_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        main(["transcribe", "song.mp3"])
+        main(["transcribe"])
     assert exit_info.value.code == EXIT_USAGE
-    assert_one_line_error(EXIT_USAGE, capsys.readouterr().err, expect_code=EXIT_USAGE, mentions=("--output",))
+    assert_one_line_error(EXIT_USAGE, capsys.readouterr().err, expect_code=EXIT_USAGE, mentions=("IN",))
+    code = main(["transcribe", "song.mp3"])  # -o is optional (song.mid beside it): the missing input is the error
+    assert_one_line_error(code, capsys.readouterr().err, mentions=("song.mp3",))
     with pytest.raises(SystemExit):
         main(["transcribe", "song.mp3", "-o", "x.mid", "--block-size", "lots"])
     assert_one_line_error(EXIT_USAGE, capsys.readouterr().err, expect_code=EXIT_USAGE, mentions=("lots",))
