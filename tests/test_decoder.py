@@ -154,3 +154,16 @@ def test_drain_hands_the_scorer_s_held_onsets_to_the_decoder(checkpoint, groove)
         kept = [h for h in whole if h.onset_s < end_s]
         assert kept and [h for h in before + drained if h.onset_s < end_s] == kept
         assert engine.drain() == []  # nothing twice
+
+
+def test_the_live_chain_builds_its_scorer_on_the_compiled_network(checkpoint):
+    """build_live_stages hands the compiled network (realtime.live.compile_for_live) to the scorer it builds, rather
+    than swapping a stage's model afterwards; the checkpoint keeps its own network."""
+    from drumscribe.realtime.engine import LIVE
+    from drumscribe.realtime.live import build_live_stages
+
+    stages = build_live_stages(checkpoint)
+    scorer, decoder = stages[-2:]
+    assert isinstance(scorer, OnsetScorer) and isinstance(decoder, HitDecoder) and decoder.context is None
+    assert scorer.model is not checkpoint.model and type(checkpoint.model).__name__ == "HitCNN"
+    assert [type(s) for s in stages] == [type(s) for s in build_stages(checkpoint, LIVE)]
