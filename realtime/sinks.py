@@ -234,18 +234,27 @@ class _WrittenTempi:
         return ticks / self.ticks_per_beat
 
 
+BAR_ONE_MARKER = "bar 1"
+"""A marker at the first downbeat in the tempo track, when beats come before it."""
+
+
 def _tempo_track(mido, grid, ticks_per_beat: int):
-    """Tempo and time signatures: a pickup bar of the beats before bar 1 (when there are any), then 4/4, and a
-    tempo per segment of the grid."""
+    """Tempo and time signatures: the beats before bar 1 (when there are any) as a pickup bar of fewer than 4
+    beats and whole bars, then 4/4, with a marker at bar 1; a tempo per segment of the grid."""
     meta = []  # (tick, order, message)
     written = _WrittenTempi(mido, grid, ticks_per_beat)
     for tick, tempo in zip(written.ticks, written.tempo_us, strict=True):
         meta.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
-    pickup = grid.pickup_beats % grid.beats_per_bar
-    if pickup:
-        meta.append((0, 0, mido.MetaMessage("time_signature", numerator=pickup, denominator=4)))
-    meta.append((pickup * ticks_per_beat, 0,
-                 mido.MetaMessage("time_signature", numerator=grid.beats_per_bar, denominator=4)))
+    bar_one = grid.pickup_beats * ticks_per_beat
+    short = grid.pickup_beats % grid.beats_per_bar  # a pickup bar of these beats, then whole bars to bar 1
+    if short:
+        meta.append((0, 0, mido.MetaMessage("time_signature", numerator=short, denominator=4)))
+        meta.append((short * ticks_per_beat, 0,
+                     mido.MetaMessage("time_signature", numerator=grid.beats_per_bar, denominator=4)))
+    else:
+        meta.append((0, 0, mido.MetaMessage("time_signature", numerator=grid.beats_per_bar, denominator=4)))
+    if bar_one:
+        meta.append((bar_one, 0, mido.MetaMessage("marker", text=BAR_ONE_MARKER)))
     meta.sort(key=lambda e: (e[0], e[1]))
     track = mido.MidiTrack()
     track.append(mido.MetaMessage("track_name", name="drumscribe", time=0))
