@@ -249,11 +249,11 @@ def build_score(hits, tempo_bpm: float, downbeat_s: float = 0.0, *, grid=None, t
     pickup = pickup_beats(bar_beats(hits, tempo_bpm, downbeat_s, grid))
     padding = -pickup % BEATS_PER_BAR  # the beats a pickup bar leaves out
     marks = {}
-    for beat, bpm in tempo_marks(tempo_bpm, grid):
-        position = beat + pickup + padding
+    for i, (beat, bpm) in enumerate(tempo_marks(tempo_bpm, grid)):
+        position = beat + pickup + padding if i else padding  # the first tempo from the first note on
         marks.setdefault(int(position // BEATS_PER_BAR), []).append((position % BEATS_PER_BAR, bpm))
     for bar in range(n_bars):
-        m = stream.Measure(number=bar if padding else bar + 1)  # bar 1 starts at the downbeat
+        m = stream.Measure(number=bar + 1 - (pickup + padding) // BEATS_PER_BAR)  # bar 1 starts at the downbeat
         if bar == 0 and padding:
             m.paddingLeft = padding
         if bar == 0:

@@ -256,6 +256,20 @@ def test_sink_follows_the_grid_of_the_midi_it_closes_after(tmp_path):
     assert kicks == [pickup + 2 * i for i in range(8)], (grid.tempo_bpm, grid.downbeat_s, kicks)
 
 
+def test_bar_1_is_the_downbeat_also_after_whole_bars_of_intro(tmp_path):
+    downbeat_s = 4.0  # two bars at 120 BPM, with hits from 0.1 s on
+    hits = [hit(b - 7.75, "hh_closed", downbeat_s=downbeat_s) for b in range(8)] + groove(1, downbeat_s=downbeat_s)
+    score = build_score(hits, BPM, downbeat_s)
+    measures = list(score.parts[0].getElementsByClass("Measure"))
+    assert [m.number for m in measures] == [-1, 0, 1]
+    bar_1 = measures[2]
+    kicks = [e for e in bar_1.recurse().notes if "F4" in [n.displayName for n in getattr(e, "notes", [e])]]
+    assert kicks and kicks[0].offset == 0
+    from music21 import tempo
+
+    assert measures[0].getElementsByClass(tempo.MetronomeMark).first().number == pytest.approx(BPM)  # from the start
+
+
 def test_a_tempo_map_gets_a_mark_at_each_tempo(tmp_path):
     from music21 import tempo
 
