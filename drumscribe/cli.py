@@ -359,6 +359,8 @@ def _checked_grid_options(args):
     if args.tempo is not None and not (math.isfinite(args.tempo)
                                        and MIN_TEMPO_ARG_BPM <= args.tempo <= MAX_TEMPO_ARG_BPM):
         raise DrumscribeError(f"--tempo {args.tempo:g} is not in {MIN_TEMPO_ARG_BPM:g}-{MAX_TEMPO_ARG_BPM:g} BPM")
+    if args.tempo is not None and args.tempo_map:
+        raise DrumscribeError(f"--tempo {args.tempo:g} fixes one tempo and --tempo-map follows the song's; give one")
     for flag, value in (("--quantize-strength", args.quantize_strength), ("--swing", args.swing)):
         if not (math.isfinite(value) and 0.0 <= value <= 1.0):
             raise DrumscribeError(f"{flag} {value:g} is not in 0-1")

@@ -9,10 +9,12 @@ times whatever it is. See docs/grid.md for the method and the figures measured o
 2. Each candidate's period is refined on the hit times themselves (the phase coherence of the hits on a beat
    grid and its 2- and 4-fold subdivisions, searched finely around the lag), which makes it precise to a fraction
    of a percent and insensitive to the envelope's 10 ms bins.
-3. The tempo octave a musician would write is the candidate whose grid best explains where the kicks and snares
-   fall: the share of their weight on the beats, times the share of beats that carry one (a grid twice too fast
-   leaves half its beats empty, one twice too slow puts the backbeat between its beats), times a log-normal prior
-   around PRIOR_CENTRE_BPM.
+3. The tempo octave a musician would write is the candidate whose grid best explains where the drums fall, the
+   product of: the share of the kicks' and snares' weight on its beats (a grid twice too slow puts the
+   backbeat between its beats); the share of its beats that carry a kick or snare (one twice too fast leaves
+   half its beats empty); the backbeat (the accented snares on every other beat, always the same ones); the
+   share of its beats the timekeepers (hi-hat, ride, crash) play on; and a log-normal prior over tempi,
+   PRIOR_CENTRE_BPM +- PRIOR_OCTAVES. Figures for each candidate: judge_candidates.
 4. The downbeat is the beat (of the four in a 4/4 bar) where kicks and crashes fall and snares do not.
 5. A tempo map (optional) follows the hits bar by bar (a phase-locked grid) when a single tempo
    would put a bar line more than DRIFT_TOLERANCE_BEATS off the tracked one.
@@ -48,6 +50,7 @@ _RATE_HZ = 100.0  # envelope resolution (10 ms)
 _SMOOTH_S = 0.02  # Gaussian smoothing of the envelope: absorbs timing jitter and coding shifts
 _DRUM_WEIGHT = {"KD": 1.0, "SD": 1.0, "TT": 0.6, "CY": 0.5, "HH": 0.35}
 _BEAT_CLASSES = ("KD", "SD")  # the drums whose place on the grid decides the tempo octave and the downbeat
+_KEEPER_CLASSES = ("HH", "CY")  # the timekeepers: they play every beat (or its subdivisions) far more than every other
 _ON_BEAT = 0.125  # a hit within this many beats of a beat is on it
 
 
@@ -258,9 +261,14 @@ def _judge(hits: _Hits, period_s: float) -> dict:
     span = (hits.times[beat][0], hits.times[beat][-1])
     on, carried = _pattern_fit(hits.times[beat], hits.weights[beat], period_s, phase, span)
     backbeat = _backbeat(hits, period_s, phase)
+    keeper = np.isin(hits.classes, _KEEPER_CLASSES)
+    kept = 1.0
+    if keeper.sum() >= 8:
+        span_k = (hits.times[keeper][0], hits.times[keeper][-1])
+        kept = _pattern_fit(hits.times[keeper], hits.weights[keeper], period_s, phase, span_k)[1]
     bpm = 60.0 / period_s
-    return dict(bpm=bpm, period_s=period_s, phase_s=phase, on=on, carried=carried, backbeat=backbeat,
-                score=float(_prior(bpm)) * on * carried * (0.5 + backbeat))
+    return dict(bpm=bpm, period_s=period_s, phase_s=phase, on=on, carried=carried, backbeat=backbeat, kept=kept,
+                score=float(_prior(bpm)) * on * carried * (0.5 + backbeat) * (0.5 + 0.5 * kept))
 
 
 def _backbeat(hits: _Hits, period_s: float, phase_s: float) -> float:

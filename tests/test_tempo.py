@@ -144,6 +144,14 @@ def test_rendered_groove_on_held_out_kit_within_one_percent(tmp_path, capsys):
 # command line
 
 
+def test_tempo_map_option(tmp_path, capsys):
+    """The example is played to a click: one tempo, even with --tempo-map; the notes are the same."""
+    plain, mapped = tmp_path / "a.mid", tmp_path / "b.mid"
+    assert main(["transcribe", str(EXAMPLE), "-o", str(plain), "--no-progress"]) == 0
+    assert main(["transcribe", str(EXAMPLE), "-o", str(mapped), "--tempo-map", "--no-progress"]) == 0
+    assert plain.read_bytes() == mapped.read_bytes()
+
+
 def test_tempo_option_writes_that_tempo(tmp_path, capsys):
     mid = tmp_path / "x.mid"
     assert main(["transcribe", str(EXAMPLE), "--tempo", "87", "-o", str(mid), "--no-progress"]) == 0
@@ -161,6 +169,7 @@ def test_tempo_option_writes_that_tempo(tmp_path, capsys):
     (["--quantize", "1/8t", "--swing", "0.5"], ["--swing", "triplet"]),
     (["--swing", "0.5"], ["--swing", "--quantize"]),
     (["--tempo", "fast"], ["--tempo"]),
+    (["--tempo", "90", "--tempo-map"], ["--tempo", "--tempo-map"]),
 ))
 def test_bad_grid_values_one_line_nothing_written(tmp_path, capsys, argv, mentions):
     mid = tmp_path / "x.mid"
