@@ -96,13 +96,6 @@ def plan(inputs: list, outdir: str | None, options: dict) -> list:
             raise DrumscribeError(f"{flag} '{value}' names one file, but a batch (several inputs or a folder) writes "
                                   f"one per input: give a suffix such as '{example}', written beside each .mid")
     out = Path(outdir) if outdir is not None else None
-    if out is not None:
-        if out.exists() and not out.is_dir():
-            raise DrumscribeError(f"-o '{outdir}' is a file; with several inputs or a folder, -o names a folder "
-                                  f"(OUTDIR/<name>.mid)")
-        if not out.exists() and out.suffix.lower() == ".mid":
-            raise DrumscribeError(f"-o '{outdir}' ends in .mid, but with several inputs or a folder -o names a "
-                                  f"folder (OUTDIR/<name>.mid); transcribe one file to name its .mid")
     skip = out.resolve() if out is not None else None
     found = []  # (input, path relative to its IN)
     for name in inputs:
@@ -115,13 +108,21 @@ def plan(inputs: list, outdir: str | None, options: dict) -> list:
             found += [(f, f.relative_to(path)) for f in files]
         else:  # a file, or a name that is not there: that file fails in its turn, the others go on
             found.append((path, Path(path.name)))
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise DrumscribeError(f"-o '{outdir}' is a file; with several inputs or a folder, -o names a folder "
+                                  f"(OUTDIR/<name>.mid)")
+        if not out.exists() and out.suffix.lower() == ".mid":
+            raise DrumscribeError(f"-o '{outdir}' ends in .mid, but with several inputs or a folder -o names a "
+                                  f"folder (OUTDIR/<name>.mid); transcribe one file to name its .mid")
     jobs = []
     for path, rel in found:
         mid = (out / rel if out is not None else path).with_suffix(".mid")
         jobs.append(Job(path, {"--output": mid, **{flag: beside(mid, s) for flag, s in options.items()}}))
     # an output of one job that a folder walk found as an input (an --audition .wav beside its .mp3): not an input
-    outputs = {p.resolve() for job in jobs for p in job.outputs.values()}
-    jobs = [job for job in jobs if job.input.resolve() not in outputs or str(job.input) in inputs]
+    made_by = {p.resolve(): job.input for job in jobs for p in job.outputs.values()}
+    jobs = [job for job in jobs if made_by.get(job.input.resolve(), job.input) == job.input
+            or str(job.input) in inputs]
     _check_distinct(jobs)
     return jobs
 
@@ -171,15 +172,23 @@ _initialised = False
 
 def _init_worker(worker_init, threads: int, own_group: bool) -> None:
     """Once per worker process: its own process group (Ctrl-C at the terminal reaches the batch, which stops the
-    workers, and never a worker mid-file, which would write the notes so far as if they were the file's), then the
-    CLI's set-up (a model cache with `threads` ONNX threads)."""
+    workers, and never a worker mid-file, which would write the notes so far as if they were the file's), SIGTERM
+    as SystemExit (the batch's stop: cleaned up as any error is), then the CLI's set-up (a model cache with
+    `threads` ONNX threads)."""
     global _initialised
     if own_group:
+        import signal
+
         with contextlib.suppress(OSError):
             os.setpgrp()
+        signal.signal(signal.SIGTERM, _stop)
     if worker_init is not None:
         worker_init(threads)
     _initialised = True
+
+
+def _stop(signum, frame):
+    raise SystemExit(EXIT_INTERRUPTED)
 
 
 def cached_loader(load, threads: int):
@@ -479,18 +488,20 @@ def _broken(pool) -> bool:
 
 
 def _terminate(pool) -> None:
-    """Stop the workers now (they are in their own process groups, so Ctrl-C did not reach them): a file being
-    transcribed leaves no output, as its outputs are written only at its end."""
-    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
-    if terminate is not None:
-        with contextlib.suppress(Exception):
-            terminate()
-    else:
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            with contextlib.suppress(Exception):
-                process.terminate()
+    """Stop the workers now (they are in their own process groups, so Ctrl-C did not reach them): SIGTERM makes a
+    worker raise SystemExit (see _init_worker), so the file it was on is abandoned the way any error abandons it,
+    its temporary files removed and the outputs already there untouched; no new file is started."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
     with contextlib.suppress(Exception):
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
 
 
 def _connect_ray(address: str):
