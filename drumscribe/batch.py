@@ -155,10 +155,11 @@ def is_done(job: Job) -> bool:
 
 def _duration_s(path: Path) -> float:
     """The input's length from its header (0 when it cannot be read: the file then fails in its worker)."""
-    import soundfile as sf
+    from drumscribe.realtime.sources import open_audio
 
     try:
-        return float(sf.info(str(path)).duration)
+        with open_audio(path) as f:  # quiet: the decoder's own notes about a damaged file go nowhere
+            return f.frames / f.samplerate
     except Exception:
         return 0.0
 
