@@ -149,6 +149,8 @@ class OnsetScorer:
             raise ValueError(f"batch_frames {batch_frames} must be >= 1")
         self.batch_frames = batch_frames
         self.meter = LoudnessMeter.for_checkpoint(checkpoint)
+        self._none = np.zeros((0, len(self.labels)))  # the scores of no onsets (read-only)
+        self._none.flags.writeable = False
         self.velocity_frames = self.meter.frames
         # an onset waits for its look-ahead frames, then (files) for the rest of its batch
         self.latency_samples = (self.frames_after + batch_frames) * self.hop_samples
@@ -201,9 +203,8 @@ class OnsetScorer:
 
     def _scores(self, runs: list, frames_done: int, drum_share: tuple) -> ScoredOnsets:
         """The network runs' (onsets, probs, embedding, levels) as one ScoredOnsets, in order."""
-        if not runs:
-            n = len(self.labels)
-            return ScoredOnsets(frames_done, (), np.zeros((0, n)), None, np.zeros((0, n)), drum_share)
+        if not runs:  # most blocks (live: nearly all): one shared empty array, nothing allocated
+            return ScoredOnsets(frames_done, (), self._none, None, self._none, drum_share)
         if len(runs) == 1:
             onsets, probs, embedding, levels = runs[0]
             return ScoredOnsets(frames_done, tuple(onsets), probs, embedding, levels, drum_share)
