@@ -15,7 +15,8 @@ times whatever it is. See docs/grid.md for the method and the figures measured o
    half its beats empty); the backbeat (the accented snares on every other beat, always the same ones); the
    share of its beats the timekeepers (hi-hat, ride, crash) play on; and a log-normal prior over tempi,
    PRIOR_CENTRE_BPM +- PRIOR_OCTAVES. Figures for each candidate: judge_candidates.
-4. The downbeat is the beat (of the four in a 4/4 bar) where kicks and crashes fall and snares do not.
+4. The downbeat is the beat (of the four in a 4/4 bar) where kicks and crashes fall and snares do not, the first
+   hit's beat winning near ties (songs mostly start on the one).
 5. A tempo map (optional) follows the hits bar by bar (a phase-locked grid) when a single tempo
    would put a bar line more than DRIFT_TOLERANCE_BEATS off the tracked one.
 
@@ -41,6 +42,9 @@ PRIOR_OCTAVES = 0.8
 """Its standard deviation, in octaves."""
 DRIFT_TOLERANCE_BEATS = 0.125
 """A tempo map is written when one tempo would miss a tracked bar line by more than this (a 32nd note)."""
+FIRST_BEAT_BONUS = 0.15
+"""The downbeat score of the first hit's beat is raised by this share of the largest: a tie-break toward the
+song starting on the one."""
 DOWNBEAT_BARS = 8
 """The downbeat is judged on this many bars from the first hit."""
 MIN_LEAD_IN_S = 0.010
@@ -325,6 +329,8 @@ def _downbeat_phase(hits: _Hits, period_s: float, phase_s: float) -> int:
     sign = {"KD": 1.0, "CY": 1.5, "SD": -1.0}
     for i, c, w in zip(index[on], hits.classes[on], hits.weights[on], strict=True):
         score[i % BEATS_PER_BAR] += sign.get(c, 0.0) * w
+    if on.any():  # songs mostly start on the one: the first hit's beat wins a near tie
+        score[index[on][0] % BEATS_PER_BAR] += FIRST_BEAT_BONUS * np.abs(score).max()
     return int(np.argmax(score))
 
 
