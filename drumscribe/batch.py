@@ -34,6 +34,9 @@ is called."""
 FAILURES_CSV = "failures.csv"
 """Written in OUTDIR (or the one folder input without -o): one row per file that failed (path, reason)."""
 
+PROGRESS_MIN_DURATION_S = 30.0
+"""A batch with more audio than this gets a progress bar even when stderr is not a terminal (as one file does)."""
+
 MAX_ONNX_THREADS = 4
 """A worker's ONNX Runtime threads: the cores shared out among the workers, at most this many (see file_threads)."""
 
@@ -371,7 +374,8 @@ def _batch(args, inputs: list, jobs: list, per_file, worker_init, dests: dict, w
         raise DrumscribeError(f"-o '{args.output}': cannot make the folder '{exc.filename}' "
                               f"({exc.strerror or exc})") from None
     durations = {job.input: _duration_s(job.input) for job in todo}
-    show_bar = not args.no_progress and sys.stderr.isatty()
+    # as for one file: on a terminal, or anywhere for more than PROGRESS_MIN_DURATION_S of audio
+    show_bar = not args.no_progress and (sys.stderr.isatty() or sum(durations.values()) > PROGRESS_MIN_DURATION_S)
     report = _Report(todo, durations, show_bar=show_bar,
                      failures_path=outdir / FAILURES_CSV if outdir is not None else None)
     if skipped:
