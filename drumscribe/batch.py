@@ -200,17 +200,18 @@ def cached_loader(load, threads: int):
     ONNX Runtime threads: the cores shared out among the workers. The loaded model holds no per-song state (the
     engine's stages, built anew for each file, do)."""
     load = getattr(load, "__wrapped__", load)  # set up twice: one cache, over the real loader
+    limit = threads
     cache = {}
 
     def cached(path, *, threads: int = 1):
+        threads = min(threads, limit)
         stat = os.stat(path) if os.path.exists(path) else None
-        key = (str(Path(path).resolve()), stat and stat.st_mtime_ns, stat and stat.st_size, min(threads, limit))
+        key = (str(Path(path).resolve()), stat and stat.st_mtime_ns, stat and stat.st_size, threads)
         if key not in cache:
             cache.clear()  # one model per worker
-            cache[key] = load(path, threads=min(threads, limit))
+            cache[key] = load(path, threads=threads)
         return cache[key]
 
-    limit = threads
     cached.__wrapped__ = load
     return cached
 
@@ -233,15 +234,11 @@ def run_one(per_file, args) -> tuple:
     if code == EXIT_SILENT:
         return True, said or f"'{args.audio}' is silent; wrote empty outputs"
     if code == EXIT_INTERRUPTED:  # what was written holds part of the file: marked stale, so a rerun redoes it
-        for option in _output_attrs(args):
+        for option in getattr(args, "batch_outputs", ()):
             with contextlib.suppress(OSError, TypeError):
                 os.utime(getattr(args, option), ns=(0, 0))
         return False, "interrupted; its outputs hold part of the file (a rerun redoes it)"
     return False, said or f"exit {code}"
-
-
-def _output_attrs(args) -> list:
-    return [name for name in getattr(args, "batch_outputs", ())]
 
 
 def _ray_task(per_file, worker_init, threads: int, cwd: str, args) -> tuple:

@@ -195,3 +195,31 @@ def test_interrupted_batch_resumes(tree, tmp_path):
     assert files_under(out) == files_under(full)
     for name in files_under(full):
         assert (out / name).read_bytes() == (full / name).read_bytes(), name
+
+
+def test_a_worker_loads_the_model_once(tmp_path, monkeypatch):
+    """cached_loader: one load per model file (and version) in a worker process, with the worker's share of the
+    cores as ONNX threads; cli's worker set-up puts it in front of the loader that _checked_transcribe calls."""
+    import drumscribe.cli as cli
+    from drumscribe.batch import cached_loader
+
+    calls = []
+
+    def load(path, *, threads=1):
+        calls.append((path, threads))
+        return object()
+
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"one")
+    cached = cached_loader(load, 1)
+    first = cached(str(model), threads=2)
+    assert cached(str(model), threads=2) is first and calls == [(str(model), 1)]
+    os.utime(model, ns=(1, 1))  # another version of the file: loaded again
+    assert cached(str(model), threads=2) is not first and len(calls) == 2
+    assert cached_loader(cached, 2).__wrapped__ is load  # set up twice: still one cache over the real loader
+
+    monkeypatch.setattr(cli, "load_model", load)
+    cli._batch_worker_init(1)
+    cli.load_model(str(model), threads=4)
+    cli.load_model(str(model), threads=4)
+    assert calls[2:] == [(str(model), 1)]
