@@ -45,6 +45,8 @@ DRIFT_TOLERANCE_BEATS = 0.125
 FIRST_BEAT_BONUS = 0.15
 """The downbeat score of the first hit's beat is raised by this share of the largest: a tie-break toward the
 song starting on the one."""
+REFINE_START_S = 30.0
+"""The period is first refined on this many seconds of hits, then on twice as many, up to the whole song."""
 DOWNBEAT_BARS = 8
 """The downbeat is judged on this many bars from the first hit."""
 MIN_LEAD_IN_S = 0.010
@@ -163,22 +165,37 @@ def _envelope(times: np.ndarray, weights: np.ndarray, n: int) -> np.ndarray:
 def _coherence(times: np.ndarray, weights: np.ndarray, period_s: np.ndarray) -> np.ndarray:
     """How well the hits line up on grids of each period (and its halves and quarters), 0..1 per harmonic."""
     total = weights.sum()
-    out = np.zeros(len(period_s))
-    for harmonic, w in ((1, 1.0), (2, 0.5), (4, 0.25)):
-        phase = 2j * np.pi * harmonic * times[None, :] / period_s[:, None]
-        out += w * np.abs(np.exp(phase) @ weights) / total
-    return out
+    z = np.exp(2j * np.pi * times[None, :] / period_s[:, None])
+    out = np.abs(z @ weights)
+    z *= z  # the half-beat grid
+    out += 0.5 * np.abs(z @ weights)
+    z *= z  # the quarter-beat grid
+    out += 0.25 * np.abs(z @ weights)
+    return out / total
 
 
 def _refine(times, weights, period_s: float, *, spread: float = 0.04) -> float:
-    """The period near `period_s` (+-`spread`) on which the hits line up best."""
-    span = max(times[-1] - times[0], period_s)
-    step = 0.05 * period_s ** 2 / span  # a twentieth of a beat over the song
-    grid = np.arange(period_s * (1 - spread), period_s * (1 + spread), max(step, period_s * 1e-4))
-    fine = _coherence(times, weights, grid)
-    best = grid[int(np.argmax(fine))]
-    grid = np.linspace(best - step, best + step, 41)
-    return float(grid[int(np.argmax(_coherence(times, weights, grid)))])
+    """The period near `period_s` (+-`spread`) on which the hits line up best.
+
+    Coarse to fine: on the first REFINE_START_S of hits a search over the whole spread, a twentieth of a beat
+    over that span apart; then, the span doubling each time up to the whole song, a search around the best so
+    far as narrow as the longer span allows (the peak narrows as the song lengthens); last, between the points
+    of the last search. (A 5-minute song: 0.85 s for all candidates instead of 2.4 s with one fine search.)"""
+    start = times[0]
+    horizon = min(times[-1], start + REFINE_START_S)
+    best = period_s
+    low, high = period_s * (1 - spread), period_s * (1 + spread)
+    while True:
+        use = times <= horizon
+        span = max(horizon - start, period_s)
+        step = 0.05 * best ** 2 / span  # a twentieth of a beat over the span
+        grid = np.arange(low, high + step, max(step, best * 1e-5))
+        best = float(grid[int(np.argmax(_coherence(times[use], weights[use], grid)))])
+        if horizon >= times[-1]:  # finally, between the grid's points
+            grid = np.linspace(best - step, best + step, 41)
+            return float(grid[int(np.argmax(_coherence(times, weights, grid)))])
+        horizon = min(times[-1], start + 2 * (horizon - start))
+        low, high = best - 20 * step, best + 20 * step  # the next peak lies well within the current step x 20
 
 
 def _phase(times, weights, period_s: float) -> float:
