@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from matplotlib.patches import Rectangle
+from matplotlib.collections import PolyCollection
 
 from drumscribe.cli import main
 from drumscribe.realtime.drums import load_drum_map
@@ -31,11 +31,12 @@ def envelope(seconds: float) -> WaveformEnvelope:
 def test_velocity_sets_opacity_and_height():
     hits = [DrumHit(1.0, "snare", 20, 0.9), DrumHit(2.0, "snare", 127, 0.9)]
     fig = hits_figure(hits, envelope(4.0), RATE, grid=constant_grid(120.0, 0.0))
-    bars = sorted((p for p in fig.axes[0].patches if isinstance(p, Rectangle) and p.get_x() in (1.0, 2.0)),
-                  key=lambda p: p.get_x())
-    soft, loud = bars
-    assert loud.get_height() > soft.get_height()
-    assert loud.get_facecolor()[3] > soft.get_facecolor()[3]
+    (boxes,) = [c for c in fig.axes[0].collections if type(c) is PolyCollection]  # not the waveform fill
+    heights = [np.ptp(path.vertices[:, 1]) for path in boxes.get_paths()]
+    starts = [path.vertices[:, 0].min() for path in boxes.get_paths()]
+    alphas = boxes.get_facecolors()[:, 3]
+    assert starts == pytest.approx([1.0, 2.0])
+    assert heights[1] > heights[0] and alphas[1] > alphas[0]  # the loud hit: taller and more opaque
 
 
 def test_grid_draws_every_bar_and_beat():
