@@ -523,7 +523,8 @@ ROW_SECONDS_WITHOUT_GRID = 20.0
 
 def _plot_rows(duration_s: float, grid) -> tuple:
     """([(start_s, end_s, first bar number)], one per row of the plot; bars per row): rows of 8 bars (16 when
-    the song has more than 48), or of ROW_SECONDS_WITHOUT_GRID seconds without a grid."""
+    the song has more than 48; a last row of a quarter of that or less joins the row before), or of
+    ROW_SECONDS_WITHOUT_GRID seconds without a grid."""
     if grid is None:
         n = max(1, math.ceil(duration_s / ROW_SECONDS_WITHOUT_GRID))
         return [(i * ROW_SECONDS_WITHOUT_GRID, (i + 1) * ROW_SECONDS_WITHOUT_GRID, None) for i in range(n)], 0
@@ -535,6 +536,9 @@ def _plot_rows(duration_s: float, grid) -> tuple:
         start = 0.0 if first == 0 else float(grid.seconds(grid.pickup_beats + first * bar_beats))
         end = float(grid.seconds(grid.pickup_beats + (first + per_row) * bar_beats))
         rows.append((start, end, first + 1))
+    if len(rows) > 1 and n_bars - (rows[-1][2] - 1) <= per_row // 4:  # a last bar or two (a ringing end):
+        rows.pop()                                                       # into the row before, a little wider
+        rows[-1] = (rows[-1][0], float(grid.seconds(grid.pickup_beats + n_bars * bar_beats)), rows[-1][2])
     return rows, per_row
 
 

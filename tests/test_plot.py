@@ -56,13 +56,22 @@ def test_long_songs_grow_down_in_rows_of_bars(minutes):
     rows, per_row = _plot_rows(minutes * 60.0, grid)
     bars = minutes * 60.0 * 110 / 60 / 4
     assert per_row == (8 if bars <= 48 else 16)
-    assert len(rows) == int(np.ceil((bars - 0.3 * 110 / 60 / 4) / per_row))
+    n_bars = int(np.ceil(bars - 0.3 * 110 / 60 / 4))  # from bar 1 on
+    assert len(rows) == n_bars // per_row + (n_bars % per_row > per_row // 4)  # a short last row joins the one before
     assert rows[0][0] == 0.0 and all(a[1] == pytest.approx(b[0]) for a, b in zip(rows, rows[1:]))
     hits = [DrumHit(float(t), "kick", 100, 0.9) for t in np.arange(0.3, minutes * 60, 60 / 110)]
     fig = hits_figure(hits, envelope(minutes * 60.0), RATE, grid=grid)
     width, height = fig.get_size_inches() * fig.dpi
     assert width == 1600 and height == pytest.approx(100 * (0.9 + ROW_HEIGHT_IN * len(rows)))
     assert height < 3000  # five minutes: about 1600 x 2200 px, not a 4000 x 550 strip
+
+
+def test_a_bar_left_over_joins_the_last_row():
+    grid = constant_grid(120.0, 0.0)  # bars of 2 s
+    rows, per_row = _plot_rows(8 * 2.0 + 1.5, grid)  # 8 bars and a ringing end in bar 9
+    assert per_row == 8 and len(rows) == 1 and rows[0][1] == pytest.approx(18.0)
+    rows, _ = _plot_rows(8 * 2.0 + 5.5, grid)  # 3 bars more: a row of their own
+    assert len(rows) == 2
 
 
 def test_plot_sink_draws_the_grid_of_the_mid(tmp_path):
