@@ -238,18 +238,28 @@ BAR_ONE_MARKER = "bar 1"
 """A marker at the first downbeat in the tempo track, when beats come before it."""
 
 
+def _pickup_signature(beats: float) -> tuple:
+    """The time signature of a pickup bar of `beats` (whole 16ths): 3 -> 3/4, 1.5 -> 3/8, 0.75 -> 3/16."""
+    sixteenths = int(round(beats * 4))
+    for per_unit, denominator in ((4, 4), (2, 8), (1, 16)):
+        if sixteenths % per_unit == 0:
+            return sixteenths // per_unit, denominator
+    raise AssertionError("unreachable")
+
+
 def _tempo_track(mido, grid, ticks_per_beat: int):
-    """Tempo and time signatures: the beats before bar 1 (when there are any) as a pickup bar of fewer than 4
-    beats and whole bars, then 4/4, with a marker at bar 1; a tempo per segment of the grid."""
+    """Tempo and time signatures: the beats before bar 1 (when there are any) as a pickup bar of less than a bar
+    (3/4, 3/8, 5/16, ...) and whole bars, then 4/4, with a marker at bar 1; a tempo per segment of the grid."""
     meta = []  # (tick, order, message)
     written = _WrittenTempi(mido, grid, ticks_per_beat)
     for tick, tempo in zip(written.ticks, written.tempo_us, strict=True):
         meta.append((tick, 1, mido.MetaMessage("set_tempo", tempo=tempo)))
-    bar_one = grid.pickup_beats * ticks_per_beat
+    bar_one = int(round(grid.pickup_beats * ticks_per_beat))
     short = grid.pickup_beats % grid.beats_per_bar  # a pickup bar of these beats, then whole bars to bar 1
     if short:
-        meta.append((0, 0, mido.MetaMessage("time_signature", numerator=short, denominator=4)))
-        meta.append((short * ticks_per_beat, 0,
+        numerator, denominator = _pickup_signature(short)
+        meta.append((0, 0, mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator)))
+        meta.append((int(round(short * ticks_per_beat)), 0,
                      mido.MetaMessage("time_signature", numerator=grid.beats_per_bar, denominator=4)))
     else:
         meta.append((0, 0, mido.MetaMessage("time_signature", numerator=grid.beats_per_bar, denominator=4)))
@@ -295,8 +305,10 @@ def hits_to_midi(hits, drum_map, *, note_length_s: float = 0.05, tempo_bpm: floa
         return midi
     from .tempo import quantize_beats
 
-    moved = np.maximum(quantize_beats(played, quantize.step_beats, strength=quantize.strength, swing=quantize.swing),
-                       0.0)
+    bar_one = grid.pickup_beats  # the grid counts from bar 1, where a pickup of 16ths may have left it off the beat
+    moved = bar_one + quantize_beats(played - bar_one, quantize.step_beats, strength=quantize.strength,
+                                     swing=quantize.swing)
+    moved = np.maximum(moved, 0.0)
     midi.tracks.append(_drum_track(mido, hits, drum_map, moved, lengths, ticks_per_beat, track_name))
     midi.tracks.append(_drum_track(mido, hits, drum_map, played, lengths, ticks_per_beat, AS_PLAYED_TRACK))
     return midi

@@ -49,8 +49,9 @@ REFINE_START_S = 30.0
 """The period is first refined on this many seconds of hits, then on twice as many, up to the whole song."""
 DOWNBEAT_BARS = 8
 """The downbeat is judged on this many bars from the first hit."""
-MIN_LEAD_IN_S = 0.010
-"""A first downbeat this close to the start is taken as at 0 (its notes then sit up to 10 ms after the bar line)."""
+PICKUP_STEP_BEATS = 0.25
+"""The time before the first downbeat is made whole 16th notes (a downbeat less than a 32nd note from the start
+is taken as at 0: its notes then sit up to a 32nd note after the bar line)."""
 
 _RATE_HZ = 100.0  # envelope resolution (10 ms)
 _SMOOTH_S = 0.02  # Gaussian smoothing of the envelope: absorbs timing jitter and coding shifts
@@ -66,13 +67,14 @@ class BeatGrid:
     last knot.
 
     Beat 0 is time 0; the first downbeat (bar 1) is beat `pickup_beats` at `downbeat_s`; bars of `beats_per_bar`
-    beats follow. Before it, `pickup_beats` whole beats (a pickup bar) span 0..downbeat_s at their own tempo, so
+    beats follow. Before it, `pickup_beats` (whole 16ths: a pickup bar, and whole bars when it is longer) span
+    0..downbeat_s at their own tempo (2/3 to 2 times the song's: the 16ths nearest the time), so
     that every note keeps its exact time and bar 1 still starts on a bar line. `tempo_bpm` is the song's tempo.
     """
 
     tempo_bpm: float
     downbeat_s: float
-    pickup_beats: int
+    pickup_beats: float
     knots_s: tuple
     knots_beats: tuple
     last_bpm: float
@@ -121,8 +123,9 @@ class BeatGrid:
         return self.seconds(np.arange(self.pickup_beats, max(self.pickup_beats, last) + 1e-9, self.beats_per_bar))
 
     def beat_lines_s(self, end_s: float) -> np.ndarray:
-        """Times of every beat from time 0 up to `end_s`."""
-        return self.seconds(np.arange(0, math.floor(float(self.beats(end_s)) + 1e-9) + 1))
+        """Times of every beat (counted from bar 1, so the pickup's too) from time 0 up to `end_s`."""
+        first = self.pickup_beats % 1.0
+        return self.seconds(np.arange(first, float(self.beats(end_s)) + 1e-9, 1.0))
 
     @property
     def is_tempo_map(self) -> bool:
@@ -132,15 +135,20 @@ class BeatGrid:
 
 
 def constant_grid(tempo_bpm: float, downbeat_s: float) -> BeatGrid:
-    """One tempo; bar 1 at `downbeat_s`, the time before it made whole beats (see BeatGrid)."""
+    """One tempo; bar 1 at `downbeat_s`, the time before it made whole 16ths (see BeatGrid)."""
     if not (math.isfinite(tempo_bpm) and tempo_bpm > 0):
         raise ValueError(f"tempo_bpm {tempo_bpm} must be > 0")
-    beat_s = 60.0 / tempo_bpm
-    downbeat_s = float(downbeat_s) if downbeat_s >= MIN_LEAD_IN_S else 0.0
-    if downbeat_s == 0.0:
-        return BeatGrid(tempo_bpm, 0.0, 0, (0.0,), (0.0,), tempo_bpm)
-    pickup = max(1, int(round(downbeat_s / beat_s)))
-    return BeatGrid(tempo_bpm, downbeat_s, pickup, (0.0, downbeat_s), (0.0, float(pickup)), tempo_bpm)
+    pickup = pickup_beats(tempo_bpm, downbeat_s)
+    if pickup == 0:
+        return BeatGrid(tempo_bpm, 0.0, 0.0, (0.0,), (0.0,), tempo_bpm)
+    return BeatGrid(tempo_bpm, float(downbeat_s), pickup, (0.0, float(downbeat_s)), (0.0, pickup), tempo_bpm)
+
+
+def pickup_beats(tempo_bpm: float, downbeat_s: float) -> float:
+    """The beats (whole 16ths, PICKUP_STEP_BEATS) written before a first downbeat at `downbeat_s`: the nearest
+    number; 0 when the downbeat is less than half a 16th from the start."""
+    step_s = PICKUP_STEP_BEATS * 60.0 / tempo_bpm
+    return round(max(0.0, downbeat_s) / step_s) * PICKUP_STEP_BEATS
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -73,13 +73,33 @@ def test_jitter_and_dropped_hits_keep_the_tempo():
         assert again == pytest.approx(reference, rel=0.02)
 
 
-def test_pickup_makes_whole_beats_before_bar_one():
-    grid = constant_grid(120.0, 1.3)  # 2.6 beats of lead-in: a pickup of 3 beats, each a little shorter
-    assert grid.pickup_beats == 3
-    assert float(grid.beats(1.3)) == pytest.approx(3.0)
+def test_pickup_makes_whole_sixteenths_before_bar_one():
+    grid = constant_grid(120.0, 1.3)  # 10.4 16ths of lead-in: a pickup of 10 (2.5 beats), each a little longer
+    assert grid.pickup_beats == 2.5
+    assert float(grid.beats(1.3)) == pytest.approx(2.5)
+    assert grid.segments()[0][2] == pytest.approx(120.0 * 10.0 / 10.4)  # within 2/3..2 of the song's tempo
     assert grid.segments()[-1][2] == pytest.approx(120.0)
-    assert grid.bar_lines_s(6.0)[:2] == pytest.approx([1.3, 3.3])
-    assert constant_grid(120.0, 0.004).pickup_beats == 0  # 4 ms: bar 1 at 0
+    np.testing.assert_allclose(grid.bar_lines_s(6.0)[:2], [1.3, 3.3])
+    np.testing.assert_allclose(grid.beat_lines_s(2.4)[-3:], [1.3, 1.8, 2.3])  # beats counted from bar 1
+    assert constant_grid(120.0, 0.03).pickup_beats == 0  # under half a 16th (62.5 ms): bar 1 at 0
+    early = constant_grid(120.0, 0.07)  # one 16th (125 ms at 120) in 70 ms: at 214 BPM, not one beat at 857
+    assert early.pickup_beats == 0.25 and early.segments()[0][2] == pytest.approx(120.0 * 0.125 / 0.07)
+
+
+def test_pickup_in_the_midi(tmp_path):
+    from drumscribe.realtime.drums import load_drum_map
+    from drumscribe.realtime.sinks import hits_to_midi
+    from drumscribe.realtime.types import DrumHit
+
+    hits = [DrumHit(0.2 + 0.5 * k, "kick", 100, 0.9) for k in range(8)]
+    midi = hits_to_midi(hits, load_drum_map("general_midi"), grid=constant_grid(120.0, 1.2))  # 2.4 beats: 3/8+1/4
+    meta, now = [], 0
+    for m in midi.tracks[0]:
+        now += m.time
+        meta.append((now, m.type, getattr(m, "numerator", None), getattr(m, "denominator", None),
+                     getattr(m, "text", None)))
+    assert (0, "time_signature", 5, 8, None) in meta  # 2.5 beats = 5/8 (then 4/4 at bar 1)
+    assert (2400, "time_signature", 4, 4, None) in meta and (2400, "marker", None, None, "bar 1") in meta
 
 
 @pytest.mark.parametrize("start,end", ((100.0, 108.0), (96.0, 88.0)))
