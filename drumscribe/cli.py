@@ -90,10 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="snap the notes to a grid: 1/4, 1/8, 1/16, 1/32, or triplets 1/4t, 1/8t, 1/16t, 1/32t; the "
                         "notes as played go to a second track, 'drums (as played)' (default: no quantizing)")
     t.add_argument("--quantize-strength", type=float, default=1.0, metavar="0-1",
-                   help="how far --quantize moves each note toward the grid, 0 not at all, 1 onto it (default 1)")
+                   help="how far --quantize moves each note toward the grid, 0 not at all, 1 onto it (default: 1)")
     t.add_argument("--swing", type=float, default=0.0, metavar="0-1",
                    help="with --quantize on a straight grid: delay every second grid line, 0 straight, 1 a triplet "
-                        "feel (2:1) (default 0)")
+                        "feel (2:1) (default: 0)")
     t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
     t.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="a batch: worker processes, each loading the model once (default: the CPU count)")
