@@ -106,6 +106,8 @@ def load_model(path: str, *, threads: int = 1):
 
     if not Path(path).exists() and Path(path).resolve() == DEFAULT_MODEL_PATH.resolve():
         raise DrumscribeError(f"the shipped model '{path}' does not exist yet (not trained); pass --model PATH")
+    if not os.path.lexists(path):  # said before torch is looked for: without torch too, the missing file is the news
+        raise DrumscribeError(f"--model: model file '{path}' does not exist")
     try:
         bundle = load_bundle(path, threads=threads, check=check_checkpoint)
         if bundle is not None:

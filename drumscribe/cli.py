@@ -33,8 +33,6 @@ from ._common import (  # noqa: F401 (the codes)
 SILENCE_PEAK_DBFS = -80.0
 """Audio whose peak lies below this is silent: no drum is transcribed from it."""
 
-PROGRESS_MIN_DURATION_S = 30.0
-"""Files longer than this get a progress bar even when stderr is not a terminal."""
 
 def _version() -> str:
     try:
@@ -48,14 +46,13 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
-    from drumscribe.realtime.drums import DEFAULT_DRUM_MAP
-
     parser = Parser(prog="drumscribe", description="Drum audio in, General-MIDI drum notes out.",
                      epilog="exit codes: 0 done, 1 bad input (nothing written), 2 bad command line, "
                             "3 silent input (empty outputs written), 130 interrupted (outputs hold the hits so far)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    from . import _common  # the options more than one command takes
 
     t = commands.add_parser("transcribe", help="transcribe an audio file to a drum .mid",
                             description="Transcribe the drums of an audio file (mp3, wav, flac, ogg; any rate "
@@ -68,19 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "folder for OUTDIR/<path relative to its IN>.mid (default: beside each input). In a batch "
                         "--events, --plot, --audition and --score take a suffix (.csv, .png, .flac, .musicxml), "
                         "written beside each .mid; one file takes a suffix too")
-    t.add_argument("--events", metavar="CSV",
-                   help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
+    _common.add_events_option(t)
     t.add_argument("--plot", metavar="PNG", help="also draw the hits over the waveform (png, svg or pdf)")
     t.add_argument("--score", metavar="MUSICXML",
                    help="also write a drum score (.musicxml, .xml or .mxl) at the tempo and downbeat of the .mid")
-    t.add_argument("--drum-map", default=DEFAULT_DRUM_MAP, metavar="NAME",
-                   help=f"drum map preset or JSON file (default {DEFAULT_DRUM_MAP}; see 'drumscribe drum-maps')")
-    t.add_argument("--model", default=None, metavar="PATH",
-                   help="model checkpoint (default: the shipped model; with --live the shipped live model)")
-    t.add_argument("--block-size", type=int, default=DEFAULT_BLOCK_SIZE_SAMPLES, metavar="SAMPLES",
-                   help=f"samples per engine block, as a live input would deliver them "
-                        f"(default {DEFAULT_BLOCK_SIZE_SAMPLES})")
-    t.add_argument("--note-length-ms", type=float, default=50.0, metavar="MS", help="MIDI note length (default 50)")
+    _common.add_drum_map_option(t)
+    _common.add_model_option(t, default="the shipped model; with --live the shipped live model")
+    _common.add_block_size_option(t)
+    _common.add_note_length_option(t)
     t.add_argument("--tempo", type=float, default=None, metavar="BPM",
                    help=f"the tempo of the .mid, {MIN_TEMPO_ARG_BPM:g}-{MAX_TEMPO_ARG_BPM:g} BPM (default: estimated "
                         f"from the hits); bar 1 still starts on the estimated first downbeat")
@@ -94,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--swing", type=float, default=0.0, metavar="0-1",
                    help="with --quantize on a straight grid: delay every second grid line, 0 straight, 1 a triplet "
                         "feel (2:1) (default: 0)")
-    t.add_argument("--no-progress", action="store_true", help="never show a progress bar")
+    _common.add_no_progress_option(t)
     t.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="a batch: worker processes, each loading the model once (default: the CPU count)")
     t.add_argument("--force", action="store_true",
@@ -114,8 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
     from . import audition_cli  # kits, presets, audition; transcribe --audition
 
     audition_cli.add_transcribe_options(t)
-
-    from . import _common  # the options more than one command takes
 
     e = commands.add_parser("evaluate", help="score the model on annotated audio (MDB Drums format)",
                             description="Transcribe every audio file in --audio that has a <stem>.txt annotation "
@@ -138,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .train_cli import add_train_commands  # render, fit, tune, calibrate, ensemble, export, folders, ...
 
     add_train_commands(commands)
-    m = commands.add_parser("drum-maps", help="list the drum maps")
+    m = commands.add_parser("drum-maps", help="list the drum maps",
+                            description="List the drum maps --drum-map takes (General MIDI and the maps of drum "
+                                        "plugins), each with its plugin, its source and its notes; a JSON file of "
+                                        "the same form works too (docs/drum-maps.md).")
     m.set_defaults(run=cmd_drum_maps)
     audition_cli.add_commands(commands)
     from .live_cli import add_live_commands  # devices, live
@@ -211,35 +204,6 @@ def _open_source(path: str, block_size: int, live: bool = False, listeners=()):
     if not source.input_frames:
         raise DrumscribeError(f"'{path}' holds no audio samples (0 s); expected a file with sound in it")
     return source
-
-
-class _Progress:
-    """A tqdm bar in seconds of audio, updated a few times a second, not once per block."""
-
-    def __init__(self, duration_s: float, sample_rate_hz: int, label: str):
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=round(duration_s, 1), unit="s", desc=label, file=sys.stderr, leave=False,
-                        mininterval=0.5, bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s "
-                                                    "[{elapsed}<{remaining}]")
-        self.sample_rate_hz = sample_rate_hz
-        self.pending = 0
-        self.step = sample_rate_hz // 4
-
-    def __call__(self, n_samples: int) -> None:
-        self.pending += n_samples
-        if self.pending >= self.step:
-            self.bar.update(self.pending / self.sample_rate_hz)
-            self.pending = 0
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _want_progress(duration_s: float, disabled: bool) -> bool:
-    if disabled:
-        return False
-    return sys.stderr.isatty() or duration_s > PROGRESS_MIN_DURATION_S
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -506,8 +470,10 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
 
     midi_sink = outputs[0][1]
     duration_s = source.duration_s
-    progress = _Progress(duration_s, source.sample_rate_hz, Path(args.audio).name) \
-        if _want_progress(duration_s, args.no_progress) else None
+    from ._common import AudioProgress, want_progress
+
+    progress = AudioProgress(Path(args.audio).name, duration_s, source.sample_rate_hz) \
+        if want_progress(args.no_progress, audio_s=duration_s) else None
     gate = _UntilSound(source, [sink for _, sink in outputs] + [summary])
     engine = Engine(stages, [gate], sample_rate_hz=source.sample_rate_hz)
     try:
@@ -535,6 +501,7 @@ def _transcribe(args, stages: list, source, outputs, summary) -> int:
     n_hits = summary.total
     print(f"wrote '{args.output}': {n_hits} notes, tempo {midi_sink.tempo_bpm:g} BPM"
           + (f"; events '{args.events}'" if args.events else "") + (f"; plot '{args.plot}'" if args.plot else "")
+          + (f"; score '{args.score}'" if getattr(args, "score", None) else "")
           + (f"; audition '{args.audition}'" if getattr(args, "audition", None) else ""))
     if stats.interrupted:
         done_s = stats.samples / source.sample_rate_hz

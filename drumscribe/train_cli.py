@@ -507,7 +507,7 @@ def _add_tune_options(parser) -> None:
                         help="set one of the checkpoint's onset-detector settings first (e.g. relative_threshold=0.5)")
     decoding = parser.add_mutually_exclusive_group()
     decoding.add_argument("--context", dest="context", action="store_true", default=None,
-                          help="tune the thresholds of the in-song context decoding (realtime.classifier."
+                          help="tune the thresholds of the in-song context decoding (realtime.decoder."
                                "ContextParams; its default settings where the checkpoint has none), which files use")
     decoding.add_argument("--no-context", dest="context", action="store_false",
                           help="tune the thresholds of each onset decided alone, which live input uses")
@@ -516,7 +516,7 @@ def _add_tune_options(parser) -> None:
                              "with the context thresholds held; each song's drum share is measured with this drum "
                              "mask (drumscribe train unmix fit), which the checkpoint then carries")
     parser.add_argument("--gate", type=float, metavar="P",
-                        help="with --context: set the onset gate first (realtime.classifier.ContextParams.gate; an "
+                        help="with --context: set the onset gate first (realtime.decoder.ContextParams.gate; an "
                              "ensemble only), which the checkpoint then carries; 0 turns it off")
     parser.add_argument("--split-contrast", type=float, metavar="C",
                         help="with --context: set ContextParams.split_contrast first (a song's split is used only "

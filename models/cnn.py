@@ -121,7 +121,7 @@ class HitEnsemble(nn.Module):
 
     @property
     def gate_member(self) -> int:
-        """The member the onset gate asks first (realtime.classifier.ContextParams.gate): the first that votes on
+        """The member the onset gate asks first (realtime.decoder.ContextParams.gate): the first that votes on
         every drum."""
         return int(torch.nonzero((self.class_weights == 1).all(1))[0, 0])
 

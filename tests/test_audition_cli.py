@@ -106,7 +106,9 @@ def test_audition_writes_every_format(capsys, groove_mid, tmp_path, suffix):
     audio, rate = read(out)
     assert rate == SR and audio.shape[0] == 2
     assert audio.shape[1] / SR > 4.5  # the last note is at ~4.05 s, then its ring
-    assert 0.5 < np.abs(audio).max() <= 1.0
+    # the studio preset limits at -1 dBFS (0.89); a lossy codec's decoded waveform may overshoot that by about a dB
+    ceiling = 1.0 if suffix in (".wav", ".flac") else 1.12
+    assert 0.5 < np.abs(audio).max() <= ceiling
     assert f"wrote '{out}'" in stdout and "The Black Pearl 1.0" in stdout
 
 

@@ -18,8 +18,9 @@ from test_oneshot_sort import hits, library, oneshot_model, snapshot  # noqa: F4
 from drumscribe import _common
 from drumscribe.cli import EXIT_ERROR, EXIT_OK, build_parser, main
 
-OWN_COMMANDS = ("evaluate", "classify", "sort", "audition", "live", "devices", "kits", "presets", "drum-maps")
-"""The commands whose every option these tests check (transcribe's and train's parsers have their own owners)."""
+OWN_COMMANDS = ("transcribe", "evaluate",
+                "classify", "sort", "audition", "live", "devices", "kits", "presets", "drum-maps")
+"""The commands whose every option these tests check (train's has its own owner)."""
 
 PROGRESS_COMMANDS = ("transcribe", "evaluate", "sort")
 """The commands that can show a progress bar."""
@@ -78,11 +79,11 @@ def test_every_option_has_a_help_sentence_and_shows_its_default_one_way(commands
 
 
 SHARED = {  # option -> (the helper that defines it, the commands that take it through that helper)
-    "--block-size": (_common.add_block_size_option, ("evaluate", "live")),
-    "--drum-map": (_common.add_drum_map_option, ("live",)),
-    "--note-length-ms": (_common.add_note_length_option, ("live",)),
-    "--events": (_common.add_events_option, ("live",)),
-    "--no-progress": (_common.add_no_progress_option, ("evaluate", "sort")),
+    "--block-size": (_common.add_block_size_option, ("transcribe", "evaluate", "live")),
+    "--drum-map": (_common.add_drum_map_option, ("transcribe", "live")),
+    "--note-length-ms": (_common.add_note_length_option, ("transcribe", "live")),
+    "--events": (_common.add_events_option, ("transcribe", "live")),
+    "--no-progress": (_common.add_no_progress_option, ("transcribe", "evaluate", "sort")),
 }
 
 
@@ -100,7 +101,7 @@ def test_shared_options_are_defined_once(commands, option):
 
 
 def test_model_and_json_read_the_same_where_they_differ_only_in_what(commands):
-    for command in ("evaluate", "live", "classify", "sort"):
+    for command in ("transcribe", "evaluate", "live", "classify", "sort"):
         text = options(commands[command])["--model"].help
         assert re.fullmatch(r"(one-shot )?model checkpoint, a \.pt file.* \(default: the shipped .*model.*\)", text), \
             f"{command}: {text!r}"
