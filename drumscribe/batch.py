@@ -387,7 +387,9 @@ def _batch(args, inputs: list, jobs: list, per_file, worker_init, dests: dict, w
             if ray is not None:
                 _run_ray(ray, todo, args, per_file, worker_init, dests, report)
             else:
-                _run_local(todo, args, per_file, worker_init, dests, workers or default_jobs(), report)
+                # longest first: the last file to finish is a short one, so no worker idles long at the end
+                longest_first = sorted(todo, key=lambda job: -durations[job.input])
+                _run_local(longest_first, args, per_file, worker_init, dests, workers or default_jobs(), report)
     except KeyboardInterrupt:
         code = EXIT_INTERRUPTED
     except BaseException:  # the options are wrong for every file (or a bug): failures.csv stays as it was
