@@ -42,8 +42,8 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" tests
 
-# ruff, as pyproject.toml's [tool.ruff] sets it up; models/, offline/ and realtime/ join once their findings are fixed
-LINT_PATHS := drumscribe bench experiments tests examples offline/accuracy.py offline/tuning_set.py
+# ruff, as pyproject.toml's [tool.ruff] sets it up, over all the code
+LINT_PATHS := drumscribe models offline realtime presets bench experiments tests examples
 lint: setup
 	$(BIN)/ruff check $(LINT_PATHS)
 

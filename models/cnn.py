@@ -9,6 +9,7 @@ from torch import nn
 
 from ._atomic import atomic_path
 from .runtime import Checkpoint, CheckpointError, _count, _real, _shown, checked_fields, run_check  # noqa: F401
+
 # (Checkpoint and CheckpointError are defined without torch, so that bundles can use them)
 
 

@@ -62,7 +62,7 @@ class OnnxNetwork:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
-    def eval(self) -> "OnnxNetwork":
+    def eval(self) -> OnnxNetwork:
         return self
 
     def run_numpy(self, windows: np.ndarray) -> np.ndarray:

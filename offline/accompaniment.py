@@ -16,8 +16,8 @@ DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")  # Debian fluid
 # General MIDI programs, counted from 0
 BASS_PROGRAMS = (32, 33, 34, 38)  # acoustic, finger, pick, synth bass 1
 CHORD_PROGRAMS = (0, 4, 16, 25, 27, 48, 89)  # piano, e-piano, organ, steel / clean guitar, strings, warm pad
-LEAD_PROGRAMS = (29, 30, 40, 52, 56, 65, 73, 80, 81)  # overdriven / distortion guitar, violin, choir, trumpet, alto sax,
-# flute, square / saw lead
+# overdriven / distortion guitar, violin, choir, trumpet, alto sax, flute, square / saw lead
+LEAD_PROGRAMS = (29, 30, 40, 52, 56, 65, 73, 80, 81)
 GUITAR_PROGRAMS = (29, 30)  # power chords: overdriven, distortion guitar
 
 # Chord progressions as (scale degree in semitones above the key, minor?) per bar

@@ -75,7 +75,9 @@ def label_onsets(onsets: list, hits: list, fp: FeatureParams, lp: LabelParams):
 def windows(mel: np.ndarray, onsets: list, before: int = STORE_BEFORE, after: int = STORE_AFTER) -> np.ndarray:
     """(n_onsets, before + 1 + after, n_mels) windows, zero-padded at the clip's edges."""
     padded = np.concatenate((np.zeros((before, mel.shape[1])), mel, np.zeros((after, mel.shape[1]))))
-    return np.stack([padded[k : k + before + 1 + after] for k in onsets]) if onsets else np.zeros((0, before + 1 + after, mel.shape[1]))
+    if not onsets:
+        return np.zeros((0, before + 1 + after, mel.shape[1]))
+    return np.stack([padded[k : k + before + 1 + after] for k in onsets])
 
 
 _KITS = {}
@@ -170,7 +172,8 @@ def _job(args):
     (spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp, soundfonts, perc,
      cymbals, drum_mask) = args
     recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
-        "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode()).hexdigest()[:8])
+        "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode())
+        .hexdigest()[:8])
     part = cache / (re.sub(r"[^A-Za-z0-9]+", "_", spec) + f"-{n_clips}-{seed}-{band}-{len(pool)}{recipe}"
                     + (f"-q{quiet:g}" if quiet else "") + (f"-lead{lead:g}" if lead else "")
                     + ("" if tuple(band_db) == BAND_DB else f"-band{band_db[0]:g}_{band_db[1]:g}")

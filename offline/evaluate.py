@@ -53,11 +53,13 @@ def load_annotations(path: str | Path) -> dict:
         try:
             t = float(fields[0])
         except ValueError:
-            raise AnnotationError(f"annotation file '{path}' line {number}: time {fields[0]!r} is not a number") from None
+            raise AnnotationError(f"annotation file '{path}' line {number}: time {fields[0]!r} is not a "
+                                  f"number") from None
         label = fields[1].upper()
         if label not in ANNOTATION_CLASSES:
             raise AnnotationError(
-                f"annotation file '{path}' line {number}: class {fields[1]!r} is not one of: {', '.join(ANNOTATION_CLASSES)}"
+                f"annotation file '{path}' line {number}: class {fields[1]!r} is not one of: "
+                f"{', '.join(ANNOTATION_CLASSES)}"
             )
         times.setdefault(label, []).append(t)
     return {label: np.sort(np.asarray(ts, dtype=np.float64)) for label, ts in times.items()}

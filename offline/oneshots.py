@@ -45,7 +45,8 @@ _DRUM_CLASS = {
     "kick": "kick", "snare": "snare", "side_stick": "rim", "hh_closed": "hihat_closed", "hh_pedal": "hihat_closed",
     "hh_open": "hihat_open", "tom_low": "tom", "tom_mid": "tom", "tom_high": "tom", "crash": "crash", "ride": "ride",
 }
-_SKIP = re.compile(r"roll|flam|zap|\bfx\b|noise|(?<!rim )click|vox|voice|scratch|sweep|reverse|empty|sample:|^\W*\d*\W*$")
+_SKIP = re.compile(r"roll|flam|zap|\bfx\b|noise|(?<!rim )click|vox|voice|scratch|sweep|reverse|empty|sample:"
+                   r"|^\W*\d*\W*$")
 _CLAP = re.compile(r"clap")
 _RIM = re.compile(r"rim ?click|side ?stick|cross ?stick|\bstick\b|^(?!.*snare).*\brim\b")
 _PERCUSSION = re.compile(r"cowbell|tamb|shaker|maraca|conga|bongo|cajon|clav|block|wood|snap|djembe|sangban|dunun"
@@ -160,8 +161,9 @@ def kit_oneshots(spec: str, *, seen: dict | None = None) -> list:
     """Every velocity layer of every instrument of a kit that is one of CLASSES.
 
     spec: 'hydrogen:<name or folder>', 'sf2:<path>:<bank>:<preset>[:core]' (each percussion note rendered by
-    fluidsynth at SF2_VELOCITIES; ':core' keeps CORE_GM_NOTES) or 'folder:<path>' (audio files named by drum). A render that sounds like one already made (the same sample, only louder, or the same sample
-    in another drum set of the font) is left out; pass one `seen` dict to all the sets of a font.
+    fluidsynth at SF2_VELOCITIES; ':core' keeps CORE_GM_NOTES) or 'folder:<path>' (audio files named by drum).
+    A render that sounds like one already made (the same sample, only louder, or the same sample in another drum
+    set of the font) is left out; pass one `seen` dict to all the sets of a font.
     """
     kind, _, rest = spec.partition(":")
     if kind == "hydrogen":
@@ -336,7 +338,8 @@ class SampleReadError(ValueError):
     """An audio file that cannot be decoded; the message is one line for the user."""
 
 
-def read_sample(path: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ, max_seconds: float = MAX_READ_S) -> np.ndarray:
+def read_sample(path: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
+                max_seconds: float = MAX_READ_S) -> np.ndarray:
     """The first `max_seconds` of a file, mono float64 at `sample_rate_hz`."""
     import soxr
 
@@ -387,7 +390,7 @@ class OneShotParams:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "OneShotParams":
+    def from_dict(cls, values: dict) -> OneShotParams:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -538,7 +541,8 @@ def write_synthetic_set(out_dir: str | Path, *, files_per_class: int = 60, seed:
                 audio = np.stack((audio, audio * rng.uniform(0.5, 1.0)), axis=1)
             folder = out_dir / label / ("deep" if i % 4 == 0 else "")
             folder.mkdir(parents=True, exist_ok=True)
-            ext, subtype = (".flac", "PCM_16") if i % 3 == 0 else (".wav", str(rng.choice(["PCM_16", "PCM_24", "FLOAT"])))
+            ext, subtype = (".flac", "PCM_16") if i % 3 == 0 else (
+                ".wav", str(rng.choice(["PCM_16", "PCM_24", "FLOAT"])))
             sf.write(str(folder / f"{label}_{i:03d}{ext}"), audio, rate, subtype=subtype)
         counts[label] = files_per_class
     return counts

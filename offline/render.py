@@ -122,7 +122,8 @@ def percussion_part(percussion: Kit, rng: np.random.Generator, *, tempo_bpm: flo
 def available(spec: str) -> bool:
     kind, _, rest = spec.partition(":")
     if kind == "hydrogen":
-        return any((d / rest / "drumkit.xml").is_file() for d in HYDROGEN_KIT_DIRS) or Path(rest, "drumkit.xml").is_file()
+        return (any((d / rest / "drumkit.xml").is_file() for d in HYDROGEN_KIT_DIRS)
+                or Path(rest, "drumkit.xml").is_file())
     return Path(rest.rsplit(":", 2)[0]).is_file()
 
 
@@ -356,7 +357,8 @@ def tune_kit(kit: Kit, rng: np.random.Generator, *, max_semitones: float = 1.5,
     """The kit with each drum tuned up or down (resampled), by a random amount per drum."""
     import soxr
 
-    from drumscribe.realtime.kits import Instrument, Kit as _Kit, Layer
+    from drumscribe.realtime.kits import Instrument, Layer
+    from drumscribe.realtime.kits import Kit as _Kit
 
     tuned = {}
     for drum, insts in kit.instruments.items():
@@ -365,9 +367,10 @@ def tune_kit(kit: Kit, rng: np.random.Generator, *, max_semitones: float = 1.5,
             tuned[drum] = insts
             continue
         tuned[drum] = [Instrument(i.name, i.drum, [
-            Layer(l.min_velocity, l.max_velocity,
-                  soxr.resample(l.audio, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32) if len(l.audio) > 64
-                  else l.audio, l.gain) for l in i.layers], i.gain, i.choke_group) for i in insts]
+            Layer(layer.min_velocity, layer.max_velocity,
+                  soxr.resample(layer.audio, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32)
+                  if len(layer.audio) > 64 else layer.audio, layer.gain) for layer in i.layers],
+            i.gain, i.choke_group) for i in insts]
     return _Kit(name=kit.name, path=kit.path, kind=kit.kind, licence=kit.licence, instruments=tuned)
 
 
@@ -376,7 +379,7 @@ def mix_buses(buses: dict, rng: np.random.Generator, *, sample_rate_hz: int = SA
     import pedalboard as pb
 
     total = None
-    for bus, audio in buses.items():
+    for audio in buses.values():
         chain = [pb.PeakFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(80), np.log(8000)))),
                                gain_db=float(rng.uniform(-8, 8)), q=float(rng.uniform(0.7, 2.5)))]
         if rng.random() < 0.3:

@@ -74,7 +74,7 @@ class SampleClassifier:
             self.basis = np.asarray(checkpoint.mel_basis, np.float64)
 
     @classmethod
-    def from_file(cls, path: str | Path) -> "SampleClassifier":
+    def from_file(cls, path: str | Path) -> SampleClassifier:
         """Raises models.oneshot.CheckpointError (one line) for a missing or bad file."""
         from drumscribe.models.oneshot import CheckpointError, load_checkpoint
 
@@ -211,7 +211,8 @@ def current_rows(rows: list) -> list:
     last_of_source = {row["source"]: i for i, row in enumerate(rows)}
     last_of_destination = {row["destination"]: i for i, row in enumerate(rows) if row["destination"]}
     return [row for i, row in enumerate(rows)
-            if last_of_source[row["source"]] == i and (not row["destination"] or last_of_destination[row["destination"]] == i)]
+            if last_of_source[row["source"]] == i
+            and (not row["destination"] or last_of_destination[row["destination"]] == i)]
 
 
 class _ManifestWriter:

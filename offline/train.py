@@ -58,7 +58,8 @@ class TrainConfig:
     shift_rate: float = 0.0  # share of training windows whose bands above shift_from_hz move up or down (brighter or
     shift_bins: int = 3  # ... darker hats and cymbals, as another kit's): by 1 to this many mel bands
     shift_from_hz: float = 1000.0  # ... the bands below stay (the mel scale is linear there: a shift is no retuning)
-    focal_gamma: float = 0.0  # > 0: focal loss, each label's BCE weighted by (1 - p_true) ** gamma (hard labels count more)
+    # > 0: focal loss, each label's BCE weighted by (1 - p_true) ** gamma (hard labels count more)
+    focal_gamma: float = 0.0
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     init: str = ""  # start from this checkpoint's weights (fine-tuning) instead of from scratch
@@ -408,7 +409,8 @@ def _pooled_shape(net) -> tuple:
     training = net.training
     net.eval()
     try:
-        return tuple(net.features(torch.zeros(1, net.features[0].in_channels, net.config.n_mels, net.config.n_frames)).shape[1:])
+        probe = torch.zeros(1, net.features[0].in_channels, net.config.n_mels, net.config.n_frames)
+        return tuple(net.features(probe).shape[1:])
     finally:
         net.train(training)
 

@@ -19,7 +19,6 @@ import numpy as np
 
 from drumscribe.realtime.features import FeatureParams, log_mel, mel_basis
 
-
 log = logging.getLogger(__name__)
 
 

@@ -20,8 +20,18 @@ import numpy as np
 
 from . import SAMPLE_RATE_HZ
 from .effects import EffectChain, EffectPreset, EffectsError
-from .kits import (HYDROGEN_KIT_DIRS, SF2_DIRS, Kit, KitError, drum_for_name, load_folder_kit, load_hydrogen_kit,
-                   one_shot_files, render_sf2_kit, sf2_drum_presets)
+from .kits import (
+    HYDROGEN_KIT_DIRS,
+    SF2_DIRS,
+    Kit,
+    KitError,
+    drum_for_name,
+    load_folder_kit,
+    load_hydrogen_kit,
+    one_shot_files,
+    render_sf2_kit,
+    sf2_drum_presets,
+)
 from .sampler import Sampler, SamplerError, note_blocks
 from .sinks import OutputWriteError
 
@@ -173,7 +183,7 @@ def find_kits() -> list:
 def _folder_licence(folder: Path) -> str:
     for path in sorted(folder.iterdir()):
         if re.match(r"(licen[cs]e|copying)", path.name.lower()) and path.is_file():
-            lines = [l.strip() for l in path.read_text(errors="replace").splitlines() if l.strip()]
+            lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
             return lines[0] if lines else "unknown"
     return "unknown"
 
@@ -385,9 +395,7 @@ def load_original(path: str | Path, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.
     """An audio file as (2, n) float32 at `sample_rate_hz`: mono is doubled, more than two channels mixed down."""
     import soxr
 
-    from .sources import AudioInputError, read_audio
-
-    from .sources import open_audio
+    from .sources import AudioInputError, open_audio, read_audio
 
     try:
         with open_audio(path) as f:  # its length first: an hours-long file is refused before it is read

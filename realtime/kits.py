@@ -88,9 +88,10 @@ class Instrument:
 
     def layer_for(self, velocity: float, rng=None) -> Layer:
         """The velocity layer for a velocity in 0..1 (a random one of those that cover it, round robin style)."""
-        covering = [l for l in self.layers if l.min_velocity <= velocity <= l.max_velocity]
+        covering = [layer for layer in self.layers if layer.min_velocity <= velocity <= layer.max_velocity]
         if not covering:
-            covering = [min(self.layers, key=lambda l: min(abs(l.min_velocity - velocity), abs(l.max_velocity - velocity)))]
+            covering = [min(self.layers, key=lambda layer: min(abs(layer.min_velocity - velocity),
+                                                               abs(layer.max_velocity - velocity)))]
         if rng is not None and len(covering) > 1:
             return covering[rng.integers(len(covering))]
         return covering[0]
@@ -314,7 +315,7 @@ def load_folder_kit(directory: str | Path, *, sample_rate_hz: int = SAMPLE_RATE_
     licence_files = sorted(p for p in directory.iterdir() if re.match(r"(licen[cs]e|copying)", p.name.lower()))
     licence = "unknown"
     if licence_files and licence_files[0].is_file():
-        lines = [l.strip() for l in licence_files[0].read_text(errors="replace").splitlines() if l.strip()]
+        lines = [line.strip() for line in licence_files[0].read_text(errors="replace").splitlines() if line.strip()]
         licence = lines[0] if lines else licence
     kit = Kit(name=directory.name, path=directory, kind="folder", licence=licence)
     by_drum = {}

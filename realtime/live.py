@@ -505,7 +505,8 @@ class AudioInput:
         self.channel = channel
         rate = info["default_samplerate"] if sample_rate_hz is None else sample_rate_hz
         if not MIN_INPUT_RATE_HZ <= rate <= MAX_INPUT_RATE_HZ or rate != int(rate):
-            raise LiveInputError(f"sample rate {rate} Hz is not an integer in {MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
+            raise LiveInputError(f"sample rate {rate} Hz is not an integer in "
+                                 f"{MIN_INPUT_RATE_HZ}-{MAX_INPUT_RATE_HZ} Hz")
         self.sample_rate_hz = int(rate)
         try:
             sd.check_input_settings(device=self.device_index, channels=channel, dtype="float32",

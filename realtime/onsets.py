@@ -80,7 +80,8 @@ class OnsetDetector:
         reference = stacked[:n]  # the frame lag_frames before each new one
         if p.max_bins > 1:
             pad = p.max_bins // 2
-            padded = np.concatenate((reference[:, :1].repeat(pad, 1), reference, reference[:, -1:].repeat(pad, 1)), axis=1)
+            padded = np.concatenate((reference[:, :1].repeat(pad, 1), reference, reference[:, -1:].repeat(pad, 1)),
+                                    axis=1)
             reference = padded[:, : self.n_mels].copy()
             for shift in range(1, p.max_bins):
                 np.maximum(reference, padded[:, shift : shift + self.n_mels], out=reference)

@@ -151,10 +151,11 @@ class Sampler:
 
     def _layer(self, drum: str, instrument, velocity: float):
         """The velocity layer for a note: the covering range whose middle lies nearest, round robin within it."""
-        covering = [l for l in instrument.layers if l.min_velocity <= velocity <= l.max_velocity] or instrument.layers
-        middle = min(covering, key=lambda l: abs((l.min_velocity + l.max_velocity) / 2 - velocity))
-        same = [l for l in covering if abs(l.min_velocity - middle.min_velocity) < 1e-3
-                and abs(l.max_velocity - middle.max_velocity) < 1e-3]
+        covering = [layer for layer in instrument.layers
+                    if layer.min_velocity <= velocity <= layer.max_velocity] or instrument.layers
+        middle = min(covering, key=lambda layer: abs((layer.min_velocity + layer.max_velocity) / 2 - velocity))
+        same = [layer for layer in covering if abs(layer.min_velocity - middle.min_velocity) < 1e-3
+                and abs(layer.max_velocity - middle.max_velocity) < 1e-3]
         if len(same) == 1:
             return same[0]
         key = (drum, round(middle.min_velocity, 3), round(middle.max_velocity, 3))
