@@ -66,9 +66,10 @@ def check_output(out: Path, folder: Path, n_audio: int) -> str:
     return "; ".join(problems)
 
 
-def run(argv: list) -> tuple:
+def run(argv: list, *, one_core: bool = False) -> tuple:
     start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True)
+    pin = (lambda: os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})) if one_core else None
+    result = subprocess.run(argv, capture_output=True, text=True, preexec_fn=pin)
     return time.perf_counter() - start, result
 
 
@@ -80,6 +81,9 @@ def main() -> int:
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="also time the batch through --ray ADDRESS (a running cluster, e.g. a local head: "
                              "ray start --head --node-ip-address=127.0.0.1 --port=6379 --num-cpus=2)")
+    parser.add_argument("--one-core", action="store_true",
+                        help="also time --jobs 1 pinned to one core (what one worker does with one core, where "
+                             "--jobs 1 alone gives its one worker every core through the network's threads)")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"bench/batch.py: '{args.data}' is not a folder (the MDB dev mixes: --data DIR)")
@@ -89,18 +93,20 @@ def main() -> int:
         folder, n_audio, audio_s = build_tree(args.data, root)
         print(f"{n_audio} songs ({audio_s:.0f} s of audio, {n_audio - 1} from {args.data} and a copy in sub/) and "
               f"a broken .wav; {cores} cores; {' '.join(command())}")
-        walls = {jobs: [] for jobs in args.jobs}
+        settings = [(jobs, False) for jobs in args.jobs] + ([(1, True)] if args.one_core else [])
+        walls = {setting: [] for setting in settings}
         for i in range(args.runs):
-            for jobs in args.jobs:
-                out = root / f"out-{jobs}-{i}"
+            for jobs, one_core in settings:
+                out = root / f"out-{jobs}-{one_core}-{i}"
                 wall_s, result = run([*command(), "transcribe", str(folder), "-o", str(out), "--jobs", str(jobs),
-                                      "--no-progress"])
+                                      "--no-progress"], one_core=one_core)
+                label = f"--jobs {jobs}" + (" on one core" if one_core else "")
                 problem = check_output(out, folder, n_audio)
                 if result.returncode != 1 or problem:
-                    print(f"--jobs {jobs}: exit {result.returncode} (expected 1) {problem}\n{result.stderr[-2000:]}")
+                    print(f"{label}: exit {result.returncode} (expected 1) {problem}\n{result.stderr[-2000:]}")
                     return 1
-                walls[jobs].append(wall_s)
-                print(f"--jobs {jobs}: {wall_s:6.2f} s wall, exit 1, {n_audio} .mid, failures.csv names broken.wav")
+                walls[(jobs, one_core)].append(wall_s)
+                print(f"{label}: {wall_s:6.2f} s wall, exit 1, {n_audio} .mid, failures.csv names broken.wav")
         # a rerun of the last output folder: nothing to redo
         wall_s, result = run([*command(), "transcribe", str(folder), "-o", str(out), "--jobs", str(args.jobs[-1]),
                               "--no-progress"])
@@ -118,15 +124,20 @@ def main() -> int:
             print(f"--ray {args.ray}: {wall_s:6.2f} s wall ({audio_s / wall_s:.1f} s of audio per s), exit 1, "
                   f"{n_audio} .mid, failures.csv names broken.wav")
         print()
-        medians = {jobs: statistics.median(w) for jobs, w in walls.items()}
-        for jobs, wall in medians.items():
-            per_core = audio_s / wall / cores  # --jobs 1 uses every core too: its network runs on `cores` threads
-            print(f"--jobs {jobs}: median {wall:.2f} s; {audio_s / wall:.1f} s of audio per s; per core "
-                  f"{per_core:.1f} s/s = {per_core * 3600 / SONG_S:.0f} songs of 4 min per hour per core")
-        if 1 in medians and 2 in medians:
-            ratio = medians[1] / medians[2]
+        medians = {setting: statistics.median(w) for setting, w in walls.items()}
+        for (jobs, one_core), wall in medians.items():
+            used = 1 if one_core else cores  # --jobs 1 uses every core too: its network runs on `cores` threads
+            per_core = audio_s / wall / used
+            print(f"--jobs {jobs}{' on one core' if one_core else ''}: median {wall:.2f} s; {audio_s / wall:.1f} s "
+                  f"of audio per s; per core {per_core:.1f} s/s = {per_core * 3600 / SONG_S:.0f} songs of 4 min per "
+                  f"hour per core")
+        if (1, False) in medians and (2, False) in medians:
+            ratio = medians[(1, False)] / medians[(2, False)]
             verdict = "meets" if ratio >= GOAL_RATIO else "misses"
             print(f"ratio --jobs 1 / --jobs 2: {ratio:.2f}x ({verdict} the goal of {GOAL_RATIO}x)")
+        if (1, True) in medians and (2, False) in medians:
+            print(f"ratio --jobs 1 on one core / --jobs 2: {medians[(1, True)] / medians[(2, False)]:.2f}x (the "
+                  f"scaling of workers alone)")
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)
