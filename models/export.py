@@ -24,7 +24,7 @@ def write_bundle(checkpoint_path: str | Path) -> Path:
     cfg = ckpt.model.config
     config = NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after, cfg.n_classes)
     onnx = onnx_bytes(ckpt.model)
-    gate = onnx_bytes(ckpt.model, gate=True) if hasattr(ckpt.model, "gate_logits") else None
+    gate = onnx_bytes(ckpt.model, gate=True) if ckpt.model.has_gate else None
     shape = (8, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
     windows = torch.randn(*shape, generator=torch.Generator().manual_seed(0)) * 2 + 1
     with torch.inference_mode():

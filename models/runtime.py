@@ -33,10 +33,43 @@ class NetworkConfig:
     n_classes: int
 
 
-class OnnxNetwork:
+class Network:
+    """The one protocol every back end of a drum-hit network implements, so that no caller guesses which it holds:
+    the torch modules (models.cnn.HitCNN, models.cnn.HitEnsemble), a frozen TorchScript copy
+    (models.cnn.TorchScriptNetwork, for live input) and ONNX Runtime (OnnxNetwork, the torch-free bundle). Which one
+    a checkpoint holds is chosen where it is loaded (models.cnn.load_checkpoint: torch; load_bundle: ONNX) or
+    compiled (`for_live`).
+
+    `config` holds at least the fields of NetworkConfig (n_mels, frames_before, frames_after, n_classes)."""
+
+    config: NetworkConfig
+    has_gate: bool = False
+    """Whether `run_gate` exists: an ensemble's gate member (realtime.decoder.ContextParams.gate)."""
+
+    def run(self, windows: np.ndarray, *, embedding: bool = False) -> tuple:
+        """(logits (batch, n_classes), embedding (batch, width) or None) of (batch, n_mels, n_frames) float32
+        C-contiguous windows: numpy in, numpy out. The embedding (the hidden layer the in-song context compares
+        onsets by) only where asked for."""
+        raise NotImplementedError
+
+    def run_gate(self, windows: np.ndarray) -> np.ndarray:
+        """The gate member's logits (only where `has_gate`)."""
+        raise ValueError("this network has no gate member (one network, or an ONNX bundle written without it: "
+                         "drumscribe train export CHECKPOINT)")
+
+    def for_live(self) -> Network:
+        """The fastest working form of this network for one onset at a time (live input and transcribe --live)."""
+        return self
+
+    def eval(self) -> Network:
+        return self
+
+
+class OnnxNetwork(Network):
     """A drum-hit network in ONNX Runtime: `run_numpy` maps (batch, n_mels, n_frames) float32 windows to (batch,
     n_classes) logits. One thread by default (live input: no thread may wait on another within a block); files
-    may give it more, for the batches of onsets they classify at once."""
+    may give it more, for the batches of onsets they classify at once. Already the fastest runtime for one onset
+    (`for_live` is itself)."""
 
     def __init__(self, onnx: bytes, config: NetworkConfig, threads: int = 1, gate: bytes | None = None):
         self.onnx, self.gate, self.threads = onnx, gate, max(1, int(threads))
@@ -62,8 +95,8 @@ class OnnxNetwork:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(onnx, options, providers=["CPUExecutionProvider"])
 
-    def eval(self) -> OnnxNetwork:
-        return self
+    def run(self, windows: np.ndarray, *, embedding: bool = False) -> tuple:
+        return self.run_numpy_with_embedding(windows) if embedding else (self.run_numpy(windows), None)
 
     def run_numpy(self, windows: np.ndarray) -> np.ndarray:
         return self.session.run(["logits"], {"windows": np.ascontiguousarray(windows, dtype=np.float32)})[0]
@@ -209,10 +242,11 @@ def run_check(where: str, check, checkpoint) -> None:
 
 @dataclass
 class Checkpoint:
-    """Everything needed to run a trained model, in one file (nanoGPT style). `model` is a models.cnn.HitCNN (a
-    `.pt` loaded by models.cnn.load_checkpoint) or an OnnxNetwork (a bundle loaded by load_bundle)."""
+    """Everything needed to run a trained model, in one file (nanoGPT style). `model` is the network in the back end
+    it was loaded with (a Network): a models.cnn.HitCNN or HitEnsemble (a `.pt` loaded by models.cnn.load_checkpoint)
+    or an OnnxNetwork (a bundle loaded by load_bundle)."""
 
-    model: object
+    model: Network
     labels: list
     feature_params: dict
     onset_params: dict = field(default_factory=dict)

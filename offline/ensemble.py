@@ -29,7 +29,7 @@ def ensemble(paths, member_classes: dict | None = None, half: bool = False) -> o
     members = [load_checkpoint(p) for p in paths]
     first = members[0]
     for path, ckpt in zip(paths, members):
-        if hasattr(ckpt.model, "members"):
+        if isinstance(ckpt.model, HitEnsemble):
             raise ValueError(f"'{path}' is an ensemble already: give its members")
         if ckpt.labels != first.labels:
             raise ValueError(f"'{path}' has labels {ckpt.labels}, the first model {first.labels}")

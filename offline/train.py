@@ -359,7 +359,9 @@ def load_init(model, init) -> None:
     weight (function-preserving widening, as Net2Net; here by zeros, not copies)."""
     import torch
 
-    if hasattr(init, "members"):
+    from drumscribe.models.cnn import HitEnsemble
+
+    if isinstance(init, HitEnsemble):
         raise ValueError(f"--init: that checkpoint is an ensemble of {len(init.members)} networks (python -m "
                          "drumscribe.offline.ensemble); start from one of its members' checkpoints")
     if (model.config.frames_before != init.config.frames_before

@@ -78,80 +78,49 @@ def live_model_path() -> Path:
     return DEFAULT_MODEL_PATH
 
 
-def build_live_stages(checkpoint) -> list:
+def build_live_stages(checkpoint, *, profile=None) -> list:
     """The stages of a live run: the checkpoint's chain with LIVE scheduling, its network compiled for one-onset
-    inference (`compile_for_live`)."""
+    inference (`compile_for_live`); with a kit `profile` (realtime.profile), its head for this checkpoint too."""
     from .engine import LIVE, build_stages
 
-    model = checkpoint.model.eval()
-    return build_stages(checkpoint, LIVE, network=compile_for_live(model) if hasattr(model, "config") else model)
+    network = compile_for_live(checkpoint.model)
+    if profile is not None and profile.head_for(checkpoint).embedding and not (
+            hasattr(network, "run_numpy_with_embedding") or hasattr(network, "forward_with_embedding")):
+        network = checkpoint.model.eval()  # the head reads the embedding, which the compiled form does not give
+    return build_stages(checkpoint, LIVE, network=network, profile=profile)
 
 
 class OnnxHitModel:
-    """A HitCNN exported to ONNX and run by ONNX Runtime on one thread, called like the module (torch tensor in,
-    logits tensor out). For one onset at a time it is the fastest runtime measured here: a forward pass after the
-    2.7 ms idle gap between live blocks (cold caches) takes 0.16-0.21 ms median against 0.38-0.50 ms for the
-    frozen TorchScript module (`python bench/latency.py --runtimes`, two runs). Outputs agree with torch to ~1e-6."""
+    """A torch network in ONNX Runtime on one thread (models.cnn.onnx_network), called like the module (torch tensor
+    in, logits tensor out): for bench/latency.py, which times each runtime the live path can use."""
 
     def __init__(self, model):
         import torch
 
-        from drumscribe.models.runtime import NetworkConfig, OnnxNetwork, onnx_bytes
+        from drumscribe.models.cnn import onnx_network
 
         self.config = model.config
-        cfg = model.config
-        self.network = OnnxNetwork(onnx_bytes(model), NetworkConfig(cfg.n_mels, cfg.frames_before, cfg.frames_after,
-                                                                    cfg.n_classes))
+        self.network = onnx_network(model)
         self.torch = torch
-        example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
-        reference = model(example).detach().numpy()
-        got = self(example).numpy()
-        if not np.allclose(got, reference, atol=1e-4):
-            raise RuntimeError(f"ONNX Runtime output differs from torch by {np.abs(got - reference).max():.2g}")
 
     def __call__(self, windows):
-        x = np.ascontiguousarray(windows.numpy() if hasattr(windows, "numpy") else windows, dtype=np.float32)
-        return self.torch.from_numpy(self.run_numpy(x))
-
-    def run_numpy(self, windows: np.ndarray) -> np.ndarray:
-        """(batch, n_mels, n_frames) float32, C-contiguous -> logits (batch, n_classes): no torch on the way."""
-        return self.network.run_numpy(windows)
+        return self.torch.from_numpy(self.network.run_numpy(np.ascontiguousarray(windows.numpy(), dtype=np.float32)))
 
 
 def compile_for_live(model):
-    """The fastest working form of a HitCNN for one onset at a time: ONNX Runtime, else TorchScript frozen, else
-    the module itself. Live runs and `transcribe --live` both use this, so they give the same hits. A network that
-    runs in ONNX Runtime already (models.runtime) is used as it is."""
-    if hasattr(model, "run_numpy"):
-        return model
-    try:
-        return OnnxHitModel(model)
-    except Exception as exc:  # no onnxruntime, or an export this torch cannot do: TorchScript is correct, slower
-        log.info("ONNX Runtime is not usable for the live model (%s); using TorchScript", exc)
-        return freeze_for_inference(model)
+    """The fastest working form of a network for one onset at a time (its `for_live()`, models.runtime.Network: a
+    torch module's is ONNX Runtime, else TorchScript frozen, else the module itself; an ONNX network is itself).
+    Live runs and `transcribe --live` both use this, so they give the same hits."""
+    return model.eval().for_live()
 
 
 def freeze_for_inference(model):
-    """A TorchScript-frozen copy of a HitCNN (BatchNorm folded into the convolutions, weights as constants), warmed
-    up: one onset's forward pass takes half the time of the eager module (0.21 against 0.40 ms measured). The
-    eager module is returned when freezing fails. Outputs agree to ~1e-7."""
-    import torch
+    """A TorchScript-frozen copy of a torch network (models.cnn.freeze_module), or the module itself where freezing
+    fails; for bench/latency.py."""
+    from drumscribe.models.cnn import freeze_module
 
-    cfg = model.config
-    example = torch.zeros(1, cfg.n_mels, cfg.frames_before + 1 + cfg.frames_after)
-    import warnings
-
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit is deprecated, not yet replaced for this
-            frozen = torch.jit.freeze(torch.jit.trace(model.eval(), example))
-            with torch.inference_mode():
-                for batch in (1, 1, 1, 2, 1):  # the profiling executor specialises on the first calls
-                    frozen(example.repeat(batch, 1, 1))
-    except Exception as exc:  # an unusual torch build: eager is correct, only slower
-        log.warning("the model could not be frozen for live inference (%s); using it as it is", exc)
-        return model
-    return frozen
+    frozen = freeze_module(model)
+    return model if frozen is None else frozen
 
 
 def lookahead_frames(checkpoint) -> int:

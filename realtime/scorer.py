@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drumscribe.models.runtime import Network
+
 from .features import mel_centers_hz
 from .types import FrameBlock
 
@@ -123,21 +125,18 @@ class OnsetScorer:
     frames_after]. `embedding`: also its hidden layer (the in-song context compares onsets by it). `gate` (an
     ensemble of networks, models.cnn.HitEnsemble): its first all-drums member hears every onset first, and one it
     gives every drum less than `gate` is dropped unscored (ContextParams.gate). `network`: the checkpoint's network
-    in another runtime (realtime.live.compile_for_live), else its own.
+    in another back end (its `for_live()`, realtime.live.build_live_stages), else its own. Either is a
+    models.runtime.Network: whichever back end, the scorer calls `run` and `run_gate` alone.
     """
 
     def __init__(self, checkpoint, *, batch_frames: int = 1, embedding: bool = False, gate: float = 0.0,
-                 network=None):
-        self.model = checkpoint.model.eval() if network is None else network
-        if not hasattr(self.model, "run_numpy"):  # a torch module; an ONNX network needs no torch at all
-            import torch
-
-            self.torch = torch
+                 network: Network | None = None):
+        self.model: Network = checkpoint.model.eval() if network is None else network
         cfg = checkpoint.model.config
         self.labels = list(checkpoint.labels)
         self.embedding = embedding
         self.onset_gate = gate
-        if self.onset_gate and not (getattr(self.model, "has_gate", False) or hasattr(self.model, "gate_logits")):
+        if self.onset_gate and not self.model.has_gate:
             raise ValueError("context gate: the model is one network or its ONNX bundle has no gate network "
                              "(write the bundle again: drumscribe train export CHECKPOINT)")
         self.frames_before = cfg.frames_before
@@ -222,21 +221,7 @@ class OnsetScorer:
 
     def _network(self, x: np.ndarray) -> tuple:
         """(logits, embedding or None) of windows (n, mels, frames) float32."""
-        want = self.embedding
-        run_numpy = getattr(self.model, "run_numpy", None)  # ONNX Runtime: numpy in and out
-        if run_numpy is not None:
-            return self.model.run_numpy_with_embedding(x) if want else (run_numpy(x), None)
-        with self.torch.inference_mode():
-            if want:
-                logits, embedding = self.model.forward_with_embedding(self.torch.from_numpy(x))
-                return logits.numpy(), embedding.numpy()
-            return self.model(self.torch.from_numpy(x)).numpy(), None
-
-    def _gate_logits(self, x: np.ndarray) -> np.ndarray:
-        if getattr(self.model, "has_gate", False):
-            return self.model.run_gate(x)
-        with self.torch.inference_mode():
-            return self.model.gate_logits(self.torch.from_numpy(x)).numpy()
+        return self.model.run(x, embedding=self.embedding)
 
     def _score(self, onsets: list, history: np.ndarray, start: int) -> list:
         """[(onsets, probabilities, unit embedding or None, levels)] of one batch, in network runs of at most
@@ -252,7 +237,7 @@ class OnsetScorer:
             windows = np.stack([self._window(k, history, start) for k in onsets])  # (n, frames, mels)
         x = np.ascontiguousarray(windows.transpose(0, 2, 1), dtype=np.float32)
         if self.onset_gate:  # the gate member first; the ensemble hears only the onsets it lets through
-            heard = 1.0 / (1.0 + np.exp(-self._gate_logits(x).astype(np.float64)))
+            heard = 1.0 / (1.0 + np.exp(-self.model.run_gate(x).astype(np.float64)))
             keep = np.flatnonzero(heard.max(axis=1) >= self.onset_gate)
             if not len(keep):
                 return []
