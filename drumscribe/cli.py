@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a drum score (.musicxml, .xml or .mxl) at the tempo and downbeat of the .mid")
     _common.add_drum_map_option(t)
     _common.add_model_option(t, default="the shipped model; with --live the shipped live model")
+    t.add_argument("--profile", metavar="JSON", help="a kit profile from 'drumscribe calibrate' (default: none)")
     _common.add_block_size_option(t)
     _common.add_note_length_option(t)
     t.add_argument("--tempo", type=float, default=None, metavar="BPM",
@@ -137,9 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .live_cli import add_live_commands  # devices, live
 
     add_live_commands(commands)
+    __import__("drumscribe.calibrate_cli", fromlist=["_"]).add_calibrate_command(commands)  # calibrate
     from .samples_cli import register  # classify, sort
 
     register(commands)
+    from .web_cli import add_web_command  # web: the pages run this module's transcribe path, handed in
+
+    add_web_command(commands, sys.modules[__name__])
     return parser
 
 
@@ -449,8 +454,15 @@ def _stages(args, checkpoint) -> list:
     if getattr(args, "live", False):
         from drumscribe.realtime.live import build_live_stages
 
-        return build_live_stages(checkpoint)  # exactly what `drumscribe live` runs
-    return build_stages(checkpoint, replace(OFFLINE, context=not args.no_context))
+        return build_live_stages(checkpoint, profile=_profile(args, checkpoint))  # exactly what `drumscribe live` runs
+    return build_stages(checkpoint, replace(OFFLINE, context=not args.no_context), profile=_profile(args, checkpoint))
+
+
+def _profile(args, checkpoint):
+    """The kit profile of --profile, checked against the model, or None (calibrate_cli.profile_option)."""
+    from .calibrate_cli import profile_option
+
+    return profile_option(args, checkpoint)
 
 
 def _transcribe(args, stages: list, source, outputs, summary) -> int:

@@ -76,6 +76,7 @@ def add_live_commands(commands) -> None:
     add_events_option(live)
     add_drum_map_option(live)
     add_model_option(live, default=f"the shipped live model, {LIVE_MODEL_PATH.name}")
+    live.add_argument("--profile", metavar="JSON", help="a kit profile from 'drumscribe calibrate' (default: none)")
     add_note_length_option(live)
     live.add_argument("--stop-after", type=float, metavar="SECONDS",
                       help="stop by itself after this many seconds (default: run until Ctrl-C)")
@@ -172,6 +173,9 @@ def cmd_live(args) -> int:
 
     open_monitor = prepare_monitor(args, drum_map)
     checkpoint = load_model(args.model or default_model_path(live=True))
+    from .calibrate_cli import profile_option
+
+    profile = profile_option(args, checkpoint)  # a bad profile is said before any device opens
 
     from drumscribe.realtime.live import AudioInput, LiveInputError, LiveSession, TakeSink, latency_bound_s, lookahead_s
     from drumscribe.realtime.midi_out import MidiOutputError, MidiPortSink
@@ -204,7 +208,7 @@ def cmd_live(args) -> int:
         midi.close()
         raise
     session = LiveSession(checkpoint, audio_input, [midi, *takes, *monitors], midi_sinks=[midi],
-                          block_size_samples=args.block_size)
+                          block_size_samples=args.block_size, profile=profile)
 
     import signal
 

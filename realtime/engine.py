@@ -70,11 +70,13 @@ def check_checkpoint(checkpoint) -> None:
             raise ValueError(f"field {name}: {' '.join(str(exc).split())}") from None
 
 
-def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None) -> list:
+def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None, profile=None) -> list:
     """The transcription chain a checkpoint was trained for: spectrogram -> onsets -> (the drum share, where the
     thresholds depend on it) -> (the drum mask, where the network was trained behind one) -> onset scorer -> hit
     decoder (with the checkpoint's in-song context decoding where the scheduling allows it: files, not live input).
-    `network`: the checkpoint's network in another runtime for the scorer (realtime.live.build_live_stages)."""
+    `network`: the checkpoint's network in another runtime for the scorer (realtime.live.build_live_stages).
+    `profile`: a kit profile (realtime.profile.KitProfile) whose head for this checkpoint decides the calibrated
+    drums, between the scorer and the decoder (realtime.profile.ProfileStage); ProfileError where it has none."""
     fp = FeatureParams(**checkpoint.feature_params)
     op = OnsetParams(**checkpoint.onset_params)
     context = context_params(checkpoint) if scheduling.context else None
@@ -88,10 +90,12 @@ def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None) 
     if mask:  # the network was trained behind a drum mask (realtime.unmix): it reads the song's drums
         stages.append(DrumMaskStage(weights_from_extra(mask), group_frames=256 if scheduling.context else 1,
                                     hop_samples=fp.hop_samples))
-    scorer = OnsetScorer(checkpoint, batch_frames=scheduling.batch_frames, embedding=context is not None,
+    decoder = HitDecoder.for_checkpoint(checkpoint, batch_frames=scheduling.batch_frames, context=context)
+    calibrated = None if profile is None else profile.stage_for(checkpoint, decoder.params.thresholds)
+    scorer = OnsetScorer(checkpoint, batch_frames=scheduling.batch_frames,
+                         embedding=context is not None or (calibrated is not None and calibrated.head.embedding),
                          gate=0.0 if context is None else context.gate, network=network)
-    return stages + [scorer, HitDecoder.for_checkpoint(checkpoint, batch_frames=scheduling.batch_frames,
-                                                       context=context)]
+    return stages + [scorer, *([] if calibrated is None else [calibrated]), decoder]
 
 
 def tail_samples(stages: list, *, drained: bool = False) -> int:
