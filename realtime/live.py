@@ -588,13 +588,14 @@ class LiveSession:
     twice. `sinks` go to the engine in order (put the MIDI port first); `midi_sinks` also get their note-offs."""
 
     def __init__(self, checkpoint, audio_input, sinks: list, *, midi_sinks: list = (),
-                 block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES, stall_timeout_s: float = STALL_TIMEOUT_S):
+                 block_size_samples: int = DEFAULT_BLOCK_SIZE_SAMPLES, stall_timeout_s: float = STALL_TIMEOUT_S,
+                 profile=None):
         from .engine import Engine
 
         self.audio_input = audio_input
         self.sinks = list(sinks)
         self.stall_timeout_s = stall_timeout_s
-        self.engine = Engine(build_live_stages(checkpoint), self.sinks)
+        self.engine = Engine(build_live_stages(checkpoint, profile=profile), self.sinks)
         self.stats = LiveStats()
         self.wake = threading.Event()
         self.ring = RingBuffer(int(RING_SECONDS * audio_input.sample_rate_hz))
