@@ -5,7 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.drumscribe-setup
-APT_PACKAGES := jackd2 libportaudio2 hydrogen-drumkits fluid-soundfont-gm timgm6mb-soundfont fluidsynth libsndfile1
+APT_PACKAGES := jackd2 libportaudio2 hydrogen-drumkits fluid-soundfont-gm timgm6mb-soundfont fluidsynth libsndfile1 \
+  chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # torch (the train extra) first and pinned: the local wheel path has a CPU build; an unpinned torch would pull GBs
 # of CUDA
@@ -25,7 +26,7 @@ $(STAMP): setup.cfg pyproject.toml
 	fi
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e '.[test,cluster,train]'
+	$(BIN)/python -m pip install --quiet -e '.[test,cluster,train,web]'
 	@touch $(STAMP)
 
 demo: setup
