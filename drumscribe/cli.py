@@ -142,6 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .samples_cli import register  # classify, sort
 
     register(commands)
+    from .generate_cli import register as register_generate  # generate
+
+    register_generate(commands)
     from .web_cli import add_web_command  # web: the pages run this module's transcribe path, handed in
 
     add_web_command(commands, sys.modules[__name__])

@@ -1,0 +1,227 @@
+"""Training the drum one-shot generator (models/generator.py runs it): a class-conditioned variational autoencoder
+on log-magnitude spectrograms of the one-shot classifier's kits (`drumscribe train render-oneshots`, the held-out
+kits left out), exported to ONNX.
+
+    from drumscribe.offline.generator import load_generator
+    g = load_generator(); audio, rate = g.generate("snare", seed=1); drum, knobs = g.encode(audio, rate)
+
+torch is imported inside the training functions only, so `load_generator` needs none.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from drumscribe.models.generator import (  # noqa: F401  (re-exported: the library API)
+    DEFAULT_GENERATOR_PATH,
+    Generator,
+    GeneratorError,
+    SpectrogramParams,
+    load_generator,
+    log_spectrogram,
+    training_knobs,
+    write_bundle,
+)
+
+log = logging.getLogger(__name__)
+
+GENERATOR_CLASSES = ("kick", "snare", "rim", "clap", "hihat_closed", "hihat_open", "tom", "crash", "ride",
+                     "percussion")
+"""The classes it generates: those of the one-shot classifier (offline.oneshots.CLASSES)."""
+
+
+@dataclass
+class GeneratorConfig:
+    n_knobs: int = 4  # the bottleneck: knobs a user turns
+    knob_limit: float = 3.0  # knobs range over [-limit, limit]
+    hidden: int = 96  # channels of the convolutions
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    kl_weight: float = 3e-3  # beta: the KL term per sample against the mean L1 error per spectrogram bin
+    kl_warmup_epochs: int = 10
+    class_weight: float = 0.05  # the encoder's class head (cross-entropy)
+    seed: int = 0
+    threads: int = 2
+
+
+def load_training_set(data_dir: str | Path, params: SpectrogramParams | None = None,
+                      classes=GENERATOR_CLASSES):
+    """(spectrograms (n, n_bins, n_frames) float32, class indices (n,), names (n,)) of DATA_DIR/<class>/*.flac|wav
+    (the layout of `drumscribe train render-oneshots`)."""
+    import soundfile as sf
+    import soxr
+
+    params = params or SpectrogramParams()
+    specs, labels, names = [], [], []
+    for k, label in enumerate(classes):
+        for path in sorted((Path(data_dir) / label).glob("*")):
+            if path.suffix.lower() not in (".flac", ".wav"):
+                continue
+            audio, rate = sf.read(str(path), dtype="float64", always_2d=True)
+            audio = audio.mean(axis=1)[: int(rate * (params.max_length_s + 0.5))]
+            if rate != params.sample_rate_hz:
+                audio = soxr.resample(audio, rate, params.sample_rate_hz)
+            if not np.abs(audio).max(initial=0) > 1e-4:
+                continue
+            specs.append(log_spectrogram(audio, params))
+            labels.append(k)
+            names.append(f"{label}/{path.stem}")
+    if not specs:
+        raise ValueError(f"no .flac or .wav one-shots under '{data_dir}/<class>/' for classes {', '.join(classes)}")
+    return np.stack(specs), np.asarray(labels), np.asarray(names)
+
+
+def build_network(config: GeneratorConfig, params: SpectrogramParams, n_classes: int):
+    """The autoencoder (torch): encoder(spectrogram, one-hot class) -> (mean, log-variance, class logits),
+    decoder(knobs, one-hot class) -> spectrogram. The spectrogram's bins are the convolutions' channels."""
+    import torch
+    from torch import nn
+
+    h, k, bins, frames = config.hidden, config.n_knobs, params.n_bins, params.n_frames
+    squeezed = frames // 8
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.trunk = nn.Sequential(
+                nn.Conv1d(bins, h, 1), nn.ELU(),
+                nn.Conv1d(h, h, 5, stride=2, padding=2), nn.ELU(),
+                nn.Conv1d(h, h, 5, stride=2, padding=2), nn.ELU(),
+                nn.Conv1d(h, h // 2, 5, stride=2, padding=2), nn.ELU(),
+                nn.Flatten(), nn.Linear(h // 2 * squeezed, 128), nn.ELU())
+            self.classify = nn.Linear(128, n_classes)
+            self.latent = nn.Linear(128 + n_classes, 2 * k)
+
+        def forward(self, spectrogram, drum_class):
+            feat = self.trunk(spectrogram)
+            stats = self.latent(torch.cat([feat, drum_class], dim=1))
+            return stats[:, :k], stats[:, k:], self.classify(feat)
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.start = nn.Sequential(nn.Linear(k + n_classes, 128), nn.ELU(),
+                                       nn.Linear(128, h // 2 * squeezed), nn.ELU())
+            self.body = nn.Sequential(
+                nn.Upsample(scale_factor=2), nn.Conv1d(h // 2, h, 5, padding=2), nn.ELU(),
+                nn.Upsample(scale_factor=2), nn.Conv1d(h, h, 5, padding=2), nn.ELU(),
+                nn.Upsample(scale_factor=2), nn.Conv1d(h, h, 5, padding=2), nn.ELU(),
+                nn.Conv1d(h, bins, 1), nn.Sigmoid())
+
+        def forward(self, knobs, drum_class):
+            x = self.start(torch.cat([knobs, drum_class], dim=1))
+            return self.body(x.view(len(x), h // 2, squeezed))
+
+    class Autoencoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = Encoder(), Decoder()
+
+    return Autoencoder()
+
+
+def _onnx(module, inputs: tuple, input_names, output_names) -> bytes:
+    import io
+    import warnings
+
+    import torch
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), inputs, buffer, input_names=input_names, output_names=output_names,
+                          dynamic_axes={n: {0: "batch"} for n in [*input_names, *output_names]}, dynamo=False)
+    return buffer.getvalue()
+
+
+def train_generator(data_dir: str | Path, out_path: str | Path, config: GeneratorConfig | None = None,
+                    *, progress=None) -> dict:
+    """Train on DATA_DIR/<class>/ one-shots and write the bundle to `out_path`; returns a training record."""
+    import torch
+
+    config = config or GeneratorConfig()
+    torch.manual_seed(config.seed)
+    torch.set_num_threads(config.threads)
+    params = SpectrogramParams()
+    started = time.monotonic()
+    x, y, names = load_training_set(data_dir, params)
+    classes = GENERATOR_CLASSES
+    present = sorted(set(y.tolist()))
+    log.warning("%d one-shots: %s", len(x), ", ".join(f"{classes[c]} {int((y == c).sum())}" for c in present))
+    net = build_network(config, params, len(classes))
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    onehot = torch.nn.functional.one_hot(yt, len(classes)).float()
+    opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs)
+    gen = torch.Generator().manual_seed(config.seed)
+    history = []
+    for epoch in range(config.epochs):
+        net.train()
+        beta = config.kl_weight * min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
+        totals = np.zeros(4)
+        for idx in torch.randperm(len(x), generator=gen).split(config.batch_size):
+            spec, cls = xt[idx], onehot[idx]
+            mean, logvar, logits = net.encoder(spec, cls)
+            z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+            recon = (net.decoder(z, cls) - spec).abs().mean()
+            kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
+            ce = torch.nn.functional.cross_entropy(logits, yt[idx])
+            loss = recon + beta * kl + config.class_weight * ce
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            totals += np.array([loss.item(), recon.item(), kl.item(), ce.item()]) * len(idx)
+        sched.step()
+        row = dict(zip(("loss", "l1", "kl", "ce"), (totals / len(x)).round(5).tolist()), epoch=epoch + 1,
+                   seconds=round(time.monotonic() - started, 1))
+        history.append(row)
+        if progress:
+            progress(row)
+
+    net.eval()
+    with torch.no_grad():
+        mean, _, logits = net.encoder(xt, onehot)
+        recon = (net.decoder(mean, onehot) - xt).abs().mean().item()
+        accuracy = (logits.argmax(1) == yt).float().mean().item()
+    knobs = mean.numpy().astype(np.float64)
+    class_mean, class_std = {}, {}
+    for c, label in enumerate(classes):
+        pts = knobs[y == c]
+        class_mean[label] = (pts.mean(axis=0) if len(pts) else np.zeros(config.n_knobs)).tolist()
+        class_std[label] = (pts.std(axis=0) if len(pts) > 1 else np.ones(config.n_knobs)).tolist()
+    k = config.n_knobs
+    # the ONNX encoder gives (mean, logits) only, as models.generator.Generator reads them
+    enc = _onnx(_MeanAndLogits(net.encoder), (xt[:1], onehot[:1]), ["spectrogram", "drum_class"],
+                ["knobs", "logits"])
+    dec = _onnx(net.decoder, (torch.zeros(1, k), onehot[:1]), ["knobs", "drum_class"], ["spectrogram"])
+    record = {"examples": len(x), "epochs": config.epochs, "train_seconds": round(time.monotonic() - started, 1),
+              "final_l1": history[-1]["l1"], "eval_l1": round(recon, 5), "class_accuracy": round(accuracy, 4),
+              "data_dir": str(data_dir)}
+    meta = {"spectrogram": dataclasses.asdict(params), "classes": list(classes), "n_knobs": k,
+            "knob_range": [-config.knob_limit, config.knob_limit], "class_mean": class_mean,
+            "class_std": class_std, "config": dataclasses.asdict(config), "training": record, "history": history}
+    write_bundle(out_path, enc, dec, meta, extra={
+        "train_knobs": knobs.astype(np.float32), "train_classes": np.asarray([classes[c] for c in y]),
+        "train_names": names.astype(str)})
+    return record
+
+
+def _MeanAndLogits(encoder):  # noqa: N802  (a module factory, named as the class it returns)
+    import torch
+
+    class MeanAndLogits(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = encoder
+
+        def forward(self, spectrogram, drum_class):
+            mean, _, logits = self.encoder(spectrogram, drum_class)
+            return mean, logits
+
+    return MeanAndLogits()
