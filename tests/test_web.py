@@ -8,6 +8,7 @@ uvicorn in a thread and stopped after the module.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import sys
@@ -165,7 +166,10 @@ def test_api_bad_input_is_one_line_and_uploads_are_removed(server, http, monkeyp
     monkeypatch.setattr(web_app, "MAX_UPLOAD_MB", 0.001)
     reply = _post(http, url + "/api/transcribe", {"audio": ("big.wav", b"\0" * 5000)})
     assert reply.status == 413
-    assert "over the limit" in json.loads(reply.data)["error"]
+    assert "over the limit" in json.loads(reply.data)["error"]  # counted while copied
+    reply = _post(http, url + "/api/transcribe", {"audio": ("big.wav", b"\0" * 200_000)})
+    assert reply.status == 413
+    assert "over the limit" in json.loads(reply.data)["error"]  # refused from its Content-Length
     monkeypatch.undo()
 
     uploads = server["app"].state.store.root / "uploads"
@@ -218,6 +222,23 @@ def test_api_generate_knobs_change_the_sound(server, http):
     moved = [high] + middle[1:]
     assert wav(middle) == wav(middle)  # the same knobs and seed: the same sound
     assert wav(moved) != wav(middle)
+    import io
+
+    import soundfile
+
+    audio, rate = soundfile.read(io.BytesIO(wav(moved)))
+    assert rate > 8000 and abs(audio).max() > 0.01
+    buffer = io.BytesIO()
+    soundfile.write(buffer, audio, rate, format="WAV")
+    reply = _post(http, server["url"] + "/api/encode", {"audio": ("moved.wav", buffer.getvalue())})
+    assert reply.status == 200, reply.data[:300]
+    encoded = json.loads(reply.data)
+    assert encoded["class"] in info["classes"] and len(encoded["knobs"]) == info["n_knobs"]
+    assert all(low <= k <= high for k in encoded["knobs"])
+    silent = io.BytesIO()
+    soundfile.write(silent, audio * 0, rate, format="WAV")
+    reply = _post(http, server["url"] + "/api/encode", {"audio": ("silent.wav", silent.getvalue())})
+    assert reply.status == 400 and "silent" in json.loads(reply.data)["error"]
     reply = http.request("GET", server["url"] + "/api/generate?class=no_such_class")
     assert reply.status == 400 and "no_such_class" in json.loads(reply.data)["error"]
 
@@ -233,6 +254,7 @@ def browser(tmp_path_factory):
     webdriver = pytest.importorskip("selenium.webdriver")
     from selenium.webdriver.chrome.service import Service
 
+    os.environ["SE_OFFLINE"] = "true"  # selenium manager may look nothing up: the system chromium and driver only
     downloads = tmp_path_factory.mktemp("downloads")
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)  # with the driver's path too: selenium looks nothing up or downloads
@@ -281,6 +303,9 @@ def test_page_transcribe_drop_roll_download(server, browser, cli_outputs):
     assert drawn[0] > 1000 and drawn[1] > 60 and drawn[2] > 500  # lanes of note marks, not a blank canvas
     lanes = browser.execute_script("return state.result.lanes.map(l => l.drum)")
     assert "kick" in lanes and "snare" in lanes
+    said = browser.execute_script("return state.progressLog")
+    assert any(label.startswith("uploading example.mp3") for label in said), said
+    assert any(label.startswith("transcribing example.mp3") and label.endswith("%") for label in said), said
 
     browser.find_element("id", "dl-mid").click()
     deadline = time.monotonic() + 30
@@ -301,9 +326,12 @@ def test_page_transcribe_drop_roll_download(server, browser, cli_outputs):
 @pytest.mark.slow
 def test_page_bad_upload_shows_a_message(server, browser, tmp_path):
     _open(browser, server, "transcribe")
-    text = tmp_path / "shopping.txt"
-    text.write_text("eggs\n")
-    browser.find_element("id", "file-transcribe").send_keys(str(text))
+    # dropped: a DataTransfer holding the file, through dragover and drop on the drop zone as a real drag sends them
+    browser.execute_script("""
+        const zone = document.getElementById('drop-transcribe'), transfer = new DataTransfer();
+        transfer.items.add(new File(['eggs'], 'shopping.txt', {type: 'text/plain'}));
+        zone.dispatchEvent(new DragEvent('dragover', {dataTransfer: transfer, bubbles: true, cancelable: true}));
+        zone.dispatchEvent(new DragEvent('drop', {dataTransfer: transfer, bubbles: true, cancelable: true}));""")
     message = _wait(browser, "const m = document.getElementById('message'); return !m.hidden && m.textContent",
                     30, "the message")
     assert "'shopping.txt' is not an audio file" in message
@@ -313,12 +341,13 @@ def test_page_bad_upload_shows_a_message(server, browser, tmp_path):
     message = _wait(browser, "const m = document.getElementById('message');"
                              "return !m.hidden && m.textContent.includes('fake.wav') && m.textContent", 60)
     assert "is not audio drumscribe can read" in message and "Traceback" not in message
+    assert browser.execute_script("return document.getElementById('result-transcribe').hidden")
 
 
 def _one_shots(folder: Path) -> list:
     kits = Path("/usr/share/hydrogen/data/drumkits")
     chosen = []
-    for kit in sorted(kits.glob("*"))[:2]:
+    for kit in sorted(kits.glob("*"))[:3]:
         chosen += sorted(p for p in kit.iterdir() if p.suffix.lower() in (".wav", ".flac"))[:4]
     out = []
     for i, path in enumerate(chosen):
@@ -364,6 +393,16 @@ def test_page_generate_knob_changes_the_sound(server, browser):
                             f"return s !== '{first}' && s", 60, "a new sound")
     assert second != first
     assert browser.execute_script("return state.generate.looping && !!state.generate.source")
+    kit = Path("/usr/share/hydrogen/data/drumkits")
+    sample = next(iter(sorted(kit.glob("*/*.wav"))), None) if kit.is_dir() else None
+    if sample is not None:  # a sample dropped sets the class and knobs from it, and the sound follows
+        before = browser.execute_script("return [document.getElementById('gen-class').value, knobValues()]")
+        browser.find_element("id", "file-generate").send_keys(str(sample))
+        _wait(browser, "const m = document.getElementById('message');"
+                       "return !m.hidden && m.textContent.startsWith('knobs set from')", 60, "the knobs set")
+        after = browser.execute_script("return [document.getElementById('gen-class').value, knobValues()]")
+        assert after != before
+        _wait(browser, f"return document.getElementById('gen-sound').dataset.sound !== '{second}'", 60, "its sound")
     browser.save_screenshot(str(DOCS / "web-generate.png"))
     browser.find_element("id", "gen-loop").click()
 

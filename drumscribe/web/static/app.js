@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { info: null, audio: null, result: null, file: null, buffers: {}, playing: null, generate: {} };
+const state = { progressLog: [], info: null, audio: null, result: null, file: null, buffers: {}, playing: null, generate: {} };
 let ctx = null;
 function audioContext() {
   if (!ctx) ctx = new AudioContext();
@@ -70,6 +70,7 @@ function setProgress(id, fraction, label) {
   box.hidden = false;
   box.querySelector(".bar").style.width = `${Math.round(100 * Math.max(0, Math.min(1, fraction)))}%`;
   box.querySelector(".label").textContent = label;
+  state.progressLog.push(label);  // what the bar said, in order (the tests read it)
 }
 // POST a form with upload progress (XMLHttpRequest: fetch has no upload events) -> {ok, status, json}
 function postForm(url, form, onUpload) {
@@ -320,9 +321,22 @@ async function fetchSound() {  // the latest knob setting wins; one request at a
     for (let i = 0; i < bytes.length; i++) sum = (sum * 31 + bytes[i]) >>> 0;
     $("gen-sound").dataset.sound = sum.toString(16);
     $("gen-sound").textContent = `${$("gen-class").value}, ${g.buffer.duration.toFixed(2)} s (sound ${sum.toString(16)})`;
+    drawWave(g.buffer);
     if (g.looping) loop();
   }
   fetching = false;
+}
+function drawWave(buffer) {  // the sound's envelope: the peak of each pixel's samples, up and down
+  const canvas = $("gen-wave"), c = canvas.getContext("2d"), data = buffer.getChannelData(0);
+  canvas.width = canvas.clientWidth || 800;
+  const w = canvas.width, h = canvas.height, per = Math.max(1, Math.floor(data.length / w));
+  c.fillStyle = "#fff"; c.fillRect(0, 0, w, h);
+  c.fillStyle = "#f0a030";
+  for (let x = 0; x < w; x++) {
+    let peak = 0;
+    for (let i = x * per; i < Math.min(data.length, (x + 1) * per); i++) peak = Math.max(peak, Math.abs(data[i]));
+    c.fillRect(x, h / 2 - peak * h / 2, 1, Math.max(1, peak * h));
+  }
 }
 function loop() {
   const g = state.generate;
@@ -390,7 +404,7 @@ async function sortFiles(items) {
   body.innerHTML = "";
   for (const row of reply.json.rows) {
     const tr = document.createElement("tr");
-    if (!row.class || row.destination.startsWith("unsorted")) tr.className = "unsorted";
+    if (!row.class || !row.destination.startsWith(row.class + "/")) tr.className = "unsorted";
     for (const [text, cls] of [[row.file], [row.class || row.reason], [row.confidence.toFixed(2), "num"], [row.destination || row.reason]]) {
       const td = document.createElement("td");
       td.textContent = text;
