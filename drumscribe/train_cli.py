@@ -147,6 +147,18 @@ def add_train_commands(commands) -> None:
     which.add_argument("--synthetic", type=int, metavar="N", help="write N synthetic hits per class (kick snare hihat)")
     s.set_defaults(run=cmd_render_oneshots, parser=s)
 
+    gen = steps.add_parser("generator", help="train the one-shot generator of 'drumscribe generate'",
+                           description="Train the drum one-shot generator (a class-conditioned variational "
+                                       "autoencoder, offline/generator.py) on DATA_DIR/<class>/ one-shots, e.g. "
+                                       "from 'train render-oneshots', and write its torch-free ONNX bundle.")
+    gen.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="one folder of .flac/.wav one-shots per class")
+    gen.add_argument("-o", "--out", type=Path, default=Path("generator.onnx.npz"),
+                     help="the bundle to write (default: generator.onnx.npz)")
+    gen.add_argument("--epochs", type=int, default=30, help="passes over the data (default: 30)")
+    gen.add_argument("--knobs", type=int, default=4, help="the bottleneck: how many knobs, 2-8 (default: 4)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.set_defaults(run=needs_torch(cmd_generator), parser=gen)
+
     m = steps.add_parser("unmix", help="the drum mask: render its clips, fit it (an experiment)",
                          description="The drum mask (an experiment the shipped models do not use): render clips with "
                                      "their drums apart, then fit the mask.")
@@ -723,6 +735,28 @@ def cmd_render_oneshots(args) -> int:
                   else export_folders(ONESHOT_TRAIN_KITS, args.out, held_out=ONESHOT_HELD_OUT_KITS))
     print(f"wrote {sum(counts.values())} files to {args.out}: "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return EXIT_OK
+
+
+def cmd_generator(args) -> int:
+    from drumscribe.offline.generator import GeneratorConfig, train_generator
+
+    if not 2 <= args.knobs <= 8:
+        raise DrumscribeError(f"--knobs {args.knobs}: expected 2 to 8")
+    if args.epochs < 1:
+        raise DrumscribeError(f"--epochs {args.epochs}: expected at least 1")
+    if not args.data_dir.is_dir():
+        raise DrumscribeError(f"DATA_DIR '{args.data_dir}' is not a folder")
+    if args.out.is_dir():
+        raise DrumscribeError(f"-o '{args.out}' is a folder; expected a file path")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    config = GeneratorConfig(epochs=args.epochs, n_knobs=args.knobs, seed=args.seed)
+    try:
+        record = train_generator(args.data_dir, args.out, config, progress=lambda row: print(
+            f"epoch {row['epoch']}: L1 {row['l1']:.4f}, KL {row['kl']:.2f} ({row['seconds']:.0f} s)", flush=True))
+    except (ValueError, OSError) as exc:
+        raise DrumscribeError(" ".join(str(exc).split())) from None
+    print(f"wrote '{args.out}' ({record['examples']} one-shots, {record['train_seconds']:.0f} s)")
     return EXIT_OK
 
 

@@ -40,14 +40,15 @@ class GeneratorConfig:
     n_knobs: int = 4  # the bottleneck: knobs a user turns
     knob_limit: float = 3.0  # knobs range over [-limit, limit]
     hidden: int = 96  # channels of the convolutions
-    epochs: int = 60
+    epochs: int = 30
     batch_size: int = 32
-    learning_rate: float = 2e-3
+    learning_rate: float = 3e-3
     kl_weight: float = 3e-3  # beta: the KL term per sample against the mean L1 error per spectrogram bin
-    kl_warmup_epochs: int = 10
+    kl_warmup_epochs: int = 5
     class_weight: float = 0.05  # the encoder's class head (cross-entropy)
     seed: int = 0
     threads: int = 2
+    max_minutes: float = 25.0  # stop after the epoch that passes this (a shared CPU can be slower than planned)
 
 
 def load_training_set(data_dir: str | Path, params: SpectrogramParams | None = None,
@@ -183,6 +184,9 @@ def train_generator(data_dir: str | Path, out_path: str | Path, config: Generato
         history.append(row)
         if progress:
             progress(row)
+        if row["seconds"] > 60 * config.max_minutes:
+            log.warning("stopped after epoch %d: past %g minutes", epoch + 1, config.max_minutes)
+            break
 
     net.eval()
     with torch.no_grad():
@@ -225,3 +229,56 @@ def _MeanAndLogits(encoder):  # noqa: N802  (a module factory, named as the clas
             return mean, logits
 
     return MeanAndLogits()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Measures (bench/generator.py, tests/test_generator.py)
+
+
+def spectral_centroid_hz(audio: np.ndarray, sample_rate_hz: int) -> float:
+    """The centroid of a sound's power spectrum (the whole sound, one FFT)."""
+    power = np.abs(np.fft.rfft(np.asarray(audio, dtype=np.float64))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / sample_rate_hz)
+    return float((freqs * power).sum() / max(power.sum(), 1e-20))
+
+
+def waveform_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two waveforms, sample by sample over the shorter's length."""
+    n = min(len(a), len(b))
+    a, b = np.asarray(a[:n], np.float64), np.asarray(b[:n], np.float64)
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / max(np.sqrt((a * a).sum() * (b * b).sum()), 1e-20))
+
+
+def spectrogram_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Mean absolute difference of model spectrograms (values in [0, 1]): a (n_bins, n_frames) or a batch
+    against b (m, n_bins, n_frames) -> (m,) or (n, m)."""
+    a = np.asarray(a, np.float32)
+    b = np.asarray(b, np.float32).reshape(len(b), -1)
+    if a.ndim == 2:
+        return np.abs(b - a.reshape(1, -1)).mean(axis=1)
+    return np.stack([np.abs(b - x.reshape(1, -1)).mean(axis=1) for x in a])
+
+
+def take_groups(names) -> dict:
+    """Training samples that are takes of one drum: velocity layers of one kit instrument (names
+    '<class>/<kit>__<instrument>-<layer>' as render-oneshots writes them, or '... vel<v>' of a soundfont); only
+    groups of two or more. -> {instrument: [indices]}"""
+    import re
+
+    groups: dict = {}
+    for i, name in enumerate(names):
+        key = re.sub(r"-(\d+|vel-?\d+)$", "", str(name))
+        groups.setdefault(key, []).append(i)
+    return {k: v for k, v in groups.items() if len(v) > 1}
+
+
+def typical_take_distance(specs: np.ndarray, names) -> tuple:
+    """(median, count): over every training sample that has another take of its drum, the distance to its
+    nearest other take."""
+    nearest = []
+    for members in take_groups(names).values():
+        d = spectrogram_distance(specs[members], specs[members])
+        np.fill_diagonal(d, np.inf)
+        nearest.extend(d.min(axis=1).tolist())
+    return (float(np.median(nearest)) if nearest else float("nan")), len(nearest)
