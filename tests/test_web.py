@@ -180,6 +180,31 @@ def test_api_bad_input_is_one_line_and_uploads_are_removed(server, http, monkeyp
     assert reply.status == 400 and "length_s 99" in json.loads(reply.data)["error"]
 
 
+def test_api_sort_keeps_a_folder_s_paths(server, http):
+    pytest.importorskip("torch")
+    kits = Path("/usr/share/hydrogen/data/drumkits")
+    samples = sorted(kits.glob("*/*.wav"))[:2] if kits.is_dir() else []
+    if len(samples) < 2:
+        pytest.skip("no Hydrogen kits here (hydrogen-drumkits) to sort")
+    fields = [("files", ("pack/sub/a.wav", samples[0].read_bytes())),
+              ("files", ("pack/../b.wav", samples[1].read_bytes())),
+              ("files", ("pack/b.wav", samples[0].read_bytes())),  # the same path as the one before: both kept
+              ("files", ("pack/readme.txt", b"not audio"))]
+    reply = http.request("POST", server["url"] + "/api/sort", fields=fields, timeout=120)
+    assert reply.status == 200, reply.data[:300]
+    result = json.loads(reply.data)
+    assert sorted(row["file"] for row in result["rows"]) == ["pack/b-2.wav", "pack/b.wav", "pack/sub/a.wav"]
+    for row in result["rows"]:
+        assert 0.0 <= row["confidence"] <= 1.0 and row["destination"].endswith(Path(row["file"]).name)
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(http.request("GET", server["url"] + result["zip"]).data)).namelist()
+    assert sorted(n for n in names if n.endswith(".wav")) == sorted(row["destination"] for row in result["rows"])
+    reply = http.request("POST", server["url"] + "/api/sort", fields=[("files", ("x.txt", b"x"))])
+    assert reply.status == 415 and "none of the 1 files is an audio file" in json.loads(reply.data)["error"]
+
+
 def test_web_command_says_where_it_listens(tmp_path):
     """The command itself: the banner names 127.0.0.1 and who can reach it; a taken port is one line, exit 1."""
     import subprocess

@@ -285,7 +285,11 @@ def create_app(service) -> FastAPI:
                          ("", ".", "..")]
                 if not parts or Path(parts[-1]).suffix.lower() not in AUDIO_SUFFIXES:
                     continue
-                await _save_upload(item, in_dir, total, name=str(Path(*parts)))
+                name, n = Path(*parts), 1
+                while (in_dir / name).exists():  # two files of one name: both kept
+                    n += 1
+                    name = Path(*parts[:-1], f"{Path(parts[-1]).stem}-{n}{Path(parts[-1]).suffix}")
+                await _save_upload(item, in_dir, total, name=str(name))
                 kept += 1
             if not kept:
                 raise BadInput(f"none of the {len(files)} files is an audio file ({', '.join(sorted(AUDIO_SUFFIXES))})",

@@ -413,8 +413,10 @@ async function sortFiles(items) {
     }
     body.appendChild(tr);
   }
-  const classes = new Set(reply.json.rows.map((r) => r.class).filter(Boolean));
-  $("sort-summary").textContent = `${reply.json.rows.length} files, ${classes.size} classes`;
+  const rows = reply.json.rows, sorted = rows.filter((r) => r.class && r.destination.startsWith(r.class + "/"));
+  const classes = new Set(sorted.map((r) => r.class));
+  $("sort-summary").textContent = `${rows.length} files: ${sorted.length} sorted into ${classes.size} classes, `
+    + `${rows.length - sorted.length} unsure`;
   $("dl-zip").href = reply.json.zip;
   $("result-sort").hidden = false;
   document.body.dataset.sorted = String(reply.json.rows.length);
