@@ -116,6 +116,8 @@ class TorchScriptNetwork(Network):
     """A frozen TorchScript network (freeze_module): logits only, no embedding and no gate (live input uses
     neither)."""
 
+    has_embedding = False
+
     def __init__(self, frozen, config):
         self.frozen, self.config = frozen, config
 
@@ -267,8 +269,8 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
         "model_config": asdict(model.config),
         **({"member_configs": [asdict(m.config) for m in model.members]} if isinstance(model, HitEnsemble) else {}),
         "labels": list(ckpt.labels),
-        "feature_params": dict(ckpt.feature_params),
-        "onset_params": dict(ckpt.onset_params),
+        "feature_params": ckpt.feature_params.as_dict(),
+        "onset_params": ckpt.onset_params.as_dict(),
         "mel_basis": None if ckpt.mel_basis is None else torch.as_tensor(ckpt.mel_basis, dtype=torch.float32),
         "thresholds": [float(t) for t in ckpt.thresholds],
         "onset_offset_frames": float(ckpt.onset_offset_frames),

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .params import FeatureParams, OnsetParams
+
 BUNDLE_SUFFIX = ".onnx.npz"
 
 
@@ -45,6 +47,9 @@ class Network:
     config: NetworkConfig
     has_gate: bool = False
     """Whether `run_gate` exists: an ensemble's gate member (realtime.decoder.ContextParams.gate)."""
+    has_embedding: bool = True
+    """Whether `run(..., embedding=True)` gives the embedding (a frozen TorchScript copy and an ONNX bundle written
+    before it was exported do not)."""
 
     def run(self, windows: np.ndarray, *, embedding: bool = False) -> tuple:
         """(logits (batch, n_classes), embedding (batch, width) or None) of (batch, n_mels, n_frames) float32
@@ -114,6 +119,10 @@ class OnnxNetwork(Network):
     def has_gate(self) -> bool:
         return self.gate is not None
 
+    @property
+    def has_embedding(self) -> bool:
+        return "embedding" in {o.name for o in self.session.get_outputs()}
+
     def run_gate(self, windows: np.ndarray) -> np.ndarray:
         """The gate member's logits (an ensemble's bundle only), as HitEnsemble.gate_logits."""
         if self.gate_session is None:  # the first gated batch: both sessions without idle spinning from now on
@@ -180,7 +189,7 @@ def checked_fields(where: str, fields: dict, n_mels: int, n_classes: int) -> dic
         bad("feature_params.n_mels", fp["n_mels"], f"{n_mels}, the mel bands the network reads")
     if fp["hop_samples"] > fp["n_fft"]:
         bad("feature_params.hop_samples", fp["hop_samples"], f"at most n_fft ({fp['n_fft']})")
-    out["feature_params"] = dict(fp)
+    out["feature_params"] = _record(where, "feature_params", FeatureParams, fp)
 
     op = fields.get("onset_params")
     op = {} if op is None else op  # checkpoints from before they were stored: the defaults
@@ -189,7 +198,7 @@ def checked_fields(where: str, fields: dict, n_mels: int, n_classes: int) -> dic
     for key, value in op.items():
         if not (_real(value) or isinstance(value, (bool, np.bool_))):
             bad(f"onset_params.{key}", value, "a finite number or true/false")
-    out["onset_params"] = dict(op)
+    out["onset_params"] = _record(where, "onset_params", OnsetParams, op)
 
     basis = fields.get("mel_basis")
     if basis is not None:
@@ -225,6 +234,14 @@ def checked_fields(where: str, fields: dict, n_mels: int, n_classes: int) -> dic
     return out
 
 
+def _record(where: str, name: str, cls, raw: dict):
+    """The typed record (models.params) of a stored dict; CheckpointError naming the field where it is not one."""
+    try:
+        return cls.from_dict(raw)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: field '{name}': {' '.join(str(exc).split())[:200]}") from None
+
+
 def run_check(where: str, check, checkpoint) -> None:
     """The caller's own check of a loaded checkpoint (what its layer knows of the fields, see checked_fields): the
     ValueError, TypeError or KeyError it raises, whose message should name the field, becomes a CheckpointError
@@ -248,12 +265,22 @@ class Checkpoint:
 
     model: Network
     labels: list
-    feature_params: dict
-    onset_params: dict = field(default_factory=dict)
+    feature_params: FeatureParams  # a stored dict given here becomes the record (see __setattr__)
+    onset_params: OnsetParams = field(default_factory=OnsetParams)
     mel_basis: object = None  # (n_mels, n_fft//2+1) array, so inference needs no librosa
     thresholds: list = field(default_factory=list)  # per-class decision thresholds
     onset_offset_frames: float = 0.0  # true onset = onset frame end - this many frames
     extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
+
+    def __setattr__(self, name, value):
+        # the settings are typed records whoever sets them: a dict (as the files store them, or as code that
+        # builds a checkpoint by hand gives them) becomes the record here, checked by it
+        if name in _RECORDS:
+            value = _RECORDS[name].from_dict(value)
+        super().__setattr__(name, value)
+
+
+_RECORDS = {"feature_params": FeatureParams, "onset_params": OnsetParams}
 
 
 def bundle_path(checkpoint_path: str | Path) -> Path:

@@ -8,8 +8,8 @@ import numpy as np
 
 from . import DEFAULT_BLOCK_SIZE_SAMPLES, SAMPLE_RATE_HZ
 from .decoder import ContextParams, HitDecoder
-from .features import FeatureParams, LogMelSpectrogram
-from .onsets import OnsetDetector, OnsetParams
+from .features import LogMelSpectrogram
+from .onsets import OnsetDetector
 from .scorer import OnsetScorer
 from .unmix import DrumMaskStage, DrumShareStage, weights_from_extra
 
@@ -53,21 +53,19 @@ def context_params(checkpoint) -> ContextParams | None:
 
 
 def check_checkpoint(checkpoint) -> None:
-    """What the engine knows of a checkpoint's fields and models/ cannot (the drum names, FeatureParams,
-    OnsetParams, the in-song context): ValueError naming the field. The loaders' `check`
-    (models.cnn.load_checkpoint, models.runtime.load_bundle), which make it one CheckpointError line."""
+    """What the engine knows of a checkpoint's fields and models/ cannot (the drum names, the in-song context; the
+    FeatureParams and OnsetParams are typed and checked where the file is read): ValueError naming the field. The
+    loaders' `check` (models.cnn.load_checkpoint, models.runtime.load_bundle), which make it one CheckpointError
+    line."""
     from .drums import DRUMS
 
     unknown = [label for label in checkpoint.labels if label not in DRUMS]
     if unknown:
         raise ValueError(f"field 'labels' has {unknown[0]!r}; expected drums of: {', '.join(DRUMS)}")
-    for name, build in (("'feature_params'", lambda: FeatureParams(**checkpoint.feature_params)),
-                        ("'onset_params'", lambda: OnsetParams(**checkpoint.onset_params)),
-                        ("extra 'context'", lambda: context_params(checkpoint))):
-        try:
-            build()
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"field {name}: {' '.join(str(exc).split())}") from None
+    try:
+        context_params(checkpoint)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"field extra 'context': {' '.join(str(exc).split())}") from None
 
 
 def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None, profile=None) -> list:
@@ -77,8 +75,7 @@ def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None, 
     `network`: the checkpoint's network in another runtime for the scorer (realtime.live.build_live_stages).
     `profile`: a kit profile (realtime.profile.KitProfile) whose head for this checkpoint decides the calibrated
     drums, between the scorer and the decoder (realtime.profile.ProfileStage); ProfileError where it has none."""
-    fp = FeatureParams(**checkpoint.feature_params)
-    op = OnsetParams(**checkpoint.onset_params)
+    fp, op = checkpoint.feature_params, checkpoint.onset_params  # typed records (models.params)
     context = context_params(checkpoint) if scheduling.context else None
     stages = [LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=scheduling.frames_per_call),
               OnsetDetector(op, n_mels=fp.n_mels)]

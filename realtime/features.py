@@ -1,40 +1,11 @@
 """The streaming log-mel spectrogram: the one feature code path of training and inference."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
-from . import SAMPLE_RATE_HZ
+from drumscribe.models.params import FeatureParams  # noqa: F401  (the checkpoint's schema: models/)
+
 from .types import FrameBlock
-
-
-@dataclass(frozen=True)
-class FeatureParams:
-    """How audio becomes frames. Stored in every checkpoint so a model always sees what it was trained on."""
-
-    sample_rate_hz: int = SAMPLE_RATE_HZ
-    n_fft: int = 1024  # window length in samples (21.3 ms)
-    hop_samples: int = 240  # 5 ms between frames
-    n_mels: int = 64
-    fmin_hz: float = 30.0
-    fmax_hz: float = 17000.0
-    log_gain: float = 1e9  # features are log10(1 + log_gain * mel_power): the floor lies near -90 dB
-
-    def __post_init__(self):
-        if self.hop_samples <= 0 or self.n_fft < self.hop_samples:
-            raise ValueError(f"hop_samples {self.hop_samples} must be in 1..n_fft ({self.n_fft})")
-
-    @property
-    def frame_rate_hz(self) -> float:
-        return self.sample_rate_hz / self.hop_samples
-
-    def frame_end_sample(self, frame: int) -> int:
-        """The stream position (in samples) at which `frame` is complete: its last sample plus one."""
-        return (frame + 1) * self.hop_samples
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def mel_basis(params: FeatureParams) -> np.ndarray:

@@ -126,9 +126,7 @@ def freeze_for_inference(model):
 def lookahead_frames(checkpoint) -> int:
     """Frames after the onset frame that must exist before a hit is decided: the model's look-ahead, and at least
     the frame a peak-picking onset detector waits for (none for a rising-edge one)."""
-    from .onsets import OnsetParams
-
-    waits = 0 if OnsetParams(**checkpoint.onset_params).rising else 1
+    waits = 0 if checkpoint.onset_params.rising else 1
     return max(int(checkpoint.model.config.frames_after), waits)
 
 

@@ -2,35 +2,11 @@
 a rising-edge trigger that decides on the frame itself (the live models' choice)."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 
+from drumscribe.models.params import OnsetParams  # noqa: F401  (the checkpoint's schema: models/)
+
 from .types import FrameBlock
-
-
-@dataclass(frozen=True)
-class OnsetParams:
-    """Peak-picking settings. Low thresholds on purpose: the classifier rejects onsets that are no drum."""
-
-    lag_frames: int = 2  # flux compares a frame with the one this many frames earlier
-    max_bins: int = 3  # ... max-filtered over this many mel bands (vibrato/pitch-glide suppression)
-    threshold: float = 0.07  # mean positive log-mel increase a peak must exceed
-    relative_threshold: float = 1.0  # ... and this multiple of the recent mean flux
-    average_frames: int = 20  # frames in that recent mean (100 ms)
-    min_gap_frames: int = 3  # at least this many frames between onsets (15 ms)
-    rising: bool = False  # fire on the first rising frame above the thresholds instead of waiting for the peak
-    band_from_mel: int = 0  # > 0: a second flux over the mel bands from this one up (the hi-hats' band) also fires
-    band_threshold: float = 0.03  # ... when it exceeds this (and relative_threshold times its own recent mean)
-
-    def __post_init__(self):
-        if self.lag_frames < 1 or self.max_bins < 1 or self.max_bins % 2 == 0:
-            raise ValueError(f"lag_frames {self.lag_frames} must be >= 1 and max_bins {self.max_bins} odd")
-        if self.band_from_mel < 0:
-            raise ValueError(f"band_from_mel {self.band_from_mel} must be >= 0 (0: no band flux)")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class OnsetDetector:

@@ -142,8 +142,7 @@ class OnsetScorer:
         self.frames_before = cfg.frames_before
         self.frames_after = cfg.frames_after
         self.n_mels = cfg.n_mels
-        fp = checkpoint.feature_params
-        self.hop_samples = fp["hop_samples"]
+        self.hop_samples = checkpoint.feature_params.hop_samples
         if batch_frames < 1:
             raise ValueError(f"batch_frames {batch_frames} must be >= 1")
         self.batch_frames = batch_frames

@@ -189,6 +189,8 @@ def test_an_untouched_copy_of_the_bundle_loads_and_a_stale_or_damaged_one_is_pas
 ENGINE_BROKEN = [
     ("unknown-label", lambda raw: {**raw, "labels": ["cowbell", *raw["labels"][1:]]}, "'cowbell'",
      lambda m: {**m, "labels": ["cowbell", *m["labels"][1:]]}),
+]
+RECORD_BROKEN = [  # the typed records (models.params): the loaders check them themselves, with or without a check
     ("unknown-onset-key", _set_in("onset_params", "sparkle", 1), "field 'onset_params'",
      lambda m: {**m, "onset_params": {**m["onset_params"], "sparkle": 1}}),
     ("even-max-bins", _set_in("onset_params", "max_bins", 2), "max_bins 2",
@@ -213,6 +215,22 @@ def test_the_callers_check_is_a_checkpoint_error_in_both_loaders(live_raw, tmp_p
         load_bundle(pt, check=check_checkpoint)
     assert_one_line(str(error.value), f"model bundle '{bundle_path(pt)}'", needle)
     assert load_checkpoint(LIVE_MODEL_PATH, check=check_checkpoint).labels == live_raw["labels"]
+
+
+@pytest.mark.parametrize("alter, needle, alter_meta", [case[1:] for case in RECORD_BROKEN],
+                         ids=[case[0] for case in RECORD_BROKEN])
+@pytest.mark.parametrize("check", [None, check_checkpoint], ids=["no-check", "engine-check"])
+def test_a_settings_record_that_does_not_fit_is_a_checkpoint_error_in_both_loaders(live_raw, tmp_path, alter, needle,
+                                                                                   alter_meta, check):
+    path = tmp_path / "bad.pt"
+    torch.save(alter(live_raw), path)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path, check=check)
+    assert_one_line(str(error.value), f"model file '{path}'", needle)
+    pt = _bundle_beside(tmp_path, alter_meta)
+    with pytest.raises(CheckpointError) as error:
+        load_bundle(pt, check=check)
+    assert_one_line(str(error.value), f"model bundle '{bundle_path(pt)}'", needle)
 
 
 @pytest.fixture(scope="module")
