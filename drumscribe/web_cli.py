@@ -55,6 +55,12 @@ def cmd_web(args) -> int:
         raise DrumscribeError(f"--host {args.host} --port {args.port}: cannot listen there "
                               f"({exc.strerror or one_line(exc)}); expected a free port on an address of this "
                               f"machine") from None
+    import signal
+
+    from ._common import threading_is_main
+
+    if threading_is_main():  # a stop before uvicorn takes the signals over still removes the temporary folder
+        signal.signal(signal.SIGTERM, _exit_quietly)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/"
@@ -70,10 +76,17 @@ def cmd_web(args) -> int:
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stopped gracefully, then passed Ctrl-C on
+        pass
     finally:
         app.state.cleanup()
         sock.close()
+    print("drumscribe web: stopped", flush=True)
     return 0
+
+
+def _exit_quietly(signum, frame):
+    raise SystemExit(0)
 
 
 class WebService:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import sys
 import threading
@@ -218,15 +219,25 @@ def test_web_command_says_where_it_listens(tmp_path):
     taken.close()
     assert run.returncode == 1
     assert run.stderr.count("\n") == 1 and f"--port {port}: cannot listen there" in run.stderr
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("drumscribe-web-*"))
     proc = subprocess.Popen([sys.executable, "-m", "drumscribe", "web", "--port", "0", "--no-browser"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
+        time.sleep(1.0)  # serving by now
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        out, err = proc.communicate(timeout=30)
     finally:
-        proc.terminate()
-        proc.wait(20)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
     assert line.startswith("drumscribe web: serving on http://127.0.0.1:")
     assert "only this machine can reach it" in line
+    assert proc.returncode == 0 and out.strip() == "drumscribe web: stopped", (out, err)
+    assert "Traceback" not in err
+    assert set(Path(tempfile.gettempdir()).glob("drumscribe-web-*")) <= before  # its temporary folder removed
 
 
 @pytest.mark.skipif(bool(GENERATOR_MISSING), reason=GENERATOR_MISSING or "-")
