@@ -429,6 +429,15 @@ def test_page_generate_knob_changes_the_sound(server, browser):
                             f"return s !== '{first}' && s", 60, "a new sound")
     assert second != first
     assert browser.execute_script("return state.generate.looping && !!state.generate.source")
+    browser.find_element("id", "gen-save").click()  # the sound saved: downloaded as a WAV and listed
+    deadline = time.monotonic() + 30
+    while not list(browser.downloads.glob("*-1.wav")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    saved = list(browser.downloads.glob("*-1.wav"))
+    assert len(saved) == 1, list(browser.downloads.iterdir())
+    url = browser.execute_script("return state.generate.url")
+    assert saved[0].read_bytes() == urllib3.PoolManager().request("GET", server["url"] + url).data
+    assert browser.execute_script("return document.querySelectorAll('#saved li').length") == 1
     kit = Path("/usr/share/hydrogen/data/drumkits")
     sample = next(iter(sorted(kit.glob("*/*.wav"))), None) if kit.is_dir() else None
     if sample is not None:  # a sample dropped sets the class and knobs from it, and the sound follows
