@@ -42,7 +42,7 @@ def cmd_web(args) -> int:
 
         from drumscribe.web.app import create_app
     except ModuleNotFoundError as exc:
-        raise DrumscribeError(f"drumscribe web needs {exc.name}, which is not installed here; install it with: "
+        raise DrumscribeError(f"needs {exc.name}, which is not installed here; install it with: "
                               f"pip install 'drumscribe[web]'") from None
     import socket
 

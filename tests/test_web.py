@@ -206,6 +206,17 @@ def test_api_sort_keeps_a_folder_s_paths(server, http):
     assert reply.status == 415 and "none of the 1 files is an audio file" in json.loads(reply.data)["error"]
 
 
+def test_web_without_fastapi_says_what_to_install():
+    import subprocess
+
+    code = ("import sys; sys.modules['fastapi'] = None; from drumscribe.cli import main; "
+            "sys.exit(main(['web', '--no-browser', '--port', '0']))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert run.stderr == ("drumscribe web: needs fastapi, which is not installed here; install it "
+                          "with: pip install 'drumscribe[web]'\n")
+
+
 def test_web_command_says_where_it_listens(tmp_path):
     """The command itself: the banner names 127.0.0.1 and who can reach it; a taken port is one line, exit 1."""
     import subprocess

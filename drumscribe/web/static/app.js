@@ -390,6 +390,11 @@ async function sortFiles(items) {
   if (state.info && !state.info.sort.available) { showMessage(state.info.sort.reason); return; }
   const audio = items.filter((i) => AUDIO_TYPES.some((s) => i.path.toLowerCase().endsWith(s)));
   if (!audio.length) { showMessage(`none of the ${items.length} files is audio (${AUDIO_TYPES.join(", ")})`); return; }
+  const limit = state.info ? state.info.max_upload_mb : 200, bytes = audio.reduce((n, i) => n + i.file.size, 0);
+  if (bytes > limit * 1024 * 1024) {
+    showMessage(`the ${audio.length} files (${(bytes / 1e6).toFixed(0)} MB) are over the upload limit of ${limit} MB; sort them in parts`);
+    return;
+  }
   const job = newJob(), form = new FormData();
   audio.forEach((i) => form.append("files", i.file, i.path));
   form.append("min_confidence", $("min-confidence").value);
