@@ -175,6 +175,8 @@ def test_api_bad_input_is_one_line_and_uploads_are_removed(server, http, monkeyp
 
     uploads = server["app"].state.store.root / "uploads"
     assert uploads.is_dir() and list(uploads.iterdir()) == []  # every upload folder removed after its request
+    schema = json.loads(http.request("GET", url + "/api/openapi.json").data)
+    assert {"/api/transcribe", "/api/generate", "/api/sort", "/api/encode"} <= set(schema["paths"])
     reply = http.request("GET", url + "/api/results/0000/drums.mid")
     assert reply.status == 404 and "not here" in json.loads(reply.data)["error"]
     reply = http.request("GET", url + "/api/generate?class=snare&length_s=99")
@@ -362,6 +364,8 @@ def test_page_transcribe_drop_roll_download(server, browser, cli_outputs):
     assert [p.name for p in mids] == ["example.mid"]
     assert _notes(mids[0]) == _notes(cli_outputs / "x.mid")
 
+    resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
+    assert resources and all(r.startswith(server["url"] + "/") for r in resources), resources  # nothing from outside
     browser.find_element("id", "play-both").click()  # renders the audition, then plays both with the playhead
     _wait(browser, "return state.playing && state.playing.which === 'both' && "
                    "(audioContext().currentTime - state.playing.at) > 1.0", 120, "playing both")

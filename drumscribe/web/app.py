@@ -137,7 +137,7 @@ def create_app(service) -> FastAPI:
         yield
         store.cleanup()
 
-    app = FastAPI(title="drumscribe web", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json",
+    app = FastAPI(title="drumscribe web", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json",  # no CDN page
                   lifespan=lifespan)
     app.state.cleanup = store.cleanup
     app.state.store = store
