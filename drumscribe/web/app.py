@@ -28,6 +28,8 @@ MAX_UPLOAD_MB = 200
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 1024 * 1024
 MAX_RESULTS = 12
 """Results kept for download (the oldest go first); each is a few files of a few hundred kB."""
+MAX_JOBS = 200
+"""Progress reports kept for GET /api/progress/{job} (the oldest go first)."""
 MAX_GENERATE_S = 10.0
 AUDIO_SUFFIXES = {".mp3", ".wav", ".flac", ".ogg", ".aif", ".aiff"}
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -61,8 +63,17 @@ class _Store:
     def __init__(self):
         self.root = Path(tempfile.mkdtemp(prefix="drumscribe-web-"))
         self.results: OrderedDict[str, Path] = OrderedDict()
-        self.progress: dict[str, dict] = {}
+        self.progress: OrderedDict[str, dict] = OrderedDict()  # job -> stage and fraction, the last MAX_JOBS
         self.lock = threading.Lock()
+
+    def report(self, job: str, stage: str, fraction: float) -> None:
+        if not job:
+            return
+        with self.lock:
+            self.progress[job[:64]] = {"stage": stage, "fraction": round(fraction, 3)}
+            self.progress.move_to_end(job[:64])
+            while len(self.progress) > MAX_JOBS:
+                self.progress.popitem(last=False)
 
     def new_upload_dir(self) -> Path:
         path = self.root / "uploads" / uuid.uuid4().hex
@@ -171,7 +182,8 @@ def create_app(service) -> FastAPI:
 
     @app.get("/api/progress/{job}")
     def progress(job: str):
-        return store.progress.get(job, {"stage": "unknown", "fraction": 0.0})
+        with store.lock:
+            return store.progress.get(job, {"stage": "unknown", "fraction": 0.0})
 
     # -- transcribe ----------------------------------------------------------------------------------------------
     @app.post("/api/transcribe")
@@ -181,18 +193,15 @@ def create_app(service) -> FastAPI:
 
         title = _safe_name(audio.filename, "audio")
         _check_audio_name(title)
-        job = job[:64]
         upload = store.new_upload_dir()
         key, out_dir = store.new_result()
         try:
-            if job:
-                store.progress[job] = {"stage": "uploading", "fraction": 0.0}
+            store.report(job, "uploading", 0.0)
             path = await _save_upload(audio, upload, [0], name="input" + Path(title).suffix.lower())
             (out_dir / "drum_map.txt").write_text(drum_map)
 
             def report(fraction: float) -> None:
-                if job:
-                    store.progress[job] = {"stage": "transcribing", "fraction": round(fraction, 3)}
+                store.report(job, "transcribing", fraction)
 
             result = await run_in_threadpool(service.transcribe, path, out_dir, title=title, drum_map=drum_map,
                                              progress=report)
@@ -201,8 +210,7 @@ def create_app(service) -> FastAPI:
             raise
         finally:
             shutil.rmtree(upload, ignore_errors=True)
-            if job:
-                store.progress[job] = {"stage": "done", "fraction": 1.0}
+            store.report(job, "done", 1.0)
         stem = Path(title).stem
         if "application/json" not in request.headers.get("accept", ""):
             return FileResponse(out_dir / "drums.mid", media_type="audio/midi", filename=f"{stem}.mid")
@@ -296,8 +304,7 @@ def create_app(service) -> FastAPI:
                                415)
 
             def report(done: int, count: int) -> None:
-                if job:
-                    store.progress[job[:64]] = {"stage": "sorting", "fraction": round(done / max(1, count), 3)}
+                store.report(job, "sorting", done / max(1, count))
 
             sorted_dir = out_dir / "sorted"
             rows = await run_in_threadpool(service.sort, in_dir, sorted_dir, min_confidence=min_confidence,
@@ -309,6 +316,7 @@ def create_app(service) -> FastAPI:
             raise
         finally:
             shutil.rmtree(upload, ignore_errors=True)
+            store.report(job, "done", 1.0)
         return {"id": key, "rows": rows, "zip": f"/api/results/{key}/sorted.zip?name=sorted.zip"}
 
     return app
