@@ -363,6 +363,13 @@ def test_page_transcribe_drop_roll_download(server, browser, cli_outputs):
     mids = list(browser.downloads.glob("*.mid"))
     assert [p.name for p in mids] == ["example.mid"]
     assert _notes(mids[0]) == _notes(cli_outputs / "x.mid")
+    # the example's hits (examples/example.txt): most annotated onsets have a note within 50 ms, and the notes lie
+    # on annotated onsets
+    onsets = [float(line.split()[0]) for line in (ROOT / "examples" / "example.txt").read_text().splitlines()
+              if line.strip()]
+    times = [t for t, _, _ in _notes(mids[0])]
+    assert sum(min(abs(t - a) for t in times) <= 0.05 for a in onsets) >= 0.85 * len(onsets)
+    assert sum(min(abs(t - a) for a in onsets) <= 0.05 for t in times) >= 0.95 * len(times)
 
     resources = browser.execute_script("return performance.getEntriesByType('resource').map(r => r.name)")
     assert resources and all(r.startswith(server["url"] + "/") for r in resources), resources  # nothing from outside
