@@ -51,6 +51,7 @@ def cmd_web(args) -> int:
         sock = socket.socket(infos[0][0], socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(infos[0][4])
+        sock.listen(128)  # a browser that comes before uvicorn waits in the queue instead of being refused
     except OSError as exc:
         raise DrumscribeError(f"--host {args.host} --port {args.port}: cannot listen there "
                               f"({exc.strerror or one_line(exc)}); expected a free port on an address of this "
