@@ -1,13 +1,16 @@
-"""The settings a checkpoint stores beside its network, as typed records: how audio becomes frames (FeatureParams)
-and how onsets are picked (OnsetParams). They live in models/ because a checkpoint file is their schema (models
-imports nothing of the project); realtime.features and realtime.onsets use them as they are.
+"""The settings a checkpoint stores beside its network, as typed records: how audio becomes frames
+(FeatureParams), how onsets are picked (OnsetParams) and how scores become hits (DecodingParams, with
+VelocityParams); the rest of a checkpoint's `extra` is its training record (models.runtime.Checkpoint.training).
+They live in models/ because a checkpoint file is their schema (models imports nothing of the project);
+realtime.features and realtime.onsets use them as they are.
 
 Each record reads like a mapping too (`params["hop_samples"]`, `{**params}`, `dict(params)`), as the stored files
 hold them: a dict of the same fields.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import math
+from dataclasses import asdict, dataclass, field, fields
 
 SAMPLE_RATE_HZ = 48000
 """The rate every stage runs at (drumscribe.realtime.SAMPLE_RATE_HZ, the same number): FeatureParams' default."""
@@ -95,3 +98,70 @@ class OnsetParams(_Record):
             raise ValueError(f"lag_frames {self.lag_frames} must be >= 1 and max_bins {self.max_bins} odd")
         if self.band_from_mel < 0:
             raise ValueError(f"band_from_mel {self.band_from_mel} must be >= 0 (0: no band flux)")
+
+
+VELOCITY_FRAMES = 5
+"""A hit's level: the loudest of this many frames from its onset frame (checkpoints without a fitted measure)."""
+
+
+@dataclass(frozen=True)
+class VelocityParams(_Record):
+    """How a hit's level is measured (realtime.scorer.LoudnessMeter): the loudest ("max") or the energy ("sum") of
+    its drum's band over `frames` frames from the onset frame, plus the drum's offset in dB (`offsets_db`, over the
+    engine's own; fitted by `drumscribe train calibrate --write`, which also records what it fitted on)."""
+
+    frames: int = VELOCITY_FRAMES
+    reduce: str = "max"
+    offsets_db: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.reduce not in ("max", "sum"):
+            raise ValueError(f"velocity measure '{self.reduce}' is not max or sum")
+        if isinstance(self.frames, bool) or not isinstance(self.frames, int) or self.frames < 1:
+            raise ValueError(f"velocity measure frames {self.frames!r} must be a whole number >= 1")
+        if not isinstance(self.offsets_db, dict) or not all(
+                isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for k, v in self.offsets_db.items()):
+            raise ValueError("velocity offsets_db must map drum names to finite numbers of dB")
+
+    @classmethod
+    def of_stored(cls, raw) -> VelocityParams:
+        """The measure of a stored `extra["velocity"]` (None or {}: the defaults); its other keys (what it was
+        fitted on) are the training record's."""
+        raw = raw or {}
+        if not isinstance(raw, dict):
+            raise TypeError(f"expected a dict of the velocity measure, got {type(raw).__name__}")
+        return cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
+
+
+DECODING_KEYS = ("context", "velocity", "drum_share", "drum_mask")
+"""The keys of a stored checkpoint's `extra` that change what the engine does; the others are its training record
+(what it was trained and tuned on, how long, its scores) and how its weights are stored (`weights_dtype`)."""
+
+
+@dataclass(frozen=True)
+class DecodingParams:
+    """How a checkpoint's scores become hits, as stored beside its network: each drum's threshold, where the true
+    onset lies before the onset frame's end, the in-song context decoding (the fields of
+    realtime.decoder.ContextParams, or None), the velocity measure, and the drum share and drum mask stages
+    (realtime.unmix, or None; the shipped models use neither)."""
+
+    thresholds: tuple
+    onset_offset_frames: float = 0.0
+    context: dict | None = None
+    velocity: VelocityParams = field(default_factory=VelocityParams)
+    drum_share: dict | None = None
+    drum_mask: dict | None = None
+
+    @classmethod
+    def of_stored(cls, thresholds, onset_offset_frames: float, extra: dict) -> DecodingParams:
+        """From a checkpoint's stored fields; TypeError or ValueError naming the part that is wrong."""
+        for name in ("context", "drum_share", "drum_mask"):
+            if extra.get(name) is not None and not isinstance(extra[name], dict):
+                raise TypeError(f"extra '{name}' is a {type(extra[name]).__name__}; expected a dict")
+        try:
+            velocity = VelocityParams.of_stored(extra.get("velocity"))
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"extra 'velocity': {exc}") from None
+        return cls(tuple(float(t) for t in thresholds), float(onset_offset_frames), extra.get("context"), velocity,
+                   extra.get("drum_share"), extra.get("drum_mask"))

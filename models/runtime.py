@@ -17,10 +17,11 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
-from .params import FeatureParams, OnsetParams
+from .params import DECODING_KEYS, DecodingParams, FeatureParams, OnsetParams
 
 BUNDLE_SUFFIX = ".onnx.npz"
 
@@ -231,6 +232,10 @@ def checked_fields(where: str, fields: dict, n_mels: int, n_classes: int) -> dic
     if not isinstance(extra, dict):
         bad("extra", extra, "a dict (the training record)")
     out["extra"] = dict(extra)
+    try:
+        DecodingParams.of_stored(out["thresholds"], out["onset_offset_frames"], out["extra"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: field {' '.join(str(exc).split())[:200]}") from None
     return out
 
 
@@ -270,7 +275,19 @@ class Checkpoint:
     mel_basis: object = None  # (n_mels, n_fft//2+1) array, so inference needs no librosa
     thresholds: list = field(default_factory=list)  # per-class decision thresholds
     onset_offset_frames: float = 0.0  # true onset = onset frame end - this many frames
-    extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
+    extra: dict = field(default_factory=dict)  # as stored: the decoding settings (DECODING_KEYS) and the record
+
+    @property
+    def decoding(self) -> DecodingParams:
+        """How this checkpoint's scores become hits (thresholds, onset offset, in-song context, velocity measure,
+        drum share and mask), typed: what the engine reads."""
+        return DecodingParams.of_stored(self.thresholds, self.onset_offset_frames, self.extra)
+
+    @property
+    def training(self) -> MappingProxyType:
+        """The training record (read-only): everything in `extra` that does not change what the engine does (data,
+        device, time, scores, what the thresholds were tuned on, how the weights are stored)."""
+        return MappingProxyType({k: v for k, v in self.extra.items() if k not in DECODING_KEYS})
 
     def __setattr__(self, name, value):
         # the settings are typed records whoever sets them: a dict (as the files store them, or as code that

@@ -33,7 +33,7 @@ def ensemble(paths, member_classes: dict | None = None, half: bool = False) -> o
             raise ValueError(f"'{path}' is an ensemble already: give its members")
         if ckpt.labels != first.labels:
             raise ValueError(f"'{path}' has labels {ckpt.labels}, the first model {first.labels}")
-        if ckpt.extra.get("drum_mask") != first.extra.get("drum_mask"):
+        if ckpt.decoding.drum_mask != first.decoding.drum_mask:
             raise ValueError(f"'{path}' reads the spectrogram behind another drum mask than the first model, or "
                              "behind one where it does not (offline.unmix): the members must read the same input")
         if ckpt.feature_params != first.feature_params or not np.array_equal(ckpt.mel_basis, first.mel_basis):

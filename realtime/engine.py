@@ -48,7 +48,7 @@ OFFLINE = Scheduling(frames_per_call=64, batch_frames=400, context=True)
 def context_params(checkpoint) -> ContextParams | None:
     """The in-song context decoding a checkpoint's thresholds were tuned for (offline.tune_thresholds --context),
     or None."""
-    raw = checkpoint.extra.get("context")
+    raw = checkpoint.decoding.context
     return None if raw is None else ContextParams(**raw)
 
 
@@ -79,11 +79,11 @@ def build_stages(checkpoint, scheduling: Scheduling = OFFLINE, *, network=None, 
     context = context_params(checkpoint) if scheduling.context else None
     stages = [LogMelSpectrogram(fp, checkpoint.mel_basis, frames_per_call=scheduling.frames_per_call),
               OnsetDetector(op, n_mels=fp.n_mels)]
-    share = checkpoint.extra.get("drum_share")
+    share = checkpoint.decoding.drum_share
     if context is not None and context.stem_thresholds and share:  # thresholds chosen by how drum-alone the song is
         stages.append(DrumShareStage(weights_from_extra(share["mask"]), every=share["every"],
                                      group_frames=share["group_frames"]))
-    mask = checkpoint.extra.get("drum_mask")
+    mask = checkpoint.decoding.drum_mask
     if mask:  # the network was trained behind a drum mask (realtime.unmix): it reads the song's drums
         stages.append(DrumMaskStage(weights_from_extra(mask), group_frames=256 if scheduling.context else 1,
                                     hop_samples=fp.hop_samples))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drumscribe.models.params import VELOCITY_FRAMES
 from drumscribe.models.runtime import Network
 
 from .features import mel_centers_hz
@@ -36,23 +37,16 @@ _LOUDNESS_OFFSET_DB = {
 }
 
 
-VELOCITY_FRAMES = 5  # a hit's level: the loudest of this many frames from its onset frame (as before a checkpoint
-# carried its own measure; see velocity_measure)
-
-
 def velocity_measure(checkpoint) -> tuple:
-    """(frames, reduce, offsets_db) of the checkpoint's velocity measure: its level is the loudest ("max") or the
-    energy ("sum") of its drum's band over `frames` frames from the onset frame (as many as its window holds), plus
-    the drum's offset. `checkpoint.extra["velocity"]` carries them where
-    `drumscribe train calibrate --write` fitted them for that checkpoint; otherwise the loudest
-    of 5 frames with _LOUDNESS_OFFSET_DB."""
-    v = (getattr(checkpoint, "extra", None) or {}).get("velocity") or {}
-    reduce = v.get("reduce", "max")
-    if reduce not in ("max", "sum"):
-        raise ValueError(f"velocity measure '{reduce}' is not max or sum")
+    """(frames, reduce, offsets_db) of the checkpoint's velocity measure (models.params.VelocityParams, in
+    `checkpoint.decoding`): its level is the loudest ("max") or the energy ("sum") of its drum's band over `frames`
+    frames from the onset frame (as many as its window holds), plus the drum's offset: those
+    `drumscribe train calibrate --write` fitted for that checkpoint over _LOUDNESS_OFFSET_DB; without them the
+    loudest of VELOCITY_FRAMES (5) frames with _LOUDNESS_OFFSET_DB."""
+    measure = checkpoint.decoding.velocity
     offsets = dict(_LOUDNESS_OFFSET_DB)
-    offsets.update(v.get("offsets_db", {}))
-    return int(v.get("frames", VELOCITY_FRAMES)), reduce, offsets
+    offsets.update(measure.offsets_db)
+    return measure.frames, measure.reduce, offsets
 
 
 MAX_ONSETS_PER_RUN = 64

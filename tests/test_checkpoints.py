@@ -128,3 +128,39 @@ def test_an_ensemble_has_a_gate_through_the_protocol():
     with torch.inference_mode():
         want = ensemble.gate_logits(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(ensemble.run_gate(x), want, atol=1e-6)
+
+
+def test_the_decoding_settings_and_the_training_record_are_apart():
+    from drumscribe.models.params import DECODING_KEYS, DecodingParams, VelocityParams
+
+    raw = torch.load(DEFAULT_MODEL_PATH, map_location="cpu", weights_only=True)
+    checkpoint = load_checkpoint(DEFAULT_MODEL_PATH)
+    decoding = checkpoint.decoding
+    assert isinstance(decoding, DecodingParams) and isinstance(decoding.velocity, VelocityParams)
+    assert decoding.thresholds == pytest.approx(raw["thresholds"])
+    assert decoding.onset_offset_frames == pytest.approx(raw["onset_offset_frames"])
+    assert decoding.context == raw["extra"]["context"]
+    stored = raw["extra"]["velocity"]
+    assert (decoding.velocity.frames, decoding.velocity.reduce) == (stored["frames"], stored["reduce"])
+    assert decoding.velocity.offsets_db == stored["offsets_db"]
+    assert set(checkpoint.training) == set(raw["extra"]) - set(DECODING_KEYS)
+    assert "data" in checkpoint.training and "context" not in checkpoint.training
+    with pytest.raises(TypeError):
+        checkpoint.training["data"] = None  # read-only: the stored `extra` is what a writer changes
+    live = load_checkpoint(LIVE_MODEL_PATH).decoding
+    assert live.context is None and live.velocity == VelocityParams()  # none stored: the engine's defaults
+
+
+@pytest.mark.parametrize("velocity, needle", [({"reduce": "mean"}, "'mean'"), ({"frames": 0}, "frames 0"),
+                                              ({"frames": 2.5}, "frames 2.5"), ({"offsets_db": {"kick": "loud"}},
+                                                                                 "offsets_db"), ("x", "str")])
+def test_a_stored_velocity_measure_that_does_not_fit_is_one_line_at_load(tmp_path, velocity, needle):
+    from drumscribe.models.runtime import CheckpointError
+
+    raw = torch.load(LIVE_MODEL_PATH, map_location="cpu", weights_only=True)
+    path = tmp_path / "bad.pt"
+    torch.save({**raw, "extra": {**raw["extra"], "velocity": velocity}}, path)
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(path)
+    text = str(error.value)
+    assert "\n" not in text and f"model file '{path}'" in text and "extra 'velocity'" in text and needle in text
