@@ -84,8 +84,7 @@ def build_live_stages(checkpoint, *, profile=None) -> list:
     from .engine import LIVE, build_stages
 
     network = compile_for_live(checkpoint.model)
-    if profile is not None and profile.head_for(checkpoint).embedding and not (
-            hasattr(network, "run_numpy_with_embedding") or hasattr(network, "forward_with_embedding")):
+    if profile is not None and profile.head_for(checkpoint).embedding and not network.has_embedding:
         network = checkpoint.model.eval()  # the head reads the embedding, which the compiled form does not give
     return build_stages(checkpoint, LIVE, network=network, profile=profile)
 
