@@ -15,6 +15,7 @@ from torch import nn
 
 from . import WEIGHTS_DIR
 from ._atomic import atomic_path
+from .runtime import CheckpointError  # one error for every checkpoint file: a drum-hit model or a one-shot classifier
 
 DEFAULT_ONESHOT_MODEL_PATH = WEIGHTS_DIR / "oneshot.pt"
 """The shipped one-shot drum sample classifier (package data)."""
@@ -107,10 +108,6 @@ class OneShotCheckpoint:
     feature_params: dict  # the front end's parameters (FeatureParams fields plus the one-shot window)
     mel_basis: object = None  # (n_mels, n_fft//2+1) array
     extra: dict = field(default_factory=dict)  # training record: data, device, time, scores
-
-
-class CheckpointError(ValueError):
-    """A file that is not a one-shot checkpoint; the message is one line for the user."""
 
 
 def save_checkpoint(path: str | Path, ckpt: OneShotCheckpoint) -> None:

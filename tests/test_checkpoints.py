@@ -164,3 +164,9 @@ def test_a_stored_velocity_measure_that_does_not_fit_is_one_line_at_load(tmp_pat
         load_checkpoint(path)
     text = str(error.value)
     assert "\n" not in text and f"model file '{path}'" in text and "extra 'velocity'" in text and needle in text
+
+
+def test_one_error_for_every_checkpoint_file():
+    from drumscribe.models import oneshot, runtime
+
+    assert oneshot.CheckpointError is runtime.CheckpointError
