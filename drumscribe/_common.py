@@ -98,8 +98,9 @@ def file_threads() -> int:
 
 
 def load_model(path: str, *, threads: int = 1):
-    """A checkpoint, every field checked (models/ and the engine's own check): its ONNX twin when one was written
-    from this very file (no torch to import), else the .pt."""
+    """A checkpoint (models.runtime.Checkpoint: typed settings and a Network), every field checked (models/ and the
+    engine's own check): its ONNX twin when one was written from this very file (no torch to import), else the
+    .pt."""
     from drumscribe.models import DEFAULT_MODEL_PATH
     from drumscribe.models.runtime import CheckpointError, load_bundle
     from drumscribe.realtime.engine import check_checkpoint

@@ -37,12 +37,12 @@ def measure(checkpoint, kits, grooves: int, seed: int = 3, frames: int | None = 
             reduce: str | None = None) -> list:
     """(drum, played velocity, measured level in dB without offset) of every hit found as the drum played."""
     from drumscribe.realtime.engine import transcribe_array
-    from drumscribe.realtime.features import FeatureParams, log_mel
+    from drumscribe.realtime.features import log_mel
     from drumscribe.realtime.scorer import LoudnessMeter
 
     from .render import generate_pattern, load_kit, render_hits
 
-    fp = FeatureParams(**checkpoint.feature_params)
+    fp = checkpoint.feature_params
     # the checkpoint's loudness bands, with the offsets to fit at zero
     changes = {"offsets_db": {}, **({"frames": frames} if frames else {}), **({"reduce": reduce} if reduce else {})}
     meter = LoudnessMeter.for_checkpoint(checkpoint, **changes)

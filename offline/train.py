@@ -542,8 +542,8 @@ def _train(cfg: TrainConfig, group: Distributed | None, device=None) -> dict:
         copy = HitCNN(model_cfg)
         copy.load_state_dict(state)
         copy.eval()
-        save_checkpoint(cfg.out, Checkpoint(model=copy, labels=labels, feature_params=fp_.as_dict(),
-                                            onset_params=op_.as_dict(), mel_basis=mel_basis(fp_),
+        save_checkpoint(cfg.out, Checkpoint(model=copy, labels=labels, feature_params=fp_,
+                                            onset_params=op_, mel_basis=mel_basis(fp_),
                                             thresholds=list(thresholds), onset_offset_frames=offset_frames,
                                             extra=extra))
         return extra

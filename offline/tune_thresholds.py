@@ -281,7 +281,7 @@ def tune_checkpoint(args, parser) -> int:
             check_writable(args.out)
         except OutputPathError as exc:
             parser.error(f"-o: {exc}")
-    onset = {**OnsetParams().as_dict(), **checkpoint.onset_params}  # settings newer than the checkpoint: default
+    onset = checkpoint.onset_params.as_dict()  # every field (a file's missing ones at their defaults)
     for item in args.onset:
         name, _, value = item.partition("=")
         if name not in onset:
