@@ -74,7 +74,7 @@ def transcribe(audio, checkpoint, *, live: bool, profile=None) -> list:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--kit", default=HELD_OUT_KITS[0], help=f"kit spec (default: {HELD_OUT_KITS[0]})")
-    ap.add_argument("--seed", type=int, default=7, help="the groove's seed (the take's is seed + 1000)")
+    ap.add_argument("--seeds", default="7,8,9", help="the grooves' seeds, pooled (the take's is 1000 + the first)")
     ap.add_argument("--tempo", type=float, default=112.0)
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--no-profile", action="store_true", help="only the figures without a profile")
@@ -87,16 +87,19 @@ def main() -> None:
 
     kit = load_kit(args.kit)
     file_model, live_model = load_model(str(DEFAULT_MODEL_PATH)), load_model(str(LIVE_MODEL_PATH))
-    rng = np.random.default_rng(args.seed)
-    hits, duration = generate_pattern(rng, bars=args.bars, tempo_bpm=args.tempo, style="groove",
-                                      drums_available=kit.drums)
-    groove = render(hits, kit, duration, rng)
-    counts = {d: sum(h.drum == d and h.labelled for h in hits) for d in SCORED}
-    print(f"kit {args.kit}, groove seed {args.seed}, {args.bars} bars at {args.tempo:g} BPM: "
+    seeds = [int(x) for x in args.seeds.split(",")]
+    grooves = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        hits, duration = generate_pattern(rng, bars=args.bars, tempo_bpm=args.tempo, style="groove",
+                                          drums_available=kit.drums)
+        grooves.append((hits, render(hits, kit, duration, rng)))
+    counts = {d: sum(h.drum == d and h.labelled for hits, _ in grooves for h in hits) for d in SCORED}
+    print(f"kit {args.kit}, groove seeds {args.seeds}, {args.bars} bars at {args.tempo:g} BPM: "
           + ", ".join(f"{d} {n}" for d, n in counts.items()))
     profile = None
     if not args.no_profile:
-        take_rng = np.random.default_rng(args.seed + 1000)
+        take_rng = np.random.default_rng(seeds[0] + 1000)
         take_hits, take_duration = calibration_take(kit, take_rng)
         take = render(take_hits, kit, take_duration, take_rng)
         t0 = time.perf_counter()
@@ -111,10 +114,23 @@ def main() -> None:
             Path(args.save_profile).write_text(json.dumps(data, indent=1))
     for live, model in ((True, live_model), (False, file_model)):
         for prof in (None, profile) if profile is not None else (None,):
-            rows = drum_f(hits, transcribe(groove, model, live=live, profile=prof))
+            rows = pooled([drum_f(hits, transcribe(audio, model, live=live, profile=prof)) for hits, audio in grooves])
             print(f"{'live' if live else 'file'} {'profile' if prof is not None else 'none   '} "
                   f"F {rows['pooled']['f']:.3f}  "
-                  + " ".join(f"{d} {r['f']:.2f}" for d, r in rows.items() if d != "pooled"))
+                  + " ".join(f"{d} {r['f']:.2f}" for d, r in rows.items() if d != "pooled" and r["n_ref"]))
+
+
+def pooled(tracks: list) -> dict:
+    """drum_f rows summed over grooves (tp, n_ref, n_est), F recomputed: a micro average."""
+    out = {}
+    for rows in tracks:
+        for name, r in rows.items():
+            acc = out.setdefault(name, {"tp": 0, "n_ref": 0, "n_est": 0})
+            for k in acc:
+                acc[k] += r[k]
+    for acc in out.values():
+        acc["f"] = 2 * acc["tp"] / max(acc["n_ref"] + acc["n_est"], 1)
+    return out
 
 
 if __name__ == "__main__":

@@ -24,7 +24,11 @@ import numpy as np
 from .drums import DRUMS
 
 PROFILE_VERSION = 1
-HEAD_L2 = 1.0  # the heads' L2 penalty on standardised features (per sample, as the mean log loss)
+# The heads' L2 penalty on standardised features (as the summed log loss over the examples): strong where the
+# embedding gives hundreds of features, which a take's few hundred examples would otherwise fit too closely. Chosen
+# on one held-out kit (TimGM6mb, groove seed 3); bench/calibrate.py reports on the other (Colombo).
+HEAD_L2 = 1.0
+HEAD_L2_EMBEDDING = 100.0
 
 
 class ProfileError(ValueError):
@@ -44,7 +48,7 @@ def model_key(checkpoint) -> str:
 @dataclass(frozen=True)
 class Head:
     """One network's per-kit head: q = sigmoid(((x - mean) / scale) @ weights + bias) for the drums in `drums`, x
-    the onset's logits followed (embedding=True) by its unit embedding."""
+    the onset's `features` (its logits, levels and, embedding=True, its unit embedding)."""
 
     labels: tuple
     drums: tuple
@@ -53,21 +57,42 @@ class Head:
     scale: np.ndarray
     weights: np.ndarray  # (features, drums)
     bias: np.ndarray  # (drums,)
+    thresholds: np.ndarray  # (drums,) the network's decision the head corrects: its score starts at
+    # logit(p) - logit(threshold), so that a head of zero weights decides as the network alone
 
-    def probabilities(self, probs: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
-        x = features(probs, embedding if self.embedding else None)
+    def prior(self, probs: np.ndarray) -> np.ndarray:
+        """logit(p) - logit(threshold) of the head's drums: the network's own decision, as a score."""
+        p = np.clip(np.asarray(probs, dtype=np.float64)[:, [self.labels.index(d) for d in self.drums]], 1e-6,
+                    1.0 - 1e-6)
+        t = self.thresholds
+        return np.log(p / (1.0 - p)) - np.log(t / (1.0 - t))
+
+    def probabilities(self, probs: np.ndarray, embedding: np.ndarray | None, levels_db: np.ndarray) -> np.ndarray:
+        x = features(probs, embedding if self.embedding else None, levels_db)
         if x.shape[1] != len(self.mean):
             raise ProfileError(f"profile: the network gives {x.shape[1]} features, the profile's head expects "
                                f"{len(self.mean)}")
-        z = ((x - self.mean) / self.scale) @ self.weights + self.bias
+        z = ((x - self.mean) / self.scale) @ self.weights + self.bias + self.prior(probs)
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def features(probs: np.ndarray, embedding: np.ndarray | None) -> np.ndarray:
-    """An onset's features for a head: its logits, then its unit embedding where given."""
+def decision_thresholds(checkpoint) -> tuple:
+    """The thresholds a checkpoint's file decoding decides at (its in-song context's where it has them)."""
+    context = checkpoint.extra.get("context") or {}
+    return tuple(context.get("thresholds") or checkpoint.thresholds)
+
+
+def features(probs: np.ndarray, embedding: np.ndarray | None, levels_db: np.ndarray) -> np.ndarray:
+    """An onset's features for a head: its logits; every drum's band level (realtime.scorer.LoudnessMeter) less
+    the loudest of them (the sound's spectral shape, whatever the stroke's strength), and the loudest; then its
+    unit embedding where given. (n, 2 drums + 1 [+ width])."""
     p = np.clip(np.asarray(probs, dtype=np.float64), 1e-6, 1.0 - 1e-6)
-    logits = np.log(p / (1.0 - p))
-    return logits if embedding is None else np.concatenate([logits, np.asarray(embedding, np.float64)], axis=1)
+    levels = np.asarray(levels_db, dtype=np.float64)
+    loudest = levels.max(axis=1, keepdims=True)
+    parts = [np.log(p / (1.0 - p)), levels - loudest, loudest]
+    if embedding is not None:
+        parts.append(np.asarray(embedding, np.float64))
+    return np.concatenate(parts, axis=1)
 
 
 @dataclass(frozen=True)
@@ -153,11 +178,16 @@ def profile_from_dict(data, path="") -> KitProfile:
         n = len(labels)
         _check(mean.ndim == 1 and len(mean) >= n and scale.shape == mean.shape and w.shape[0] == len(mean), path,
                f"{where}: mean, scale and each drum's weights must be {len(mean)} numbers alike (at least {n})")
-        _check(bool(m["embedding"]) == (len(mean) > n), path,
+        _check(bool(m["embedding"]) == (len(mean) > 2 * n + 1) and len(mean) >= 2 * n + 1, path,
                f"{where}: 'embedding' is {m['embedding']!r} but the head has {len(mean)} features for {n} drums")
         _check(np.isfinite(w).all() and np.isfinite(b).all() and np.isfinite(mean).all() and (scale > 0).all(),
                path, f"{where}: weights, bias and mean must be finite and scale > 0")
-        heads[key] = Head(tuple(labels), tuple(weights), bool(m["embedding"]), mean, scale, w, b)
+        thresholds = m.get("thresholds")
+        _check(isinstance(thresholds, dict) and set(thresholds) == set(weights)
+               and all(isinstance(t, (int, float)) and 0 < t < 1 for t in thresholds.values()), path,
+               f"{where}: 'thresholds' must be an object over the weights' drums, each 0 < t < 1")
+        heads[key] = Head(tuple(labels), tuple(weights), bool(m["embedding"]), mean, scale, w, b,
+                          np.array([float(thresholds[d]) for d in weights]))
         names[key] = str(m.get("name", ""))
     return KitProfile(tuple(sequence), offsets, heads, names, str(path))
 
@@ -194,7 +224,7 @@ class ProfileStage:
     def process(self, scores):
         if scores is None or not len(scores.onsets):
             return scores
-        q = np.clip(self.head.probabilities(scores.probs, scores.embedding), 1e-9, 1 - 1e-9)
+        q = np.clip(self.head.probabilities(scores.probs, scores.embedding, scores.levels_db), 1e-9, 1 - 1e-9)
         probs = np.array(scores.probs, dtype=np.float64)
         probs[:, self.columns] = 1.0 / (1.0 + np.exp(-(np.log(q / (1.0 - q)) + self.shift)))
         levels = scores.levels_db + self.offsets_db if self.offsets_db.any() else scores.levels_db
@@ -250,28 +280,29 @@ def score_audio(audio: np.ndarray, checkpoint, *, embedding: bool, block_size_sa
     return times[order], probs[order], None if emb is None else emb[order], levels[order]
 
 
-RISE_DB = 4.0  # a take's onset is a stroke where the audio's slope has this much more power in the RISE_S after it
-RISE_S = (0.015, 0.045)  # ... than in the 45 ms before it (a ringing drum's tail gives onset candidates too)
+RISE_DB = 4.0  # a take's onset is a stroke where the audio's slope has this much more power around it
+RISE_AFTER_S = (-0.01, 0.02)  # (from the onset: the detector's time may be a frame or two off the attack)
+RISE_BEFORE_S = (-0.07, -0.02)  # than before it (a ringing drum's tail gives onset candidates too)
 HIT_PROBABILITY = 0.3  # ... or where the network gives some drum this much (a soft attack on a ringing cymbal)
+SOFT_RISE_DB = 0.5  # and the power rises by this much at least (a decaying tail's falls)
 QUIET_DB = 50.0  # and its power after is no more than this below the loudest stroke's
 DOUBLE_S = 0.1  # a stroke within this of the one before is the same stroke (a second onset candidate)
 
 
 def take_strokes(audio: np.ndarray, times: np.ndarray, probs: np.ndarray, rate: int) -> np.ndarray:
-    """Indices of a take's strokes among its onsets (RISE_DB, HIT_PROBABILITY, QUIET_DB, DOUBLE_S)."""
+    """Indices of a take's strokes among its onsets (RISE_DB, HIT_PROBABILITY, SOFT_RISE_DB, QUIET_DB, DOUBLE_S)."""
     slope = np.diff(np.asarray(audio, dtype=np.float64), prepend=0.0) ** 2
-    after_n, before_n = int(RISE_S[0] * rate), int(RISE_S[1] * rate)
     power = np.zeros((len(times), 2))
     for i, t in enumerate(times):
-        at = int(round(t * rate))
-        power[i] = (slope[max(at, 0) : at + after_n].mean() if at < len(slope) else 0.0,
-                    slope[max(at - before_n, 0) : max(at, 1)].mean())
+        spans = [(max(int((t + a) * rate), 0), max(int((t + b) * rate), 1)) for a, b in (RISE_AFTER_S, RISE_BEFORE_S)]
+        power[i] = [slope[a:b].mean() if a < min(b, len(slope)) else 0.0 for a, b in spans]
     power += 1e-20
     rise_db = 10 * np.log10(power[:, 0] / power[:, 1])
     after_db = 10 * np.log10(power[:, 0])
     floor = after_db.max() - QUIET_DB if len(times) else 0.0
     keep = []
-    for i in np.flatnonzero(((rise_db >= RISE_DB) | (probs.max(axis=1) >= HIT_PROBABILITY)) & (after_db >= floor)):
+    soft = (probs.max(axis=1) >= HIT_PROBABILITY) & (rise_db >= SOFT_RISE_DB)
+    for i in np.flatnonzero(((rise_db >= RISE_DB) | soft) & (after_db >= floor)):
         if keep and times[i] - times[keep[-1]] < DOUBLE_S:
             continue
         keep.append(int(i))
@@ -335,8 +366,9 @@ def render_from_take(audio: np.ndarray, strokes: list, rng: np.random.Generator,
     return out, events_out
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, *, l2: float = HEAD_L2) -> tuple:
-    """(mean, scale, weights, bias) of logistic regressions, one per column of y, on features x (L-BFGS)."""
+def fit_head(x: np.ndarray, y: np.ndarray, *, l2: float = HEAD_L2, offset: np.ndarray | None = None) -> tuple:
+    """(mean, scale, weights, bias) of logistic regressions, one per column of y, on features x (L-BFGS), each
+    column's score `offset` plus the regression's (None: no offset)."""
     from scipy.optimize import minimize
 
     mean = x.mean(axis=0)
@@ -348,7 +380,7 @@ def fit_head(x: np.ndarray, y: np.ndarray, *, l2: float = HEAD_L2) -> tuple:
     def loss(theta):
         w = theta[: f * d].reshape(f, d)
         b = theta[f * d :]
-        s = z @ w + b
+        s = z @ w + b if offset is None else z @ w + b + offset
         p = 1.0 / (1.0 + np.exp(-s))
         value = np.mean(np.logaddexp(0, s) - y * s) * d + 0.5 * l2 * (w * w).sum() / n
         grad_s = (p - y) / n
@@ -364,19 +396,22 @@ def fit_head(x: np.ndarray, y: np.ndarray, *, l2: float = HEAD_L2) -> tuple:
 MATCH_S = 0.03  # an onset within this of a rendered event is that event's
 
 
-def calibrate_model(audio: np.ndarray, checkpoint, sequence, hits: int, *, seed: int = 0, name: str = "",
-                    events: int = 300) -> tuple:
-    """One network's head from a take: ({json of the head}, {drum: [stroke levels dB]}, strokes found)."""
+def training_set(audio: np.ndarray, checkpoint, sequence, hits: int, *, seed: int = 0, events: int = 300,
+                 embedding: bool | None = None) -> tuple:
+    """A head's examples from a take: (features, targets (onsets, drums), drums, {drum: [stroke levels dB]},
+    strokes found, whether the features hold the embedding (None: where the network gives one))."""
     labels = list(checkpoint.labels)
     missing = [d for d in sequence if d not in labels]
     if missing:
         raise CalibrationError(f"--sequence: drum {missing[0]!r} is not one the model reports ({', '.join(labels)})")
     rate = checkpoint.feature_params["sample_rate_hz"]
-    try:
-        times, probs, emb, levels = score_audio(audio[: rate], checkpoint, embedding=True)
-        use_embedding = True
-    except ValueError:  # an ONNX bundle written without the embedding output: the logits alone
-        use_embedding = False
+    use_embedding = embedding
+    if use_embedding is None:
+        try:
+            score_audio(audio[:rate], checkpoint, embedding=True)
+            use_embedding = True
+        except ValueError:  # an ONNX bundle written without the embedding output: no embedding
+            use_embedding = False
     times, probs, emb, levels = score_audio(audio, checkpoint, embedding=use_embedding)
     idx = take_strokes(audio, times, probs, rate)
     groups = split_take(times[idx], list(sequence), hits)
@@ -403,12 +438,12 @@ def calibrate_model(audio: np.ndarray, checkpoint, sequence, hits: int, *, seed:
     peak = np.abs(rendered).max()
     if peak > 0.99:
         rendered *= 0.99 / peak
-    r_times, r_probs, r_emb, _ = score_audio(rendered, checkpoint, embedding=use_embedding)
+    r_times, r_probs, r_emb, r_levels = score_audio(rendered, checkpoint, embedding=use_embedding)
     drums = [d for d in labels if d in set(sequence)]
     column = {d: i for i, d in enumerate(drums)}
     rows_x, rows_y = [], []
     # the take: each stroke its drum; every other onset no drum
-    x_take = features(probs, emb)
+    x_take = features(probs, emb, levels)
     for i in range(len(times)):
         y = np.zeros(len(drums))
         if i in labelled:
@@ -416,7 +451,7 @@ def calibrate_model(audio: np.ndarray, checkpoint, sequence, hits: int, *, seed:
         rows_x.append(x_take[i])
         rows_y.append(y)
     # the rendered performance: each onset the drums of the event within MATCH_S, else none
-    x_r = features(r_probs, r_emb)
+    x_r = features(r_probs, r_emb, r_levels)
     ev_t = np.array([t for t, _ in rendered_events])
     for i, t in enumerate(r_times):
         y = np.zeros(len(drums))
@@ -426,13 +461,27 @@ def calibrate_model(audio: np.ndarray, checkpoint, sequence, hits: int, *, seed:
                 y[column[d]] = 1.0
         rows_x.append(x_r[i])
         rows_y.append(y)
-    mean, scale, w, b = fit_head(np.array(rows_x), np.array(rows_y))
+    return np.array(rows_x), np.array(rows_y), drums, level_db, len(idx), use_embedding
+
+
+def calibrate_model(audio: np.ndarray, checkpoint, sequence, hits: int, *, seed: int = 0, name: str = "",
+                    events: int = 300) -> tuple:
+    """One network's head from a take: ({json of the head}, {drum: [stroke levels dB]}, strokes found)."""
+    labels = list(checkpoint.labels)
+    x, y, drums, level_db, strokes, use_embedding = training_set(audio, checkpoint, sequence, hits, seed=seed,
+                                                                 events=events)
+    column = {d: i for i, d in enumerate(drums)}
+    thresholds = decision_thresholds(checkpoint)
+    t = np.array([thresholds[labels.index(d)] for d in drums])
+    prior = x[:, [labels.index(d) for d in drums]] - np.log(t / (1.0 - t))
+    mean, scale, w, b = fit_head(x, y, l2=HEAD_L2_EMBEDDING if use_embedding else HEAD_L2, offset=prior)
     head = {"name": name, "labels": labels, "embedding": use_embedding,
-            "trained_on": {"take_onsets": len(times), "rendered_onsets": len(r_times)},
+            "trained_on": {"onsets": len(x), "with_a_drum": int((y.sum(axis=1) > 0).sum())},
             "mean": _rounded(mean), "scale": _rounded(scale),
             "weights": {d: _rounded(w[:, column[d]]) for d in drums},
-            "bias": {d: round(float(b[column[d]]), 6) for d in drums}}
-    return head, level_db, len(idx)
+            "bias": {d: round(float(b[column[d]]), 6) for d in drums},
+            "thresholds": {d: round(float(t[column[d]]), 6) for d in drums}}
+    return head, level_db, strokes
 
 
 def _rounded(values) -> list:

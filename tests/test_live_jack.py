@@ -154,11 +154,11 @@ def _run_live(server, audio, model_path, tmp, *, port_name, extra=(), kill_serve
     return notes, code, err.text, (record, events), xruns
 
 
-def _transcribe_live(wav, model_path, tmp) -> list:
+def _transcribe_live(wav, model_path, tmp, extra=()) -> list:
     """(onset_s, emitted_s, drum, note) of every hit `drumscribe transcribe --live` finds."""
     events = tmp / "file.csv"
     process = _drumscribe(["transcribe", "--live", wav, "-o", tmp / "file.mid", "--events", events, "--model",
-                           model_path, "--no-progress"], dict(os.environ))
+                           model_path, "--no-progress", *extra], dict(os.environ))
     out, err = process.communicate(timeout=RUN_TIMEOUT_S)
     assert process.returncode in (0, 3), err
     return _read_events(events)
@@ -282,7 +282,7 @@ def test_ring_buffer_wraps_and_refuses_overflow():
     assert ring.available() == 2
 
 
-def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
+def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path, extra=()):
     """Play the groove into `drumscribe live` through JACK, check the notes against its events, its take and
     `transcribe --live`; returns (note-ons, true hits, model path, rate)."""
     import mido
@@ -306,7 +306,7 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
         try:
             with JackServer(rate_hz=rate_hz, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
                 notes, code, stderr, (record, events), xrun_s = _run_live(server, audio, model_path, tmp_path,
-                                                                          port_name=f"ds{rate_hz}")
+                                                                          port_name=f"ds{rate_hz}", extra=extra)
         except (RuntimeError, TimeoutError) as exc:
             # a server or drumscribe that did not come up: on a stalled machine PortAudio once found no JACK device
             failed_starts += 1
@@ -338,7 +338,7 @@ def _end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     assert len(take) >= len(notes) - sum(1 for a, b in zip(live_hits, live_hits[1:]) if a[0] == b[0] and a[3] == b[3])
 
     # the same notes as transcribe --live on the same audio, each sent as soon as it was decided
-    file_hits = _transcribe_live(wav, model_path, tmp_path)
+    file_hits = _transcribe_live(wav, model_path, tmp_path, extra)
     # at 48 kHz the clip starts on a period boundary, which is a frame boundary of the live front end (128-sample
     # hop), so both runs see the same frames; a 44.1 kHz clip, resampled, starts anywhere within a frame, and hits
     # whose onset flux or class probability lies at a threshold fall either way (measured: 78-81 % matched)
@@ -376,6 +376,31 @@ def test_live_jack_end_to_end(rate_hz, groove_hits_audio, live_model, tmp_path):
     assert clear.sum() >= 20, f"only {clear.sum()} of {len(notes)} notes clear of xruns"
     # random weights fire on onsets, though also on some of a drum's decay
     assert np.median(delays[clear]) <= bound_s
+
+
+@pytest.mark.slow
+def test_live_jack_end_to_end_with_profile(groove_hits_audio, live_model, tmp_path):
+    """`drumscribe live --profile` through JACK: a kit profile made by `drumscribe calibrate` (a take of kick and
+    snare on the groove's kit) for the live-shaped model; its notes are those of `transcribe --live --profile` on
+    the same audio, as without a profile, and the profile changes what is heard (not a profile that does nothing)."""
+    from drumscribe.offline.render import Hit, load_kit, render_hits
+
+    kit = load_kit(KIT)
+    rng = np.random.default_rng(5)
+    take = [Hit(0.5 + 6.0 * g + 0.5 * k, drum, 100) for g, drum in enumerate(("kick", "snare")) for k in range(8)]
+    audio = render_hits(take, kit, duration_s=take[-1].time_s + 1.5, rng=rng)
+    wav = _write_wav(tmp_path / "take.wav", (0.5 * audio / np.abs(audio).max()).astype(np.float32), SAMPLE_RATE_HZ)
+    model_path, _ = live_model
+    profile = tmp_path / "kit.json"
+    done = subprocess.run([sys.executable, "-m", "drumscribe", "calibrate", str(wav), "--sequence", "kick,snare",
+                           "--model", str(model_path), "-o", str(profile)], capture_output=True, text=True,
+                          cwd=REPO, timeout=RUN_TIMEOUT_S)
+    assert done.returncode == 0, done.stderr
+    file_hits = _end_to_end(SAMPLE_RATE_HZ, groove_hits_audio, live_model, tmp_path,
+                            extra=("--profile", profile))[4]  # the notes as transcribe --live --profile's
+    (tmp_path / "plain").mkdir()
+    plain = _transcribe_live(tmp_path / "groove.wav", model_path, tmp_path / "plain")
+    assert [(d, n) for _, _, d, n in file_hits] != [(d, n) for _, _, d, n in plain]
 
 
 LIVE_F_GOAL = 0.8
