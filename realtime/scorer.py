@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drumscribe.models.params import VELOCITY_FRAMES
+from drumscribe.models.params import VELOCITY_FRAMES, FeatureParams
 from drumscribe.models.runtime import Network
 
 from .features import mel_centers_hz
@@ -58,7 +58,7 @@ class LoudnessMeter:
     their energy ("sum"), in the drum's band (_LOUDNESS_BANDS_HZ), plus its offset (_LOUDNESS_OFFSET_DB, or those the
     checkpoint carries: velocity_measure)."""
 
-    def __init__(self, feature_params: dict, labels, *, frames: int = VELOCITY_FRAMES, reduce: str = "max",
+    def __init__(self, feature_params: FeatureParams, labels, *, frames: int = VELOCITY_FRAMES, reduce: str = "max",
                  offsets_db: dict | None = None):
         if reduce not in ("max", "sum"):
             raise ValueError(f"velocity measure '{reduce}' is not max or sum")
