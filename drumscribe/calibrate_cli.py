@@ -12,7 +12,19 @@ def add_calibrate_command(commands) -> None:
         description="Read a take in which each drum of --sequence is played --hits times in turn (a pause of at "
                     "least twice the gap between strokes before the next drum), and write a kit profile (JSON) "
                     "that transcribe, transcribe --live and live take with --profile.")
-    c.add_argument("take", metavar="TAKE", help="the calibration take (wav, flac, mp3, ogg)")
+    c.add_argument("take", metavar="TAKE", nargs="?",
+                   help="the calibration take (wav, flac, mp3, ogg); with --live, also where the take is kept "
+                        "(optional)")
+    c.add_argument("--live", action="store_true",
+                   help="record the take from the live input, drum by drum: a prompt for each drum, its strokes "
+                        "counted, the next drum once --hits are played and a second is quiet")
+    c.add_argument("--input", metavar="DEVICE",
+                   help="--live: audio input, index or name substring from 'drumscribe devices' (default: the "
+                        "system's)")
+    c.add_argument("--input-channel", type=int, default=1, metavar="N", help="--live: the input channel (default: 1)")
+    c.add_argument("--sample-rate", type=int, metavar="HZ", help="--live: input sample rate (default: the device's)")
+    c.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
+                   help="--live: give up when a drum is not done in this long (default: 120)")
     c.add_argument("--sequence", required=True, metavar="DRUM,DRUM,...",
                    help="the drums in the order they are played (names as in 'drumscribe drum-maps')")
     c.add_argument("--hits", type=int, default=8, metavar="N", help="strokes of each drum (default: 8)")
@@ -44,11 +56,21 @@ def cmd_calibrate(args) -> int:
     from drumscribe.realtime.sinks import atomic_output
     from drumscribe.realtime.sources import AudioInputError, FileSource
 
-    try:
-        source = FileSource(args.take, block_size_samples=65536, sample_rate_hz=SAMPLE_RATE_HZ)
-        audio = np.concatenate([np.asarray(b, dtype=np.float64) for b in source] or [np.zeros(0)])
-    except AudioInputError as exc:
-        raise DrumscribeError(str(exc)) from None
+    if args.live:
+        audio = _record_take(args, sequence)
+        if args.take:
+            import soundfile as sf
+
+            with atomic_output(args.take) as tmp:
+                sf.write(str(tmp), audio.astype(np.float32), SAMPLE_RATE_HZ, format="WAV")
+    elif not args.take:
+        raise DrumscribeError("calibrate: give the TAKE to read, or --live to record it")
+    else:
+        try:
+            source = FileSource(args.take, block_size_samples=65536, sample_rate_hz=SAMPLE_RATE_HZ)
+            audio = np.concatenate([np.asarray(b, dtype=np.float64) for b in source] or [np.zeros(0)])
+        except AudioInputError as exc:
+            raise DrumscribeError(str(exc)) from None
     if args.model:
         models = [(args.model, load_model(args.model))]
     else:
@@ -62,7 +84,7 @@ def cmd_calibrate(args) -> int:
     try:
         data = calibrate(audio, models, sequence, hits=args.hits, take_name=args.take, velocity=args.velocity)
     except CalibrationError as exc:
-        raise DrumscribeError(f"{args.take}: {exc}") from None
+        raise DrumscribeError(f"{args.take or 'the live take'}: {exc}") from None
     with atomic_output(args.output) as tmp:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
     counts = ", ".join(f"{d} {v['hits']}" for d, v in data["drums"].items())
@@ -84,3 +106,62 @@ def profile_option(args, checkpoint=None):
     except ProfileError as exc:
         raise DrumscribeError(f"--profile: {exc}") from None
     return profile
+
+
+PAUSE_S = 3.0  # silence put between the drums of a live take, so that its groups stand apart
+
+
+def _record_take(args, sequence):
+    """The take from the live input, drum by drum (prompts on stdout), at the engine rate, PAUSE_S of silence
+    between drums."""
+    import threading
+    import time
+
+    import numpy as np
+
+    from drumscribe.realtime import SAMPLE_RATE_HZ
+    from drumscribe.realtime.live import RING_SECONDS, AudioInput, LiveInputError, LiveStats, RingBuffer
+    from drumscribe.realtime.profile import StrokeCounter
+
+    from .live_cli import _setup_threads
+
+    _setup_threads()
+    try:
+        audio_input = AudioInput(args.input, channel=args.input_channel, sample_rate_hz=args.sample_rate,
+                                 block_size_samples=256)
+    except LiveInputError as exc:
+        raise DrumscribeError(f"calibrate --live: {exc}") from None
+    rate = int(audio_input.sample_rate_hz)
+    ring, stats, wake = RingBuffer(int(RING_SECONDS * rate)), LiveStats(), threading.Event()
+    block = np.zeros(256, dtype=np.float32)
+    parts = []
+    with audio_input:
+        audio_input.start(ring, stats, wake)
+        for number, drum in enumerate(sequence, start=1):
+            counter = StrokeCounter(rate)
+            print(f"[{number}/{len(sequence)}] play {drum} {args.hits} times, then wait", flush=True)
+            started, said = time.monotonic(), 0
+            while True:
+                wake.wait(0.05)
+                wake.clear()
+                while ring.available() >= len(block) and ring.read_into(block):
+                    counter.add(block)
+                if audio_input.gone:
+                    raise DrumscribeError("calibrate --live: the audio input went away; nothing written")
+                strokes = counter.strokes_s()
+                if len(strokes) != said:
+                    said = len(strokes)
+                    print(f"  {drum}: {said}", flush=True)
+                heard_s = counter.samples / rate
+                if said >= args.hits and heard_s - strokes[-1] >= 1.0:
+                    break
+                if time.monotonic() - started > args.timeout:
+                    raise DrumscribeError(f"calibrate --live: {drum}: {said} of {args.hits} strokes heard in "
+                                          f"{args.timeout:g} s; nothing written")
+            parts += [counter.audio(), np.zeros(int(PAUSE_S * rate))]
+    audio = np.concatenate(parts)
+    if rate != SAMPLE_RATE_HZ:
+        import soxr
+
+        audio = soxr.resample(audio, rate, SAMPLE_RATE_HZ, quality="HQ")
+    return np.asarray(audio, dtype=np.float64)

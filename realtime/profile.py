@@ -309,6 +309,51 @@ def take_strokes(audio: np.ndarray, times: np.ndarray, probs: np.ndarray, rate: 
     return np.array(keep, dtype=np.int64)
 
 
+class StrokeCounter:
+    """Counts the strokes of audio as it arrives (`drumscribe calibrate --live`), by the rise rule of take_strokes
+    without a network: 5 ms frames of the slope's power, a stroke where the frames around one hold RISE_DB more
+    than those before, no more than QUIET_DB below the loudest stroke and above `floor_db` (dB of mean square),
+    DOUBLE_S apart. `add` keeps every sample; `count` and `last_stroke_s` read them all again (a take is short)."""
+
+    def __init__(self, rate: int, floor_db: float = -70.0):
+        self.rate = rate
+        self.floor_db = floor_db
+        self.hop = max(1, int(0.005 * rate))
+        self.chunks = []
+        self.samples = 0
+
+    def add(self, block: np.ndarray) -> None:
+        self.chunks.append(np.asarray(block, dtype=np.float64).copy())
+        self.samples += len(block)
+
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self.chunks) if self.chunks else np.zeros(0)
+
+    def strokes_s(self) -> list:
+        x = self.audio()
+        n = len(x) // self.hop
+        if n < 16:
+            return []
+        slope = np.diff(x, prepend=0.0)[: n * self.hop] ** 2
+        power = slope.reshape(n, self.hop).mean(axis=1) + 1e-20
+        total = np.concatenate([[0.0], np.cumsum(power)])
+        i = np.arange(14, n - 4)
+        after = (total[i + 4] - total[i - 2]) / 6  # -10 ms to +20 ms
+        before = (total[i - 4] - total[i - 14]) / 10  # -70 ms to -20 ms
+        after_db = 10 * np.log10(after)
+        rise = after_db - 10 * np.log10(before)
+        candidates = i[(rise >= RISE_DB) & (after_db >= self.floor_db)]
+        if not len(candidates):
+            return []
+        loudest = after_db[candidates - 14].max()
+        out = []
+        for k in candidates[after_db[candidates - 14] >= loudest - QUIET_DB]:
+            t = k * self.hop / self.rate
+            if not out or t - out[-1] >= DOUBLE_S:
+                out.append(t)
+        return out
+
+
 def split_take(times: np.ndarray, sequence, hits: int) -> list:
     """The strokes' times split into len(sequence) groups, in order, at the longest gaps: [(drum, index array)].
     CalibrationError (one line) where the groups do not stand apart or a group's count is far from `hits`."""

@@ -403,6 +403,42 @@ def test_live_jack_end_to_end_with_profile(groove_hits_audio, live_model, tmp_pa
     assert [(d, n) for _, _, d, n in file_hits] != [(d, n) for _, _, d, n in plain]
 
 
+@pytest.mark.slow
+def test_calibrate_live_through_jack(live_model, tmp_path):
+    """`drumscribe calibrate --live`: a take of 8 kicks, then 8 snares, played into the live input through JACK; the
+    command prompts for each drum, counts its strokes, moves on, and writes a profile that loads (and the take)."""
+    import json
+
+    from drumscribe.offline.render import Hit, load_kit, render_hits
+
+    kit = load_kit(KIT)
+    take = [Hit(1.0 + 7.0 * g + 0.5 * k, drum, 100) for g, drum in enumerate(("kick", "snare")) for k in range(8)]
+    audio = render_hits(take, kit, duration_s=take[-1].time_s + 3.0, rng=np.random.default_rng(6))
+    audio = (0.5 * audio / np.abs(audio).max()).astype(np.float32)
+    model_path, _ = live_model
+    profile, kept = tmp_path / "kit.json", tmp_path / "take.wav"
+    with JackServer(rate_hz=SAMPLE_RATE_HZ, period=PERIOD, log_path=tmp_path / "jackd.log") as server:
+        process = _drumscribe(["calibrate", "--live", "--sequence", "kick,snare", "--model", model_path,
+                               "--timeout", "60", "-o", profile, kept], server.env)
+        out, err = _Reader(process.stdout), _Reader(process.stderr)
+        with Harness(server) as harness:
+            deadline = time.monotonic() + 60
+            while not (ports := harness.client.get_ports("PortAudio", is_audio=True, is_input=True)):
+                assert process.poll() is None and time.monotonic() < deadline, err.text
+                time.sleep(0.1)
+            harness.client.connect(harness.out, ports[0])
+            time.sleep(0.3)
+            harness.play(audio)
+            process.wait(timeout=RUN_TIMEOUT_S)
+        out.thread.join(5)
+        err.thread.join(5)
+    assert process.returncode == 0, err.text
+    assert "[1/2] play kick 8 times" in out.text and "[2/2] play snare 8 times" in out.text, out.text
+    data = json.loads(profile.read_text())
+    assert {d: v["hits"] for d, v in data["drums"].items()} == {"kick": 8, "snare": 8}, out.text
+    assert kept.is_file()
+
+
 LIVE_F_GOAL = 0.8
 """The kick/snare/hi-hat F the live issue asks of the live model through JACK on the groove (not reached yet)."""
 
