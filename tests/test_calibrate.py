@@ -93,10 +93,13 @@ def test_calibrate_cli_bad_sequence_is_one_line(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="open: on this take and groove the profile lowers F (live 0.591 -> 0.536, "
+                   "file 0.726 -> 0.577: the groove's closed hi-hats become open ones); issue 32 item 3")
 def test_profile_from_a_held_out_take_lifts_a_groove(tmp_path):
-    """A take and a groove (another seed) rendered on the held-out TimGM6mb kit (the bench reports on Colombo):
-    the profile must not lower the pooled F over the drums live (measured on seed 3: 0.604 -> 0.671) and the file's
-    must stay within 0.05 (0.875 -> 0.833 there). Bars fixed from the tuning kit, not from this CI figure."""
+    """A take and a groove (another seed) rendered on the held-out Colombo kit: the profile lifts the pooled F over
+    the individual drums by 0.03 at least, live and from the file. bench/calibrate.py measured +0.10 live and +0.08
+    from the file on three grooves of this kit (seeds 7-9); these bars were fixed from those figures, before this
+    test's own were seen. It fails today (see the xfail reason): the bars stay, the method is what must improve."""
     sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "bench"))
     import calibrate as bench
 
@@ -105,7 +108,7 @@ def test_profile_from_a_held_out_take_lifts_a_groove(tmp_path):
     from drumscribe.offline.render import generate_pattern, load_kit
     from drumscribe.realtime.profile import calibrate
 
-    kit = load_kit("sf2:/usr/share/sounds/sf2/TimGM6mb.sf2:128:0")
+    kit = load_kit("hydrogen:ColomboAcousticDrumkit")
     file_model, live_model = load_model(str(DEFAULT_MODEL_PATH)), load_model(str(LIVE_MODEL_PATH))
     rng = np.random.default_rng(11)
     hits, duration = generate_pattern(rng, bars=8, tempo_bpm=100, style="groove", drums_available=kit.drums)
@@ -122,5 +125,53 @@ def test_profile_from_a_held_out_take_lifts_a_groove(tmp_path):
             found = bench.transcribe(groove, model, live=live, profile=prof)
             figures[name, prof is not None] = bench.drum_f(hits, found)["pooled"]["f"]
     print(figures)
-    assert figures["live", True] >= figures["live", False] - 0.02, figures
-    assert figures["file", True] >= figures["file", False] - 0.05, figures
+    assert figures["live", True] >= figures["live", False] + 0.03, figures
+    assert figures["file", True] >= figures["file", False] + 0.03, figures
+
+
+def _head_profile(checkpoint, *, bias: float = 0.0) -> dict:
+    """A profile whose head for `checkpoint` has zero weights (it decides as the network) and `bias` on kick."""
+    from drumscribe.realtime.profile import model_key
+
+    labels = list(checkpoint.labels)
+    width = 2 * len(labels) + 1
+    drums = [d for d in labels if d in ("kick", "snare")]
+    return _profile(sequence=drums, models={model_key(checkpoint): {
+        "name": "test", "labels": labels, "embedding": False, "mean": [0.0] * width, "scale": [1.0] * width,
+        "weights": {d: [0.0] * width for d in drums}, "bias": {d: bias if d == "kick" else 0.0 for d in drums},
+        "thresholds": {d: checkpoint.thresholds[labels.index(d)] for d in drums}}})
+
+
+def _live_hits(checkpoint, audio, profile=None) -> list:
+    from drumscribe.realtime.engine import Engine
+    from drumscribe.realtime.live import build_live_stages
+    from drumscribe.realtime.sinks import CollectSink
+    from drumscribe.realtime.sources import ArraySource
+
+    collected = CollectSink()
+    Engine(build_live_stages(checkpoint, profile=profile), [collected]).run(ArraySource(audio,
+                                                                                        block_size_samples=512))
+    return [(round(h.onset_s, 6), h.drum, h.velocity) for h in collected]
+
+
+def test_a_head_of_zero_weights_decides_as_the_network_and_its_bias_acts():
+    from drumscribe._common import load_model
+    from drumscribe.models import LIVE_MODEL_PATH
+    from drumscribe.realtime.sources import FileSource
+
+    checkpoint = load_model(str(LIVE_MODEL_PATH))
+    audio = np.concatenate(list(FileSource("examples/example.mp3", block_size_samples=48000)))[: 48000 * 8]
+    plain = _live_hits(checkpoint, audio)
+    assert plain == _live_hits(checkpoint, audio, profile_from_dict(_head_profile(checkpoint), "zero"))
+    louder = _live_hits(checkpoint, audio, profile_from_dict(_head_profile(checkpoint, bias=8.0), "bias"))
+    kicks = [h for h in louder if h[1] == "kick"]
+    assert len(kicks) > 2 * sum(h[1] == "kick" for h in plain), (len(kicks), len(plain))
+
+
+def test_a_profile_of_another_model_is_refused_in_one_line():
+    from drumscribe._common import load_model
+    from drumscribe.models import DEFAULT_MODEL_PATH, LIVE_MODEL_PATH
+
+    profile = profile_from_dict(_head_profile(load_model(str(LIVE_MODEL_PATH))), "kit.json")
+    with pytest.raises(ProfileError, match="was not calibrated with this model"):
+        profile.head_for(load_model(str(DEFAULT_MODEL_PATH)))
