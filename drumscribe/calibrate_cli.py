@@ -114,6 +114,7 @@ PAUSE_S = 3.0  # silence put between the drums of a live take, so that its group
 def _record_take(args, sequence):
     """The take from the live input, drum by drum (prompts on stdout), at the engine rate, PAUSE_S of silence
     between drums."""
+    import os
     import threading
     import time
 
@@ -123,9 +124,8 @@ def _record_take(args, sequence):
     from drumscribe.realtime.live import RING_SECONDS, AudioInput, LiveInputError, LiveStats, RingBuffer
     from drumscribe.realtime.profile import StrokeCounter
 
-    from .live_cli import _setup_threads
-
-    _setup_threads()
+    for name, value in (("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"), ("JACK_NO_START_SERVER", "1")):
+        os.environ.setdefault(name, value)  # as `drumscribe live`: one compute thread, never start a JACK server
     try:
         audio_input = AudioInput(args.input, channel=args.input_channel, sample_rate_hz=args.sample_rate,
                                  block_size_samples=256)
