@@ -72,7 +72,7 @@ def training_data(folder: Path) -> Path:
     return folder
 
 
-def mdb_snares(limit: int = 5):
+def mdb_snares(limit: int = 8):
     """Up to `limit` isolated snare hits (one a song) cut from the MDB dev drum stems: (name, audio, rate)."""
     import soundfile as sf
 
@@ -172,19 +172,25 @@ def main() -> int:
     typical, n_takes = typical_take_distance(specs, names)
     print(f"training set: {len(specs)} one-shots from {data}; typical distance between two takes of one drum "
           f"(median nearest other velocity layer of the same instrument, {n_takes} samples): {typical:.4f}")
-    farther = count = 0
+    farther = farther_class = count = 0
     for c in CLASSES:
+        sel = np.flatnonzero(y == g.classes.index(c))
+        typical_c, n_c = typical_take_distance(specs[sel], names[sel])
         nearest = spectrogram_distance(gen_specs[c], specs).min(axis=1)
         farther += int((nearest > typical).sum())
+        farther_class += int((nearest > typical_c).sum())
         count += len(nearest)
         print(f"  {c:13s} nearest training sample: median {np.median(nearest):.4f}, min {nearest.min():.4f}; "
-              f"farther than a take: {int((nearest > typical).sum())}/{len(nearest)}")
+              f"farther than a take: {int((nearest > typical).sum())}/{len(nearest)}; two takes of a {c} "
+              f"({n_c} samples): {typical_c:.4f}, farther than that: {int((nearest > typical_c).sum())}/"
+              f"{len(nearest)}")
     print(f"generated sounds farther from every training sample than two takes of one drum: {farther}/{count} = "
-          f"{farther / count:.3f}")
+          f"{farther / count:.3f} (all drums' takes), {farther_class}/{count} = {farther_class / count:.3f} "
+          f"(takes of the same class)")
 
     # 3. --like real snare hits
     if (MDB / "class_pp").is_dir():
-        snare_total = snare_ok = 0
+        snare_total = snare_ok = clear_ok = clear_total = 0
         for name, audio, rate in mdb_snares():
             drum, knobs = g.encode(audio, rate)
             rng = np.random.default_rng(0)
@@ -193,21 +199,25 @@ def main() -> int:
                 k = np.clip(knobs + 0.5 * rng.standard_normal(g.n_knobs), *g.knob_range)
                 labels.append(classify(clf, g.generate(drum, knobs=k, seed=s)[0], g.sample_rate_hz))
             ok = sum(lab == "snare" for lab in labels)
+            itself = classify(clf, audio, rate)
             snare_ok, snare_total = snare_ok + ok, snare_total + len(labels)
-            print(f"  --like MDB snare {name}: the hit itself is classified {classify(clf, audio, rate)}, encoded "
+            if itself == "snare":
+                clear_ok, clear_total = clear_ok + ok, clear_total + len(labels)
+            print(f"  --like MDB snare {name}: the hit itself is classified {itself}, encoded "
                   f"as {drum}; variations classified snare {ok}/{len(labels)}")
         if snare_total:
-            print(f"--like real snare hits give snares: {snare_ok}/{snare_total} = {snare_ok / snare_total:.3f}")
+            print(f"--like real snare hits give snares: {snare_ok}/{snare_total} = {snare_ok / snare_total:.3f}; "
+                  f"of the hits the classifier itself calls snare: {clear_ok}/{clear_total}")
     else:
         print(f"--like real snares: skipped ({MDB} is not here)")
 
     if args.plots:
-        plots(g, sounds, specs, y)
+        plots(g, sounds, args.model)
     print(f"done in {time.monotonic() - started:.0f} s")
     return 0
 
 
-def plots(g, sounds, specs, y):
+def plots(g, sounds, model_path):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -248,7 +258,7 @@ def plots(g, sounds, specs, y):
 
     from drumscribe.models.generator import training_knobs
 
-    knobs, classes, _ = training_knobs(None)
+    knobs, classes, _ = training_knobs(model_path)
     pairs = [(0, 1), (2, 3)] if g.n_knobs >= 4 else [(0, 1)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(6.5 * len(pairs), 5.5))
     axes = np.atleast_1d(axes)

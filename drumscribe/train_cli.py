@@ -154,7 +154,7 @@ def add_train_commands(commands) -> None:
     gen.add_argument("data_dir", type=Path, metavar="DATA_DIR", help="one folder of .flac/.wav one-shots per class")
     gen.add_argument("-o", "--out", type=Path, default=Path("generator.onnx.npz"),
                      help="the bundle to write (default: generator.onnx.npz)")
-    gen.add_argument("--epochs", type=int, default=30, help="passes over the data (default: 30)")
+    gen.add_argument("--epochs", type=int, default=100, help="passes over the data (default: 100)")
     gen.add_argument("--knobs", type=int, default=4, help="the bottleneck: how many knobs, 2-8 (default: 4)")
     gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     gen.set_defaults(run=needs_torch(cmd_generator), parser=gen)

@@ -34,7 +34,8 @@ class SpectrogramParams:
     n_fft: int = 1024
     hop_samples: int = 256
     n_frames: int = 128  # 1.365 s
-    floor_db: float = -100.0  # the log-magnitude is (dB - floor) / -floor, clipped to [0, 1]
+    floor_db: float = -90.0  # the log-magnitude is (dB - floor) / (top - floor), clipped to [0, 1], where 0 dB is
+    top_db: float = 10.0  # a full-scale sine's peak bin (magnitude n_fft / 4 with the Hann window)
     griffin_lim_iterations: int = 64
 
     @property
@@ -98,15 +99,16 @@ def log_spectrogram(audio: np.ndarray, p: SpectrogramParams) -> np.ndarray:
     peak = float(np.abs(audio).max(initial=0.0))
     if peak > 0:
         audio = audio / peak
-    mag = np.abs(stft(audio, p))[: p.n_bins]
+    mag = np.abs(stft(audio, p))[: p.n_bins] / (p.n_fft / 4)
     db = 20 * np.log10(np.maximum(mag, 1e-12))
-    return np.clip((db - p.floor_db) / -p.floor_db, 0.0, 1.0).astype(np.float32)
+    return np.clip((db - p.floor_db) / (p.top_db - p.floor_db), 0.0, 1.0).astype(np.float32)
 
 
 def magnitude(log_spec: np.ndarray, p: SpectrogramParams) -> np.ndarray:
     """The (n_bins + 1, n_frames) linear magnitude of a model spectrogram (floor values become silence)."""
-    db = np.asarray(log_spec, dtype=np.float64) * -p.floor_db + p.floor_db
-    mag = np.where(log_spec > 1e-3, 10 ** (db / 20), 0.0)
+    log_spec = np.clip(np.asarray(log_spec, dtype=np.float64), 0.0, 1.0)  # the decoder's output is linear
+    db = log_spec * (p.top_db - p.floor_db) + p.floor_db
+    mag = np.where(log_spec > 1e-3, 10 ** (db / 20) * (p.n_fft / 4), 0.0)
     return np.vstack([mag, np.zeros((1, mag.shape[1]))])
 
 
@@ -144,6 +146,7 @@ class Generator:
         self.knob_range = (float(lo), float(hi))
         self.class_mean = {c: np.asarray(v, dtype=np.float64) for c, v in meta["class_mean"].items()}
         self.class_std = {c: np.asarray(v, dtype=np.float64) for c, v in meta["class_std"].items()}
+        self.draw_scale = float(meta.get("draw_scale", 1.0))  # new sounds' spread: the class's, times this
         self.meta = meta
         self._encoder = _session(encoder_onnx, threads)
         self._decoder = _session(decoder_onnx, threads)
@@ -211,9 +214,11 @@ class Generator:
     # -- the API --------------------------------------------------------------------------------------------
 
     def random_knobs(self, drum_class: str, rng: np.random.Generator) -> np.ndarray:
-        """Knobs drawn from the spread of the class's training samples (a Gaussian per class), kept in range."""
+        """Knobs drawn from the spread of the class's training samples (a Gaussian per class, its standard
+        deviations times draw_scale), kept in range."""
         self.check_class(drum_class)
-        z = self.class_mean[drum_class] + self.class_std[drum_class] * rng.standard_normal(self.n_knobs)
+        z = self.class_mean[drum_class] + self.draw_scale * self.class_std[drum_class] * rng.standard_normal(
+            self.n_knobs)
         return np.clip(z, *self.knob_range)
 
     def generate(self, drum_class: str, knobs=None, seed: int | None = None, length_s: float = 1.0):

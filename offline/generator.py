@@ -39,12 +39,13 @@ GENERATOR_CLASSES = ("kick", "snare", "rim", "clap", "hihat_closed", "hihat_open
 class GeneratorConfig:
     n_knobs: int = 4  # the bottleneck: knobs a user turns
     knob_limit: float = 3.0  # knobs range over [-limit, limit]
-    hidden: int = 96  # channels of the convolutions
-    epochs: int = 30
+    hidden: int = 128  # channels of the convolutions
+    epochs: int = 100
     batch_size: int = 32
-    learning_rate: float = 3e-3
-    kl_weight: float = 3e-3  # beta: the KL term per sample against the mean L1 error per spectrogram bin
+    learning_rate: float = 2e-3
+    kl_weight: float = 5e-4  # beta: the KL term per sample against the mean L1 error per spectrogram bin
     kl_warmup_epochs: int = 5
+    attack_weight: float = 3.0  # extra weight of the first frames' error (1 + w * exp(-frame / 8)): the attack
     class_weight: float = 0.05  # the encoder's class head (cross-entropy)
     seed: int = 0
     threads: int = 2
@@ -113,7 +114,7 @@ def build_network(config: GeneratorConfig, params: SpectrogramParams, n_classes:
                 nn.Upsample(scale_factor=2), nn.Conv1d(h // 2, h, 5, padding=2), nn.ELU(),
                 nn.Upsample(scale_factor=2), nn.Conv1d(h, h, 5, padding=2), nn.ELU(),
                 nn.Upsample(scale_factor=2), nn.Conv1d(h, h, 5, padding=2), nn.ELU(),
-                nn.Conv1d(h, bins, 1), nn.Sigmoid())
+                nn.Conv1d(h, bins, 1))  # linear: a sigmoid saturates on the floor's zeros
 
         def forward(self, knobs, drum_class):
             x = self.start(torch.cat([knobs, drum_class], dim=1))
@@ -161,6 +162,8 @@ def train_generator(data_dir: str | Path, out_path: str | Path, config: Generato
     opt = torch.optim.Adam(net.parameters(), lr=config.learning_rate)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, config.epochs)
     gen = torch.Generator().manual_seed(config.seed)
+    weight = 1 + config.attack_weight * torch.exp(-torch.arange(params.n_frames, dtype=torch.float32) / 8)
+    weight = weight / weight.mean()
     history = []
     for epoch in range(config.epochs):
         net.train()
@@ -170,7 +173,7 @@ def train_generator(data_dir: str | Path, out_path: str | Path, config: Generato
             spec, cls = xt[idx], onehot[idx]
             mean, logvar, logits = net.encoder(spec, cls)
             z = mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-            recon = (net.decoder(z, cls) - spec).abs().mean()
+            recon = ((net.decoder(z, cls) - spec).abs() * weight).mean()
             kl = 0.5 * (mean.pow(2) + logvar.exp() - 1 - logvar).sum(dim=1).mean()
             ce = torch.nn.functional.cross_entropy(logits, yt[idx])
             loss = recon + beta * kl + config.class_weight * ce
