@@ -156,7 +156,7 @@ def add_train_commands(commands) -> None:
                      help="the bundle to write (default: generator.onnx.npz)")
     gen.add_argument("--epochs", type=int, default=100, help="passes over the data (default: 100)")
     gen.add_argument("--knobs", type=int, default=4, help="the bottleneck: how many knobs, 2-8 (default: 4)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.add_argument("--seed", type=int, default=0, help="the random seed of the weights and batches (default: 0)")
     gen.set_defaults(run=needs_torch(cmd_generator), parser=gen)
 
     m = steps.add_parser("unmix", help="the drum mask: render its clips, fit it (an experiment)",
