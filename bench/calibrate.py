@@ -12,63 +12,21 @@ model and stages, 128-sample blocks) and from the file (`transcribe`), without a
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1].parent))
-
-from drumscribe.offline.evaluate import score  # noqa: E402
-from drumscribe.offline.render import HELD_OUT_KITS, Hit, generate_pattern, load_kit, render_hits  # noqa: E402
-
-SEQUENCE = ("kick", "snare", "hh_closed", "hh_open", "tom_low", "tom_mid", "tom_high", "crash", "ride")
-SCORED = SEQUENCE  # the individual drums the F pools
-
-
-def calibration_take(kit, rng, *, hits: int = 8, spacing_s: float = 0.5, pause_s: float = 2.5):
-    """(hits, duration) of a take: `hits` strokes of each drum of SEQUENCE in turn, velocities 70-115."""
-    out, t = [], 0.5
-    for drum in SEQUENCE:
-        for _ in range(hits):
-            out.append(Hit(t + rng.normal(0, 0.01), drum, int(rng.integers(70, 116))))
-            t += spacing_s
-        t += pause_s - spacing_s
-    return out, t + 1.0
-
-
-def render(hits, kit, duration, rng) -> np.ndarray:
-    audio = render_hits(hits, kit, duration_s=duration, rng=rng)
-    return (0.5 * audio / np.abs(audio).max()).astype(np.float64)
-
-
-def drum_f(played, found, drums=SCORED) -> dict:
-    """Per drum F rows and 'pooled' (micro over the drums)."""
-    ref = {d: np.sort([h.time_s for h in played if h.drum == d and h.labelled]) for d in drums}
-    est = {d: np.sort([h.onset_s for h in found if h.drum == d]) for d in drums}
-    rows = score(ref, est, classes=tuple(drums))
-    rows = {d: rows[d] for d in drums if d in rows}
-    tp = sum(r["tp"] for r in rows.values())
-    n_ref = sum(r["n_ref"] for r in rows.values())
-    n_est = sum(r["n_est"] for r in rows.values())
-    f = 2 * tp / max(n_ref + n_est, 1)
-    return {**rows, "pooled": {"f": f, "tp": tp, "n_ref": n_ref, "n_est": n_est}}
-
-
-def transcribe(audio, checkpoint, *, live: bool, profile=None) -> list:
-    from drumscribe.realtime import DEFAULT_BLOCK_SIZE_SAMPLES
-    from drumscribe.realtime.engine import OFFLINE, Engine, build_stages
-    from drumscribe.realtime.live import build_live_stages
-    from drumscribe.realtime.sinks import CollectSink
-    from drumscribe.realtime.sources import ArraySource
-
-    stages = (build_live_stages(checkpoint, profile=profile) if live
-              else build_stages(checkpoint, OFFLINE, profile=profile))
-    collected = CollectSink()
-    Engine(stages, [collected]).run(ArraySource(audio, block_size_samples=DEFAULT_BLOCK_SIZE_SAMPLES if live
-                                                else 4096))
-    return list(collected)
+from drumscribe.offline.calibration_check import (  # the take, the groove and the scoring
+    SCORED,
+    SEQUENCE,
+    calibration_take,
+    drum_f,
+    pooled,
+    render,
+    transcribe,
+)
+from drumscribe.offline.render import HELD_OUT_KITS, generate_pattern, load_kit
 
 
 def main() -> None:
@@ -118,19 +76,6 @@ def main() -> None:
             print(f"{'live' if live else 'file'} {'profile' if prof is not None else 'none   '} "
                   f"F {rows['pooled']['f']:.3f}  "
                   + " ".join(f"{d} {r['f']:.2f}" for d, r in rows.items() if d != "pooled" and r["n_ref"]))
-
-
-def pooled(tracks: list) -> dict:
-    """drum_f rows summed over grooves (tp, n_ref, n_est), F recomputed: a micro average."""
-    out = {}
-    for rows in tracks:
-        for name, r in rows.items():
-            acc = out.setdefault(name, {"tp": 0, "n_ref": 0, "n_est": 0})
-            for k in acc:
-                acc[k] += r[k]
-    for acc in out.values():
-        acc["f"] = 2 * acc["tp"] / max(acc["n_ref"] + acc["n_est"], 1)
-    return out
 
 
 if __name__ == "__main__":
