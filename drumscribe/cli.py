@@ -380,20 +380,27 @@ def _audition_original(args, live: bool):
 
 
 class _sigint_ignored:
-    """Ctrl-C is ignored inside (the engine has already stopped on the first one): the outputs get written."""
+    """Ctrl-C is ignored inside (the engine has already stopped on the first one), and a SIGTERM (a batch stopping
+    its workers) waits until the block is done: the outputs get written, all of them or none."""
 
     def __enter__(self):
         import signal
 
         self.previous = None
+        self.blocked = False
         if threading_is_main():
             self.previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if hasattr(signal, "pthread_sigmask"):
+                signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+                self.blocked = True
 
     def __exit__(self, *exc):
         import signal
 
         if self.previous is not None:
             signal.signal(signal.SIGINT, self.previous)
+        if self.blocked:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})  # a pending SIGTERM is delivered now
 
 
 def _abort_all(sinks) -> None:
