@@ -187,6 +187,18 @@ def add_events_option(parser) -> None:
                         help="also write one CSV row per hit: onset_s,emitted_s,drum,midi_note,velocity,confidence")
 
 
+def add_live_input_options(parser, *, prefix: str = "") -> None:
+    """`--input`, `--input-channel`, `--sample-rate`: the live input, as `live` and `calibrate --live` take it;
+    `prefix` heads each help (e.g. '--live: ')."""
+    parser.add_argument("--input", metavar="DEVICE",
+                        help=f"{prefix}audio input: index or name substring from 'drumscribe devices' (default: the "
+                             f"system's)")
+    parser.add_argument("--input-channel", type=int, default=1, metavar="N",
+                        help=f"{prefix}the input channel the drums are on, from 1 (default: 1)")
+    parser.add_argument("--sample-rate", type=int, metavar="HZ",
+                        help=f"{prefix}input sample rate; other than 48000 is resampled (default: the device's)")
+
+
 def add_no_progress_option(parser) -> None:
     """`--no-progress`, for every command that can show a progress bar (see `want_progress`)."""
     parser.add_argument("--no-progress", action="store_true",

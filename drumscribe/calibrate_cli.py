@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from ._common import DrumscribeError, add_model_option, load_model
+from ._common import DrumscribeError, add_live_input_options, add_model_option, load_model
 
 
 def add_calibrate_command(commands) -> None:
@@ -18,11 +18,7 @@ def add_calibrate_command(commands) -> None:
     c.add_argument("--live", action="store_true",
                    help="record the take from the live input, drum by drum: a prompt for each drum, its strokes "
                         "counted, the next drum once --hits are played and a second is quiet")
-    c.add_argument("--input", metavar="DEVICE",
-                   help="--live: audio input, index or name substring from 'drumscribe devices' (default: the "
-                        "system's)")
-    c.add_argument("--input-channel", type=int, default=1, metavar="N", help="--live: the input channel (default: 1)")
-    c.add_argument("--sample-rate", type=int, metavar="HZ", help="--live: input sample rate (default: the device's)")
+    add_live_input_options(c, prefix="--live: ")
     c.add_argument("--timeout", type=float, default=120.0, metavar="SECONDS",
                    help="--live: give up when a drum is not done in this long (default: 120)")
     c.add_argument("--sequence", required=True, metavar="DRUM,DRUM,...",

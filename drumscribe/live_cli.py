@@ -23,6 +23,7 @@ from ._common import (  # noqa: F401 (default_model_path: cli.py's transcribe im
     add_block_size_option,
     add_drum_map_option,
     add_events_option,
+    add_live_input_options,
     add_model_option,
     add_note_length_option,
     check_block_size,
@@ -57,12 +58,7 @@ def add_live_commands(commands) -> None:
         description="Listen to an audio input and send each drum hit as a General-MIDI drum note (channel 10) "
                     "on a virtual MIDI port the moment it is decided; a DAW records the port. A status line "
                     "shows input level, hits per drum, latency and dropped blocks. Ctrl-C stops.")
-    live.add_argument("--input", metavar="DEVICE",
-                      help="audio input: index or name substring from 'drumscribe devices' (default: the system's)")
-    live.add_argument("--input-channel", type=int, default=1, metavar="N",
-                      help="the input channel the drums are on, from 1 (default: 1)")
-    live.add_argument("--sample-rate", type=int, metavar="HZ",
-                      help="input sample rate; other than 48000 is resampled (default: the device's)")
+    add_live_input_options(live)
     add_block_size_option(live)
     live.add_argument("--port-name", default=DEFAULT_PORT_NAME, metavar="NAME",
                       help=f"name of the virtual MIDI port a DAW sees (default: {DEFAULT_PORT_NAME})")
@@ -104,36 +100,30 @@ def _setup_logging() -> None:
 # devices
 
 
+def _print_audio_devices(title: str, list_devices, error) -> None:
+    """One line per audio device `list_devices()` finds (the default marked *), or why there are none."""
+    print(title)
+    try:
+        rows = list_devices()
+    except error as exc:
+        rows = []
+        print(f"  (cannot be listed: {exc})")
+    if not rows:
+        print("  none (no sound card or audio server found)")
+    for row in rows:
+        mark = "*" if row["default"] else " "
+        print(f"  {mark}{row['index']:>3}  {row['name']}  ({row['hostapi']}, {row['channels']} ch, "
+              f"{row['default_rate_hz']:g} Hz)")
+
+
 def cmd_devices(args) -> int:
     _setup_threads()
     from drumscribe.realtime.live import LiveInputError, list_audio_inputs
     from drumscribe.realtime.midi_out import MidiOutputError, list_midi, resolve_api
     from drumscribe.realtime.monitor import MonitorError, list_audio_outputs
 
-    print("audio inputs:")
-    try:
-        inputs = list_audio_inputs()
-    except LiveInputError as exc:
-        inputs = []
-        print(f"  (cannot be listed: {exc})")
-    if not inputs:
-        print("  none (no sound card or audio server found)")
-    for row in inputs:
-        mark = "*" if row["default"] else " "
-        print(f"  {mark}{row['index']:>3}  {row['name']}  ({row['hostapi']}, {row['channels']} ch, "
-              f"{row['default_rate_hz']:g} Hz)")
-    print("\naudio outputs (live --monitor-output):")
-    try:
-        outputs = list_audio_outputs()
-    except MonitorError as exc:
-        outputs = []
-        print(f"  (cannot be listed: {exc})")
-    if not outputs:
-        print("  none (no sound card or audio server found)")
-    for row in outputs:
-        mark = "*" if row["default"] else " "
-        print(f"  {mark}{row['index']:>3}  {row['name']}  ({row['hostapi']}, {row['channels']} ch, "
-              f"{row['default_rate_hz']:g} Hz)")
+    _print_audio_devices("audio inputs:", list_audio_inputs, LiveInputError)
+    _print_audio_devices("\naudio outputs (live --monitor-output):", list_audio_outputs, MonitorError)
     print("\nMIDI APIs (--midi-api):")
     for row in list_midi():
         if row["available"]:
