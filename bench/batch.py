@@ -82,8 +82,8 @@ def main() -> int:
                         help="also time the batch through --ray ADDRESS (a running cluster, e.g. a local head: "
                              "ray start --head --node-ip-address=127.0.0.1 --port=6379 --num-cpus=2)")
     parser.add_argument("--one-core", action="store_true",
-                        help="also time --jobs 1 pinned to one core (what one worker does with one core, where "
-                             "--jobs 1 alone gives its one worker every core through the network's threads)")
+                        help="also time --jobs 1 pinned to one core with taskset (a check that --jobs 1 uses one "
+                             "core: the two should take the same time)")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"bench/batch.py: '{args.data}' is not a folder (the MDB dev mixes: --data DIR)")
@@ -126,7 +126,7 @@ def main() -> int:
         print()
         medians = {setting: statistics.median(w) for setting, w in walls.items()}
         for (jobs, one_core), wall in medians.items():
-            used = 1 if one_core else cores  # --jobs 1 uses every core too: its network runs on `cores` threads
+            used = 1 if one_core else min(jobs, cores)  # --jobs N uses N cores: N workers of one thread each
             per_core = audio_s / wall / used
             print(f"--jobs {jobs}{' on one core' if one_core else ''}: median {wall:.2f} s; {audio_s / wall:.1f} s "
                   f"of audio per s; per core {per_core:.1f} s/s = {per_core * 3600 / SONG_S:.0f} songs of 4 min per "
@@ -137,7 +137,7 @@ def main() -> int:
             print(f"ratio --jobs 1 / --jobs 2: {ratio:.2f}x ({verdict} the goal of {GOAL_RATIO}x)")
         if (1, True) in medians and (2, False) in medians:
             print(f"ratio --jobs 1 on one core / --jobs 2: {medians[(1, True)] / medians[(2, False)]:.2f}x (the "
-                  f"scaling of workers alone)")
+                  f"same as the ratio above when --jobs 1 keeps to one core)")
         return 0
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -38,7 +38,7 @@ PROGRESS_MIN_DURATION_S = 30.0
 """A batch with more audio than this gets a progress bar even when stderr is not a terminal (as one file does)."""
 
 MAX_ONNX_THREADS = 4
-"""A worker's ONNX Runtime threads: the cores shared out among the workers, at most this many (see file_threads)."""
+"""A worker's ONNX Runtime threads: the --jobs cores shared out among the workers, at most this many."""
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,13 @@ def file_args(args, job: Job, dests: dict, *, absolute: bool = False) -> object:
     return one
 
 
+def worker_threads(jobs: int, files: int) -> tuple:
+    """(workers, ONNX threads per worker) for `--jobs` cores and this many files: --jobs N is N cores, N workers of
+    one thread each, or with fewer files than N, one worker per file with the spare cores as threads."""
+    workers = max(1, min(jobs, files))
+    return workers, max(1, min(MAX_ONNX_THREADS, jobs // workers))
+
+
 def default_jobs() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -447,8 +454,7 @@ def _run_local(todo: list, args, per_file, worker_init, dests: dict, workers: in
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    workers = max(1, min(workers, len(todo)))
-    threads = max(1, min(MAX_ONNX_THREADS, default_jobs() // workers))
+    workers, threads = worker_threads(workers, len(todo))
     context = multiprocessing.get_context("spawn")  # no threads or locks of this process inherited
     pending = list(reversed(todo))  # popped from the end: in order
     tries = {}

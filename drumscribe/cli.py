@@ -89,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "feel (2:1) (default: 0)")
     _common.add_no_progress_option(t)
     t.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="a batch: worker processes, each loading the model once (default: the CPU count)")
+                   help="cores to use: N worker processes of one thread each, each loading the model once (fewer "
+                        "workers with more threads when there are fewer files) (default: the CPU count)")
     t.add_argument("--force", action="store_true",
                    help="a batch: transcribe every file again, also those whose outputs are complete and newer "
                         "than the input (skipped by default, so an interrupted batch resumes)")

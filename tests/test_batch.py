@@ -223,3 +223,12 @@ def test_a_worker_loads_the_model_once(tmp_path, monkeypatch):
     cli.load_model(str(model), threads=4)
     cli.load_model(str(model), threads=4)
     assert calls[2:] == [(str(model), 1)]
+
+
+def test_jobs_are_cores():
+    """--jobs N uses N cores: N one-thread workers for a batch; spare cores become a lone file's threads."""
+    from drumscribe.batch import worker_threads
+    assert worker_threads(1, 6) == (1, 1)
+    assert worker_threads(2, 6) == (2, 1)
+    assert worker_threads(2, 1) == (1, 2)
+    assert worker_threads(8, 3) == (3, 2)
