@@ -96,7 +96,7 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
                   basis, accompaniment_prob: float = 0.0, pool: tuple = (), quiet_metal_db: float = 0.0,
                   lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0,
                   amp_prob: float = 0.0, band_soundfonts: tuple = (), percussion_prob: float = 0.0,
-                  cymbal_play: float = 0.0, drum_mask: str = "") -> dict:
+                  cymbal_play: float = 0.0, drum_mask: str = "", song_prob: float = 0.0) -> dict:
     """n_clips clips on kit `spec`; with a `pool` of kit specs, each clip borrows some drums from them, is
     retuned per drum and half the clips are mixed on channel buses; a share `bleed_prob` of the clips is heard
     as a miked kit (overheads, snare wires); a share `amp_prob` of the power chords goes through a guitar amp;
@@ -104,26 +104,36 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
     an unlabelled tambourine, shaker or the like (render.PERCUSSION_KITS) playing along; a share `cymbal_play` of
     the crashes is choked and of the strong ride strokes played on the bell (render.render_hits). With a
     `drum_mask` (models.unmix checkpoint), the windows are cut from the masked spectrogram the classifier reads
-    behind realtime.unmix.DrumMaskStage; the onsets are still found on the clip as it is."""
+    behind realtime.unmix.DrumMaskStage; the onsets are still found on the clip as it is. A share `song_prob` of the
+    clips is a song (offline.songs.render_song: an arranged band, hand percussion, mixed and mastered like a
+    record); the returned "perc" column marks the onsets that own a hand-percussion stroke (never a drum label)."""
     from .render import render_performance
 
     rng = np.random.default_rng(seed)
     kit = _kit(spec)
     others = [_kit(s) for s in pool if s != spec]
     percussion = _percussion() if percussion_prob else ()
-    xs, ys, vs, delays = [], [], [], []
+    xs, ys, vs, ps, delays = [], [], [], [], []
     missed = total = seconds = 0
     for _ in range(n_clips):
-        audio, hits = render_performance(kit, rng, accompaniment_prob=accompaniment_prob, other_kits=others,
-                                         tune_semitones=1.5 if others else 0.0, bus_mix_prob=0.5 if others else 0.0,
-                                         quiet_metal_db=quiet_metal_db, lead_prob=lead_prob, band_db=band_db,
-                                         bleed_prob=bleed_prob, amp_prob=amp_prob, band_soundfonts=band_soundfonts,
-                                         percussion_prob=percussion_prob, percussion=percussion,
-                                         cymbal_play=cymbal_play)
+        perc_hits = []
+        if song_prob and rng.random() < song_prob:  # no draw without songs: older renders stay the same
+            from .songs import render_song
+
+            audio, hits, perc_hits = render_song(kit, rng, other_kits=others, percussion=_hand_percussion())
+        else:
+            audio, hits = render_performance(kit, rng, accompaniment_prob=accompaniment_prob, other_kits=others,
+                                             tune_semitones=1.5 if others else 0.0,
+                                             bus_mix_prob=0.5 if others else 0.0, quiet_metal_db=quiet_metal_db,
+                                             lead_prob=lead_prob, band_db=band_db, bleed_prob=bleed_prob,
+                                             amp_prob=amp_prob, band_soundfonts=band_soundfonts,
+                                             percussion_prob=percussion_prob, percussion=percussion,
+                                             cymbal_play=cymbal_play)
         mel, onsets = detect(audio, fp, op, basis)
         if drum_mask:
             mel = masked(mel, _drum_mask(drum_mask))
         y, v, d, m = label_onsets(onsets, hits, fp, lp)
+        ps.append(label_percussion(onsets, perc_hits, fp, lp))
         xs.append(windows(mel, onsets).astype(np.float16))
         ys.append(y)
         vs.append(v)
@@ -131,8 +141,32 @@ def build_for_kit(spec: str, n_clips: int, seed: int, fp: FeatureParams, op: Ons
         missed += m
         total += len(hits)
         seconds += len(audio) / fp.sample_rate_hz
-    return {"x": np.concatenate(xs), "y": np.concatenate(ys), "v": np.concatenate(vs), "delays": np.concatenate(delays),
-            "missed": missed, "hits": total, "seconds": seconds, "kit": spec}
+    return {"x": np.concatenate(xs), "y": np.concatenate(ys), "v": np.concatenate(vs), "perc": np.concatenate(ps),
+            "delays": np.concatenate(delays), "missed": missed, "hits": total, "seconds": seconds, "kit": spec}
+
+
+def label_percussion(onsets: list, perc_hits: list, fp: FeatureParams, lp: LabelParams) -> np.ndarray:
+    """(n_onsets,) uint8: 1 where an onset owns a hand-percussion stroke (offline.songs), by label_onsets' rule."""
+    out = np.zeros(len(onsets), np.uint8)
+    if not perc_hits or not onsets:
+        return out
+    ends = (np.asarray(onsets, dtype=np.float64) + 1) * fp.hop_samples / fp.sample_rate_hz
+    centre = 0.5 * (lp.min_delay_s + lp.max_delay_s) if lp.target_delay_s is None else lp.target_delay_s
+    for hit in perc_hits:
+        d = ends - hit.time_s
+        ok = np.flatnonzero((d >= lp.min_delay_s) & (d <= lp.max_delay_s))
+        if len(ok):
+            out[ok[np.argmin(np.abs(d[ok] - centre))]] = 1
+    return out
+
+
+def _hand_percussion():
+    """offline.songs' hand percussion kit (FluidR3 GM), loaded once per worker process."""
+    from .songs import load_hand_percussion
+
+    if "hand_percussion" not in _KITS:
+        _KITS["hand_percussion"] = load_hand_percussion()
+    return _KITS["hand_percussion"]
 
 
 def _drum_mask(path: str) -> list:
@@ -170,7 +204,7 @@ def _job(args):
 
     threadpool_limits(1)  # BLAS threads spin against the other workers' (23 s instead of 0.1 s per clip)
     (spec, n_clips, seed, fp, op, lp, basis, cache, band, pool, quiet, lead, band_db, bleed, amp, soundfonts, perc,
-     cymbals, drum_mask) = args
+     cymbals, drum_mask, songs) = args
     recipe = "" if (fp, op, lp) == (FeatureParams(), OnsetParams(), LabelParams()) else (
         "-" + hashlib.sha1(json.dumps([fp.as_dict(), op.as_dict(), asdict(lp)], sort_keys=True).encode())
         .hexdigest()[:8])
@@ -181,13 +215,13 @@ def _job(args):
                     + ("-sf" + hashlib.sha1("|".join(soundfonts).encode()).hexdigest()[:8] if soundfonts else "")
                     + (f"-perc{perc:g}" if perc else "") + (f"-cym{cymbals:g}" if cymbals else "")
                     + ("-mask" + hashlib.sha1(Path(drum_mask).read_bytes()).hexdigest()[:8] if drum_mask else "")
-                    + ".npz")
+                    + (f"-songs{songs:g}" if songs else "") + ".npz")
     if part.is_file():  # a kit rendered by an earlier, interrupted run
         with np.load(part, allow_pickle=False) as z:
             return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
     t = time.time()
     out = build_for_kit(spec, n_clips, seed, fp, op, lp, basis, band, pool, quiet, lead, tuple(band_db), bleed, amp,
-                        soundfonts, perc, cymbals, drum_mask)
+                        soundfonts, perc, cymbals, drum_mask, songs)
     with atomic_output(part) as tmp, open(tmp, "wb") as f:  # an interrupted run leaves no half part to resume from
         np.savez(f, **out)
     log.warning("%s: %d clips, %.0f s audio, %d windows, %d/%d hits missed, %.0f s", spec, n_clips, out["seconds"],
@@ -199,7 +233,8 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
           fp: FeatureParams = FeatureParams(), op: OnsetParams = OnsetParams(), lp: LabelParams = LabelParams(),
           accompaniment_prob: float = 0.0, mix_kits: bool = False, quiet_metal_db: float = 0.0,
           lead_prob: float = 0.0, band_db: tuple = BAND_DB, bleed_prob: float = 0.0, amp_prob: float = 0.0,
-          band_soundfonts: tuple = (), percussion_prob: float = 0.0, cymbal_play: float = 0.0, drum_mask: str = ""):
+          band_soundfonts: tuple = (), percussion_prob: float = 0.0, cymbal_play: float = 0.0, drum_mask: str = "",
+          song_prob: float = 0.0):
     """Render clips_per_kit clips per kit in parallel and save one .npz of windows, labels and the recipe."""
     from concurrent.futures import ProcessPoolExecutor
 
@@ -209,7 +244,7 @@ def build(kits, clips_per_kit: int, out_path: Path, *, seed: int = 0, workers: i
     pool = tuple(kits) if mix_kits else ()
     jobs = [(spec, clips_per_kit, seed * 1000 + i, fp, op, lp, basis, cache, accompaniment_prob, pool, quiet_metal_db,
              lead_prob, tuple(band_db), bleed_prob, amp_prob, tuple(band_soundfonts), percussion_prob, cymbal_play,
-             str(drum_mask)) for i, spec in enumerate(kits)]
+             str(drum_mask), song_prob) for i, spec in enumerate(kits)]
     with ProcessPoolExecutor(workers) as pool:
         parts = list(pool.map(_job, jobs))
     kit_ids = np.concatenate([np.full(len(p["y"]), i, np.int16) for i, p in enumerate(parts)])
@@ -225,6 +260,7 @@ def _save_dataset(f, parts, kit_ids, fp, op, lp, drum_mask) -> None:
         x=np.concatenate([p["x"] for p in parts]),
         y=np.concatenate([p["y"] for p in parts]),
         v=np.concatenate([p["v"] for p in parts]),
+        perc=np.concatenate([p["perc"] if "perc" in p else np.zeros(len(p["y"]), np.uint8) for p in parts]),
         kit=kit_ids,
         kits=np.array([str(p["kit"]) for p in parts]),
         delays=np.concatenate([p["delays"] for p in parts]),
@@ -239,3 +275,37 @@ def _save_dataset(f, parts, kit_ids, fp, op, lp, drum_mask) -> None:
         label_params=json.dumps(asdict(lp)),
         drum_mask=str(drum_mask),
     )
+
+
+def main(argv=None) -> int:
+    """`python -m drumscribe.offline.dataset --songs P ...`: the training kits rendered with a share P of songs
+    (offline.songs) and the rest as mixed-kit grooves without a band, until `drumscribe train render` has the
+    option."""
+    import argparse
+
+    from .render import TRAIN_KITS, available
+
+    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.dataset",
+                                     description="Render training windows where most clips are songs.")
+    parser.add_argument("--out", type=Path, required=True, metavar="NPZ", help="the window dataset to write")
+    parser.add_argument("--clips-per-kit", type=int, default=24, metavar="N", help="clips per training kit")
+    parser.add_argument("--songs", type=float, default=0.8, metavar="P", help="share of the clips that are songs")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seeds everything drawn")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes rendering kits at once")
+    args = parser.parse_args(argv)
+    if not 0.0 <= args.songs <= 1.0:
+        parser.error(f"--songs {args.songs:g}: a share of the clips, from 0 to 1")
+    kits = [k for k in TRAIN_KITS if available(k)]
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers, mix_kits=True,
+                  song_prob=args.songs)
+    n = sum(len(p["y"]) for p in parts)
+    hours = sum(p["seconds"] for p in parts) / 3600
+    print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
