@@ -34,6 +34,9 @@ SPLIT = (0.64, 0.16, 0.20)
 
 MIN_FILES_PER_CLASS = 5
 
+BLEED_PER_CLASS = 24
+"""Training files of each class kept (their first second) to bleed under the augmented copies of other classes."""
+
 
 @dataclass
 class FolderTrainConfig:
@@ -102,11 +105,15 @@ def stratified_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, 
     return tuple(np.sort(np.array(p, dtype=int)) for p in parts)
 
 
+_BLEED_BANK: dict = {}
+"""class -> one-shots that may bleed under another class's augmented copies (bleed_bank); set in each worker."""
+
+
 def _images_of_file(job):
     """Images of one file: the file itself, then `copies` augmented versions (seeded per file and copy)."""
     from .oneshots import SampleReadError, augment_oneshot, oneshot_image, read_sample
 
-    path, copies, seed, params, basis = job
+    path, label, copies, seed, params, basis = job
     try:
         audio = read_sample(path, sample_rate_hz=params.sample_rate_hz)
     except SampleReadError as exc:
@@ -114,11 +121,14 @@ def _images_of_file(job):
     images = [oneshot_image(audio, params, basis)]
     for k in range(copies):
         rng = np.random.default_rng([seed, k, int(hashlib.md5(str(path).encode()).hexdigest()[:8], 16)])
-        images.append(oneshot_image(augment_oneshot(audio, rng, sample_rate_hz=params.sample_rate_hz), params, basis))
+        shot = augment_oneshot(audio, rng, sample_rate_hz=params.sample_rate_hz, label=label, bleed=_BLEED_BANK)
+        images.append(oneshot_image(shot, params, basis))
     return np.stack(images).astype(np.float16), None
 
 
-def _init_worker():
+def _init_worker(bank=None):
+    global _BLEED_BANK
+    _BLEED_BANK = bank or {}
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
         from threadpoolctl import threadpool_limits
@@ -128,18 +138,43 @@ def _init_worker():
         pass
 
 
-def build_images(paths, copies_per_file, cfg: FolderTrainConfig, params, basis, desc: str):
+def bleed_bank(files, labels, train_idx, cfg: FolderTrainConfig, params) -> dict:
+    """Up to BLEED_PER_CLASS training files of each class (seeded), their first second: the other drums that
+    augment_oneshot mixes under a hit. Only training files, so no validation or test sound leaks into training."""
+    from .oneshots import SampleReadError, read_sample
+
+    rng = np.random.default_rng([cfg.seed, 7])
+    bank = {}
+    for c, label in enumerate(labels):
+        mine = [i for i in train_idx if files[i][1] == c]
+        for i in rng.permutation(mine)[:BLEED_PER_CLASS]:
+            try:
+                audio = read_sample(files[i][0], sample_rate_hz=params.sample_rate_hz, max_seconds=1.0)
+            except SampleReadError:
+                continue
+            if len(audio) and np.abs(audio).max() > 0:
+                bank.setdefault(label, []).append(audio.astype(np.float32))
+    return bank
+
+
+def build_images(paths, labels_of_files, copies_per_file, cfg: FolderTrainConfig, params, basis, desc: str,
+                 bank=None):
     """For each file, its images (1 + copies, mels, frames) float16, or None and the reason it was skipped."""
     from tqdm import tqdm
 
-    jobs = [(p, c, cfg.seed, params, basis) for p, c in zip(paths, copies_per_file)]
+    jobs = [(p, label, c, cfg.seed, params, basis) for p, label, c in zip(paths, labels_of_files, copies_per_file)]
     bar = dict(desc=desc, total=len(jobs), file=sys.stderr, leave=False, mininterval=0.5, unit="file")
     if cfg.workers > 1:
         from multiprocessing import get_context
 
-        with get_context("spawn").Pool(cfg.workers, initializer=_init_worker) as pool:
+        with get_context("spawn").Pool(cfg.workers, initializer=_init_worker, initargs=(bank,)) as pool:
             return list(tqdm(pool.imap(_images_of_file, jobs, chunksize=4), **bar))
-    return [_images_of_file(job) for job in tqdm(jobs, **bar)]
+    global _BLEED_BANK
+    _BLEED_BANK = bank or {}
+    try:
+        return [_images_of_file(job) for job in tqdm(jobs, **bar)]
+    finally:
+        _BLEED_BANK = {}
 
 
 def _cache_key(files, cfg: FolderTrainConfig, params) -> str:
@@ -147,13 +182,15 @@ def _cache_key(files, cfg: FolderTrainConfig, params) -> str:
     for path, c in files:
         st = path.stat()
         h.update(f"{path}|{c}|{st.st_size}|{st.st_mtime_ns}\n".encode())
-    h.update(json.dumps([params.as_dict(), cfg.augment_copies, cfg.seed]).encode())
+    h.update(json.dumps([params.as_dict(), cfg.augment_copies, cfg.seed, BLEED_PER_CLASS]).encode())
     if cfg.augment_copies:  # images made by other augmentation code are other images
         import inspect
 
-        from .oneshots import augment_oneshot
+        from . import oneshots
 
-        h.update(inspect.getsource(augment_oneshot).encode())
+        for name in oneshots.AUGMENTATION_FUNCTIONS:
+            h.update(inspect.getsource(getattr(oneshots, name)).encode())
+        h.update(repr(oneshots.KIT_BLEED).encode())
     return h.hexdigest()
 
 
@@ -412,7 +449,9 @@ def train(cfg: FolderTrainConfig) -> dict:
         log.warning("train folders: %d images from the cache '%s'", len(x), cfg.cache)
     else:
         copies = [cfg.augment_copies if r == 0 else 0 for r in role]
-        results = build_images([p for p, _ in files], copies, cfg, params, basis, "reading and augmenting")
+        bank = bleed_bank(files, labels, split[0], cfg, params) if cfg.augment_copies else {}
+        results = build_images([p for p, _ in files], [labels[c] for _, c in files], copies, cfg, params, basis,
+                               "reading and augmenting", bank=bank)
         skipped = [reason for images, reason in results if images is None]
         kept = [i for i, (images, _) in enumerate(results) if images is not None]
         if not kept:

@@ -429,11 +429,156 @@ def oneshot_image(audio: np.ndarray, params: OneShotParams = OneShotParams(), ba
 # Augmentation
 
 
+KIT_BLEED = {
+    "kick": ("snare", "hihat_closed", "hihat_open", "tom", "crash", "ride"),
+    "snare": ("kick", "hihat_closed", "hihat_open", "tom", "crash", "ride"),
+    "tom": ("kick", "snare", "hihat_closed", "hihat_open", "crash", "ride"),
+    "hihat_closed": ("kick", "snare", "tom", "crash", "ride"),
+    "hihat_open": ("kick", "snare", "tom"),
+    "crash": ("kick", "snare", "tom", "hihat_closed"),
+    "ride": ("kick", "snare", "tom", "hihat_closed"),
+    "rim": ("kick", "hihat_closed", "ride", "tom"),
+    "clap": ("kick", "snare", "hihat_closed", "ride"),
+    "percussion": ("kick", "snare", "hihat_closed", "ride"),
+}
+"""Class of a sample -> the classes whose sound bleeds under it on a recorded kit (every mic hears every drum). An
+open hat, crash or ride is not given another cymbal's wash (the classes differ by their decay), nor a hat the other
+hat; a class not named here (a folder set of other names) takes bleed from every other class of its set."""
+
+
+def room_impulse(rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ, *, rt60_s: float | None = None,
+                 direct_to_reverb_db: float | None = None) -> np.ndarray:
+    """A small room's impulse response: the direct sound, a few early reflections (floor, shell, walls: 1-25 ms,
+    some inverted) and a diffuse tail of noise falling 60 dB in rt60_s (0.15-1.0 s: a studio live room to a
+    rehearsal room), its highs absorbed faster; the tail's energy lies direct_to_reverb_db (0-15 dB, close mics
+    in a stem) below the direct sound's."""
+    from scipy.signal import butter, sosfilt
+
+    rt60 = float(np.exp(rng.uniform(np.log(0.15), np.log(1.0)))) if rt60_s is None else rt60_s
+    drr_db = float(rng.uniform(0, 15)) if direct_to_reverb_db is None else direct_to_reverb_db
+    n = int(rt60 * sample_rate_hz)
+    t = np.arange(n) / sample_rate_hz
+    pre_delay = int(rng.uniform(0.004, 0.02) * sample_rate_hz)
+    tail = rng.standard_normal(n) * 10 ** (-3 * t / rt60)
+    tail = sosfilt(butter(1, float(rng.uniform(2500, 9000)), "lowpass", fs=sample_rate_hz, output="sos"), tail)
+    tail[: pre_delay] = 0.0
+    tail *= np.sqrt(10 ** (-drr_db / 10) / max(1e-12, float(np.sum(tail ** 2))))
+    ir = tail
+    ir[0] += 1.0
+    for _ in range(int(rng.integers(2, 7))):
+        delay = int(rng.uniform(0.001, 0.025) * sample_rate_hz)
+        if delay < n:
+            ir[delay] += rng.choice((-1.0, 1.0)) * rng.uniform(0.1, 0.5)
+    return ir.astype(np.float32)
+
+
+def add_room(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ, **room) -> np.ndarray:
+    """The hit played in a room (room_impulse): longer by the room's tail."""
+    from scipy.signal import fftconvolve
+
+    return fftconvolve(np.asarray(x, np.float64), room_impulse(rng, sample_rate_hz, **room)).astype(np.float32)
+
+
+def mic_colour(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """The microphone and where it stands: a close mic's proximity boost (low shelf +3-10 dB at 80-250 Hz) and
+    presence peak, or an overhead's distance (high-passed at 80-400 Hz, airy top) with the comb of a second mic
+    0.3-4 ms later."""
+    import pedalboard as pb
+
+    chain = []
+    if rng.random() < 0.5:  # close mic
+        chain.append(pb.LowShelfFilter(cutoff_frequency_hz=float(rng.uniform(80, 250)),
+                                       gain_db=float(rng.uniform(3, 10))))
+        if rng.random() < 0.6:
+            chain.append(pb.PeakFilter(cutoff_frequency_hz=float(rng.uniform(2000, 6000)),
+                                       gain_db=float(rng.uniform(2, 6)), q=float(rng.uniform(0.7, 2))))
+        y = np.asarray(pb.Pedalboard(chain)(np.asarray(x, np.float32), sample_rate_hz), np.float32).reshape(-1)
+        return y
+    chain.append(pb.HighpassFilter(cutoff_frequency_hz=float(np.exp(rng.uniform(np.log(80), np.log(400))))))
+    chain.append(pb.HighShelfFilter(cutoff_frequency_hz=float(rng.uniform(6000, 12000)),
+                                    gain_db=float(rng.uniform(0, 6))))
+    y = np.asarray(pb.Pedalboard(chain)(np.asarray(x, np.float32), sample_rate_hz), np.float32).reshape(-1)
+    if rng.random() < 0.6:  # a second mic further off: a comb
+        delay = int(rng.uniform(0.0003, 0.004) * sample_rate_hz)
+        y = y + float(rng.uniform(0.3, 0.8)) * np.concatenate((np.zeros(delay, np.float32), y[: len(y) - delay]))
+    return y
+
+
+def add_bleed(x: np.ndarray, others: list, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ, *,
+              mode: str | None = None, level_db: float | None = None) -> np.ndarray:
+    """Another drum heard under the hit, quieter (level_db is its peak against the hit's): `under`, struck with it
+    (snare wires under a kick, the kick under a snare: -32 to -14 dB, within 10 ms); `ring`, an earlier hit still
+    sounding (its decay from 30-500 ms in, under the whole hit: -30 to -10 dB); `after`, a later hit 0.1-0.6 s
+    on (-15 to 0 dB). others: the other drums' one-shots (mono, peak-normalised or not) to pick from."""
+    if not others:
+        return x
+    x = np.asarray(x, np.float32)
+    peak = float(np.abs(x).max(initial=0))
+    if peak == 0:
+        return x
+    other = np.asarray(others[int(rng.integers(len(others)))], np.float32)
+    mode = mode or str(rng.choice(("under", "ring", "after"), p=(0.35, 0.4, 0.25)))
+    lo, hi = {"under": (-32, -14), "ring": (-30, -10), "after": (-15, 0)}[mode]
+    gain_db = float(rng.uniform(lo, hi)) if level_db is None else level_db
+    onset = int(np.argmax(np.abs(x) >= peak * 0.03))  # where the hit starts in x
+    if mode == "under":
+        at = onset + int(rng.uniform(-0.01, 0.01) * sample_rate_hz)
+    elif mode == "ring":
+        other = other[int(rng.uniform(0.03, 0.5) * sample_rate_hz) :]
+        at = 0
+    else:
+        at = onset + int(rng.uniform(0.1, 0.6) * sample_rate_hz)
+    other_peak = float(np.abs(other).max(initial=0))
+    if other_peak == 0 or at >= len(x):
+        return x
+    out = x.copy()
+    start = max(0, at)
+    piece = other[start - at :][: len(x) - start]
+    out[start : start + len(piece)] += piece * (peak / other_peak * 10 ** (gain_db / 20))
+    return out
+
+
+def cut_by_next_hit(x: np.ndarray, rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ, *,
+                    next_hit: np.ndarray | None = None, keep_s: float | None = None) -> np.ndarray:
+    """The hit as cut from a recording: its decay ends keep_s (0.08-0.8 s) after its onset, where the next stroke
+    begins, with a 1-3 ms fade; with next_hit, the first 2-30 ms of that stroke (-12 to +3 dB against the hit) follow,
+    as a slicer that cuts a little late leaves them."""
+    x = np.asarray(x, np.float32)
+    peak = float(np.abs(x).max(initial=0))
+    if peak == 0:
+        return x
+    onset = int(np.argmax(np.abs(x) >= peak * 0.03))
+    keep = onset + int((np.exp(rng.uniform(np.log(0.08), np.log(0.8))) if keep_s is None else keep_s)
+                       * sample_rate_hz)
+    if keep >= len(x):
+        return x
+    out = x[:keep].copy()
+    fade = min(keep, int(rng.uniform(0.001, 0.003) * sample_rate_hz))
+    out[keep - fade :] *= np.linspace(1, 0, fade, dtype=np.float32)
+    if next_hit is not None and len(next_hit):
+        nxt = np.asarray(next_hit, np.float32)
+        loud = np.flatnonzero(np.abs(nxt) >= np.abs(nxt).max() * 0.03)
+        nxt = nxt[loud[0] if len(loud) else 0 :][: int(rng.uniform(0.002, 0.03) * sample_rate_hz)]
+        nxt = nxt / (np.abs(nxt).max(initial=0) + 1e-9) * peak * 10 ** (rng.uniform(-12, 3) / 20)
+        out = np.concatenate((out, nxt.astype(np.float32)))
+    return out
+
+
+def bleed_sources(label: str | None, bank: dict | None) -> list:
+    """The one-shots of `bank` (class -> list of mono arrays) that may bleed under a sample of `label`."""
+    if not bank or label is None:
+        return []
+    classes = KIT_BLEED.get(label) if label in KIT_BLEED else [c for c in bank if c != label]
+    return [shot for c in classes for shot in bank.get(c, ())]
+
+
 def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
-                    max_seconds: float = 2.2) -> np.ndarray:
-    """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus, reverb,
-    compression, saturation, coding, a cut-off tail, noise floor, leading silence and a band limit (nothing above
-    7-16 kHz). Mono float32."""
+                    max_seconds: float = 2.2, label: str | None = None, bleed: dict | None = None) -> np.ndarray:
+    """A random production of the same hit: pitch (sampler-style varispeed); as a recorded kit's hit, a room
+    (add_room), a mic's colour (mic_colour) and other drums bleeding under it (add_bleed: from `bleed`, class ->
+    one-shots, the classes KIT_BLEED names for `label`); gain, filters and EQ, chorus, reverb, compression,
+    saturation, coding; a cut-off tail (a library's fade, or a recording's next stroke: cut_by_next_hit), noise
+    floor, leading silence and a band limit (nothing above 7-16 kHz). Mono float32."""
     import pedalboard as pb
     import soxr
 
@@ -444,6 +589,15 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.6 and len(x) > 16:  # pitch and speed together, as a sampler's tune knob
         ratio = 2 ** (rng.uniform(-4, 4) / 12)
         x = soxr.resample(x, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32)
+    # a hit of a recorded kit: the room, the mic, the other drums
+    if r() < 0.45 and len(x):
+        x = add_room(x, rng, sample_rate_hz)[: int(max_seconds * sample_rate_hz)]
+    if r() < 0.45 and len(x):
+        x = mic_colour(x, rng, sample_rate_hz)
+    others = bleed_sources(label, bleed)
+    if others and r() < 0.6:
+        for _ in range(int(rng.integers(1, 4))):
+            x = add_bleed(x, others, rng, sample_rate_hz)
     gain_db = rng.uniform(-30, 0)
     x = x / (np.abs(x).max(initial=0) + 1e-9) * 10 ** (gain_db / 20)
     chain = []
@@ -465,7 +619,7 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.15:
         chain.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 3)), depth=float(rng.uniform(0.1, 0.5)),
                                mix=float(rng.uniform(0.2, 0.5))))
-    if r() < 0.3:
+    if r() < 0.2:
         chain.append(pb.Reverb(room_size=float(rng.uniform(0.05, 0.8)), damping=float(rng.uniform(0.2, 0.9)),
                                wet_level=float(rng.uniform(0.03, 0.3)), dry_level=1.0, width=1.0))
     if r() < 0.05:
@@ -475,21 +629,38 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.05:
         x = np.asarray(pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz),
                        np.float32).reshape(-1)
-    if r() < 0.25:  # a library sample cut short with a fade
+    cut = r()
+    if cut < 0.2:  # a library sample cut short with a fade
         keep = int(np.exp(rng.uniform(np.log(0.05), np.log(1.5))) * sample_rate_hz)
         if keep < len(x):
             fade = min(keep, int(rng.uniform(0.005, 0.1) * sample_rate_hz))
             x = x[:keep].copy()
             x[keep - fade :] *= np.linspace(1, 0, fade, dtype=np.float32)
+    elif cut < 0.5:  # a hit cut from a recording at the next stroke
+        pool = others or ([] if not bleed else [s for shots in bleed.values() for s in shots])
+        nxt = pool[int(rng.integers(len(pool)))] if pool and r() < 0.5 else None
+        x = cut_by_next_hit(x, rng, sample_rate_hz, next_hit=nxt)
     peak = np.abs(x).max(initial=0)
-    if r() < 0.4 and peak > 0:  # a noise floor below the hit
-        x = x + rng.normal(0, peak * 10 ** (rng.uniform(-80, -40) / 20), len(x)).astype(np.float32)
+    if r() < 0.5 and peak > 0:  # a noise floor below the hit: white, or the hum and rumble of a room (low-passed)
+        noise = rng.normal(0, 1, len(x))
+        if r() < 0.5:
+            from scipy.signal import butter, sosfilt
+
+            noise = sosfilt(butter(1, float(rng.uniform(200, 3000)), "lowpass", fs=sample_rate_hz, output="sos"),
+                            noise)
+            noise /= noise.std() + 1e-12
+        x = x + (noise * peak * 10 ** (rng.uniform(-80, -35) / 20)).astype(np.float32)
     if r() < 0.3:  # silence before the hit
         x = np.concatenate((np.zeros(int(rng.uniform(0, 0.1) * sample_rate_hz), np.float32), x))
     if r() < 0.25 and len(x) > 16:  # a band-limited library: sampled at 22.05-32 kHz, or an mp3 encoder's low-pass
         low_rate = 2.0 * float(np.exp(rng.uniform(np.log(7000), np.log(16000))))
         x = soxr.resample(soxr.resample(x, sample_rate_hz, low_rate), low_rate, sample_rate_hz).astype(np.float32)
     return np.ascontiguousarray(x, dtype=np.float32)
+
+
+AUGMENTATION_FUNCTIONS = ("augment_oneshot", "room_impulse", "add_room", "mic_colour", "add_bleed", "cut_by_next_hit",
+                          "bleed_sources")
+"""The functions whose code makes an augmented image: `train folders --cache` keys its images by their source."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
