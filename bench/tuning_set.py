@@ -21,6 +21,8 @@ tracks, drum stems and mixes, plus 6 grooves on the validation kit TimGM6mb, wit
                                                                     # two threshold sets, drum stems and any song,
                                                                     # chosen by the drum share that mask measures
                                                                     # (default where the checkpoint carries them)
+    python bench/tuning_set.py --no-rivals                          # without the rival groups' rule (one tom, crash
+                                                                    # or ride, at an onset; tuned by default)
 
 `--tune-on` answers whether a part's shortfall is the thresholds' or the network's: tuned on a part alone, that
 part's figure is the best one threshold per class group can do there (in-sample, not a figure to ship).
@@ -28,7 +30,9 @@ part's figure is the best one threshold per class group can do there (in-sample,
 `--leave-one-out` estimates what the tuned figures are worth on songs the thresholds never saw: five folds, each
 tuning on every part but one song (its stem and its mix), scoring that song; the stems and mixes pooled over the folds.
 
-Prints the tuned thresholds, pooled F3 / F5 (with found / annotated / emitted strokes for F3) and each part.
+Prints the tuned thresholds, pooled F3 / F5 (with found / annotated / emitted strokes for F3) and each part; the rival
+groups' ratios (realtime.decoder.RIVAL_GROUPS), the F of the toms and cymbals drum by drum (MDB `subclass/`, the kit's
+played drums), and per dev track the onsets with two toms or more and the cymbal notes emitted (annotated).
 """
 from __future__ import annotations
 
@@ -55,7 +59,7 @@ from drumscribe.offline.tuning_set import (
     soup,
     tune_sets,
 )
-from drumscribe.realtime.decoder import ContextParams
+from drumscribe.realtime.decoder import RIVAL_GROUPS, ContextParams
 from drumscribe.realtime.onsets import OnsetParams
 
 
@@ -89,6 +93,9 @@ def main() -> int:
     parser.add_argument("--floors", action="store_true",
                         help="(context decoding) tune song-level floors with the thresholds (ContextParams.floors; "
                              "the default where the first checkpoint carries any)")
+    parser.add_argument("--no-rivals", dest="rivals", action="store_false",
+                        help="leave out the rival groups' rule (realtime.decoder.RIVAL_GROUPS): each tom and cymbal "
+                             "decided on its own, as before it")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/mdb-dev")
     args = parser.parse_args()
     if not (args.data / "class_pp").is_dir():
@@ -130,8 +137,9 @@ def main() -> int:
     parts, songs = collect(checkpoint, args.data, args.noisy_or_ms / 1e3)
     tracks = [t for part in parts.values() for t in part]
     labels = checkpoint.labels
-    thresholds, stem, tuned_floors = tune_sets(parts, songs, labels, args.tune_on or PARTS, stem_set, floors=floors)
-    rows = T.pooled(tracks, labels, thresholds, stem, tuned_floors)
+    thresholds, stem, tuned_floors, ratio = tune_sets(parts, songs, labels, args.tune_on or PARTS, stem_set,
+                                                      floors=floors, rivals=args.rivals)
+    rows = T.pooled(tracks, labels, thresholds, stem, tuned_floors, ratio)
     if args.tune_on:
         print("thresholds tuned on:", ", ".join(args.tune_on), "(every part scored with them below)")
     print("thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, thresholds)))
@@ -139,30 +147,69 @@ def main() -> int:
         print("floors:", ", ".join(f"{g} {tuned_floors[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items()))
     if stem is not None:
         print("stem thresholds:", ", ".join(f"{d} {t:.2f}" for d, t in zip(labels, stem)))
+    if ratio is not None:
+        print("second_ratio:", ", ".join(f"{g[0]}.. {ratio[labels.index(g[0])]:.2f}" for g in RIVAL_GROUPS
+                                         if g[0] in labels))
     f3 = rows["F3"]
     print(f"tuning set F3 {f3['f']:.4f} / F5 {rows['F5']['f']:.4f}  (F3 strokes: {f3['tp']} found of {f3['n_ref']}, "
           f"{f3['n_est']} emitted)")
     for name, part in parts.items():
-        r = T.pooled(part, labels, np.asarray(thresholds), stem, tuned_floors)
-        print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}")
+        r = T.pooled(part, labels, np.asarray(thresholds), stem, tuned_floors, ratio)
+        print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}  (drum by drum: "
+              + _drum_text(T.drum_rows, part, labels, thresholds, stem, tuned_floors, ratio) + ")")
+    index = {d: i for i, d in enumerate(labels)}
+    for name in ("stems", "mixes"):
+        for (hits, ref, refractory_s), song in zip(parts[name], songs[name]):
+            kept = T.decide(hits, index, np.asarray(thresholds), refractory_s, stem, tuned_floors, ratio)
+            print(f"    {name} {song}: " + rival_counts(kept, ref))
     if args.leave_one_out:
         print("leave one song out (thresholds tuned without the song scored):")
         folds = []
-        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds, stem_set, floors)
-        for song, thresholds, r, stem, fold_floors in folds:
+        drums, ratios = {}, []
+        held = leave_one_out(parts, songs, labels, args.tune_on or PARTS, folds, stem_set, floors, args.rivals, drums,
+                             ratios)
+        for (song, thresholds, r, stem, fold_floors), (_, ratio) in zip(folds, ratios):
             print(f"  without {song}: " + ", ".join(
                 f"{g} {thresholds[labels.index(d[0])]:.2f}" + ("" if fold_floors is None or fold_floors[
                     labels.index(d[0])] >= 1 else f" (floor {fold_floors[labels.index(d[0])]:.2f})")
                 for g, d in T.GROUPS.items())
                   + ("" if stem is None else " (stems: " + ", ".join(
                       f"{g} {stem[labels.index(d[0])]:.2f}" for g, d in T.GROUPS.items()) + ")")
+                  + ("" if ratio is None else " (second_ratio " + "/".join(
+                      f"{ratio[labels.index(g[0])]:.2f}" for g in RIVAL_GROUPS if g[0] in labels) + ")")
                   + f"; {song} (stem and mix) at them: " + ", ".join(
                       f"{c} {r[c]['tp']}/{r[c]['n_ref']}/{r[c]['n_est']}" for c in CLASSES if c in r)
                   + " (found / annotated / emitted)")
         for name, r in held.items():
             print(f"  {name}: F3 {r['F3']['f']:.3f} / F5 {r['F5']['f']:.3f}  ("
-                  + ", ".join(f"{c} {r[c]['f']:.3f}" for c in CLASSES if c in r) + ")")
+                  + ", ".join(f"{c} {r[c]['f']:.3f}" for c in CLASSES if c in r) + ")"
+                  + ("" if name not in drums else "; drum by drum: " + ", ".join(
+                      f"{g}.. F {d['all']['f']:.3f} ({d['all']['tp']}/{d['all']['n_ref']}/{d['all']['n_est']})"
+                      for g, d in drums[name].items())))
     return 0
+
+
+def _drum_text(drum_rows, tracks, labels, thresholds, stem, floors, ratio) -> str:
+    """Each rival group's drum-by-drum F (found / annotated / emitted) on tracks with drum references."""
+    out = []
+    for group in RIVAL_GROUPS:
+        r = drum_rows(tracks, labels, [d for d in group if d in labels], np.asarray(thresholds), stem, floors, ratio)
+        if r:
+            out.append(f"{group[0]}.. F {r['all']['f']:.3f} ({r['all']['tp']}/{r['all']['n_ref']}/{r['all']['n_est']})")
+    return ", ".join(out) or "no drum references"
+
+
+def rival_counts(hits, reference: dict) -> str:
+    """The onsets with two toms or more, the tom onsets, and the cymbal notes (crash, ride) among `hits`, with the
+    reference's cymbal strokes (class CY)."""
+    toms, cymbals = {}, {"crash": 0, "ride": 0}
+    for h in hits:
+        if h.drum.startswith("tom_"):
+            toms[h.onset_s] = toms.get(h.onset_s, 0) + 1
+        elif h.drum in cymbals:
+            cymbals[h.drum] += 1
+    return (f"tom chords {sum(n > 1 for n in toms.values())} of {len(toms)} tom onsets; cymbal notes "
+            f"{cymbals['crash']} crash + {cymbals['ride']} ride (annotated CY {len(reference.get('CY', ()))})")
 
 
 if __name__ == "__main__":

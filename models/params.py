@@ -134,7 +134,7 @@ class VelocityParams(_Record):
         return cls(**{f.name: raw[f.name] for f in fields(cls) if f.name in raw})
 
 
-DECODING_KEYS = ("context", "velocity", "drum_share", "drum_mask")
+DECODING_KEYS = ("context", "velocity", "drum_share", "drum_mask", "second_ratio")
 """The keys of a stored checkpoint's `extra` that change what the engine does; the others are its training record
 (what it was trained and tuned on, how long, its scores) and how its weights are stored (`weights_dtype`)."""
 
@@ -143,8 +143,10 @@ DECODING_KEYS = ("context", "velocity", "drum_share", "drum_mask")
 class DecodingParams:
     """How a checkpoint's scores become hits, as stored beside its network: each drum's threshold, where the true
     onset lies before the onset frame's end, the in-song context decoding (the fields of
-    realtime.decoder.ContextParams, or None), the velocity measure, and the drum share and drum mask stages
-    (realtime.unmix, or None; the shipped models use neither)."""
+    realtime.decoder.ContextParams, or None), the velocity measure, the drum share and drum mask stages
+    (realtime.unmix, or None; the shipped models use neither), and the rival groups' rule of each onset decided
+    alone (realtime.decoder.RIVAL_GROUPS: per drum, how near its group's likeliest a second drum of the group must
+    come, as a share of its probability; empty: no rule; the context's own is in `context`)."""
 
     thresholds: tuple
     onset_offset_frames: float = 0.0
@@ -152,6 +154,7 @@ class DecodingParams:
     velocity: VelocityParams = field(default_factory=VelocityParams)
     drum_share: dict | None = None
     drum_mask: dict | None = None
+    second_ratio: tuple = ()
 
     @classmethod
     def of_stored(cls, thresholds, onset_offset_frames: float, extra: dict) -> DecodingParams:
@@ -163,5 +166,10 @@ class DecodingParams:
             velocity = VelocityParams.of_stored(extra.get("velocity"))
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"extra 'velocity': {exc}") from None
+        second = extra.get("second_ratio") or ()
+        if second and (not isinstance(second, (list, tuple)) or len(second) != len(thresholds) or not all(
+                isinstance(r, (int, float)) and not isinstance(r, bool) and 0.0 <= r <= 1.0 for r in second)):
+            raise ValueError(f"extra 'second_ratio' is {second!r}; expected {len(thresholds)} shares from 0 to 1, "
+                             "one per drum")
         return cls(tuple(float(t) for t in thresholds), float(onset_offset_frames), extra.get("context"), velocity,
-                   extra.get("drum_share"), extra.get("drum_mask"))
+                   extra.get("drum_share"), extra.get("drum_mask"), tuple(float(r) for r in second))

@@ -14,6 +14,12 @@ By default the set of the checkpoint's own file decoding is tuned; `--context` t
 context decoding's, `--no-context` the other. Then `--context --stem-set MASK.pt --kinds drum_only` tunes a third,
 `extra["context"]["stem_thresholds"]`, for songs whose power a drum mask finds to be drums alone (drum stems; see
 realtime.unmix.DrumShareStage), holding the context set, which goes on serving every other song.
+
+Then the rival groups' rule (realtime.decoder.RIVAL_GROUPS: a second tom, or crash with ride, at one onset only near
+the likeliest), one ratio per group from RATIO_GRID, at the thresholds just tuned. The five classes cannot see it (two
+toms at one onset are one TT stroke), so it is tuned on the drums themselves: the F of the group's drums against
+the dev songs' `subclass/` annotations (SUBCLASS_DRUM), pooled. The validation kit's grooves have no drum reference
+here: its tom pitches are one soundfont's, and the rule is for songs.
 """
 from __future__ import annotations
 
@@ -25,6 +31,10 @@ import numpy as np
 
 GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8)
 FLOOR_GRID = (0.1, 0.15, 0.2, 0.25, 0.3, 1.0)  # song-level thresholds' floors; 1.0: the group does not adapt
+RATIO_GRID = (0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # the rival groups' second_ratio; 0: no rule
+# MDB Drums' subclasses of the rival groups' drums (realtime.decoder.RIVAL_GROUPS); a tom by its place in the kit
+SUBCLASS_DRUM = {"HIT": "tom_high", "MHT": "tom_mid", "HFT": "tom_low", "LFT": "tom_low", "LMT": "tom_mid",
+                 "CRC": "crash", "CHC": "crash", "SPC": "crash", "RDC": "ride", "RDB": "ride"}
 GROUPS = {
     "KD": ("kick",),
     "SD": ("snare", "side_stick"),
@@ -40,19 +50,44 @@ class Candidates(list):
     checkpoint has none; realtime.decoder.ContextParams.stem_thresholds), and `splits`: (onset_s, class group)
     -> the song-level split there (ContextParams.floors; absent where too few candidates or no context), and
     `unchecked`: the same without ContextParams.split_contrast's check (None: no check), which thresholds and
-    floors are tuned on (for_tuning): the check is a guard for songs without a drum, which no tuning song is."""
+    floors are tuned on (for_tuning): the check is a guard for songs without a drum, which no tuning song is.
+    `drums`: the rival groups' drums' reference, drum -> sorted times (None where the track has none)."""
 
-    def __init__(self, hits=(), gates: dict | None = None, splits: dict | None = None, unchecked: dict | None = None):
+    def __init__(self, hits=(), gates: dict | None = None, splits: dict | None = None, unchecked: dict | None = None,
+                 drums: dict | None = None):
         super().__init__(hits)
         self.gates = gates or {}
         self.splits = splits or {}
         self.unchecked = unchecked
+        self.drums = drums
 
 
 def for_tuning(tracks: list) -> list:
     """The tracks as thresholds are tuned on them: each song's splits without the split_contrast check."""
-    return [(h if getattr(h, "unchecked", None) is None else Candidates(h, h.gates, h.unchecked), ref, refractory_s)
-            for h, ref, refractory_s in tracks]
+    return [(h if getattr(h, "unchecked", None) is None else Candidates(h, h.gates, h.unchecked, drums=h.drums),
+             ref, refractory_s) for h, ref, refractory_s in tracks]
+
+
+def load_drum_reference(path: Path) -> dict:
+    """The rival groups' drums of an MDB Drums subclass annotation file (SUBCLASS_DRUM): drum -> sorted times; every
+    drum of those groups appears. Lines of other subclasses are skipped; a line that is not 'time SUBCLASS' is
+    ValueError naming it."""
+    from drumscribe.realtime.decoder import RIVAL_GROUPS
+
+    times = {d: [] for group in RIVAL_GROUPS for d in group}
+    for number, line in enumerate(Path(path).read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#"):
+            continue
+        try:
+            t = float(fields[0])
+            label = fields[1].upper()
+        except (ValueError, IndexError):
+            raise ValueError(f"subclass annotation '{path}' line {number}: {line.strip()!r} is not 'time SUBCLASS'") \
+                from None
+        if label in SUBCLASS_DRUM:
+            times[SUBCLASS_DRUM[label]].append(t)
+    return {d: np.sort(np.asarray(ts, dtype=np.float64)) for d, ts in times.items()}
 
 
 def song_splits_of(hits: list, labels: list, context, frames_per_s: float, embeddings: dict | None = None) -> dict:
@@ -108,6 +143,7 @@ def _candidates(checkpoint, audio: np.ndarray):
     # every candidate, undecided by the song's split (computed below, from the candidates: song_splits_of) and never
     # dropped as a double trigger (decide() does that at the suppression time of the checkpoint's decoding)
     stages[-1] = decoder.with_params(replace(decoder.params, thresholds=low, floors=(), refractory_s=0.0,
+                                             second_ratio=(),
                                              stem_thresholds=low if decoder.params.stem_thresholds else ()), log=log)
     refractory_s = decoder.refractory_frames * decoder.hop_samples / decoder.sample_rate_hz
     hits = CollectSink()
@@ -150,6 +186,8 @@ def collect(checkpoint, data: Path, kinds) -> list:
             audio = data / kind / f"{track}.flac"
             if audio.is_file():
                 hits, refractory_s = _candidates(checkpoint, decode_audio(audio))
+                subclass = data / "subclass" / f"{track}.txt"
+                hits.drums = load_drum_reference(subclass) if subclass.is_file() else None
                 out.append((hits, load_annotations(data / "class_pp" / f"{track}.txt"), refractory_s))
     return out
 
@@ -171,16 +209,28 @@ def with_decoding(checkpoint, context: bool | None):
 
 
 def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
-           stem_thresholds: np.ndarray | None = None, floors: np.ndarray | None = None) -> list:
+           stem_thresholds: np.ndarray | None = None, floors: np.ndarray | None = None,
+           second_ratio: np.ndarray | None = None) -> list:
     """The hits the decoder emits at these thresholds: above its drum's threshold and not within the
     refractory time of that drum's previous emitted hit. With `stem_thresholds`, each hit's threshold is the
     blend the decoder used there (Candidates.gates); with `floors`, lowered to the song's split there as the
-    decoder does (Candidates.splits, realtime.decoder.ContextParams.floors)."""
+    decoder does (Candidates.splits, realtime.decoder.ContextParams.floors); with `second_ratio`, a drum of a
+    rival group (realtime.decoder.RIVAL_GROUPS) only at that share of its group's likeliest candidate there or
+    more (DecoderParams.second_ratio)."""
+    from drumscribe.realtime.decoder import RIVAL_GROUPS
     from drumscribe.realtime.drums import SCORE_CLASS
 
     last, kept = {}, []
     gates = getattr(hits, "gates", {}) if stem_thresholds is not None else {}
     splits = getattr(hits, "splits", {}) if floors is not None else {}
+    rival, top = {}, {}
+    if second_ratio is not None and (np.asarray(second_ratio) > 0).any():
+        rival = {d: g for g, group in enumerate(RIVAL_GROUPS) for d in group
+                 if d in index and sum(x in index for x in group) > 1}
+        for h in hits:
+            if h.drum in rival:
+                key = (h.onset_s, rival[h.drum])
+                top[key] = max(top.get(key, 0.0), h.confidence)
     for h in sorted(hits, key=lambda h: h.onset_s):
         g = gates.get(h.onset_s, 0.0)
         threshold = thresholds[index[h.drum]] if not g else (
@@ -191,6 +241,8 @@ def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
                 threshold = min(threshold, max(floors[index[h.drum]], split))
         if h.confidence < threshold:
             continue
+        if h.drum in rival and h.confidence < second_ratio[index[h.drum]] * top[(h.onset_s, rival[h.drum])]:
+            continue
         if h.drum in last and h.onset_s - last[h.drum] < refractory_s - 1e-9:
             continue
         last[h.drum] = h.onset_s
@@ -199,12 +251,68 @@ def decide(hits: list, index: dict, thresholds: np.ndarray, refractory_s: float,
 
 
 def pooled(tracks: list, labels: list, thresholds: np.ndarray, stem_thresholds: np.ndarray | None = None,
-           floors: np.ndarray | None = None) -> dict:
+           floors: np.ndarray | None = None, second_ratio: np.ndarray | None = None) -> dict:
     from .evaluate import hits_to_classes, pool, score
 
     index = {d: i for i, d in enumerate(labels)}
-    return pool([score(ref, hits_to_classes(decide(hits, index, thresholds, refractory_s, stem_thresholds, floors)))
+    return pool([score(ref, hits_to_classes(decide(hits, index, thresholds, refractory_s, stem_thresholds, floors,
+                                                   second_ratio)))
                  for hits, ref, refractory_s in tracks])
+
+
+def drum_rows(tracks: list, labels: list, drums, thresholds: np.ndarray, stem_thresholds: np.ndarray | None = None,
+              floors: np.ndarray | None = None, second_ratio: np.ndarray | None = None) -> dict:
+    """The `drums` (of the rival groups) scored one by one against the tracks' drum references (Candidates.drums;
+    tracks without one are left out), pooled: drum -> row, and "all" (the drums pooled), as offline.evaluate.score."""
+    from .evaluate import DEDUPE_S, pool, score
+
+    index = {d: i for i, d in enumerate(labels)}
+    rows = []
+    for hits, _, refractory_s in tracks:
+        reference = getattr(hits, "drums", None)
+        if reference is None:
+            continue
+        kept = decide(hits, index, thresholds, refractory_s, stem_thresholds, floors, second_ratio)
+        estimate = {}
+        for d in drums:  # each drum's hits, those closer than DEDUPE_S kept once (as hits_to_classes does a class's)
+            times = []
+            for t in sorted(h.onset_s for h in kept if h.drum == d):
+                if not times or t - times[-1] >= DEDUPE_S:
+                    times.append(t)
+            estimate[d] = np.asarray(times, dtype=np.float64)
+        rows.append(score({d: reference.get(d, ()) for d in drums}, estimate, classes=tuple(drums)))
+    if not rows:
+        return {}
+    out = pool(rows)
+    out["all"] = out.pop("F5")
+    out.pop("F3", None)
+    return out
+
+
+def tune_rivals(tracks: list, labels: list, thresholds: np.ndarray, stem_thresholds: np.ndarray | None = None,
+                floors: np.ndarray | None = None) -> np.ndarray:
+    """The rival groups' second_ratio (per drum) at these thresholds: each group's one ratio from RATIO_GRID (the
+    first of the best), by the F of the group's drums pooled over the tracks with drum references (drum_rows).
+    Zeros (no rule) where no track has one."""
+    from drumscribe.realtime.decoder import RIVAL_GROUPS
+
+    ratio = np.zeros(len(labels))
+    for group in RIVAL_GROUPS:
+        columns = [labels.index(d) for d in group if d in labels]
+        if len(columns) < 2:
+            continue
+        best = None
+        for value in RATIO_GRID:
+            trial = ratio.copy()
+            trial[columns] = value
+            rows = drum_rows(tracks, labels, [labels[c] for c in columns], thresholds, stem_thresholds, floors, trial)
+            if not rows:
+                break
+            if best is None or rows["all"]["f"] > best[0] + 1e-9:
+                best = (rows["all"]["f"], value)
+        if best is not None:
+            ratio[columns] = best[1]
+    return ratio
 
 
 def objective(rows: dict) -> float:
@@ -251,6 +359,11 @@ def tune_with_floors(tracks: list, labels: list, rounds: int = 2) -> tuple:
     tracks = for_tuning(tracks)
     return _ascent(tracks, labels, rounds, lambda trial, floors: pooled(tracks, labels, trial, None, floors),
                    FLOOR_GRID)
+
+
+def before_thresholds(checkpoint, context: dict | None) -> np.ndarray:
+    """The thresholds a checkpoint decodes with as it is: its context's where it has them, else its own."""
+    return np.asarray(context["thresholds"] if context and context.get("thresholds") else checkpoint.thresholds)
 
 
 def tune_checkpoint(args, parser) -> int:
@@ -340,27 +453,46 @@ def tune_checkpoint(args, parser) -> int:
     context = tuned.extra.get("context")
     print("decoding:", "in-song context " + str({k: v for k, v in context.items() if k != "thresholds"})
           if context else "each onset alone")
-    before = pooled(tracks, checkpoint.labels, np.asarray(context["thresholds"] if context and context["thresholds"]
-                                                          else checkpoint.thresholds), None,
-                    np.asarray(context["floors"]) if context and context.get("floors") else None)
+    # the rule decoded with as it is: the context's, else the checkpoint's own (realtime.decoder.DecoderParams.of)
+    stored_ratio = (context or {}).get("second_ratio") or checkpoint.extra.get("second_ratio")
+    before = pooled(tracks, checkpoint.labels, before_thresholds(checkpoint, context), None,
+                    np.asarray(context["floors"]) if context and context.get("floors") else None,
+                    np.asarray(stored_ratio) if stored_ratio and not args.stem_set else None)
     floors = None
     if args.floors:
         thresholds, floors = tune_with_floors(tracks, checkpoint.labels)
     else:
         thresholds = tune(tracks, checkpoint.labels, base=base)
     both = (thresholds,) if base is None else (base, thresholds)
-    after = pooled(tracks, checkpoint.labels, *both) if floors is None else pooled(
-        tracks, checkpoint.labels, thresholds, None, floors)
+    ratio = None
+    if base is None:  # the rival groups' rule at the thresholds just tuned (a stem set keeps the stored rule)
+        ratio = tune_rivals(for_tuning(tracks), checkpoint.labels, thresholds, None, floors)
+    after = pooled(tracks, checkpoint.labels, *both) if floors is None and ratio is None else pooled(
+        tracks, checkpoint.labels, thresholds, None, floors, ratio)
     print("stem thresholds:" if args.stem_set else "thresholds:",
           ", ".join(f"{d} {t:.2f}" for d, t in zip(checkpoint.labels, thresholds)))
     if floors is not None:
         print("floors (1.00: the song's split is not used):",
               ", ".join(f"{d} {f:.2f}" for d, f in zip(checkpoint.labels, floors)))
+    if ratio is not None:
+        from drumscribe.realtime.decoder import RIVAL_GROUPS
+
+        print("second_ratio (a second tom, or crash with ride, at one onset; 0: no rule):", ", ".join(
+            f"{'/'.join(g)} {ratio[checkpoint.labels.index(g[0])]:.2f}" for g in RIVAL_GROUPS
+            if g[0] in checkpoint.labels))
+        for group in RIVAL_GROUPS:
+            drums = [d for d in group if d in checkpoint.labels]
+            was = drum_rows(for_tuning(tracks), checkpoint.labels, drums, before_thresholds(checkpoint, context),
+                            None, np.asarray(context["floors"]) if context and context.get("floors") else None,
+                            np.asarray(stored_ratio) if stored_ratio else None)
+            now = drum_rows(for_tuning(tracks), checkpoint.labels, drums, thresholds, None, floors, ratio)
+            if now:
+                print(f"  {'/'.join(drums)} drum by drum F before/after: {was['all']['f']:.3f}/{now['all']['f']:.3f}")
     print("pooled F before/after: " + ", ".join(f"{k} {before[k]['f']:.3f}/{after[k]['f']:.3f}" for k in after))
     for name, part in parts.items():
         if part:
-            rows = pooled(part, checkpoint.labels, *both) if floors is None else pooled(
-                part, checkpoint.labels, thresholds, None, floors)
+            rows = pooled(part, checkpoint.labels, *both) if floors is None and ratio is None else pooled(
+                part, checkpoint.labels, thresholds, None, floors, ratio)
             print(f"  {name} at these thresholds: F3 {rows['F3']['f']:.3f} / F5 {rows['F5']['f']:.3f}")
     if args.out:
         tuned_on = f"MDB Drums dev ({args.kinds}), class_pp, 50 ms" + "".join(
@@ -372,9 +504,11 @@ def tune_checkpoint(args, parser) -> int:
         else:
             if context:
                 checkpoint.extra["context"] = {**context, "thresholds": thresholds.tolist(),
-                                               "floors": [] if floors is None else floors.tolist()}
+                                               "floors": [] if floors is None else floors.tolist(),
+                                               "second_ratio": ratio.tolist()}
             else:
                 checkpoint.thresholds = thresholds.tolist()
+                checkpoint.extra["second_ratio"] = ratio.tolist()
             checkpoint.extra["thresholds_tuned_on"] = tuned_on
         if args.onset:
             checkpoint.extra["onset_params_set_when_tuning"] = list(args.onset)

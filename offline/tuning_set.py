@@ -71,36 +71,56 @@ def collect(checkpoint, data: Path, noisy_or_s: float = 0.0) -> tuple[dict, dict
     return parts, songs
 
 
-def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None, floors: bool = False) -> tuple:
-    """(thresholds, stem thresholds or None, floors or None) tuned on `tune_on`'s parts less the song `skip`
-    (`songs[part]` names each track of a part): the stem set, where asked, on the drum-alone parts `stem_set` names
-    (of STEM_PARTS) with the first set held; with `floors`, the song-level floors with the first set."""
+def tune_sets(parts: dict, songs: dict, labels, tune_on, stem_set, skip=None, floors: bool = False,
+              rivals: bool = True) -> tuple:
+    """(thresholds, stem thresholds or None, floors or None, second_ratio or None) tuned on `tune_on`'s parts less
+    the song `skip` (`songs[part]` names each track of a part): the stem set, where asked, on the drum-alone parts
+    `stem_set` names (of STEM_PARTS) with the first set held; with `floors`, the song-level floors with the first set;
+    with `rivals`, then the rival groups' rule (T.tune_rivals) at those."""
 
     def tracks(names):
         return [t for name in names for t, s in zip(parts[name], songs[name]) if s is None or s != skip]
 
+    stem = tuned_floors = None
     if floors:
         thresholds, tuned_floors = T.tune_with_floors(tracks(tune_on), labels)
-        return thresholds, None, tuned_floors
-    thresholds = T.tune(tracks(tune_on), labels)
-    if not stem_set:
-        return thresholds, None, None
-    return thresholds, T.tune(tracks(stem_set), labels, base=thresholds), None
+    else:
+        thresholds = T.tune(tracks(tune_on), labels)
+        if stem_set:
+            stem = T.tune(tracks(stem_set), labels, base=thresholds)
+    ratio = T.tune_rivals(T.for_tuning(tracks(tune_on)), labels, thresholds, stem, tuned_floors) if rivals else None
+    return thresholds, stem, tuned_floors, ratio
 
 
 def leave_one_out(parts: dict, songs: dict, labels, tune_on, folds: list | None = None, stem_set=(),
-                  floors: bool = False) -> dict:
+                  floors: bool = False, rivals: bool = True, drums: dict | None = None,
+                  ratios: list | None = None) -> dict:
     """Per part (stems, mixes, both), each song's rows at thresholds tuned on `tune_on`'s parts without that song,
     pooled over the songs (`songs[part]` names each track of a part; the validation kit has none: never left out).
     A `folds` list gets (song, its thresholds, its stem and mix pooled, its stem thresholds, its floors) per fold.
-    With `stem_set`, both sets are tuned without the song (tune_sets); with `floors`, the song-level floors too."""
+    With `stem_set`, both sets are tuned without the song (tune_sets); with `floors`, the song-level floors too; with
+    `rivals`, the rival groups' rule too, and a `ratios` list gets (song, its second_ratio) per fold. A `drums` dict
+    gets, per part, the held-out rows of each rival group's drums (T.drum_rows, pooled over the songs): {part:
+    {group's first drum: rows}}."""
+    from drumscribe.realtime.decoder import RIVAL_GROUPS
+
     rows = {"stems": [], "mixes": []}
+    drum_scores = {name: {g[0]: [] for g in RIVAL_GROUPS} for name in rows}
     for song in T.TRACKS:
-        thresholds, stem, fold_floors = tune_sets(parts, songs, labels, tune_on, stem_set, skip=song, floors=floors)
+        thresholds, stem, fold_floors, ratio = tune_sets(parts, songs, labels, tune_on, stem_set, skip=song,
+                                                         floors=floors, rivals=rivals)
         for name, scored in rows.items():
-            scored.append(T.pooled([t for t, s in zip(parts[name], songs[name]) if s == song], labels, thresholds,
-                                   stem, fold_floors))
+            held = [t for t, s in zip(parts[name], songs[name]) if s == song]
+            scored.append(T.pooled(held, labels, thresholds, stem, fold_floors, ratio))
+            for group in RIVAL_GROUPS:
+                r = T.drum_rows(held, labels, [d for d in group if d in labels], thresholds, stem, fold_floors, ratio)
+                if r:
+                    drum_scores[name][group[0]].append(r)
         if folds is not None:
             folds.append((song, thresholds, pool([rows["stems"][-1], rows["mixes"][-1]]), stem, fold_floors))
+        if ratios is not None:
+            ratios.append((song, ratio))
+    if drums is not None:
+        drums.update({name: {g: pool(r) for g, r in groups.items() if r} for name, groups in drum_scores.items()})
     return {"stems": pool(rows["stems"]), "mixes": pool(rows["mixes"]),
             "stems and mixes": pool(rows["stems"] + rows["mixes"])}

@@ -33,7 +33,22 @@ def db_from_velocity(velocity, floor_db: float = VELOCITY_FLOOR_DB,
 # Drums one player cannot sound at the same instant: one pedal, one stick on one snare. The network spreads its
 # belief in "a hi-hat" over the three hi-hat states (a half-open stroke is partly closed, partly open), and in "a
 # snare stroke" over snare and side stick, so such a group is decided as one: a hit when the group's summed
+# probability passes the threshold of its likeliest member, which takes it.
 EXCLUSIVE_GROUPS = (("hh_closed", "hh_pedal", "hh_open"), ("snare", "side_stick"))
+
+# Drums a player can strike together, but seldom does, and over which the network's doubt spreads: a tom stroke
+# between two tom pitches (a chord of toms on a song with one floor tom), a cymbal between crash and ride. Such a
+# group is decided as one, without summing: its likeliest drum is a hit where it passes its threshold, another only
+# where it also passes its own and comes near the likeliest, its probability at least DecoderParams.second_ratio
+# (per drum) times the likeliest's. Ratio 0: each drum on its own; 1: only a tie.
+RIVAL_GROUPS = (("tom_low", "tom_mid", "tom_high"), ("crash", "ride"))
+
+
+def rival_passes(probs: np.ndarray, columns, ratios) -> np.ndarray:
+    """Which of `columns` of each row of `probs` come near enough the row's likeliest of them: p >= ratio * max p,
+    (rows, len(columns)) booleans (the likeliest always does)."""
+    group = probs[:, columns]
+    return group >= np.asarray(ratios, dtype=np.float64) * group.max(axis=1, keepdims=True)
 
 
 def otsu_split(confidences, minimum: int = 8) -> float | None:
@@ -132,6 +147,9 @@ class ContextParams:
     # hidden layer, as the blend's similarity): a recording, or a long stretch, without that drum keeps the
     # thresholds above. 0: no such check.
     split_contrast: float = 0.0
+    # The rival groups' rule (RIVAL_GROUPS, DecoderParams.second_ratio) tuned with this decoding: per drum; empty:
+    # the checkpoint's own (DecodingParams.second_ratio, that of each onset decided alone)
+    second_ratio: tuple = ()
 
     def __post_init__(self):
         if self.neighbours < 1:
@@ -145,6 +163,9 @@ class ContextParams:
         object.__setattr__(self, "stem_thresholds", tuple(float(t) for t in self.stem_thresholds))
         object.__setattr__(self, "stem_share", tuple(float(t) for t in self.stem_share))
         object.__setattr__(self, "floors", tuple(float(f) for f in self.floors))
+        object.__setattr__(self, "second_ratio", tuple(float(r) for r in self.second_ratio))
+        if any(not 0.0 <= r <= 1.0 for r in self.second_ratio):
+            raise ValueError(f"context second_ratio {self.second_ratio} must be shares, 0 to 1 (0: no rival rule)")
         if any(not 0.0 <= f <= 1.0 for f in self.floors):
             raise ValueError(f"context floors {self.floors} must be probabilities, 0 to 1 (1: no song-level threshold)")
         if self.split_ahead_s < 0 or self.split_min < 4 or not 0.0 <= self.split_from < 1.0:
@@ -163,7 +184,8 @@ class ContextParams:
 
     def as_dict(self) -> dict:
         return {**asdict(self), "thresholds": list(self.thresholds), "stem_thresholds": list(self.stem_thresholds),
-                "stem_share": list(self.stem_share), "floors": list(self.floors)}
+                "stem_share": list(self.stem_share), "floors": list(self.floors),
+                "second_ratio": list(self.second_ratio)}
 
     @property
     def adapts(self) -> bool:
@@ -183,12 +205,17 @@ class DecoderParams:
     floors: tuple = ()  # per drum, how far the song's split may lower its threshold (in-song context only); empty or
     # 1.0: never
     refractory_s: float = 0.030  # a drum found again within this (in whole frames) of its last hit is dropped; 0: never
+    # per drum, how near its rival group's likeliest drum a drum's probability must come for a second hit of that
+    # group at one onset (RIVAL_GROUPS; 0: any, as every other drum); empty: no rule
+    second_ratio: tuple = ()
     velocity_floor_db: float = VELOCITY_FLOOR_DB
     velocity_ceiling_db: float = VELOCITY_CEILING_DB
 
     def __post_init__(self):
-        for name in ("thresholds", "stem_thresholds", "floors"):
+        for name in ("thresholds", "stem_thresholds", "floors", "second_ratio"):
             object.__setattr__(self, name, tuple(float(t) for t in getattr(self, name)))
+        if any(not 0.0 <= r <= 1.0 for r in self.second_ratio):
+            raise ValueError(f"decoder second_ratio {self.second_ratio} must be shares, 0 to 1 (0: no rival rule)")
         if any(not 0.0 <= f <= 1.0 for f in self.floors):
             raise ValueError(f"decoder floors {self.floors} must be probabilities, 0 to 1 (1: no song-level threshold)")
         if not self.refractory_s >= 0:
@@ -199,19 +226,24 @@ class DecoderParams:
 
     @classmethod
     def of(cls, checkpoint, context: ContextParams | None = None, **changes) -> DecoderParams:
-        """The checkpoint's decoding: its thresholds, or with `context` the context's where it has them, with its
-        stem thresholds and floors (ContextParams.thresholds, stem_thresholds, floors), then `changes`."""
+        """The checkpoint's decoding: its thresholds and rival rule (DecodingParams.second_ratio), or with `context`
+        the context's where it has them, with its stem thresholds and floors (ContextParams.thresholds,
+        second_ratio, stem_thresholds, floors), then `changes`."""
         n = len(checkpoint.labels)
         thresholds = tuple(checkpoint.thresholds)
+        decoding = getattr(checkpoint, "decoding", None)
+        second = tuple(decoding.second_ratio) if decoding is not None else ()
         stem, floors = (), ()
         if context is not None:
             for name, values in (("thresholds", context.thresholds), ("stem thresholds", context.stem_thresholds),
-                                 ("floors", context.floors)):
+                                 ("floors", context.floors), ("second_ratio", context.second_ratio)):
                 if values and len(values) != n:
                     raise ValueError(f"context {name}: {len(values)} values for {n} drums")
             thresholds = context.thresholds or thresholds
+            second = context.second_ratio or second
             stem, floors = context.stem_thresholds, context.floors
-        return cls(**{"thresholds": thresholds, "stem_thresholds": stem, "floors": floors, **changes})
+        return cls(**{"thresholds": thresholds, "stem_thresholds": stem, "floors": floors, "second_ratio": second,
+                      **changes})
 
 
 @dataclass
@@ -287,10 +319,12 @@ class HitDecoder:
     """Streaming stage: ScoredOnsets (realtime.scorer.OnsetScorer) in, the DrumHits decided during that block out.
 
     Every drum whose probability passes its threshold (an exclusive group, such as the hi-hat states, as one: see
-    EXCLUSIVE_GROUPS) becomes a hit, at the velocity of its level. A drum found again within `refractory_s` (whole
-    frames) of its last hit is a double trigger and dropped. With `context` (ContextParams), each onset is decided
-    only once the onsets up to `context.ahead_s` after it are scored, on its probabilities blended with those of the
-    most alike onsets around it; with floors, once the onsets `split_ahead_s` after those are blended too.
+    EXCLUSIVE_GROUPS) becomes a hit, at the velocity of its level; a second drum of a rival group (the toms, the
+    cymbals: RIVAL_GROUPS) only where it comes near that group's likeliest. A drum found again within
+    `refractory_s` (whole frames) of its last hit is a double trigger and dropped. With `context` (ContextParams),
+    each onset is decided only once the onsets up to `context.ahead_s` after it are scored, on its probabilities
+    blended with those of the most alike onsets around it; with floors, once the onsets `split_ahead_s` after those
+    are blended too.
     Onsets come in batches fixed by frame index (the scorer's `batch_frames` and look-ahead), and the decoder waits
     in whole batches, so that nothing depends on the block size.
     """
@@ -298,7 +332,7 @@ class HitDecoder:
     def __init__(self, labels, params: DecoderParams, *, hop_samples: int, sample_rate_hz: int,
                  onset_offset_frames: int, frames_after: int, batch_frames: int = 1,
                  context: ContextParams | None = None, exclusive_groups=EXCLUSIVE_GROUPS,
-                 log: DecisionLog | None = None):
+                 rival_groups=RIVAL_GROUPS, log: DecisionLog | None = None):
         if batch_frames < 1:
             raise ValueError(f"batch_frames {batch_frames} must be >= 1")
         self.labels = list(labels)
@@ -311,6 +345,8 @@ class HitDecoder:
         index = {label: i for i, label in enumerate(self.labels)}
         self.exclusive = [np.array([index[d] for d in group if d in index]) for group in exclusive_groups]
         self.exclusive = [g for g in self.exclusive if len(g) > 1]
+        self.rival_columns = [np.array([index[d] for d in group if d in index]) for group in rival_groups]
+        self.rival_columns = [g for g in self.rival_columns if len(g) > 1]
         self.frames_per_s = sample_rate_hz / hop_samples
         self.ahead_frames = self.behind_frames = self.exclude_frames = 0
         if context is not None:
@@ -346,7 +382,7 @@ class HitDecoder:
     def _configure(self, params: DecoderParams, wait_frames: int | None = None) -> None:
         """The settings that follow from `params` (checked against the drums), and (None) the wait they need."""
         n = len(self.labels)
-        for name in ("thresholds", "stem_thresholds", "floors"):
+        for name in ("thresholds", "stem_thresholds", "floors", "second_ratio"):
             values = getattr(params, name)
             if (values or name == "thresholds") and len(values) != n:
                 raise ValueError(f"decoder {name.replace('_', ' ')}: {len(values)} values for {n} drums")
@@ -356,6 +392,9 @@ class HitDecoder:
         self.params = params
         self.thresholds = np.asarray(params.thresholds, dtype=np.float64)
         self.stem_thresholds = np.asarray(params.stem_thresholds, dtype=np.float64) if params.stem_thresholds else None
+        # the rival groups where any drum's ratio is > 0: (columns, ratios)
+        ratios = np.asarray(params.second_ratio, dtype=np.float64)
+        self.rivals = [(g, ratios[g]) for g in self.rival_columns if len(ratios) and (ratios[g] > 0).any()]
         self.refractory_frames = 0 if params.refractory_s == 0 else max(
             1, round(params.refractory_s * self.sample_rate_hz / self.hop_samples))
         # (context) song-level thresholds: per class group, the drums' columns and floors, where any floor is < 1
@@ -551,15 +590,19 @@ class HitDecoder:
                 thresholds: np.ndarray | None = None) -> list:
         """The hits of scored onsets, their probabilities with the exclusive groups decided as one (_grouped):
         thresholds (the params', or per onset as given; `gate`, each onset's weight of the stem thresholds, is
-        recorded in the log), double-trigger suppression, each hit at the velocity of its drum's level."""
+        recorded in the log), the rival groups' rule (RIVAL_GROUPS), double-trigger suppression, each hit at the
+        velocity of its drum's level."""
         hits = []
         if thresholds is None:
             thresholds = np.broadcast_to(self.thresholds, probs.shape)
+        passes = probs >= thresholds
+        for columns, ratios in self.rivals:
+            passes[:, columns] &= rival_passes(probs, columns, ratios)
         for i, (onset, p) in enumerate(zip(onsets, probs)):
             onset_s = self._onset_s(onset)
             if self.log is not None:
                 self.log.gates[onset_s] = 0.0 if gate is None else float(gate[i])
-            found = np.flatnonzero(p >= thresholds[i])
+            found = np.flatnonzero(passes[i])
             if not len(found):
                 continue
             v = velocity_from_db(levels_db[i], self.params.velocity_floor_db, self.params.velocity_ceiling_db)

@@ -70,6 +70,11 @@ def test_decoding_at_other_params_gives_what_the_tuner_computes(checkpoint, fram
         assert [(h.onset_s, h.drum, h.velocity) for h in got] == [(h.onset_s, h.drum, h.velocity) for h in expected]
         np.testing.assert_allclose([h.confidence for h in got], [h.confidence for h in expected], atol=1e-12)
         moved += len(candidates) - len(got)
+        # the rival groups' rule too (a second tom, or crash with ride, near the likeliest only)
+        ratio = np.full(n, 0.8)
+        expected = T.decide(candidates, index, thresholds, refractory_s, second_ratio=ratio)
+        got = _decode(decoder.with_params(replace(decoder.params, thresholds=thresholds, second_ratio=ratio)), scores)
+        assert [(h.onset_s, h.drum, h.velocity) for h in got] == [(h.onset_s, h.drum, h.velocity) for h in expected]
     assert moved > 0
     # the original decoder is untouched: its params, and the hits at them
     assert decoder.params == DecoderParams.of(checkpoint, context)
