@@ -178,3 +178,26 @@ def test_subclass_annotations_give_the_rival_drums(tmp_path):
     path.write_text("0.5\n")
     with pytest.raises(ValueError, match="line 1"):
         T.load_drum_reference(path)
+
+
+def test_a_checkpoint_carries_the_rule_to_its_decoder(checkpoint, tmp_path):
+    """Stored in a checkpoint file (each onset alone: extra["second_ratio"]; the context's in its settings), the
+    rule reaches the decoder the engine builds; a stored rule that does not fit is one CheckpointError at load."""
+    from drumscribe.models.cnn import load_checkpoint, save_checkpoint
+    from drumscribe.models.runtime import CheckpointError
+
+    labels = list(checkpoint.labels)
+    ratio = [1.0 if d.startswith("tom_") else 0.7 if d in ("crash", "ride") else 0.0 for d in labels]
+    stored = copy.copy(checkpoint)
+    stored.extra = {**checkpoint.extra, "second_ratio": ratio,
+                    "context": ContextParams(second_ratio=[0.5] * len(labels)).as_dict()}
+    save_checkpoint(tmp_path / "rule.pt", stored)
+    loaded = load_checkpoint(tmp_path / "rule.pt")
+    assert HitDecoder.for_checkpoint(loaded).params.second_ratio == pytest.approx(ratio)
+    context = ContextParams(**loaded.decoding.context)
+    assert HitDecoder.for_checkpoint(loaded, context=context).params.second_ratio == pytest.approx([0.5] * len(labels))
+    assert "second_ratio" not in loaded.training  # a decoding setting, not the training record
+    stored.extra = {**checkpoint.extra, "second_ratio": [0.5] * 3}
+    save_checkpoint(tmp_path / "bad.pt", stored)
+    with pytest.raises(CheckpointError, match="second_ratio"):
+        load_checkpoint(tmp_path / "bad.pt")
