@@ -31,7 +31,7 @@ def register(commands) -> None:
               "       drumscribe generate --like SAMPLE -n N -o DIR [--spread X]\n"
               "       drumscribe generate ... --loop [--bpm B]",
         description="Generate drum one-shots with the shipped autoencoder: a drum class and a few knobs make a "
-                    "sound. Without --knobs each sound gets knobs drawn around the class's training samples "
+                    "sound. Without --knobs each sound gets knobs drawn at random from the model's prior "
                     "(reproducible with --seed); --like encodes a sample and writes variations around its knobs. "
                     "Files are written into DIR as new .wav files (nothing is overwritten). --loop plays the "
                     "sounds in a loop on the audio output while keys turn the knobs.")
@@ -85,6 +85,8 @@ def check_args(args, generator) -> None:
         raise DrumscribeError("--knobs and --like exclude each other: --like takes the knobs of its sample")
     if args.drum_class is not None and args.drum_class not in generator.classes:
         raise DrumscribeError(f"CLASS '{args.drum_class}' is not one of: {', '.join(generator.classes)}")
+    if args.seed is not None and args.seed < 0:
+        raise DrumscribeError(f"--seed {args.seed}: expected a whole number, 0 or more")
     if args.spread is not None and not 0 <= args.spread <= 10:
         raise DrumscribeError(f"--spread {args.spread:g}: expected 0 to 10 knob units")
     try:
@@ -197,12 +199,21 @@ def cmd_generate(args) -> int:
         check_output_device()
     written = []
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DrumscribeError(f"-o '{args.out}' cannot be made ({exc.strerror or type(exc).__name__}); "
+                                  f"expected a writable folder") from None
         label = f"s{args.seed}" if args.seed is not None else "r"
         for i, (drum_class, knobs) in enumerate(sounds):
             audio, rate = generator.generate(drum_class, knobs, seed=int(rng.integers(2**31)),
                                              length_s=args.length_s)
-            path = write_new(args.out, f"{drum_class}_{label}_{i + 1:03d}", audio, rate)
+            try:
+                path = write_new(args.out, f"{drum_class}_{label}_{i + 1:03d}", audio, rate)
+            except OSError as exc:
+                raise DrumscribeError(f"-o '{args.out}': {drum_class}_{label}_{i + 1:03d}.wav cannot be written "
+                                      f"({exc.strerror or type(exc).__name__}); {len(written)} of {len(sounds)} "
+                                      f"written before it") from None
             written.append(path)
             print(f"{path}  knobs {format_knobs(knobs)}")
     if args.loop:

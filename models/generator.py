@@ -146,7 +146,12 @@ class Generator:
         self.knob_range = (float(lo), float(hi))
         self.class_mean = {c: np.asarray(v, dtype=np.float64) for c, v in meta["class_mean"].items()}
         self.class_std = {c: np.asarray(v, dtype=np.float64) for c, v in meta["class_std"].items()}
-        self.draw_scale = float(meta.get("draw_scale", 1.0))  # new sounds' spread: the class's, times this
+        # new sounds' knobs: "prior" draws from the VAE's prior N(0, I) (the decoder's class makes the drum);
+        # "class" from a Gaussian fitted to the class's training samples (bundles before 'draw' was stored)
+        self.draw = str(meta.get("draw", "class"))
+        if self.draw not in ("prior", "class"):
+            raise ValueError(f"draw '{self.draw}' is not one of: prior, class")
+        self.draw_scale = float(meta.get("draw_scale", 1.0))  # new sounds' spread, times this
         self.meta = meta
         self._encoder = _session(encoder_onnx, threads)
         self._decoder = _session(decoder_onnx, threads)
@@ -214,11 +219,19 @@ class Generator:
     # -- the API --------------------------------------------------------------------------------------------
 
     def random_knobs(self, drum_class: str, rng: np.random.Generator) -> np.ndarray:
-        """Knobs drawn from the spread of the class's training samples (a Gaussian per class, its standard
-        deviations times draw_scale), kept in range."""
+        """Knobs for a new sound, kept in range: from the prior N(0, I) (draw "prior"), or from a Gaussian fitted
+        to the class's training samples (draw "class"); standard deviations times draw_scale.
+
+        The prior puts new sounds between and beyond the training samples rather than on them: on the shipped
+        model, 0.79 of new kicks, snares and closed hats are farther from every training sample than two takes of
+        one drum (0.60 drawn from the class's spread), and 0.95 are still the class asked for (0.97);
+        bench/generator.py."""
         self.check_class(drum_class)
-        z = self.class_mean[drum_class] + self.draw_scale * self.class_std[drum_class] * rng.standard_normal(
-            self.n_knobs)
+        noise = self.draw_scale * rng.standard_normal(self.n_knobs)
+        if self.draw == "prior":
+            z = noise
+        else:
+            z = self.class_mean[drum_class] + self.class_std[drum_class] * noise
         return np.clip(z, *self.knob_range)
 
     def generate(self, drum_class: str, knobs=None, seed: int | None = None, length_s: float = 1.0):

@@ -64,6 +64,23 @@ def test_api(gen):
     assert len(fixed) == rate  # length_s=1.0 by default
 
 
+def test_new_sounds_from_the_prior(gen):
+    """The shipped bundle draws new sounds' knobs from the VAE's prior N(0, I) (narrowed by draw_scale): the same
+    for every class (the decoder's class makes the drum), not the class's training samples' spread; an old bundle's
+    'class' draw still works."""
+    assert gen.draw == "prior"
+    np.testing.assert_allclose(gen.random_knobs("kick", np.random.default_rng(5)),
+                               gen.random_knobs("snare", np.random.default_rng(5)))
+    rng = np.random.default_rng(0)
+    pts = np.stack([gen.random_knobs("snare", rng) for _ in range(2000)])
+    assert 0.5 <= gen.draw_scale <= 1.0
+    assert np.all(np.abs(pts.mean(axis=0)) < 0.1) and np.all(np.abs(pts.std(axis=0) - gen.draw_scale) < 0.1)
+    old = load_generator()
+    old.draw = "class"
+    pts = np.stack([old.random_knobs("kick", rng) for _ in range(2000)])
+    np.testing.assert_allclose(pts.mean(axis=0), old.class_mean["kick"], atol=0.1)
+
+
 @pytest.mark.parametrize("call, words", [
     (lambda g: g.generate("cowbell9"), "is not one of"),
     (lambda g: g.generate("snare", knobs=[0.0]), "expected"),
@@ -84,6 +101,30 @@ def test_missing_or_bad_bundle(tmp_path):
     bad.write_bytes(b"not a bundle")
     with pytest.raises(GeneratorError, match="cannot be read"):
         load_generator(bad)
+
+
+# -- the not-copies measure (bench/generator.py) ------------------------------------------------------------------
+
+
+def test_takes_leave_out_one_recording():
+    """Velocity layers that are one recording (louder, a little later) are not two takes; distinct takes are."""
+    from drumscribe.offline.generator import SpectrogramParams, log_spectrogram, same_recording, typical_take_distance
+
+    rng = np.random.default_rng(0)
+    rate = SpectrogramParams().sample_rate_hz
+    decay = np.exp(-np.arange(rate // 2) / (0.05 * rate))
+    take_a, take_b = (rng.standard_normal(len(decay)) * decay for _ in range(2))  # two takes: other noise
+    louder = 3 * take_a
+    later = np.r_[np.zeros(7), 0.5 * take_a][: len(take_a)]
+    assert same_recording(take_a[:4800], louder[:4800]) and same_recording(take_a[:4800], later[:4800])
+    assert not same_recording(take_a[:4800], take_b[:4800])
+    audio = [take_a, louder, take_b]
+    names = np.array(["snare/kit__snare-1", "snare/kit__snare-2", "snare/kit__snare-3"])
+    specs = np.stack([log_spectrogram(a, SpectrogramParams()) for a in audio])
+    plain, n_plain = typical_take_distance(specs, names)
+    apart, n_apart = typical_take_distance(specs, names, [a[:4800] for a in audio])
+    assert n_plain == 3 and n_apart == 3
+    assert plain < 1e-3 < apart  # layer 2 is layer 1 louder: without the check its nearest take is itself
 
 
 # -- quality of the shipped model (a few sounds; bench/generator.py measures 16 a class) --------------------------
@@ -177,21 +218,54 @@ def test_generate_knobs(tmp_path, capsys, gen):
     (["--like", "{d}/missing.wav", "-o", "{d}"], "is not a file"),
     (["snare", "-o", "{file}"], "is a file; expected a folder"),
     (["snare", "--length-s", "9", "-o", "{d}"], "--length-s"),
+    (["snare", "--length-s", "-1", "-o", "{d}"], "--length-s: length -1 s is out of range"),
+    (["snare", "-n", "-3", "-o", "{d}"], "-n -3"),
+    (["snare", "--seed", "-1", "-o", "{d}"], "--seed -1: expected a whole number"),
+    (["snare", "-o", "{file}/sub"], "is not a writable folder"),
+    (["--like", "{empty}", "-o", "{d}"], "cannot be read"),
+    (["--like", "{silent}", "-o", "{d}"], "is silent"),
     (["snare", "--spread", "-1", "-o", "{d}"], "--spread"),
     (["snare"], "-o DIR is required"),
     ([], "give a drum CLASS or --like"),
 ])
 def test_generate_bad_input(tmp_path, capsys, argv, words):
+    import soundfile as sf
+
     d, bad, file = tmp_path / "out", tmp_path / "bad.wav", tmp_path / "file.txt"
+    empty, silent = tmp_path / "empty.wav", tmp_path / "silent.wav"
     bad.write_bytes(b"RIFF not really a wave file")
+    empty.write_bytes(b"")
+    sf.write(str(silent), np.zeros(4800), 48000)
     file.write_text("x")
-    argv = [a.format(d=d, bad=bad, file=file) for a in argv]
+    argv = [a.format(d=d, bad=bad, file=file, empty=empty, silent=silent) for a in argv]
     code, stdout, stderr = run(argv, capsys)
     assert code == 1
     assert len(stderr.strip().splitlines()) == 1 and words in stderr, stderr
     assert "Traceback" not in stderr
     assert not d.exists()  # nothing written
     assert file.read_text() == "x"
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (a folder nothing can be made in)")
+def test_generate_out_cannot_be_made(capsys):
+    code, _, stderr = run(["snare", "-o", "/proc/drumscribe-generate-test"], capsys)
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "-o '/proc/drumscribe-generate-test'" in stderr and "Traceback" not in stderr
+
+
+def test_generate_write_fails_one_line(tmp_path, capsys, monkeypatch):
+    """A write that fails (a full disk) is one line, and leaves no partial file behind."""
+    import soundfile as sf
+
+    def full_disk(path, *args, **kwargs):
+        Path(path).write_bytes(b"RIFF")  # a partial file, then the error
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sf, "write", full_disk)
+    code, _, stderr = run(["snare", "-n", "2", "-o", tmp_path, "--seed", "1"], capsys)
+    assert code == 1 and len(stderr.strip().splitlines()) == 1, stderr
+    assert "No space left on device" in stderr and "0 of 2 written" in stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_loop_without_output_device(tmp_path, capsys):
