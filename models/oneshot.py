@@ -164,3 +164,30 @@ def load_checkpoint(path: str | Path) -> OneShotCheckpoint:
     return OneShotCheckpoint(model=model, labels=labels, feature_params=dict(raw["feature_params"]),
                              mel_basis=None if basis is None else basis.double().numpy(),
                              extra=dict(raw.get("extra") or {}))
+
+
+def join_checkpoints(paths, out: str | Path, *, extra: dict | None = None) -> OneShotCheckpoint:
+    """One ensemble checkpoint of the networks of several (models trained apart, e.g. by different recipes): their
+    class probabilities are averaged, as `train folders --members` does. They must share labels, front end and
+    network shape; CheckpointError (one line) otherwise. Each source's training record is kept in extra["joined"]."""
+    checkpoints = [load_checkpoint(p) for p in paths]
+    if len(checkpoints) < 2:
+        raise CheckpointError(f"joining needs at least 2 one-shot checkpoints, got {len(checkpoints)}")
+    first = checkpoints[0]
+    shape = {k: v for k, v in asdict(first.model.config).items() if k != "members"}
+    nets = []
+    for path, ckpt in zip(paths, checkpoints):
+        if ckpt.labels != first.labels or ckpt.feature_params != first.feature_params:
+            raise CheckpointError(f"model file '{path}' has other labels or front end than '{paths[0]}'")
+        if {k: v for k, v in asdict(ckpt.model.config).items() if k != "members"} != shape:
+            raise CheckpointError(f"model file '{path}' has another network shape than '{paths[0]}'")
+        nets += list(ckpt.model.members) if isinstance(ckpt.model, OneShotEnsemble) else [ckpt.model]
+    model = build_model(OneShotConfig(**{**shape, "members": len(nets)}))
+    for slot, net in zip(model.members, nets):
+        slot.load_state_dict(net.state_dict())
+    joined = OneShotCheckpoint(model=model.eval(), labels=first.labels, feature_params=first.feature_params,
+                               mel_basis=first.mel_basis,
+                               extra={**(extra or {}), "joined": [{"file": str(p), **c.extra}
+                                                                  for p, c in zip(paths, checkpoints)]})
+    save_checkpoint(out, joined)
+    return joined

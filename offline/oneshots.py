@@ -449,13 +449,13 @@ hat; a class not named here (a folder set of other names) takes bleed from every
 def room_impulse(rng: np.random.Generator, sample_rate_hz: int = SAMPLE_RATE_HZ, *, rt60_s: float | None = None,
                  direct_to_reverb_db: float | None = None) -> np.ndarray:
     """A small room's impulse response: the direct sound, a few early reflections (floor, shell, walls: 1-25 ms,
-    some inverted) and a diffuse tail of noise falling 60 dB in rt60_s (0.15-1.0 s: a studio live room to a
-    rehearsal room), its highs absorbed faster; the tail's energy lies direct_to_reverb_db (0-15 dB, close mics
+    some inverted) and a diffuse tail of noise falling 60 dB in rt60_s (0.15-0.8 s: a studio live room to a
+    rehearsal room), its highs absorbed faster; the tail's energy lies direct_to_reverb_db (3-18 dB, close mics
     in a stem) below the direct sound's."""
     from scipy.signal import butter, sosfilt
 
-    rt60 = float(np.exp(rng.uniform(np.log(0.15), np.log(1.0)))) if rt60_s is None else rt60_s
-    drr_db = float(rng.uniform(0, 15)) if direct_to_reverb_db is None else direct_to_reverb_db
+    rt60 = float(np.exp(rng.uniform(np.log(0.15), np.log(0.8)))) if rt60_s is None else rt60_s
+    drr_db = float(rng.uniform(3, 18)) if direct_to_reverb_db is None else direct_to_reverb_db
     n = int(rt60 * sample_rate_hz)
     t = np.arange(n) / sample_rate_hz
     pre_delay = int(rng.uniform(0.004, 0.02) * sample_rate_hz)
@@ -572,13 +572,18 @@ def bleed_sources(label: str | None, bank: dict | None) -> list:
     return [shot for c in classes for shot in bank.get(c, ())]
 
 
+RECORDED_SHARE = 0.5
+"""The share of augmented copies made as a hit of a recorded kit; the others as a sample library's production."""
+
+
 def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_hz: int = SAMPLE_RATE_HZ,
                     max_seconds: float = 2.2, label: str | None = None, bleed: dict | None = None) -> np.ndarray:
-    """A random production of the same hit: pitch (sampler-style varispeed); as a recorded kit's hit, a room
-    (add_room), a mic's colour (mic_colour) and other drums bleeding under it (add_bleed: from `bleed`, class ->
-    one-shots, the classes KIT_BLEED names for `label`); gain, filters and EQ, chorus, reverb, compression,
-    saturation, coding; a cut-off tail (a library's fade, or a recording's next stroke: cut_by_next_hit), noise
-    floor, leading silence and a band limit (nothing above 7-16 kHz). Mono float32."""
+    """A random production of the same hit: pitch (sampler-style varispeed), gain, filters and EQ, chorus,
+    compression, saturation, coding, leading silence and a band limit (nothing above 7-16 kHz); then either (a
+    RECORDED_SHARE of the copies) a hit of a recorded kit: a room (add_room), a mic's colour (mic_colour), other
+    drums bleeding under it (add_bleed: from `bleed`, class -> one-shots, the classes KIT_BLEED names for `label`),
+    its decay cut by the next stroke (cut_by_next_hit) and a room's noise floor; or a library's sample: a reverb, a
+    tail cut with a fade, a white noise floor. Mono float32."""
     import pedalboard as pb
     import soxr
 
@@ -589,13 +594,13 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.6 and len(x) > 16:  # pitch and speed together, as a sampler's tune knob
         ratio = 2 ** (rng.uniform(-4, 4) / 12)
         x = soxr.resample(x, sample_rate_hz * ratio, sample_rate_hz).astype(np.float32)
-    # a hit of a recorded kit: the room, the mic, the other drums
-    if r() < 0.45 and len(x):
-        x = add_room(x, rng, sample_rate_hz)[: int(max_seconds * sample_rate_hz)]
-    if r() < 0.45 and len(x):
-        x = mic_colour(x, rng, sample_rate_hz)
+    recorded = r() < RECORDED_SHARE
     others = bleed_sources(label, bleed)
-    if others and r() < 0.6:
+    if recorded and r() < 0.7 and len(x):  # a hit of a recorded kit: the room, the mic, the other drums
+        x = add_room(x, rng, sample_rate_hz)[: int(max_seconds * sample_rate_hz)]
+    if recorded and r() < 0.7 and len(x):
+        x = mic_colour(x, rng, sample_rate_hz)
+    if recorded and others and r() < 0.8:
         for _ in range(int(rng.integers(1, 4))):
             x = add_bleed(x, others, rng, sample_rate_hz)
     gain_db = rng.uniform(-30, 0)
@@ -619,7 +624,7 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
     if r() < 0.15:
         chain.append(pb.Chorus(rate_hz=float(rng.uniform(0.3, 3)), depth=float(rng.uniform(0.1, 0.5)),
                                mix=float(rng.uniform(0.2, 0.5))))
-    if r() < 0.2:
+    if not recorded and r() < 0.3:
         chain.append(pb.Reverb(room_size=float(rng.uniform(0.05, 0.8)), damping=float(rng.uniform(0.2, 0.9)),
                                wet_level=float(rng.uniform(0.03, 0.3)), dry_level=1.0, width=1.0))
     if r() < 0.05:
@@ -630,26 +635,26 @@ def augment_oneshot(audio: np.ndarray, rng: np.random.Generator, *, sample_rate_
         x = np.asarray(pb.Pedalboard([pb.MP3Compressor(vbr_quality=float(rng.uniform(2, 8)))])(x, sample_rate_hz),
                        np.float32).reshape(-1)
     cut = r()
-    if cut < 0.2:  # a library sample cut short with a fade
+    if not recorded and cut < 0.25:  # a library sample cut short with a fade
         keep = int(np.exp(rng.uniform(np.log(0.05), np.log(1.5))) * sample_rate_hz)
         if keep < len(x):
             fade = min(keep, int(rng.uniform(0.005, 0.1) * sample_rate_hz))
             x = x[:keep].copy()
             x[keep - fade :] *= np.linspace(1, 0, fade, dtype=np.float32)
-    elif cut < 0.5:  # a hit cut from a recording at the next stroke
+    elif recorded and cut < 0.6:  # a hit cut from a recording at the next stroke
         pool = others or ([] if not bleed else [s for shots in bleed.values() for s in shots])
         nxt = pool[int(rng.integers(len(pool)))] if pool and r() < 0.5 else None
         x = cut_by_next_hit(x, rng, sample_rate_hz, next_hit=nxt)
     peak = np.abs(x).max(initial=0)
-    if r() < 0.5 and peak > 0:  # a noise floor below the hit: white, or the hum and rumble of a room (low-passed)
+    if r() < (0.6 if recorded else 0.4) and peak > 0:  # a noise floor: white, or a room's rumble (low-passed)
         noise = rng.normal(0, 1, len(x))
-        if r() < 0.5:
+        if recorded and r() < 0.5:
             from scipy.signal import butter, sosfilt
 
             noise = sosfilt(butter(1, float(rng.uniform(200, 3000)), "lowpass", fs=sample_rate_hz, output="sos"),
                             noise)
             noise /= noise.std() + 1e-12
-        x = x + (noise * peak * 10 ** (rng.uniform(-80, -35) / 20)).astype(np.float32)
+        x = x + (noise * peak * 10 ** (rng.uniform(-80, -35 if recorded else -40) / 20)).astype(np.float32)
     if r() < 0.3:  # silence before the hit
         x = np.concatenate((np.zeros(int(rng.uniform(0, 0.1) * sample_rate_hz), np.float32), x))
     if r() < 0.25 and len(x) > 16:  # a band-limited library: sampled at 22.05-32 kHz, or an mp3 encoder's low-pass

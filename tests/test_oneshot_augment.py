@@ -127,15 +127,43 @@ def test_bleed_sources_follow_the_kit():
 
 
 def test_augment_oneshot_mixes_in_the_bleed_it_is_given(hits):
-    """Copies of a kick with hats in the bleed bank carry the hats' band far more often than copies without."""
+    """The same copies of a kick (same seeds) with hats in the bleed bank: about two in five (the recorded kit's
+    copies that draw bleed) carry far more of the hats' band; the library's copies are the same with or without."""
     kick, hat = hits["kick"], hits["hihat"]
 
-    def high_share(bank):
-        shares = []
-        for seed in range(40):
-            x = augment_oneshot(kick, np.random.default_rng(seed), sample_rate_hz=SR, label="kick", bleed=bank)
-            shares.append(band_energy(x, 6000, 16000) / band_energy(x, 0, 24000))
-        return np.array(shares)
+    def high_share(x):
+        return band_energy(x, 6000, 16000) / band_energy(x, 0, 24000)
 
-    without, with_hats = high_share(None), high_share({"hihat_closed": [hat]})
-    assert np.mean(with_hats > 1e-3) > np.mean(without > 1e-3) + 0.3
+    ratios = []
+    for seed in range(40):
+        plain = augment_oneshot(kick, np.random.default_rng(seed), sample_rate_hz=SR, label="kick", bleed=None)
+        bled = augment_oneshot(kick, np.random.default_rng(seed), sample_rate_hz=SR, label="kick",
+                               bleed={"hihat_closed": [hat]})
+        ratios.append(high_share(bled) / high_share(plain))
+    ratios = np.array(ratios)
+    assert np.mean(ratios > 3) >= 0.2, np.round(np.sort(ratios), 2)  # 0.35 with these seeds
+    assert np.mean(np.isclose(ratios, 1.0, rtol=1e-6)) >= 0.3, np.round(np.sort(ratios), 2)
+
+
+def test_bleed_bank_holds_training_files_only(tmp_path):
+    """The other drums mixed under training copies come from the training split, never validation or test."""
+    from drumscribe.offline.folder_train import FolderTrainConfig, bleed_bank, find_class_files, stratified_split
+    from drumscribe.offline.oneshots import OneShotParams, read_sample, write_synthetic_set
+
+    write_synthetic_set(tmp_path, files_per_class=10, seed=2)
+    labels, files = find_class_files(tmp_path)
+    train_idx, val_idx, test_idx = stratified_split(np.array([c for _, c in files]), 0)
+    params = OneShotParams()
+    bank = bleed_bank(files, labels, train_idx, FolderTrainConfig(folders=str(tmp_path)), params)
+    assert sorted(bank) == sorted(labels)
+
+    def first_second(i):
+        return read_sample(files[i][0], sample_rate_hz=params.sample_rate_hz, max_seconds=1.0).astype(np.float32)
+
+    def found(shot, indices):
+        return any(len(shot) == len(a) and np.allclose(shot, a, atol=1e-6) for a in map(first_second, indices))
+
+    for label, shots in bank.items():
+        assert shots and len(shots) <= len([i for i in train_idx if labels[files[i][1]] == label])
+        for shot in shots:
+            assert found(shot, train_idx) and not found(shot, [*val_idx, *test_idx])
