@@ -224,7 +224,7 @@ class Generator:
 
         The prior puts new sounds between and beyond the training samples rather than on them: with the shipped
         bundle (prior, 0.8), 38 of 48 new kicks, snares and closed hats are farther from every training sample
-        than two takes of one drum (30 drawn from the class's spread), and 45 are the class asked for (46);
+        than two takes of one drum (30 drawn from the class's spread), and 45-46 are still the class asked for;
         bench/generator.py, docs/generator.md."""
         self.check_class(drum_class)
         noise = self.draw_scale * rng.standard_normal(self.n_knobs)
