@@ -728,11 +728,14 @@ def cmd_render_oneshots(args) -> int:
     )
 
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    if args.synthetic:
-        counts = write_synthetic_set(args.out, files_per_class=args.synthetic)
-    else:
-        counts = (export_folders(ONESHOT_HELD_OUT_KITS, args.out) if args.held_out
-                  else export_folders(ONESHOT_TRAIN_KITS, args.out, held_out=ONESHOT_HELD_OUT_KITS))
+    try:
+        if args.synthetic:
+            counts = write_synthetic_set(args.out, files_per_class=args.synthetic)
+        else:
+            counts = (export_folders(ONESHOT_HELD_OUT_KITS, args.out) if args.held_out
+                      else export_folders(ONESHOT_TRAIN_KITS, args.out, held_out=ONESHOT_HELD_OUT_KITS))
+    except (ValueError, OSError) as exc:  # a kit not installed, an --out that cannot be written
+        raise DrumscribeError(" ".join(str(exc).split())) from None
     print(f"wrote {sum(counts.values())} files to {args.out}: "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return EXIT_OK

@@ -300,13 +300,14 @@ def export_folders(specs, out_dir: str | Path, *, max_seconds: float = 2.5, held
 
     out_dir = Path(out_dir)
     counts, seen = {}, {}
-    reference = [shot for spec in held_out for shot in kit_oneshots(spec, seen={})]
-    for spec in specs:
+    for spec in (*specs, *held_out):  # every kit checked before anything is written
         kind, _, rest = spec.partition(":")
         path = Path(rest.removesuffix(":core").rsplit(":", 2)[0] if kind == "sf2" else rest)
         if kind != "hydrogen" and not path.exists() or kind == "hydrogen" and not any(
                 (d / rest / "drumkit.xml").is_file() for d in HYDROGEN_KIT_DIRS):
             raise ValueError(f"kit '{spec}' is not installed (see the Debian packages in offline/oneshots.py)")
+    reference = [shot for spec in held_out for shot in kit_oneshots(spec, seen={})]
+    for spec in specs:
         shots = kit_oneshots(spec, seen=seen)
         if reference:
             twins = held_out_lookalikes(shots, reference)

@@ -90,3 +90,15 @@ def test_train_alone_is_fit_and_folders_is_a_step(argv, step, monkeypatch):
     assert main(["train", *argv]) == 0
     assert seen["step"] == step and seen["args"].epochs == 3
     assert getattr(seen["args"], "folders", None) == ("DIR" if step == "folders" else None)
+
+
+def test_render_oneshots_missing_kit_is_one_line(capsys, tmp_path, monkeypatch):
+    """A kit that is not installed: one line naming it, exit 1, nothing written (was an internal error)."""
+    from drumscribe.cli import main
+    from drumscribe.offline import oneshots
+
+    monkeypatch.setattr(oneshots, "ONESHOT_TRAIN_KITS", ("hydrogen:No Such Kit",))
+    code = main(["train", "render-oneshots", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "No Such Kit" in err[0] and "not installed" in err[0]
+    assert not (tmp_path / "o").exists()
