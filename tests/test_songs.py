@@ -110,3 +110,20 @@ def test_percussion_labels_follow_the_onset_rule():
     perc = [Hit(ends[0] - 0.012, PERCUSSION_LABEL, 100), Hit(ends[2] + 0.5, PERCUSSION_LABEL, 100)]
     np.testing.assert_array_equal(label_percussion(onsets, perc, fp, lp), [1, 0, 0])
     assert not label_percussion(onsets, [], fp, lp).any()
+
+
+@needs_soundfont
+@pytest.mark.slow
+def test_a_song_dataset_keeps_percussion_in_its_own_column(tmp_path):
+    """dataset.build with songs: a `perc` column beside the drum labels, one row per window, set on some windows."""
+    from drumscribe.offline.dataset import build
+    from drumscribe.offline.render import TRAIN_KITS, available
+
+    spec = next((k for k in TRAIN_KITS if k.startswith("hydrogen:") and available(k)), None)
+    if spec is None:
+        pytest.skip("no Hydrogen training kit installed")
+    out = tmp_path / "songs.npz"
+    build([spec], 3, out, seed=1, workers=1, song_prob=1.0)
+    with np.load(out) as z:
+        assert z["perc"].shape == (len(z["y"]),) and z["y"].shape[1] == len(DRUMS)
+        assert z["perc"].sum() > 0 and z["y"].sum() > 0
