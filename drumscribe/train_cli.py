@@ -86,6 +86,10 @@ def add_train_commands(commands) -> None:
 
     r = steps.add_parser("render", parents=[_band_options()], help="render labelled training windows from sample kits",
                          description="Render a labelled window dataset from drum sample kits.")
+    r.add_argument("--songs", type=float, default=0.0, metavar="P",
+                   help="share of clips rendered as part of a song that sounds like a record (offline/songs.py: an "
+                        "arranged band, hand percussion labelled apart in the 'perc' column, mixed and mastered) "
+                        "(default: %(default)s)")
     _add_render_options(r)
     r.set_defaults(run=cmd_render, parser=r)
 
@@ -300,7 +304,7 @@ def cmd_render(args) -> int:
     from drumscribe.realtime.onsets import OnsetParams
 
     parser = args.parser
-    for name in ("accompaniment", "lead", "bleed", "amp", "percussion", "cymbal_play"):
+    for name in ("accompaniment", "lead", "bleed", "amp", "percussion", "cymbal_play", "songs"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             what = "a share of the crashes and strong ride strokes" if name == "cymbal_play" else "a share of the clips"
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name):g}: {what}, from 0 to 1")
@@ -336,7 +340,8 @@ def cmd_render(args) -> int:
                   accompaniment_prob=args.accompaniment, mix_kits=args.mix_kits, quiet_metal_db=args.quiet_metal,
                   lead_prob=args.lead, band_db=tuple(args.band_db), bleed_prob=args.bleed, amp_prob=args.amp,
                   band_soundfonts=tuple(args.band_soundfont), percussion_prob=args.percussion,
-                  cymbal_play=args.cymbal_play, drum_mask=args.drum_mask or "", fp=fp, op=op, lp=lp)
+                  cymbal_play=args.cymbal_play, drum_mask=args.drum_mask or "", fp=fp, op=op, lp=lp,
+                  song_prob=args.songs)
     n = sum(len(p["y"]) for p in parts)
     hours = sum(p["seconds"] for p in parts) / 3600
     missed, hits = sum(int(p["missed"]) for p in parts), sum(int(p["hits"]) for p in parts)

@@ -275,37 +275,3 @@ def _save_dataset(f, parts, kit_ids, fp, op, lp, drum_mask) -> None:
         label_params=json.dumps(asdict(lp)),
         drum_mask=str(drum_mask),
     )
-
-
-def main(argv=None) -> int:
-    """`python -m drumscribe.offline.dataset --songs P ...`: the training kits rendered with a share P of songs
-    (offline.songs) and the rest as mixed-kit grooves without a band, until `drumscribe train render` has the
-    option."""
-    import argparse
-
-    from .render import TRAIN_KITS, available
-
-    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.dataset",
-                                     description="Render training windows where most clips are songs.")
-    parser.add_argument("--out", type=Path, required=True, metavar="NPZ", help="the window dataset to write")
-    parser.add_argument("--clips-per-kit", type=int, default=24, metavar="N", help="clips per training kit")
-    parser.add_argument("--songs", type=float, default=0.8, metavar="P", help="share of the clips that are songs")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seeds everything drawn")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="processes rendering kits at once")
-    args = parser.parse_args(argv)
-    if not 0.0 <= args.songs <= 1.0:
-        parser.error(f"--songs {args.songs:g}: a share of the clips, from 0 to 1")
-    kits = [k for k in TRAIN_KITS if available(k)]
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    t = time.time()
-    parts = build(kits, args.clips_per_kit, args.out, seed=args.seed, workers=args.workers, mix_kits=True,
-                  song_prob=args.songs)
-    n = sum(len(p["y"]) for p in parts)
-    hours = sum(p["seconds"] for p in parts) / 3600
-    print(f"wrote {args.out}: {n} windows from {hours:.2f} h of audio, {len(kits)} kits, {time.time() - t:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

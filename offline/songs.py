@@ -466,35 +466,3 @@ def drums_against_band_db(mix: np.ndarray, drums: np.ndarray, *, sample_rate_hz:
     levels = [20 * np.log10((_rms(gain * drums[i:i + w]) + 1e-9) / (_rms(band[i:i + w]) + 1e-9))
               for i in range(0, max(1, n - w), w)]
     return gain, np.asarray(levels)
-
-
-def main(argv=None) -> int:
-    """`python -m drumscribe.offline.songs --levels DATA_DIR`: the drums' level against the band in each song of a
-    folder laid out as MDB's (mix/*.flac, drum_only/*.flac): the spread SONG_DRUMS_DB must cover."""
-    import argparse
-
-    import soundfile as sf
-
-    parser = argparse.ArgumentParser(prog="python -m drumscribe.offline.songs",
-                                     description="Measure the drums' level against the band in real mixes.")
-    parser.add_argument("--levels", type=Path, required=True, metavar="DATA_DIR",
-                        help="a folder with mix/ and drum_only/ audio of the same songs")
-    args = parser.parse_args(argv)
-    mixes = sorted((args.levels / "mix").glob("*.flac"))
-    if not mixes:
-        parser.error(f"--levels '{args.levels}': no mix/*.flac there")
-    for path in mixes:
-        stem = args.levels / "drum_only" / path.name
-        if not stem.is_file():
-            continue
-        mix, sr = sf.read(path, always_2d=True)
-        drums, _ = sf.read(stem, always_2d=True)
-        gain, levels = drums_against_band_db(mix.mean(axis=1), drums.mean(axis=1), sample_rate_hz=sr)
-        low, high = np.percentile(levels, [10, 90])
-        print(f"{path.stem}: drums {np.median(levels):+.1f} dB against the band (10-s windows {low:+.1f} to "
-              f"{high:+.1f}), stem gain {gain:.2f}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

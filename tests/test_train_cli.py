@@ -57,6 +57,8 @@ def folders(tmp_path):
     (["--folders", "{tmp}", "--epochs", "0"], 1, "drumscribe train: ", "--epochs 0 must be >= 1"),
     (["render-oneshots", "--out", "{tmp}/o", "--held-out", "--synthetic", "3"], 2,
      "drumscribe train render-oneshots: error: ", "not allowed with argument"),
+    (["render", "--out", "{tmp}/r.npz", "--songs", "1.5"], 2, "drumscribe train render: error: ",
+     "--songs 1.5: a share of the clips, from 0 to 1"),
     (["unmix", "render", "--clips-per-kit", "many"], 2, "drumscribe train unmix render: error: ", "invalid int value"),
     (["unmix", "fit", "--steps", "many"], 2, "drumscribe train unmix fit: error: ", "invalid int value"),
     (["unmix"], 2, "drumscribe train unmix: error: ", "required"),
