@@ -82,14 +82,15 @@ PERCUSSION_KITS = (
 """Where load_percussion finds PERCUSSION_NOTES for training renders (never a held-out kit's soundfont)."""
 
 
-def load_percussion(spec: str) -> Kit:
-    """PERCUSSION_NOTES of an 'sf2:<path>:<bank>:<preset>' kit, keyed by instrument name (no drum of DRUMS)."""
+def load_percussion(spec: str, notes: dict = PERCUSSION_NOTES, what: str = "percussion") -> Kit:
+    """`notes` (default PERCUSSION_NOTES) of an 'sf2:<path>:<bank>:<preset>' kit, keyed by instrument name (no drum
+    of DRUMS)."""
     kind, _, rest = spec.partition(":")
     if kind != "sf2":
         raise ValueError(f"percussion spec '{spec}' is not 'sf2:<path>:<bank>:<preset>'")
     path, bank, preset = rest.rsplit(":", 2)
-    return render_sf2_kit(path, bank=int(bank), preset=int(preset), notes=PERCUSSION_NOTES,
-                          name=f"{Path(path).stem} {bank}:{preset} percussion")
+    return render_sf2_kit(path, bank=int(bank), preset=int(preset), notes=notes,
+                          name=f"{Path(path).stem} {bank}:{preset} {what}")
 
 
 def percussion_part(percussion: Kit, rng: np.random.Generator, *, tempo_bpm: float, duration_s: float,

@@ -18,7 +18,17 @@ import numpy as np
 from drumscribe.realtime import SAMPLE_RATE_HZ
 
 from .accompaniment import DEFAULT_SOUNDFONT, PROGRESSIONS, _play, _silence, amp_chain
-from .render import Hit, bleed_buses, drum_levels_db, generate_pattern, mix_buses, mix_kits, render_hits, tune_kit
+from .render import (
+    Hit,
+    bleed_buses,
+    drum_levels_db,
+    generate_pattern,
+    load_percussion,
+    mix_buses,
+    mix_kits,
+    render_hits,
+    tune_kit,
+)
 
 SONG_DRUMS_DB = (-12.0, 3.0)
 """The drums' RMS level around the band's, in dB (records: 12 dB under to 3 dB over)."""
@@ -444,14 +454,7 @@ def _rms_db(x: np.ndarray) -> float:
 
 def load_hand_percussion(spec: str = "sf2:/usr/share/sounds/sf2/FluidR3_GM.sf2:128:0"):
     """HAND_PERCUSSION_NOTES of an 'sf2:<path>:<bank>:<preset>' kit, keyed by instrument name."""
-    from drumscribe.realtime.kits import render_sf2_kit
-
-    kind, _, rest = spec.partition(":")
-    if kind != "sf2":
-        raise ValueError(f"percussion spec '{spec}' is not 'sf2:<path>:<bank>:<preset>'")
-    path, bank, preset = rest.rsplit(":", 2)
-    return render_sf2_kit(path, bank=int(bank), preset=int(preset), notes=HAND_PERCUSSION_NOTES,
-                          name=f"{Path(path).stem} {bank}:{preset} hand percussion")
+    return load_percussion(spec, HAND_PERCUSSION_NOTES, "hand percussion")
 
 
 def drums_against_band_db(mix: np.ndarray, drums: np.ndarray, *, sample_rate_hz: int, window_s: float = 10.0):

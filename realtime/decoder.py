@@ -231,8 +231,7 @@ class DecoderParams:
         second_ratio, stem_thresholds, floors), then `changes`."""
         n = len(checkpoint.labels)
         thresholds = tuple(checkpoint.thresholds)
-        decoding = getattr(checkpoint, "decoding", None)
-        second = tuple(decoding.second_ratio) if decoding is not None else ()
+        second = tuple(checkpoint.decoding.second_ratio)
         stem, floors = (), ()
         if context is not None:
             for name, values in (("thresholds", context.thresholds), ("stem thresholds", context.stem_thresholds),
